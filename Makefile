@@ -1,0 +1,83 @@
+# bitcask-sqlite: the engine library, the SQLite extension, and their tests.
+#
+#   make            build/libbitcask.a, build/bitcask.so, build/slt, engine tests
+#   make test       every test, once normally and once under ASan + UBSan
+#   make demo       the main job on real data, through the sqlite3 shell
+#   make clean
+#
+# BUILD=dir SAN=1 builds a sanitizer variant into another directory; `make
+# test` does that itself with build-asan/.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fPIC \
+                -fvisibility=hidden $(OPT)
+ifeq ($(SAN),1)
+CFLAGS_COMMON += -fsanitize=address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer
+LDFLAGS_SAN = -fsanitize=address,undefined
+endif
+CFLAGS  = $(CFLAGS_COMMON) $(EXTRA_CFLAGS)
+
+ENGINE_SRC  = $(sort $(wildcard engine/*.c))
+ENGINE_OBJ  = $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+EXT_SRC     = $(sort $(wildcard ext/*.c))
+EXT_OBJ     = $(EXT_SRC:%.c=$(BUILD)/%.o)
+ENGINE_TEST_SRC = $(sort $(wildcard test/engine/test_*.c))
+ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
+HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
+
+.PHONY: all test check check-sql check-engine check-runner check-shell demo clean
+
+all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS)
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libbitcask.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The extension: the engine linked in statically, so `.load ./build/bitcask`
+# needs nothing else.  Only sqlite3_bitcask_init is exported.
+$(BUILD)/bitcask.so: $(EXT_OBJ) $(BUILD)/libbitcask.a
+	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a -lz -lpthread
+
+$(BUILD)/slt: test/slt.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS_SAN) $< -o $@ -lsqlite3 -lmd
+
+$(BUILD)/test_%: test/engine/test_%.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lcmocka -lz -lpthread
+
+# One pass of every test against $(BUILD).
+check: all check-runner check-engine check-sql check-shell
+
+check-runner: $(BUILD)/slt
+	bash test/runner/selftest.sh $(BUILD)/slt
+
+check-engine: $(ENGINE_TESTS)
+	@set -e; for t in $(ENGINE_TESTS); do echo "== $$t"; $$t; done
+
+check-sql: $(BUILD)/slt $(BUILD)/bitcask.so
+	$(BUILD)/slt --load $(BUILD)/bitcask test/sql/*.test
+
+# Tests through the real sqlite3 shell (a separate process per step, kill -9,
+# a second process); only for the normal build, since the shell itself is not
+# built with the sanitizers.
+check-shell: $(BUILD)/bitcask.so
+	@if [ "$(SAN)" != 1 ]; then set -e; for t in test/shell/*.sh; do \
+	  [ -e "$$t" ] || continue; echo "== $$t"; bash $$t $(BUILD)/bitcask; done; fi
+
+test:
+	$(MAKE) check BUILD=build
+	$(MAKE) check BUILD=build-asan SAN=1 OPT=-O1
+	@echo "make test: all passes succeeded (normal and ASan+UBSan)"
+
+demo: $(BUILD)/bitcask.so
+	bash demo/demo.sh $(BUILD)/bitcask
+
+clean:
+	rm -rf build build-asan

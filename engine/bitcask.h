@@ -1,0 +1,283 @@
+/*
+** bitcask.h -- the public interface of the Bitcask storage engine.
+**
+** A Bitcask store is a directory of append-only data files plus an in-memory
+** hash index, the keydir, that maps every live key to the place of its latest
+** value (Sheehy & Smith, "Bitcask: A Log-Structured Hash Table for Fast
+** Key/Value Data", Basho 2010, sections 2-3).  Writes append one record to the
+** single active data file; reads are one keydir probe and one positioned read;
+** deletes append a tombstone; merge rewrites the live records of the sealed
+** files into new files with hint files and swaps them in atomically.  The
+** bytes of every file are documented in docs/FORMAT.md.
+**
+** This header is the whole contract.  It has no SQLite dependency.
+**
+**   bc_options o;  bc_store *s;  char err[256];
+**   bc_options_init(&o);  o.create = 1;
+**   if (bc_open("data/kv", &o, &s, err, sizeof err) != BC_OK) die(err);
+**   bc_put(s, "k", 1, 0, "v", 1);
+**   bc_sync(s);                        // the commit point
+**   bc_buf b = {0};  const void *v;  bc_info i;
+**   if (bc_get(s, "k", 1, &b, &v, &i) == BC_OK) use(v, i.value_size);
+**   bc_buf_free(&b);
+**   bc_close(s);
+**
+** Keys and values are byte strings.  The engine never interprets them; each
+** record also carries one opaque "meta" byte that the caller may use (the
+** SQLite extension stores the storage classes of key and value there) and that
+** comes back from every lookup, read and iteration without reading the value.
+**
+** Threads: every function taking a bc_store is safe to call from several
+** threads at once (a mutex per store).  An iterator belongs to one thread.
+**
+** Processes: a store opened for writing holds an exclusive flock(2) on the
+** file LOCK in its directory; the kernel drops it when the process dies, so a
+** stale lock never blocks an open.  A second writer (another process, or a
+** second bc_open of the same directory in this process) gets BC_LOCKED.
+*/
+#ifndef BITCASK_H
+#define BITCASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the on-disk format this library writes (docs/FORMAT.md).  Files
+** with a higher version are refused with BC_VERSION. */
+#define BC_FORMAT_VERSION 1
+
+/* Largest key, in bytes.  An empty key (0 bytes) is allowed. */
+#define BC_MAX_KEY_SIZE 65536u
+
+/* Largest value, in bytes (256 MiB). */
+#define BC_MAX_VALUE_SIZE (256u * 1024u * 1024u)
+
+/* Default and smallest max_file_size, in bytes.  A record larger than
+** max_file_size is still written whole: the file it lands in just grows past
+** the limit and is sealed right after. */
+#define BC_DEFAULT_MAX_FILE_SIZE (64u * 1024u * 1024u)
+#define BC_MIN_MAX_FILE_SIZE 4096u
+
+/* Status codes.  Every function that can fail returns one; bc_errmsg() then
+** describes the failure with its context (file, errno text, pid...). */
+typedef enum bc_status {
+  BC_OK = 0,      /* success */
+  BC_NOTFOUND,    /* the key is not live in the keydir (not an error) */
+  BC_DONE,        /* an iterator has no more entries (not an error) */
+  BC_NOMEM,       /* malloc failed; nothing was changed */
+  BC_IOERR,       /* a system call failed (errno in the message); the store
+                  ** stays consistent and the failed write left no record */
+  BC_CORRUPT,     /* a record, hint or header failed its checksum or is
+                  ** malformed; the damaged data is never returned */
+  BC_LOCKED,      /* another writer holds the store's LOCK */
+  BC_READONLY,    /* a write on a store opened with read_only */
+  BC_INVALID,     /* a bad argument: oversize key or value, bad option */
+  BC_NOTSTORE,    /* the directory is missing (and create was not asked),
+                  ** not a directory, or not empty and not a bitcask store */
+  BC_VERSION      /* a file of a newer format version than BC_FORMAT_VERSION */
+} bc_status;
+
+/* The constant name of a status, e.g. "BC_LOCKED".  Never NULL. */
+const char *bc_status_name(bc_status st);
+
+/* Durability of bc_sync() (the commit point), see DESIGN.md section 2. */
+typedef enum bc_sync_mode {
+  BC_SYNC_FULL = 0, /* bc_sync returns after fsync of the active file, and of
+                    ** the directory when files were created or renamed */
+  BC_SYNC_NORMAL,   /* fsync at rotation, at close, and in bc_sync when at
+                    ** least BC_NORMAL_SYNC_MS passed since the last fsync */
+  BC_SYNC_OFF       /* never fsync; the OS writes back when it likes */
+} bc_sync_mode;
+
+#define BC_NORMAL_SYNC_MS 300
+
+/* The I/O layer.  Every open, read, write, fsync, ftruncate, rename, unlink
+** and close of the engine goes through these functions, so tests can count
+** calls or inject faults (ENOSPC, EIO, short writes).  Each has the contract
+** of the POSIX call of the same name (return -1 and set errno on failure);
+** ctx is passed through untouched.  Leave bc_options.io NULL for POSIX. */
+typedef struct bc_io {
+  void *ctx;
+  int (*open)(void *ctx, const char *path, int flags, mode_t mode);
+  ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, off_t off);
+  ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t n, off_t off);
+  int (*fsync)(void *ctx, int fd);
+  int (*ftruncate)(void *ctx, int fd, off_t len);
+  int (*rename)(void *ctx, const char *from, const char *to);
+  int (*unlink)(void *ctx, const char *path);
+  int (*close)(void *ctx, int fd);
+} bc_io;
+
+/* Options of bc_open().  Initialise with bc_options_init() and set fields. */
+typedef struct bc_options {
+  uint64_t max_file_size; /* bytes; rotate the active file when it reaches
+                          ** this size; BC_MIN_MAX_FILE_SIZE..2^40; 0 means
+                          ** BC_DEFAULT_MAX_FILE_SIZE */
+  bc_sync_mode sync;      /* default BC_SYNC_FULL */
+  int read_only;          /* 1: take no lock, write nothing, truncate nothing */
+  int create;             /* 1: create the directory (and its parent must
+                          ** exist) when it is missing, and adopt an existing
+                          ** empty directory; 0: BC_NOTSTORE if not a store */
+  const bc_io *io;        /* NULL: POSIX; else borrowed, must outlive the store */
+} bc_options;
+
+/* Fill *opt with the defaults: max_file_size 0 (64 MiB), BC_SYNC_FULL,
+** read_only 0, create 0, io NULL. */
+void bc_options_init(bc_options *opt);
+
+/* Opaque handles. */
+typedef struct bc_store bc_store;
+typedef struct bc_iter bc_iter;
+
+/* What the keydir knows of a live key, without reading its value. */
+typedef struct bc_info {
+  uint64_t seq;        /* sequence number of the record holding the value */
+  uint32_t value_size; /* bytes */
+  uint8_t meta;        /* the opaque byte given to bc_put */
+} bc_info;
+
+/* A growable buffer owned by the caller, reused across reads to avoid an
+** allocation per read.  Start it zeroed ({0}); the engine grows it with
+** realloc as needed; free it with bc_buf_free().  Pointers into it returned
+** by bc_get stay valid until the next call that uses the same buffer. */
+typedef struct bc_buf {
+  unsigned char *data;
+  size_t cap;
+} bc_buf;
+
+void bc_buf_free(bc_buf *buf);
+
+/* Open (and with opt->create, create) the store in directory `dir`.
+**
+** Recovery (docs/FORMAT.md "Recovery"): finish or undo an interrupted merge,
+** then rebuild the keydir from each sealed file's hint file, or by scanning
+** the data file when its hint is missing, stale or damaged; scan the active
+** file, and truncate a torn tail (a record cut short or failing its CRC at the
+** end of the newest file) unless read_only.  A record failing its CRC inside
+** a sealed file ends that file's scan; it is counted in bc_stats.corrupt and
+** never returned.
+**
+** dir: borrowed, copied.  opt: borrowed; NULL means defaults.  *out: receives
+** the new store on BC_OK, NULL otherwise.  err/errlen: on failure receives a
+** NUL-terminated message naming the directory and the cause (may be NULL).
+** Returns BC_OK, BC_NOMEM, BC_IOERR, BC_CORRUPT (an interrupted merge's
+** manifest is damaged), BC_LOCKED (message names the holder's pid),
+** BC_NOTSTORE, BC_VERSION, BC_INVALID (bad option). */
+bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
+                  char *err, size_t errlen);
+
+/* Flush and (unless BC_SYNC_OFF) fsync the active file, release the lock and
+** free the store and its keydir.  The store is freed even on failure; the
+** return tells whether the final flush/fsync worked (BC_OK or BC_IOERR).
+** NULL is a no-op. */
+bc_status bc_close(bc_store *s);
+
+/* The message of the last failure on this store (never NULL; "" when none).
+** Owned by the store, valid until the next call on it from any thread. */
+const char *bc_errmsg(bc_store *s);
+
+/* The store's directory as given to bc_open.  Owned by the store. */
+const char *bc_dir(const bc_store *s);
+
+/* Number of live keys.  O(1). */
+uint64_t bc_count(bc_store *s);
+
+/* Keydir-only lookup: BC_OK and *info filled (may be NULL) if `key` is live,
+** else BC_NOTFOUND.  No I/O.  O(1) expected. */
+bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
+
+/* Read the value of `key`: one keydir probe and one positioned read of the
+** record, whose CRC is verified.  On BC_OK *value points to value_size bytes
+** inside buf (valid until buf is reused or freed) and *info is filled.
+** Returns BC_OK, BC_NOTFOUND, BC_CORRUPT (the record fails its CRC; the
+** message names file and offset), BC_IOERR, BC_NOMEM. */
+bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
+                 const void **value, bc_info *info);
+
+/* Append a put record for key -> value with the opaque byte `meta` and make
+** it the key's live version.  The record reaches the data file by the next
+** bc_sync at the latest (it may sit in the write buffer until then) and is
+** durable per the sync mode after bc_sync.  Rotates the active file first if
+** it is at max_file_size.  value may be NULL when vlen is 0.
+** Returns BC_OK, BC_INVALID (klen > BC_MAX_KEY_SIZE or vlen >
+** BC_MAX_VALUE_SIZE; nothing written), BC_READONLY, BC_IOERR, BC_NOMEM. */
+bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
+                 const void *value, size_t vlen);
+
+/* Append a tombstone for `key` and remove it from the keydir.  Returns
+** BC_NOTFOUND (and writes nothing) if the key is not live; else as bc_put. */
+bc_status bc_delete(bc_store *s, const void *key, size_t klen);
+
+/* The commit point: write the buffered records to the active file and fsync
+** according to the sync mode.  Returns BC_OK, BC_IOERR, BC_READONLY is never
+** returned (a read-only store has nothing to sync: BC_OK). */
+bc_status bc_sync(bc_store *s);
+
+/* Merge (compaction): seal the active file if it holds records, then rewrite
+** the live records of every sealed file into new data files with hint files,
+** install them atomically (a MERGE manifest is the commit point, see
+** docs/FORMAT.md) and delete the old files.  Tombstones are dropped unless a
+** file outside the merge may still hold an older version of the key.  A crash
+** at any step leaves a store that opens with every live key and no deleted
+** key.  *reclaimed (may be NULL) receives the bytes the data and hint files
+** shrank by (0 if they did not).  Returns BC_OK, BC_READONLY, BC_IOERR,
+** BC_NOMEM, BC_CORRUPT (a live record failed its CRC; nothing was swapped). */
+bc_status bc_merge(bc_store *s, uint64_t *reclaimed);
+
+/* Figures of bc_stats(). */
+typedef struct bc_stats {
+  uint64_t keys;            /* live keys */
+  uint64_t data_files;      /* data files, active included */
+  uint64_t hint_files;      /* hint files */
+  uint64_t active_file_id;  /* id of the active data file (0 if read-only) */
+  uint64_t total_bytes;     /* bytes of all data files */
+  uint64_t live_bytes;      /* bytes of the records the keydir points to */
+  uint64_t dead_bytes;      /* total_bytes - live_bytes: superseded records,
+                            ** tombstones, file headers */
+  uint64_t keydir_bytes;    /* heap bytes of the keydir (table + entries) */
+  uint64_t next_seq;        /* sequence number of the next record */
+  uint64_t merges;          /* merges completed since open */
+  uint64_t corrupt;         /* records failing their CRC found at open */
+  uint64_t truncated_bytes; /* torn-tail bytes truncated at open */
+  uint64_t max_file_size;   /* bytes, as in effect */
+  bc_sync_mode sync;        /* as in effect */
+  int read_only;
+} bc_stats;
+
+/* Fill *out.  O(number of files).  Returns BC_OK. */
+bc_status bc_stats_get(bc_store *s, bc_stats *out);
+
+/* Iterate over the live keys.  bc_iter_open takes a snapshot of the keydir's
+** keys and infos at that moment (O(live keys) time and memory: key bytes +
+** about 24 bytes each); writes, deletes and merges made afterwards, through
+** any handle, neither disturb the iteration nor show in it, so a key is never
+** skipped or repeated.  Order is unspecified.  *out receives the iterator.
+** Returns BC_OK or BC_NOMEM. */
+bc_status bc_iter_open(bc_store *s, bc_iter **out);
+
+/* Next entry: on BC_OK, *key and *klen point into the iterator (valid until the
+** next bc_iter_next or bc_iter_close) and *info (may be NULL) is filled.
+** Returns BC_OK or BC_DONE. */
+bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
+                       bc_info *info);
+
+/* Free the iterator.  NULL is a no-op. */
+void bc_iter_close(bc_iter *it);
+
+/* Delete a closed store: its data, hint, merge, manifest, lock and marker
+** files, then the directory itself if the store's marker says the engine
+** created it and it is then empty.  Files the engine did not write are left
+** alone (so a non-empty directory stays).  The store must not be open in this
+** process.  Returns BC_OK (also when `dir` does not exist), BC_NOTSTORE (the
+** directory is not a bitcask store: nothing is deleted), BC_LOCKED (another
+** process has it open), BC_IOERR.  err as for bc_open. */
+bc_status bc_destroy(const char *dir, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BITCASK_H */

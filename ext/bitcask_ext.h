@@ -1,0 +1,166 @@
+/*
+** bitcask_ext.h -- private declarations shared by the files of the SQLite
+** extension (ext/).  The extension's only public symbol is
+** sqlite3_bitcask_init (ext/vtab.c).
+**
+**   codec.c     SQLite values <-> the engine's key bytes, value bytes, meta
+**   options.c   CREATE VIRTUAL TABLE arguments and the store's directory
+**   registry.c  one shared bc_store per directory per process
+**   vtab.c      the `bitcask` module and the entry point
+**   functions.c bitcask_merge(), bitcask_stats()
+*/
+#ifndef BITCASK_EXT_H
+#define BITCASK_EXT_H
+
+#include <sqlite3ext.h>
+#include <stdint.h>
+#include "../engine/bitcask.h"
+
+/* ---- codec.c ---------------------------------------------------------- */
+
+/* The meta byte stored with every record (docs/FORMAT.md "meta"):
+**   bits 0-2  storage class of the value: BCX_NULL .. BCX_BLOB
+**   bit  3    the key is a REAL with an integral value, stored in the
+**             INTEGER key form so that 1 and 1.0 are one key */
+#define BCX_NULL 0
+#define BCX_INTEGER 1
+#define BCX_REAL 2
+#define BCX_TEXT 3
+#define BCX_BLOB 4
+#define BCX_VALUE_MASK 0x07
+#define BCX_KEY_REAL 0x08
+
+/* Key encoding: a tag byte, then the payload.  Keys that SQLite compares
+** equal encode to the same bytes; the tags follow SQLite's order of storage
+** classes (numbers < text < blob). */
+#define BCX_TAG_INT 0x10  /* 8 bytes: big-endian int64 with its sign bit flipped */
+#define BCX_TAG_REAL 0x11 /* 8 bytes: IEEE double, order-preserving transform */
+#define BCX_TAG_TEXT 0x30 /* UTF-8 bytes */
+#define BCX_TAG_BLOB 0x40 /* bytes */
+
+/* Largest text or blob key payload, in bytes (the tag takes one byte). */
+#define BCX_MAX_KEY_PAYLOAD (BC_MAX_KEY_SIZE - 1)
+
+/* A key encoded for the engine.  Small keys live in `inline_buf`; larger
+** ones in `heap` (sqlite3_malloc'd, freed by bcx_key_clear). */
+typedef struct bcx_key {
+  const unsigned char *data; /* -> inline_buf or heap */
+  size_t len;
+  uint8_t key_meta;          /* BCX_KEY_REAL or 0 */
+  unsigned char *heap;
+  unsigned char inline_buf[64];
+} bcx_key;
+
+/* Encode `v` as a key.  Returns SQLITE_OK, SQLITE_MISMATCH for NULL (the
+** caller reports "NOT NULL constraint failed"), SQLITE_TOOBIG for a payload
+** over BCX_MAX_KEY_PAYLOAD, SQLITE_NOMEM.  On SQLITE_OK call bcx_key_clear. */
+int bcx_key_encode(sqlite3_value *v, bcx_key *out);
+void bcx_key_clear(bcx_key *k);
+
+/* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
+** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */
+int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
+                   uint8_t meta);
+
+/* A value encoded for the engine: `data` points either into the
+** sqlite3_value (valid while it is) or into `num`. */
+typedef struct bcx_value {
+  const void *data;
+  size_t len;
+  uint8_t value_meta; /* BCX_NULL .. BCX_BLOB */
+  unsigned char num[8];
+} bcx_value;
+
+/* Encode `v` as a value.  Returns SQLITE_OK, SQLITE_TOOBIG (over
+** BC_MAX_VALUE_SIZE, checked before a zeroblob is materialised), or
+** SQLITE_NOMEM. */
+int bcx_value_encode(sqlite3_value *v, bcx_value *out);
+
+/* Set ctx's result from value bytes and meta.  Returns SQLITE_OK or
+** SQLITE_CORRUPT (a number of the wrong size). */
+int bcx_value_result(sqlite3_context *ctx, const void *data, size_t len,
+                     uint8_t meta);
+
+/* ---- options.c -------------------------------------------------------- */
+
+/* The parsed arguments of CREATE VIRTUAL TABLE ... USING bitcask(...). */
+typedef struct bcx_options {
+  char *dir;             /* sqlite3_malloc'd; NULL when not given */
+  uint64_t max_file_size; /* 0 when not given */
+  int sync;              /* bc_sync_mode; -1 when not given */
+} bcx_options;
+
+/* Parse argv[3..argc-1].  On error returns SQLITE_ERROR and sets *pzErr (a
+** sqlite3_mprintf'd message naming the table and the option). */
+int bcx_options_parse(const char *table, int argc, const char *const *argv,
+                      bcx_options *out, char **pzErr);
+void bcx_options_clear(bcx_options *o);
+
+/* Where the store of table zTab in schema zDb lives:
+**  - opt->dir absolute: as is; relative: against the directory of the
+**    database file (of the current directory for an in-memory database);
+**  - no dir, file database: "<database file>-<table>.bitcask";
+**  - no dir, in-memory or temporary database: NULL in *pzPath and
+**    *pIsTemp = 1 (the caller makes a private temporary directory).
+** *pzPath is sqlite3_malloc'd.  Returns SQLITE_OK or SQLITE_NOMEM. */
+int bcx_store_path(sqlite3 *db, const char *zDb, const char *zTab,
+                   const bcx_options *opt, char **pzPath, int *pIsTemp);
+
+/* ---- registry.c ------------------------------------------------------- */
+
+/* One open bc_store shared by every connection of this process that uses
+** the same directory (identified by device and inode), so the writer lock is
+** taken once.  Reference-counted under a process-wide mutex. */
+typedef struct bcx_shared bcx_shared;
+struct bcx_shared {
+  bc_store *store;   /* the engine handle */
+  char *path;        /* directory, malloc'd */
+  int nref;          /* vtabs holding it */
+  int doomed;        /* DROP TABLE ran: destroy the files at the last release */
+  int remove_dir;    /* a private temporary directory: rmdir at destroy */
+  uint64_t dev, ino; /* identity of the directory */
+  bcx_shared *next;
+};
+
+/* Open (or share) the store at `path`.  create: may create the directory
+** and the store.  On failure *pzErr gets a message naming zTab.  Returns
+** SQLITE_OK, SQLITE_BUSY (locked by another process, or being dropped),
+** SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_IOERR, SQLITE_NOMEM. */
+int bcx_shared_open(const char *zTab, const char *path, int create,
+                    const bc_options *opt, bcx_shared **out, char **pzErr);
+
+/* Mark the store doomed (its table was dropped): its files are destroyed at
+** the last release; remove_dir also removes a private temporary directory. */
+void bcx_shared_doom(bcx_shared *sh, int remove_dir);
+
+/* Drop one reference; at the last one close the store, and if it is doomed
+** destroy its files.  Returns SQLITE_OK or the error of the close/destroy. */
+int bcx_shared_release(bcx_shared *sh);
+
+/* Map an engine status to the SQLite result code. */
+int bcx_rc(bc_status st);
+
+/* ---- vtab.c / functions.c -------------------------------------------- */
+
+typedef struct bitcask_vtab bitcask_vtab;
+
+/* Per-connection client data of the module and the SQL functions. */
+typedef struct bcx_module {
+  sqlite3 *db;
+  bitcask_vtab *tables; /* every connected bitcask table of this connection */
+  struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */
+} bcx_module;
+
+/* A connected bitcask table, as the SQL functions see it. */
+bitcask_vtab *bcx_find_table(bcx_module *m, const char *zDb, const char *zTab);
+bitcask_vtab *bcx_table_list(bcx_module *m);
+bitcask_vtab *bcx_table_next(bitcask_vtab *t);
+const char *bcx_table_name(bitcask_vtab *t);
+const char *bcx_table_schema(bitcask_vtab *t);
+bcx_shared *bcx_table_store(bitcask_vtab *t);
+const char *bcx_table_error(bitcask_vtab *t); /* last error message */
+
+/* Register bitcask_merge() and bitcask_stats() on db. */
+int bcx_register_functions(sqlite3 *db, bcx_module *m);
+
+#endif /* BITCASK_EXT_H */

@@ -1,0 +1,177 @@
+/*
+** options.c -- the arguments of CREATE VIRTUAL TABLE ... USING bitcask(...)
+** and where the table's store lives (DESIGN.md section 1, "Options").
+**
+**   CREATE VIRTUAL TABLE kv USING bitcask(dir='data/kv', max_file_size='64MB',
+**                                         sync='full');
+**
+**   dir            the store's directory; relative to the database file's
+**                  directory; default "<database file>-<table>.bitcask"
+**   max_file_size  bytes, or with a K/KB/KiB, M/MB/MiB, G/GB/GiB suffix
+**                  (powers of 1024), 4096 .. 2^40
+**   sync           full | normal | off
+**
+** Names are case-insensitive; a value may be quoted with '...' or "...".
+** Every error names the table and the option.
+*/
+#include "bitcask_ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include <ctype.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Copy s[0..n) without surrounding blanks and one level of matching quotes;
+** a doubled quote inside stands for one (SQL style). */
+static char *unquote(const char *s, size_t n) {
+  while (n > 0 && isspace((unsigned char)*s)) s++, n--;
+  while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+  char q = n >= 2 ? s[0] : 0;
+  if ((q == '\'' || q == '"') && s[n - 1] == q) {
+    char *out = sqlite3_malloc64(n);
+    if (!out) return NULL;
+    size_t j = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+      out[j++] = s[i];
+      if (s[i] == q && i + 2 < n && s[i + 1] == q) i++;
+    }
+    out[j] = 0;
+    return out;
+  }
+  return sqlite3_mprintf("%.*s", (int)n, s);
+}
+
+/* Parse a size: digits, optional blanks, optional suffix.  0 on error. */
+static uint64_t parse_size(const char *z) {
+  uint64_t v = 0;
+  const char *p = z;
+  if (!isdigit((unsigned char)*p)) return 0;
+  while (isdigit((unsigned char)*p)) {
+    if (v > (UINT64_MAX - 9) / 10) return 0;
+    v = v * 10 + (uint64_t)(*p++ - '0');
+  }
+  while (*p == ' ') p++;
+  static const struct { const char *name; unsigned shift; } suffixes[] = {
+    {"", 0},    {"b", 0},    {"k", 10},   {"kb", 10}, {"kib", 10},
+    {"m", 20},  {"mb", 20},  {"mib", 20}, {"g", 30},  {"gb", 30},
+    {"gib", 30},
+  };
+  for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    if (sqlite3_stricmp(p, suffixes[i].name) == 0) {
+      unsigned sh = suffixes[i].shift;
+      if (sh && v > (UINT64_MAX >> sh)) return 0;
+      return v << sh;
+    }
+  }
+  return 0;
+}
+
+int bcx_options_parse(const char *table, int argc, const char *const *argv,
+                      bcx_options *out, char **pzErr) {
+  out->dir = NULL;
+  out->max_file_size = 0;
+  out->sync = -1;
+  for (int i = 3; i < argc; i++) {
+    const char *arg = argv[i];
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+      *pzErr = sqlite3_mprintf(
+          "bitcask table '%s': argument '%s' is not of the form option=value "
+          "(options: dir, max_file_size, sync)", table, arg);
+      return SQLITE_ERROR;
+    }
+    char *name = unquote(arg, (size_t)(eq - arg));
+    char *value = unquote(eq + 1, strlen(eq + 1));
+    int rc = SQLITE_OK;
+    if (!name || !value) {
+      rc = SQLITE_NOMEM;
+    } else if (sqlite3_stricmp(name, "dir") == 0) {
+      if (out->dir) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option dir given twice", table);
+        rc = SQLITE_ERROR;
+      } else if (value[0] == 0) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option dir is empty", table);
+        rc = SQLITE_ERROR;
+      } else {
+        out->dir = value;
+        value = NULL;
+      }
+    } else if (sqlite3_stricmp(name, "max_file_size") == 0) {
+      uint64_t v = parse_size(value);
+      if (out->max_file_size) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option max_file_size given twice", table);
+        rc = SQLITE_ERROR;
+      } else if (v < BC_MIN_MAX_FILE_SIZE || v > (1ull << 40)) {
+        *pzErr = sqlite3_mprintf(
+            "bitcask table '%s': option max_file_size: '%s' is not a size "
+            "between 4KB and 1024GB (bytes, or a number with a KB, MB or GB suffix)",
+            table, value);
+        rc = SQLITE_ERROR;
+      } else {
+        out->max_file_size = v;
+      }
+    } else if (sqlite3_stricmp(name, "sync") == 0) {
+      int mode = sqlite3_stricmp(value, "full") == 0     ? BC_SYNC_FULL
+                 : sqlite3_stricmp(value, "normal") == 0 ? BC_SYNC_NORMAL
+                 : sqlite3_stricmp(value, "off") == 0    ? BC_SYNC_OFF
+                                                         : -1;
+      if (out->sync != -1) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option sync given twice", table);
+        rc = SQLITE_ERROR;
+      } else if (mode < 0) {
+        *pzErr = sqlite3_mprintf(
+            "bitcask table '%s': option sync: '%s' is not one of full, normal, off",
+            table, value);
+        rc = SQLITE_ERROR;
+      } else {
+        out->sync = mode;
+      }
+    } else {
+      *pzErr = sqlite3_mprintf(
+          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync)",
+          table, name);
+      rc = SQLITE_ERROR;
+    }
+    sqlite3_free(name);
+    sqlite3_free(value);
+    if (rc != SQLITE_OK) {
+      bcx_options_clear(out);
+      return rc;
+    }
+  }
+  return SQLITE_OK;
+}
+
+void bcx_options_clear(bcx_options *o) {
+  sqlite3_free(o->dir);
+  o->dir = NULL;
+}
+
+int bcx_store_path(sqlite3 *db, const char *zDb, const char *zTab,
+                   const bcx_options *opt, char **pzPath, int *pIsTemp) {
+  const char *dbfile = sqlite3_db_filename(db, zDb);
+  int is_memory = dbfile == NULL || dbfile[0] == 0;
+  *pIsTemp = 0;
+  *pzPath = NULL;
+  if (opt->dir && opt->dir[0] == '/') {
+    *pzPath = sqlite3_mprintf("%s", opt->dir);
+  } else if (opt->dir) {
+    if (is_memory) {
+      char cwd[PATH_MAX];
+      if (!getcwd(cwd, sizeof cwd)) return SQLITE_CANTOPEN;
+      *pzPath = sqlite3_mprintf("%s/%s", cwd, opt->dir);
+    } else {
+      const char *slash = strrchr(dbfile, '/');
+      int n = slash ? (int)(slash - dbfile) : 0;
+      *pzPath = slash ? sqlite3_mprintf("%.*s/%s", n ? n : 1, dbfile, opt->dir)
+                      : sqlite3_mprintf("%s", opt->dir);
+    }
+  } else if (is_memory) {
+    *pIsTemp = 1;
+    return SQLITE_OK;
+  } else {
+    *pzPath = sqlite3_mprintf("%s-%s.bitcask", dbfile, zTab);
+  }
+  return *pzPath ? SQLITE_OK : SQLITE_NOMEM;
+}

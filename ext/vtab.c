@@ -1,0 +1,811 @@
+/*
+** vtab.c -- the `bitcask` virtual-table module: a Bitcask store as a SQLite
+** table (https://sqlite.org/vtab.html).
+**
+**   .load ./build/bitcask
+**   CREATE VIRTUAL TABLE kv USING bitcask;                 -- beside the db file
+**   CREATE VIRTUAL TABLE kv USING bitcask(dir='data/kv', max_file_size='64MB',
+**                                         sync='full');
+**   INSERT INTO kv VALUES ('user:1', '{"name":"ada"}');
+**   INSERT OR REPLACE INTO kv VALUES ('user:1', 'v2');     -- the Bitcask put
+**   SELECT value FROM kv WHERE key = 'user:1';             -- one keydir probe
+**   DELETE FROM kv WHERE key = 'user:1';                   -- a tombstone
+**
+** Every bitcask table declares
+**
+**   CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID
+**
+** The key column has no affinity: values keep their storage class (codec.c).
+** NOT NULL is not enforced by SQLite on a WITHOUT ROWID virtual table, so
+** xUpdate refuses NULL keys itself.
+**
+** Query plans.  xBestIndex encodes its plan in idxNum (and names it in idxStr,
+** which EXPLAIN QUERY PLAN shows as "INDEX <idxNum>:<idxStr>"):
+**
+**   idxNum  idxStr         argv[0]                  rows          cost
+**   0       "scan"         -                        live keys     10 + keys
+**   1       "key=?"        the key                  1 (unique)    1
+**   2       "key IN (...)" the IN list, walked with 10            10
+**                          sqlite3_vtab_in_first/next
+**
+** An `=` or IN on the key with a non-BINARY collation is left to SQLite (the
+** keydir knows only binary equality).  LIMIT/OFFSET and ORDER BY are never
+** consumed.  Values are read in xColumn only when asked for, so a scan that
+** does not use `value` (count(*), SELECT key) reads nothing from disk.
+**
+** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
+** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
+** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
+** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
+** file, and are fsync'd per the sync option, in xSync.
+*/
+#include "bitcask_ext.h"
+SQLITE_EXTENSION_INIT1
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Where a table's store is (see options.c). */
+enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
+
+/* Query plans (idxNum). */
+enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2 };
+
+/* A private store of a table in an in-memory or temporary database: it lives
+** until the table is dropped or the connection closes. */
+typedef struct bcx_tempdir {
+  char *schema;              /* sqlite3_malloc'd */
+  char *table;               /* sqlite3_malloc'd */
+  char *path;                /* sqlite3_malloc'd; made by mkdtemp */
+  struct bcx_tempdir *next;
+} bcx_tempdir;
+
+struct bitcask_vtab {
+  sqlite3_vtab base;       /* base class: must be first */
+  sqlite3 *db;             /* the connection */
+  bcx_module *mod;         /* the connection's module data */
+  char *zDb;               /* schema name: "main", "temp", ... */
+  char *zName;             /* table name */
+  char *zPath;             /* store directory */
+  int location;            /* LOC_EXPLICIT, LOC_DEFAULT or LOC_TEMP */
+  bc_options opts;         /* engine options from the CREATE arguments */
+  bcx_shared *sh;          /* the shared store; NULL until opened */
+  bitcask_vtab *next;      /* next table in mod->tables */
+};
+
+typedef struct bitcask_cursor {
+  sqlite3_vtab_cursor base; /* base class: must be first */
+  int plan;                 /* PLAN_* of the current xFilter */
+  int eof;                  /* no current row */
+  bc_iter *iter;            /* PLAN_SCAN: the keydir snapshot */
+  bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe */
+  int nprobe;               /* entries in probes */
+  int iprobe;               /* index of the current probe */
+  const unsigned char *key; /* current key bytes (in iter or probes) */
+  size_t klen;
+  bc_info info;             /* current key's keydir info */
+  bc_buf vbuf;              /* value read buffer, reused across rows */
+} bitcask_cursor;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void vtab_error(bitcask_vtab *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sqlite3_free(p->base.zErrMsg);
+  p->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+}
+
+/* Report an engine failure on the table: the engine's message names the
+** store and the cause. */
+static int engine_error(bitcask_vtab *p, bc_status st) {
+  vtab_error(p, "bitcask table '%s': %s", p->zName,
+             p->sh ? bc_errmsg(p->sh->store) : bc_status_name(st));
+  return bcx_rc(st);
+}
+
+/* The table's store, opened on first use (and retried on every use after a
+** failure, e.g. while another process holds the lock).  Returns SQLITE_OK or
+** an error with the message in p->base.zErrMsg. */
+static int vtab_store(bitcask_vtab *p) {
+  if (p->sh) return SQLITE_OK;
+  char *zErr = NULL;
+  int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  } else {
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+static bcx_tempdir *tempdir_find(bcx_module *m, const char *zDb,
+                                 const char *zTab) {
+  for (bcx_tempdir *t = m->tempdirs; t; t = t->next)
+    if (sqlite3_stricmp(t->schema, zDb) == 0 &&
+        sqlite3_stricmp(t->table, zTab) == 0)
+      return t;
+  return NULL;
+}
+
+static void tempdir_free(bcx_tempdir *t) {
+  sqlite3_free(t->schema);
+  sqlite3_free(t->table);
+  sqlite3_free(t->path);
+  sqlite3_free(t);
+}
+
+static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
+  for (bcx_tempdir **pp = &m->tempdirs; *pp; pp = &(*pp)->next) {
+    if (*pp == t) {
+      *pp = t->next;
+      break;
+    }
+  }
+  tempdir_free(t);
+}
+
+/* Make a private temporary directory for an in-memory table. */
+static int tempdir_create(bcx_module *m, const char *zDb, const char *zTab,
+                          char **pzErr) {
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !tmp[0]) tmp = "/tmp";
+  bcx_tempdir *t = sqlite3_malloc(sizeof *t);
+  if (!t) return SQLITE_NOMEM;
+  t->schema = sqlite3_mprintf("%s", zDb);
+  t->table = sqlite3_mprintf("%s", zTab);
+  t->path = sqlite3_mprintf("%s/bitcask-%s-XXXXXX", tmp, zTab);
+  if (!t->schema || !t->table || !t->path) {
+    tempdir_free(t);
+    return SQLITE_NOMEM;
+  }
+  if (!mkdtemp(t->path)) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': cannot make a temporary "
+                             "directory in %s: %s", zTab, tmp, strerror(errno));
+    tempdir_free(t);
+    return SQLITE_CANTOPEN;
+  }
+  t->next = m->tempdirs;
+  m->tempdirs = t;
+  return SQLITE_OK;
+}
+
+static void vtab_free(bitcask_vtab *p) {
+  if (!p) return;
+  sqlite3_free(p->zDb);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p->base.zErrMsg);
+  sqlite3_free(p);
+}
+
+static void vtab_unlink(bitcask_vtab *p) {
+  for (bitcask_vtab **pp = &p->mod->tables; *pp; pp = &(*pp)->next) {
+    if (*pp == p) {
+      *pp = p->next;
+      break;
+    }
+  }
+}
+
+/* ---- xCreate / xConnect ----------------------------------------------- */
+
+/* argv[0] module, argv[1] schema, argv[2] table, argv[3..] options. */
+static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
+                       const char *const *argv, sqlite3_vtab **ppVtab,
+                       char **pzErr, int isCreate) {
+  bcx_module *mod = pAux;
+  const char *zDb = argv[1], *zTab = argv[2];
+  bcx_options o;
+  int rc, isTemp = 0;
+  *ppVtab = NULL;
+
+  rc = bcx_options_parse(zTab, argc, argv, &o, pzErr);
+  if (rc != SQLITE_OK) return rc;
+
+  bitcask_vtab *p = sqlite3_malloc(sizeof *p);
+  if (!p) {
+    bcx_options_clear(&o);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof *p);
+  p->db = db;
+  p->mod = mod;
+  p->zDb = sqlite3_mprintf("%s", zDb);
+  p->zName = sqlite3_mprintf("%s", zTab);
+  bc_options_init(&p->opts);
+  if (o.max_file_size) p->opts.max_file_size = o.max_file_size;
+  if (o.sync >= 0) p->opts.sync = (bc_sync_mode)o.sync;
+  rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, &isTemp);
+  p->location = o.dir ? LOC_EXPLICIT : isTemp ? LOC_TEMP : LOC_DEFAULT;
+  bcx_options_clear(&o);
+  if (rc == SQLITE_OK && (!p->zDb || !p->zName)) rc = SQLITE_NOMEM;
+
+  if (rc == SQLITE_OK && isTemp) {
+    bcx_tempdir *t = tempdir_find(mod, zDb, zTab);
+    if (!t && isCreate) {
+      rc = tempdir_create(mod, zDb, zTab, pzErr);
+      t = mod->tempdirs;
+    }
+    if (rc == SQLITE_OK && !t) {
+      *pzErr = sqlite3_mprintf("bitcask table '%s': the private store of this "
+                               "in-memory table is gone", zTab);
+      rc = SQLITE_CANTOPEN;
+    }
+    if (rc == SQLITE_OK) {
+      p->zPath = sqlite3_mprintf("%s", t->path);
+      if (!p->zPath) rc = SQLITE_NOMEM;
+    }
+  }
+
+  /* xCreate opens (and creates) the store now so that a bad dir fails the
+  ** CREATE; xConnect defers to first use, so that a store that is missing or
+  ** locked by another process still lets the schema load and DROP work. */
+  if (rc == SQLITE_OK && isCreate)
+    rc = bcx_shared_open(zTab, p->zPath, 1, &p->opts, &p->sh, pzErr);
+
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_declare_vtab(
+        db, "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    p->next = mod->tables;
+    mod->tables = p;
+    *ppVtab = &p->base;
+    return SQLITE_OK;
+  }
+  if (p->sh) bcx_shared_release(p->sh);
+  vtab_free(p);
+  return rc;
+}
+
+static int bitcaskCreate(sqlite3 *db, void *pAux, int argc,
+                         const char *const *argv, sqlite3_vtab **ppVtab,
+                         char **pzErr) {
+  return bitcaskInit(db, pAux, argc, argv, ppVtab, pzErr, 1);
+}
+
+static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
+                          const char *const *argv, sqlite3_vtab **ppVtab,
+                          char **pzErr) {
+  return bitcaskInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
+}
+
+static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  vtab_unlink(p);
+  bcx_shared_release(p->sh);
+  vtab_free(p);
+  return SQLITE_OK;
+}
+
+/* DROP TABLE: delete the store's files.  Refused inside an explicit
+** transaction, because SQLite calls xDestroy at once and a later ROLLBACK
+** would bring back a table whose files are gone. */
+static int bitcaskDestroy(sqlite3_vtab *pVtab) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (!sqlite3_get_autocommit(p->db)) {
+    vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction is not "
+               "supported (the store's files would be deleted before COMMIT)",
+               p->zName);
+    return SQLITE_ERROR;
+  }
+  int rc = vtab_store(p);
+  if (rc != SQLITE_OK) {
+    struct stat st;
+    /* A store whose directory is gone has nothing left to delete. */
+    if (stat(p->zPath, &st) != 0 && errno == ENOENT) {
+      rc = SQLITE_OK;
+    } else {
+      return rc;
+    }
+  }
+  if (p->sh) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (p->location == LOC_TEMP) {
+    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
+    if (t) tempdir_remove(p->mod, t);
+  }
+  vtab_unlink(p);
+  rc = bcx_shared_release(p->sh);
+  vtab_free(p);
+  return rc;
+}
+
+/* ALTER TABLE ... RENAME TO zNew.  A store at the default location is named
+** after the table, so its directory moves with it; SQLite then reconnects the
+** table under the new name.  Refused inside a transaction (a ROLLBACK would
+** restore the old name but not the directory) and while another connection
+** of this process uses the store. */
+static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->location == LOC_TEMP) {
+    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
+    char *name = sqlite3_mprintf("%s", zNew);
+    if (!name) return SQLITE_NOMEM;
+    if (t) {
+      sqlite3_free(t->table);
+      t->table = name;
+    } else {
+      sqlite3_free(name);
+    }
+    return SQLITE_OK;
+  }
+  if (p->location != LOC_DEFAULT) return SQLITE_OK;
+  if (!sqlite3_get_autocommit(p->db)) {
+    vtab_error(p, "bitcask table '%s': cannot rename inside a transaction (its "
+               "store directory is renamed at once)", p->zName);
+    return SQLITE_ERROR;
+  }
+  int rc = vtab_store(p);
+  if (rc != SQLITE_OK) return rc;
+  if (p->sh->nref > 1) {
+    vtab_error(p, "bitcask table '%s': cannot rename while another connection "
+               "uses its store", p->zName);
+    return SQLITE_BUSY;
+  }
+  const char *dbfile = sqlite3_db_filename(p->db, p->zDb);
+  char *zNewPath = sqlite3_mprintf("%s-%s.bitcask", dbfile, zNew);
+  if (!zNewPath) return SQLITE_NOMEM;
+  struct stat st;
+  if (stat(zNewPath, &st) == 0) {
+    vtab_error(p, "bitcask table '%s': cannot rename to '%s': '%s' already "
+               "exists", p->zName, zNew, zNewPath);
+    sqlite3_free(zNewPath);
+    return SQLITE_ERROR;
+  }
+  bcx_shared_release(p->sh);
+  p->sh = NULL;
+  if (rename(p->zPath, zNewPath) != 0) {
+    vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
+               p->zName, p->zPath, zNewPath, strerror(errno));
+    sqlite3_free(zNewPath);
+    return SQLITE_IOERR;
+  }
+  sqlite3_free(p->zPath);
+  p->zPath = zNewPath;
+  char *zName = sqlite3_mprintf("%s", zNew);
+  if (zName) {
+    sqlite3_free(p->zName);
+    p->zName = zName;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- xBestIndex ------------------------------------------------------- */
+
+static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  int iEq = -1, iIn = -1;
+  for (int i = 0; i < info->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    if (!c->usable || c->iColumn != 0 || c->op != SQLITE_INDEX_CONSTRAINT_EQ)
+      continue;
+    const char *coll = sqlite3_vtab_collation(info, i);
+    if (coll && sqlite3_stricmp(coll, "BINARY") != 0) continue;
+    if (sqlite3_vtab_in(info, i, -1)) {
+      if (iIn < 0) iIn = i;
+    } else if (iEq < 0) {
+      iEq = i;
+    }
+  }
+  if (iEq >= 0) {
+    info->aConstraintUsage[iEq].argvIndex = 1;
+    info->aConstraintUsage[iEq].omit = 1;
+    info->idxNum = PLAN_EQ;
+    info->idxStr = "key=?";
+    info->estimatedCost = 1.0;
+    info->estimatedRows = 1;
+    info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
+  } else if (iIn >= 0) {
+    /* Take the whole IN list in one xFilter call (sqlite3_vtab_in). */
+    sqlite3_vtab_in(info, iIn, 1);
+    info->aConstraintUsage[iIn].argvIndex = 1;
+    info->aConstraintUsage[iIn].omit = 1;
+    info->idxNum = PLAN_IN;
+    info->idxStr = "key IN (...)";
+    info->estimatedCost = 10.0;
+    info->estimatedRows = 10;
+  } else {
+    /* The live key count is exact and free; before the store is open (a
+    ** deferred connect) fall back to a large guess. */
+    double n = 1e6;
+    if (p->sh) n = (double)bc_count(p->sh->store);
+    info->idxNum = PLAN_SCAN;
+    info->idxStr = "scan";
+    info->estimatedCost = 10.0 + n;
+    info->estimatedRows = n > 0 ? (sqlite3_int64)n : 1;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- cursor ------------------------------------------------------------ */
+
+static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
+  (void)pVtab;
+  bitcask_cursor *c = sqlite3_malloc(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  c->eof = 1;
+  *ppCursor = &c->base;
+  return SQLITE_OK;
+}
+
+static void cursor_reset(bitcask_cursor *c) {
+  bc_iter_close(c->iter);
+  c->iter = NULL;
+  for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
+  sqlite3_free(c->probes);
+  c->probes = NULL;
+  c->nprobe = c->iprobe = 0;
+  c->eof = 1;
+}
+
+static int bitcaskClose(sqlite3_vtab_cursor *cur) {
+  bitcask_cursor *c = (bitcask_cursor *)cur;
+  cursor_reset(c);
+  bc_buf_free(&c->vbuf);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+static bc_store *cursor_store(bitcask_cursor *c) {
+  return ((bitcask_vtab *)c->base.pVtab)->sh->store;
+}
+
+/* Advance to the next probe key that is live, or to eof. */
+static void probe_advance(bitcask_cursor *c) {
+  bc_store *s = cursor_store(c);
+  for (; c->iprobe < c->nprobe; c->iprobe++) {
+    bcx_key *k = &c->probes[c->iprobe];
+    if (bc_lookup(s, k->data, k->len, &c->info) == BC_OK) {
+      c->key = k->data;
+      c->klen = k->len;
+      c->eof = 0;
+      return;
+    }
+  }
+  c->eof = 1;
+}
+
+static int bitcaskNext(sqlite3_vtab_cursor *cur) {
+  bitcask_cursor *c = (bitcask_cursor *)cur;
+  if (c->plan == PLAN_SCAN) {
+    const void *key;
+    size_t klen;
+    if (bc_iter_next(c->iter, &key, &klen, &c->info) == BC_OK) {
+      c->key = key;
+      c->klen = klen;
+      c->eof = 0;
+    } else {
+      c->eof = 1;
+    }
+  } else {
+    c->iprobe++;
+    probe_advance(c);
+  }
+  return SQLITE_OK;
+}
+
+/* Add the key of `v` to the cursor's probe list; NULL, and keys too long to
+** exist, match nothing and are skipped. */
+static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
+  if (c->nprobe == *pAlloc) {
+    int n = *pAlloc ? *pAlloc * 2 : 4;
+    bcx_key *a = sqlite3_realloc64(c->probes, (sqlite3_uint64)n * sizeof *a);
+    if (!a) return SQLITE_NOMEM;
+    c->probes = a;
+    *pAlloc = n;
+  }
+  int rc = bcx_key_encode(v, &c->probes[c->nprobe]);
+  if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
+  if (rc != SQLITE_OK) return rc;
+  c->nprobe++;
+  return SQLITE_OK;
+}
+
+static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
+                         const char *idxStr, int argc, sqlite3_value **argv) {
+  bitcask_cursor *c = (bitcask_cursor *)cur;
+  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
+  (void)idxStr;
+  (void)argc;
+  cursor_reset(c);
+  c->plan = idxNum;
+  int rc = vtab_store(p);
+  if (rc != SQLITE_OK) return rc;
+
+  if (idxNum == PLAN_SCAN) {
+    bc_status st = bc_iter_open(p->sh->store, &c->iter);
+    if (st != BC_OK) return engine_error(p, st);
+    return bitcaskNext(cur);
+  }
+  int alloc = 0;
+  if (idxNum == PLAN_EQ) {
+    rc = probe_add(c, argv[0], &alloc);
+  } else {
+    sqlite3_value *v;
+    for (rc = sqlite3_vtab_in_first(argv[0], &v); rc == SQLITE_OK && v;
+         rc = sqlite3_vtab_in_next(argv[0], &v)) {
+      rc = probe_add(c, v, &alloc);
+      if (rc != SQLITE_OK) break;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  if (rc != SQLITE_OK) return rc;
+  c->iprobe = 0;
+  probe_advance(c);
+  return SQLITE_OK;
+}
+
+static int bitcaskEof(sqlite3_vtab_cursor *cur) {
+  return ((bitcask_cursor *)cur)->eof;
+}
+
+static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
+                         int i) {
+  bitcask_cursor *c = (bitcask_cursor *)cur;
+  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
+  int rc;
+  if (i == 0) {
+    rc = bcx_key_result(ctx, c->key, c->klen, c->info.meta);
+  } else {
+    /* An UPDATE that does not change `value` need not read it. */
+    if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
+    const void *val;
+    bc_info info;
+    bc_status st = bc_get(p->sh->store, c->key, c->klen, &c->vbuf, &val, &info);
+    if (st == BC_NOTFOUND) {
+      /* Deleted after a scan's snapshot was taken. */
+      sqlite3_result_null(ctx);
+      return SQLITE_OK;
+    }
+    if (st != BC_OK) {
+      char *msg = sqlite3_mprintf("bitcask table '%s': %s", p->zName,
+                                  bc_errmsg(p->sh->store));
+      sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
+      sqlite3_free(msg);
+      sqlite3_result_error_code(ctx, bcx_rc(st));
+      return bcx_rc(st);
+    }
+    rc = bcx_value_result(ctx, val, info.value_size, info.meta);
+  }
+  if (rc == SQLITE_CORRUPT) {
+    sqlite3_result_error(ctx, "bitcask: a record has a malformed key or value", -1);
+    sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
+  }
+  return rc;
+}
+
+static int bitcaskRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
+  /* A WITHOUT ROWID virtual table: SQLite never asks. */
+  (void)cur;
+  *pRowid = 0;
+  return SQLITE_ERROR;
+}
+
+/* ---- xUpdate ------------------------------------------------------------ */
+
+static int constraint_error(bitcask_vtab *p, const char *what) {
+  vtab_error(p, "%s constraint failed: %s.key", what, p->zName);
+  return SQLITE_CONSTRAINT;
+}
+
+static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
+  int rc = bcx_key_encode(v, k);
+  if (rc == SQLITE_MISMATCH) return constraint_error(p, "NOT NULL");
+  if (rc == SQLITE_TOOBIG) {
+    vtab_error(p, "bitcask table '%s': key of %d bytes is too large (the "
+               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
+               (unsigned)BCX_MAX_KEY_PAYLOAD);
+  }
+  return rc;
+}
+
+/* argc == 1: DELETE argv[0].
+** argv[0] NULL: INSERT (argv[2] key, argv[3] value).
+** otherwise: UPDATE the row with key argv[0] to (argv[2], argv[3]). */
+static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                         sqlite3_int64 *pRowid) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  bcx_key oldk = {0}, newk = {0};
+  bcx_value val;
+  bc_buf buf = {0};
+  bc_status st = BC_OK;
+  (void)pRowid;
+  int rc = vtab_store(p);
+  if (rc != SQLITE_OK) return rc;
+  bc_store *s = p->sh->store;
+
+  if (argc == 1) {
+    rc = bcx_key_encode(argv[0], &oldk);
+    if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
+    if (rc != SQLITE_OK) return rc;
+    st = bc_delete(s, oldk.data, oldk.len);
+    bcx_key_clear(&oldk);
+    if (st == BC_NOTFOUND) st = BC_OK;
+    return st == BC_OK ? SQLITE_OK : engine_error(p, st);
+  }
+
+  int isReplace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
+  rc = encode_key_checked(p, argv[2], &newk);
+  if (rc != SQLITE_OK) return rc;
+
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    /* INSERT */
+    rc = bcx_value_encode(argv[3], &val);
+    if (rc == SQLITE_OK && !isReplace &&
+        bc_lookup(s, newk.data, newk.len, NULL) == BC_OK)
+      rc = constraint_error(p, "UNIQUE");
+    if (rc == SQLITE_OK)
+      st = bc_put(s, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
+                  val.data, val.len);
+    goto done;
+  }
+
+  /* UPDATE */
+  rc = encode_key_checked(p, argv[0], &oldk);
+  if (rc != SQLITE_OK) goto done;
+  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
+  if (!sameKey && !isReplace && bc_lookup(s, newk.data, newk.len, NULL) == BC_OK) {
+    rc = constraint_error(p, "UNIQUE");
+    goto done;
+  }
+  if (sqlite3_value_nochange(argv[3])) {
+    /* The value is unchanged and was not read (xColumn saw nochange). */
+    const void *data;
+    bc_info info;
+    st = bc_get(s, oldk.data, oldk.len, &buf, &data, &info);
+    if (st == BC_NOTFOUND) {
+      st = BC_OK; /* the row is gone: nothing to update */
+      goto done;
+    }
+    if (st != BC_OK) goto done;
+    uint8_t meta = (uint8_t)(newk.key_meta | (info.meta & BCX_VALUE_MASK));
+    if (sameKey && meta == info.meta) goto done; /* nothing changes */
+    st = bc_put(s, newk.data, newk.len, meta, data, info.value_size);
+  } else {
+    rc = bcx_value_encode(argv[3], &val);
+    if (rc != SQLITE_OK) goto done;
+    st = bc_put(s, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
+                val.data, val.len);
+  }
+  /* A key change is a put of the new key then a tombstone for the old one:
+  ** a crash in between leaves both rows, never neither. */
+  if (st == BC_OK && !sameKey) {
+    st = bc_delete(s, oldk.data, oldk.len);
+    if (st == BC_NOTFOUND) st = BC_OK;
+  }
+
+done:
+  bc_buf_free(&buf);
+  bcx_key_clear(&oldk);
+  bcx_key_clear(&newk);
+  if (rc == SQLITE_TOOBIG && !p->base.zErrMsg) {
+    vtab_error(p, "bitcask table '%s': value of %d bytes is too large (the "
+               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(argv[3]),
+               (unsigned)BC_MAX_VALUE_SIZE);
+  }
+  if (rc != SQLITE_OK) return rc;
+  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
+}
+
+/* ---- transactions (each statement's writes are synced in xSync) --------- */
+
+static int bitcaskBegin(sqlite3_vtab *pVtab) {
+  return vtab_store((bitcask_vtab *)pVtab);
+}
+
+/* The commit point: xSync runs before SQLite commits and its error fails the
+** COMMIT, whereas xCommit's return is ignored (DESIGN.md section 4). */
+static int bitcaskSync(sqlite3_vtab *pVtab) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (!p->sh) return SQLITE_OK;
+  bc_status st = bc_sync(p->sh->store);
+  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
+}
+
+static int bitcaskCommit(sqlite3_vtab *pVtab) {
+  (void)pVtab;
+  return SQLITE_OK;
+}
+
+static int bitcaskRollback(sqlite3_vtab *pVtab) {
+  (void)pVtab;
+  return SQLITE_OK;
+}
+
+static sqlite3_module bitcaskModule = {
+  /* iVersion    */ 1,
+  /* xCreate     */ bitcaskCreate,
+  /* xConnect    */ bitcaskConnect,
+  /* xBestIndex  */ bitcaskBestIndex,
+  /* xDisconnect */ bitcaskDisconnect,
+  /* xDestroy    */ bitcaskDestroy,
+  /* xOpen       */ bitcaskOpen,
+  /* xClose      */ bitcaskClose,
+  /* xFilter     */ bitcaskFilter,
+  /* xNext       */ bitcaskNext,
+  /* xEof        */ bitcaskEof,
+  /* xColumn     */ bitcaskColumn,
+  /* xRowid      */ bitcaskRowid,
+  /* xUpdate     */ bitcaskUpdate,
+  /* xBegin      */ bitcaskBegin,
+  /* xSync       */ bitcaskSync,
+  /* xCommit     */ bitcaskCommit,
+  /* xRollback   */ bitcaskRollback,
+  /* xFindFunction */ NULL,
+  /* xRename     */ bitcaskRename,
+  /* xSavepoint  */ NULL,
+  /* xRelease    */ NULL,
+  /* xRollbackTo */ NULL,
+  /* xShadowName */ NULL,
+};
+
+/* ---- accessors for functions.c ---------------------------------------- */
+
+bitcask_vtab *bcx_table_list(bcx_module *m) { return m->tables; }
+bitcask_vtab *bcx_table_next(bitcask_vtab *t) { return t->next; }
+const char *bcx_table_name(bitcask_vtab *t) { return t->zName; }
+const char *bcx_table_schema(bitcask_vtab *t) { return t->zDb; }
+
+/* The table's shared store, opened if need be; NULL with the reason in the
+** table's error message. */
+bcx_shared *bcx_table_store(bitcask_vtab *t) {
+  return vtab_store(t) == SQLITE_OK ? t->sh : NULL;
+}
+
+const char *bcx_table_error(bitcask_vtab *t) {
+  return t->base.zErrMsg ? t->base.zErrMsg : "unknown error";
+}
+
+bitcask_vtab *bcx_find_table(bcx_module *m, const char *zDb, const char *zTab) {
+  for (bitcask_vtab *t = m->tables; t; t = t->next)
+    if (sqlite3_stricmp(t->zName, zTab) == 0 &&
+        (!zDb || sqlite3_stricmp(t->zDb, zDb) == 0))
+      return t;
+  return NULL;
+}
+
+/* ---- entry point ---------------------------------------------------------- */
+
+/* The connection closes: every table is disconnected by now; delete the
+** private stores of in-memory tables. */
+static void moduleDestroy(void *pAux) {
+  bcx_module *m = pAux;
+  while (m->tempdirs) {
+    bcx_tempdir *t = m->tempdirs;
+    m->tempdirs = t->next;
+    char err[256];
+    bc_destroy(t->path, err, sizeof err);
+    rmdir(t->path);
+    tempdir_free(t);
+  }
+  sqlite3_free(m);
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+__attribute__((visibility("default"))) int
+sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
+                     const sqlite3_api_routines *pApi) {
+  SQLITE_EXTENSION_INIT2(pApi);
+  (void)pzErrMsg;
+  bcx_module *m = sqlite3_malloc(sizeof *m);
+  if (!m) return SQLITE_NOMEM;
+  memset(m, 0, sizeof *m);
+  m->db = db;
+  int rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
+                                    moduleDestroy);
+  if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */
+  return bcx_register_functions(db, m);
+}
