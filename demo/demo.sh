@@ -19,8 +19,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 DB="$OUT/demo.db"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { sqlite3 -batch -bail -header -column "$DB" ".load $EXT" "$@"; }
-value() { sqlite3 -batch -bail -noheader -list "$DB" ".load $EXT" "$@"; }
+run() { sqlite3 -batch -bail -header -column -cmd ".load $EXT" "$DB" "$@"; }
+value() { sqlite3 -batch -bail -noheader -list -cmd ".load $EXT" "$DB" "$@"; }
 failures=0
 check() { # check WHAT EXPECTED ACTUAL
   if [ "$2" == "$3" ]; then printf '   ok   %s (%s)\n' "$1" "$3"
@@ -62,6 +62,7 @@ fi
 say "2. Load them into bitcask tables (small data files, so rotation happens)"
 run <<SQL
 .headers off
+.mode list
 CREATE VIRTUAL TABLE packages USING bitcask(max_file_size='64KB', sync='normal');
 CREATE TEMP TABLE raw(name, version, size, priority, section, description);
 .import --ascii $OUT/packages.txt raw
@@ -79,6 +80,7 @@ SQL
 if [ "$have_tz" = 1 ]; then
   run <<SQL
 .headers off
+.mode list
 CREATE VIRTUAL TABLE countries USING bitcask;
 CREATE TEMP TABLE c(code, name);
 .mode tabs
@@ -90,7 +92,7 @@ CREATE TABLE zones(country TEXT, zone TEXT);
 SELECT '   countries: ' || count(*) || ' rows; zones (ordinary table): ' || (SELECT count(*) FROM zones) || ' rows' FROM countries;
 SQL
 fi
-run "SELECT json_extract(bitcask_stats('packages'), '\$.data_files') AS data_files,
+run "SELECT json_extract(bitcask_stats('packages'), '\$.files') AS files,
             json_extract(bitcask_stats('packages'), '\$.keys') AS keys,
             json_extract(bitcask_stats('packages'), '\$.total_bytes') AS bytes_on_disk;"
 
@@ -116,6 +118,7 @@ before=$(value "SELECT count(*) FROM packages;")
 libs=$(value "SELECT count(*) FROM packages WHERE key LIKE 'lib%';")
 run <<'SQL'
 .headers off
+.mode list
 DELETE FROM packages WHERE key LIKE 'lib%';
 SELECT '   deleted ' || changes() || ' lib* packages (tombstones appended)';
 UPDATE packages SET value = json_set(value, '$.note', 'checked by make demo')
@@ -124,19 +127,19 @@ SELECT '   updated ' || changes() || ' required packages';
 UPDATE packages SET key = 'bash (renamed)' WHERE key = 'bash';
 SELECT '   renamed bash: ' || changes() || ' row';
 SQL
-[ "$have_tz" = 1 ] && run ".headers off" "DELETE FROM countries WHERE key = 'AQ';" \
+[ "$have_tz" = 1 ] && run ".headers off" ".mode list" "DELETE FROM countries WHERE key = 'AQ';" \
   "INSERT OR REPLACE INTO countries VALUES('FR', 'France (République française)');" \
   "SELECT '   countries: deleted AQ, replaced FR';"
 run "SELECT json_extract(bitcask_stats('packages'), '\$.live_bytes') AS live_bytes,
             json_extract(bitcask_stats('packages'), '\$.dead_bytes') AS dead_bytes,
-            json_extract(bitcask_stats('packages'), '\$.data_files') AS data_files;"
+            json_extract(bitcask_stats('packages'), '\$.files') AS files;"
 
 say "6. Merge: rewrite the live records, drop the dead ones"
 run "SELECT bitcask_merge('packages') AS bytes_reclaimed;"
 [ "$have_tz" = 1 ] && run "SELECT bitcask_merge() AS reclaimed_by_merging_every_table;"
 run "SELECT json_extract(bitcask_stats('packages'), '\$.live_bytes') AS live_bytes,
             json_extract(bitcask_stats('packages'), '\$.dead_bytes') AS dead_bytes,
-            json_extract(bitcask_stats('packages'), '\$.data_files') AS data_files,
+            json_extract(bitcask_stats('packages'), '\$.files') AS files,
             json_extract(bitcask_stats('packages'), '\$.hint_files') AS hint_files;"
 
 say "7. A new sqlite3 process opens the database: what survived?"

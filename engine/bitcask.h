@@ -236,8 +236,9 @@ typedef struct bc_stats {
   uint64_t active_file_id;  /* id of the active data file (0 if read-only) */
   uint64_t total_bytes;     /* bytes of all data files */
   uint64_t live_bytes;      /* bytes of the records the keydir points to */
-  uint64_t dead_bytes;      /* total_bytes - live_bytes: superseded records,
-                            ** tombstones, file headers */
+  uint64_t dead_bytes;      /* bytes of superseded records, tombstones and
+                            ** transaction markers: what a merge can reclaim
+                            ** (total_bytes - live_bytes - file headers) */
   uint64_t keydir_bytes;    /* heap bytes of the keydir (table + entries) */
   uint64_t next_seq;        /* sequence number of the next record */
   uint64_t merges;          /* merges completed since open */

@@ -56,6 +56,9 @@ typedef struct bcx_key {
 ** over BCX_MAX_KEY_PAYLOAD, SQLITE_NOMEM.  On SQLITE_OK call bcx_key_clear. */
 int bcx_key_encode(sqlite3_value *v, bcx_key *out);
 void bcx_key_clear(bcx_key *k);
+/* A short key's `data` points into the struct itself: after the struct is
+** moved (memcpy, realloc of an array of keys) call this on the new copy. */
+void bcx_key_rebase(bcx_key *k);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */

@@ -132,6 +132,10 @@ encode_int:
   return SQLITE_OK;
 }
 
+void bcx_key_rebase(bcx_key *k) {
+  if (!k->heap) k->data = k->inline_buf;
+}
+
 void bcx_key_clear(bcx_key *k) {
   sqlite3_free(k->heap);
   k->heap = NULL;

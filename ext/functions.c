@@ -192,7 +192,7 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   json_string(s, bc_dir(sh->store));
   sqlite3_str_appendf(
       s,
-      ",\"keys\":%llu,\"data_files\":%llu,\"hint_files\":%llu,"
+      ",\"keys\":%llu,\"files\":%llu,\"hint_files\":%llu,"
       "\"active_file_id\":%llu,\"total_bytes\":%llu,\"live_bytes\":%llu,"
       "\"dead_bytes\":%llu,\"keydir_bytes\":%llu,\"next_seq\":%llu,"
       "\"merges\":%llu,\"corrupt_records\":%llu,\"truncated_bytes\":%llu,"

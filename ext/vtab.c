@@ -502,6 +502,8 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
     int n = *pAlloc ? *pAlloc * 2 : 4;
     bcx_key *a = sqlite3_realloc64(c->probes, (sqlite3_uint64)n * sizeof *a);
     if (!a) return SQLITE_NOMEM;
+    /* The keys moved: short ones point into themselves. */
+    for (int i = 0; i < c->nprobe; i++) bcx_key_rebase(&a[i]);
     c->probes = a;
     *pAlloc = n;
   }

@@ -1,0 +1,256 @@
+/*
+** active.c -- the write path: the active data file, its write buffer, the
+** undo log that makes a failed write leave no trace, rotation, and sync.
+**
+** Invariants:
+**  - Exactly one active file (s->active_id) when writable.  Its bytes
+**    [0, size) are in the file; bytes [size, size + wlen) are in s->wbuf.  A
+**    keydir entry may point into either; bc_datafile_read knows which.
+**  - Every record in s->wbuf has one bc_undo entry (same order) holding the
+**    keydir state it replaced.  If writing the buffer fails, the file is
+**    truncated back to `size` (its last good size), the undo entries are
+**    applied newest first and the buffer is dropped: the keydir then points
+**    only at bytes that reached the file, and the next write starts clean.
+**  - A record too large for the buffer is written directly, before the keydir
+**    changes, so it needs no undo.
+**  - Rotation happens before an append when the active file has reached
+**    max_file_size; record offsets therefore stay below max_file_size <= 2^40.
+**  - Sequence numbers are assigned here, strictly increasing.
+*/
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void acct(bc_store *s, const bc_entry *e, int add) {
+  if (bc_e_deleted(e)) return;
+  bc_file *f = bc_file_get(s, e->file_id);
+  if (!f) return;
+  uint64_t n = bc_entry_rec_size(e);
+  if (add)
+    f->live_bytes += n;
+  else
+    f->live_bytes = f->live_bytes >= n ? f->live_bytes - n : 0;
+}
+
+/* Forget the undo log after the buffered records reached the file: free the
+** entries that tombstones unlinked. */
+void bc_undo_clear(bc_store *s) {
+  for (size_t i = 0; i < s->nundo; i++)
+    if (s->undo[i].tombstone) bc_kd_entry_free(&s->kd, s->undo[i].entry);
+  s->nundo = 0;
+}
+
+/* Revert the keydir changes of every buffered record, newest first. */
+static void undo_all(bc_store *s) {
+  while (s->nundo > 0) {
+    bc_undo *u = &s->undo[--s->nundo];
+    bc_entry *e = u->entry;
+    if (u->tombstone) {
+      /* The table held this entry before; with everything newer undone its
+      ** count is lower than then, so relinking needs no growth. */
+      if (bc_kd_link(&s->kd, e) != 0) {
+        bc_kd_entry_free(&s->kd, e);
+        continue;
+      }
+      acct(s, e, 1);
+    } else if (u->created) {
+      acct(s, e, 0);
+      bc_kd_unlink(&s->kd, e);
+      bc_kd_entry_free(&s->kd, e);
+    } else {
+      acct(s, e, 0);
+      e->seqmeta = u->old_seqmeta;
+      e->loc = u->old_loc;
+      e->file_id = u->old_file_id;
+      e->vsize = u->old_vsize;
+      acct(s, e, 1);
+    }
+  }
+}
+
+bc_status bc_flush(bc_store *s) {
+  if (s->wlen == 0) return BC_OK;
+  bc_file *f = bc_file_get(s, s->active_id);
+  if (bc_write_all(&s->io, f->fd, s->wbuf, s->wlen, f->size) != 0) {
+    int e = errno;
+    size_t n = s->nundo;
+    (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
+    undo_all(s);
+    s->wlen = 0;
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "data file %010u.data: write failed (%zu unwritten "
+                           "record%s discarded)",
+                           f->id, n, n == 1 ? "" : "s");
+  }
+  f->size += s->wlen;
+  s->wlen = 0;
+  s->need_fsync = 1;
+  bc_undo_clear(s);
+  return BC_OK;
+}
+
+bc_status bc_active_create(bc_store *s) {
+  uint32_t id = s->next_file_id;
+  int fd;
+  bc_status st = bc_datafile_create(s, id, ".data", 0, s->sync != BC_SYNC_OFF, &fd);
+  if (st != BC_OK) return st;
+  bc_file *f = bc_file_add(s, id);
+  if (!f) {
+    char path[PATH_MAX];
+    bc_path_id(s, path, id, ".data");
+    s->io.close(s->io.ctx, fd);
+    s->io.unlink(s->io.ctx, path);
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  }
+  s->next_file_id = id + 1;
+  f->fd = fd;
+  f->size = BC_FILE_HEADER_SIZE;
+  f->header_ok = 1;
+  s->active_id = id;
+  if (s->sync == BC_SYNC_OFF) s->need_dirsync = 1;
+  return BC_OK;
+}
+
+bc_status bc_rotate(bc_store *s) {
+  bc_status st = bc_flush(s);
+  if (st != BC_OK) return st;
+  bc_file *f = bc_file_get(s, s->active_id);
+  int durable = s->sync != BC_SYNC_OFF;
+  if (durable && s->io.fsync(s->io.ctx, f->fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
+                           f->id);
+  if (durable) {
+    s->need_fsync = 0;
+    s->last_fsync_ms = bc_now_ms();
+  }
+  uint32_t old = f->id;
+  /* A hint is an optimisation: failing to write one costs a scan at open. */
+  (void)bc_hint_create(s, f, durable);
+  s->err[0] = 0;
+  st = bc_active_create(s);
+  if (st != BC_OK) {
+    /* Keep appending to the old file; its hint would go stale. */
+    f = bc_file_get(s, old);
+    if (f->has_hint) {
+      char path[PATH_MAX];
+      bc_path_id(s, path, old, ".hint");
+      s->io.unlink(s->io.ctx, path);
+      f->has_hint = 0;
+    }
+    return st;
+  }
+  return BC_OK;
+}
+
+static int undo_reserve(bc_store *s) {
+  if (s->nundo < s->capundo) return 0;
+  size_t cap = s->capundo ? s->capundo * 2 : 64;
+  bc_undo *u = realloc(s->undo, cap * sizeof *u);
+  if (!u) return -1;
+  s->undo = u;
+  s->capundo = cap;
+  return 0;
+}
+
+bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
+                    size_t klen, const void *value, size_t vlen) {
+  if (s->next_seq > BC_MAX_SEQ)
+    return bc_seterr(s, BC_INVALID, "sequence numbers are exhausted");
+  bc_file *f = bc_file_get(s, s->active_id);
+  if (f->size + s->wlen >= s->max_file_size &&
+      f->size + s->wlen > BC_FILE_HEADER_SIZE) {
+    bc_status st = bc_rotate(s);
+    if (st != BC_OK) return st;
+    f = bc_file_get(s, s->active_id);
+  }
+  uint64_t rsz = bc_rec_size((uint32_t)klen, (uint32_t)vlen);
+  if (undo_reserve(s) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  if (rsz > s->wcap - s->wlen) {
+    bc_status st = bc_flush(s);
+    if (st != BC_OK) return st;
+  }
+  uint64_t off = f->size + s->wlen;
+  bc_entry *e = bc_kd_get(&s->kd, key, klen);
+  int created = 0;
+  if (!e) {
+    if (type != BC_REC_PUT) return BC_NOTFOUND;
+    e = bc_kd_add(&s->kd, key, klen);
+    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
+    e->loc |= UINT64_C(1) << 57; /* no live version yet */
+    created = 1;
+  }
+  bc_rec r = {type, meta, s->next_seq, 0, (uint32_t)klen, (uint32_t)vlen};
+  int buffered = rsz <= s->wcap;
+  if (buffered) {
+    unsigned char *p = s->wbuf + s->wlen;
+    bc_rec_encode(p, &r, key, value);
+    if (klen) memcpy(p + BC_REC_HEADER_SIZE, key, klen);
+    if (vlen) memcpy(p + BC_REC_HEADER_SIZE + klen, value, vlen);
+    s->wlen += (size_t)rsz;
+  } else {
+    /* Larger than the buffer (which is empty now): write it directly. */
+    unsigned char hdr[BC_REC_HEADER_SIZE];
+    bc_rec_encode(hdr, &r, key, value);
+    if (bc_write_all(&s->io, f->fd, hdr, sizeof hdr, off) != 0 ||
+        (klen && bc_write_all(&s->io, f->fd, key, klen, off + sizeof hdr) != 0) ||
+        (vlen && bc_write_all(&s->io, f->fd, value, vlen, off + sizeof hdr + klen) != 0)) {
+      int err = errno;
+      (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
+      if (created) {
+        bc_kd_unlink(&s->kd, e);
+        bc_kd_entry_free(&s->kd, e);
+      }
+      return bc_seterr_errno(s, BC_IOERR, err, "data file %010u.data: write failed",
+                             f->id);
+    }
+    f->size += rsz;
+    s->need_fsync = 1;
+  }
+  s->next_seq++;
+  bc_file_note_seq(f, r.seq);
+  if (buffered) {
+    bc_undo *u = &s->undo[s->nundo++];
+    u->entry = e;
+    u->created = created;
+    u->tombstone = type == BC_REC_TOMBSTONE;
+    u->old_seqmeta = e->seqmeta;
+    u->old_loc = e->loc;
+    u->old_file_id = e->file_id;
+    u->old_vsize = e->vsize;
+  }
+  acct(s, e, 0);
+  if (type == BC_REC_TOMBSTONE) {
+    bc_kd_unlink(&s->kd, e);
+    if (!buffered) bc_kd_entry_free(&s->kd, e);
+  } else {
+    bc_e_set(e, r.seq, meta, f->id, off, (uint32_t)vlen, 0);
+    acct(s, e, 1);
+  }
+  return BC_OK;
+}
+
+bc_status bc_sync_active(bc_store *s, int force) {
+  if (s->read_only) return BC_OK;
+  bc_status st = bc_flush(s);
+  if (st != BC_OK) return st;
+  if (s->sync == BC_SYNC_OFF) return BC_OK;
+  uint64_t now = bc_now_ms();
+  int due = s->sync == BC_SYNC_FULL || force ||
+            now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS;
+  if (s->need_fsync && due) {
+    bc_file *f = bc_file_get(s, s->active_id);
+    if (s->io.fsync(s->io.ctx, f->fd) != 0)
+      return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
+                             f->id);
+    s->need_fsync = 0;
+    s->last_fsync_ms = now;
+  }
+  if (s->need_dirsync && due) {
+    if (bc_fsync_dir(&s->io, s->dir) != 0)
+      return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+    s->need_dirsync = 0;
+  }
+  return BC_OK;
+}

@@ -1,0 +1,207 @@
+/*
+** hint.c -- hint files: one entry per record of a sealed data file (type,
+** meta, sizes, seq, txn, offset, key: everything but the value), so that
+** opening a store reads hints instead of values.
+**
+** Invariants:
+**  - A hint is built from what is durable: by scanning the sealed data file
+**    back (bc_hint_create) or, for merge outputs, from the records just written.
+**  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
+**    fsync'd, and only then renamed into place: a hint file with its final
+**    name is complete unless damaged, and damage is caught by its CRCs.
+**  - bc_hint_load validates the whole file (header CRC, trailer CRC, file id,
+**    data_size == the data file's size, every entry's bounds) before calling
+**    back even once, so an invalid hint leaves no trace and the caller scans.
+*/
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int hb_reserve(bc_hintbuf *h, size_t more) {
+  if (h->len + more <= h->cap) return 0;
+  size_t cap = h->cap ? h->cap : 4096;
+  while (cap < h->len + more) cap *= 2;
+  unsigned char *p = realloc(h->data, cap);
+  if (!p) return -1;
+  h->data = p;
+  h->cap = cap;
+  return 0;
+}
+
+int bc_hintbuf_init(bc_hintbuf *h, uint32_t id) {
+  memset(h, 0, sizeof *h);
+  if (hb_reserve(h, BC_HINT_HEADER_SIZE) != 0) return -1;
+  bc_hint_header_encode(h->data, id, 0); /* data_size set by finish */
+  h->len = BC_HINT_HEADER_SIZE;
+  return 0;
+}
+
+int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key) {
+  if (hb_reserve(h, BC_HINT_ENTRY_SIZE + r->klen) != 0) return -1;
+  bc_hint_entry_encode(h->data + h->len, r, off);
+  h->len += BC_HINT_ENTRY_SIZE;
+  if (r->klen) memcpy(h->data + h->len, key, r->klen);
+  h->len += r->klen;
+  h->count++;
+  return 0;
+}
+
+int bc_hintbuf_finish(bc_hintbuf *h, uint32_t id, uint64_t data_size) {
+  if (hb_reserve(h, BC_HINT_TRAILER_SIZE) != 0) return -1;
+  bc_hint_header_encode(h->data, id, data_size);
+  bc_hint_trailer_encode(h->data + h->len, h->count, h->data, h->len);
+  h->len += BC_HINT_TRAILER_SIZE;
+  return 0;
+}
+
+void bc_hintbuf_free(bc_hintbuf *h) {
+  free(h->data);
+  memset(h, 0, sizeof *h);
+}
+
+bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
+                        const char *final, int durable) {
+  int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "hint file '%s': create failed", path);
+  if (bc_write_all(&s->io, fd, h->data, h->len, 0) != 0 ||
+      (durable && s->io.fsync(s->io.ctx, fd) != 0)) {
+    int e = errno;
+    s->io.close(s->io.ctx, fd);
+    s->io.unlink(s->io.ctx, path);
+    return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': write failed", path);
+  }
+  if (s->io.close(s->io.ctx, fd) != 0) {
+    int e = errno;
+    s->io.unlink(s->io.ctx, path);
+    return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': close failed", path);
+  }
+  if (final) {
+    if (s->io.rename(s->io.ctx, path, final) != 0) {
+      int e = errno;
+      s->io.unlink(s->io.ctx, path);
+      return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': rename failed", final);
+    }
+    if (durable && bc_fsync_dir(&s->io, s->dir) != 0)
+      return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  }
+  return BC_OK;
+}
+
+static bc_status add_cb(void *arg, const bc_recinfo *ri) {
+  return bc_hintbuf_add(arg, &ri->r, ri->off, ri->key) == 0 ? BC_OK : BC_NOMEM;
+}
+
+bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
+  bc_hintbuf h;
+  if (bc_hintbuf_init(&h, f->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  uint64_t end;
+  int bad;
+  bc_status st = bc_datafile_scan(s, f->fd, f->id, f->size, add_cb, &h, &end, &bad);
+  if (st == BC_OK && bad)
+    st = bc_seterr(s, BC_CORRUPT,
+                   "data file %010u.data: record at offset %llu is damaged; no "
+                   "hint written", f->id, (unsigned long long)end);
+  if (st == BC_OK && bc_hintbuf_finish(&h, f->id, f->size) != 0)
+    st = bc_seterr(s, BC_NOMEM, "out of memory");
+  if (st == BC_OK) {
+    char tmp[PATH_MAX], final[PATH_MAX];
+    bc_path_id(s, tmp, f->id, ".hint.tmp");
+    bc_path_id(s, final, f->id, ".hint");
+    st = bc_hint_write(s, &h, tmp, final, durable);
+    if (st == BC_OK) {
+      f->has_hint = 1;
+      f->hint_size = h.len;
+    }
+  }
+  bc_hintbuf_free(&h);
+  return st;
+}
+
+/* Read the 8-byte S of a ROLLBACK_TO record from the data file (a hint entry
+** has no value).  0 ok, -1 unreadable or damaged. */
+static int read_rollback_seq(bc_store *s, bc_file *f, uint64_t off, uint64_t *S) {
+  unsigned char rec[BC_REC_HEADER_SIZE + 8];
+  if (bc_read_all(&s->io, f->fd, rec, sizeof rec, off) != (ssize_t)sizeof rec)
+    return -1;
+  bc_rec r;
+  uint32_t crc;
+  if (bc_rec_decode(rec, &r, &crc) != 0 || r.type != BC_REC_ROLLBACK_TO ||
+      !bc_rec_crc_ok(rec, &r, crc))
+    return -1;
+  *S = bc_get_u64(rec + BC_REC_HEADER_SIZE);
+  return 0;
+}
+
+int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
+                 void *arg, bc_status *st) {
+  *st = BC_OK;
+  int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
+  if (fd < 0) return 0;
+  struct stat sb;
+  unsigned char *d = NULL;
+  uint64_t *rb = NULL; /* S of each ROLLBACK_TO entry, in order */
+  size_t nrb = 0;
+  int ok = 0;
+  if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)(BC_HINT_HEADER_SIZE + BC_HINT_TRAILER_SIZE))
+    goto done;
+  size_t len = (size_t)sb.st_size;
+  d = malloc(len);
+  if (!d || bc_read_all(&s->io, fd, d, len, 0) != (ssize_t)len) goto done;
+  uint32_t version, id, count;
+  uint64_t data_size;
+  if (bc_hint_header_decode(d, &version, &id, &data_size) != 0 ||
+      version != BC_FORMAT_VERSION || id != f->id || data_size != f->size)
+    goto done;
+  size_t body_end = len - BC_HINT_TRAILER_SIZE;
+  if (bc_hint_trailer_check(d + body_end, &count, d, body_end) != 0) goto done;
+  /* Validation pass. */
+  size_t at = BC_HINT_HEADER_SIZE;
+  uint32_t n = 0;
+  uint64_t prev_end = BC_FILE_HEADER_SIZE;
+  while (at < body_end) {
+    bc_rec r;
+    uint64_t off;
+    if (body_end - at < BC_HINT_ENTRY_SIZE) goto done;
+    if (bc_hint_entry_decode(d + at, &r, &off) != 0) goto done;
+    if (body_end - at - BC_HINT_ENTRY_SIZE < r.klen) goto done;
+    if (off != prev_end || off > BC_MAX_OFFSET ||
+        off + bc_rec_size(r.klen, r.vlen) > f->size)
+      goto done;
+    prev_end = off + bc_rec_size(r.klen, r.vlen);
+    if (r.type == BC_REC_ROLLBACK_TO) {
+      uint64_t *nrbp = realloc(rb, (nrb + 1) * sizeof *rb);
+      if (!nrbp) goto done;
+      rb = nrbp;
+      if (read_rollback_seq(s, f, off, &rb[nrb]) != 0) goto done;
+      nrb++;
+    }
+    at += BC_HINT_ENTRY_SIZE + r.klen;
+    n++;
+  }
+  if (n != count || prev_end != f->size) goto done;
+  /* Apply pass. */
+  ok = 1;
+  at = BC_HINT_HEADER_SIZE;
+  size_t irb = 0;
+  while (at < body_end) {
+    bc_recinfo ri;
+    bc_hint_entry_decode(d + at, &ri.r, &ri.off);
+    ri.key = d + at + BC_HINT_ENTRY_SIZE;
+    ri.value = NULL;
+    ri.rollback_seq = ri.r.type == BC_REC_ROLLBACK_TO ? rb[irb++] : 0;
+    *st = cb(arg, &ri);
+    if (*st != BC_OK) break;
+    at += BC_HINT_ENTRY_SIZE + ri.r.klen;
+  }
+  f->hint_size = len;
+done:
+  free(rb);
+  free(d);
+  s->io.close(s->io.ctx, fd);
+  return ok;
+}

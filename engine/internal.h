@@ -1,0 +1,350 @@
+/*
+** internal.h -- the engine's private declarations: struct bc_store and the
+** interfaces between the engine's files.  Nothing here is part of the public
+** contract (bitcask.h); tests may include it to reach the record encoder and
+** the keydir directly.
+**
+** Map of the engine, one concept per file:
+**   io.c        the default POSIX bc_io, write-all/read-all, directory fsync
+**   record.c    the on-disk format: encode/decode of every header, record,
+**               hint entry and the MERGE manifest (docs/FORMAT.md's one home)
+**   keydir.c    the in-memory hash index (key -> latest record)
+**   datafile.c  data files: create, read one record, scan records
+**   hint.c      hint files: build, write, load
+**   marker.c    the BITCASK marker file
+**   lock.c      the LOCK file (flock + pid)
+**   active.c    the write path: write buffer, undo on failure, rotation, sync
+**   recovery.c  what bc_open does to rebuild the keydir
+**   merge.c     compaction and its crash-safe install / redo
+**   iter.c      snapshot iterators
+**   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
+**
+** Locking: every public function takes s->mu for its whole duration; every
+** function declared here expects the caller to hold it (or to own the store
+** exclusively, as bc_open does before publishing it).
+*/
+#ifndef BC_INTERNAL_H
+#define BC_INTERNAL_H
+
+#include "bitcask.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---------------------------------------------------------------- format */
+
+#define BC_FILE_HEADER_SIZE 32u
+#define BC_REC_HEADER_SIZE 32u
+#define BC_HINT_HEADER_SIZE 32u
+#define BC_HINT_ENTRY_SIZE 40u
+#define BC_HINT_TRAILER_SIZE 16u
+#define BC_FILE_FLAG_MERGED 1u
+
+enum { BC_REC_PUT = 1, BC_REC_TOMBSTONE = 2, BC_REC_COMMIT = 3,
+       BC_REC_ROLLBACK_TO = 4 };
+
+/* Largest record offset and sequence number the keydir can hold (40 and 56
+** bits, see keydir.c).  Rotation keeps offsets below max_file_size <= 2^40. */
+#define BC_MAX_OFFSET ((UINT64_C(1) << 40) - 1)
+#define BC_MAX_SEQ ((UINT64_C(1) << 56) - 1)
+#define BC_MAX_FILE_SIZE_LIMIT (UINT64_C(1) << 40)
+
+/* A record header, decoded. */
+typedef struct bc_rec {
+  uint8_t type;
+  uint8_t meta;
+  uint64_t seq;
+  uint64_t txn;
+  uint32_t klen;
+  uint32_t vlen;
+} bc_rec;
+
+/* One record as seen by a scan of a data file or a walk of a hint file.  key
+** points into the reader's buffer (valid during the callback only).  value is
+** NULL when read from a hint. rollback_seq is S of a ROLLBACK_TO record. */
+typedef struct bc_recinfo {
+  bc_rec r;
+  uint64_t off;              /* offset of the record in its data file */
+  const unsigned char *key;  /* borrowed */
+  const unsigned char *value; /* borrowed, NULL from a hint */
+  uint64_t rollback_seq;
+} bc_recinfo;
+
+static inline uint64_t bc_rec_size(uint32_t klen, uint32_t vlen) {
+  return (uint64_t)BC_REC_HEADER_SIZE + klen + vlen;
+}
+
+void bc_put_u32(unsigned char *p, uint32_t v);
+void bc_put_u64(unsigned char *p, uint64_t v);
+uint32_t bc_get_u32(const unsigned char *p);
+uint64_t bc_get_u64(const unsigned char *p);
+
+void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,
+                           uint32_t flags);
+/* 0: valid (fields filled); -1: bad magic or CRC.  The version is returned
+** unchecked so the caller can tell BC_VERSION from damage. */
+int bc_file_header_decode(const unsigned char in[BC_FILE_HEADER_SIZE],
+                          uint32_t *version, uint32_t *flags, uint32_t *id);
+
+/* Encode the 32-byte header of r (whose klen/vlen describe key and value) and
+** compute the record CRC over header bytes 4..31, key and value. */
+void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
+                   const void *key, const void *value);
+/* Decode and sanity-check a header (type, sizes, reserved bytes, marker
+** shapes, seq range).  0: plausible, *crc receives the stored CRC; -1:
+** malformed. */
+int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
+                  uint32_t *crc);
+/* CRC check of a whole record held contiguously at rec (header+key+value). */
+int bc_rec_crc_ok(const unsigned char *rec, const bc_rec *r, uint32_t crc);
+
+void bc_hint_header_encode(unsigned char out[BC_HINT_HEADER_SIZE], uint32_t id,
+                           uint64_t data_size);
+int bc_hint_header_decode(const unsigned char in[BC_HINT_HEADER_SIZE],
+                          uint32_t *version, uint32_t *id, uint64_t *data_size);
+void bc_hint_entry_encode(unsigned char out[BC_HINT_ENTRY_SIZE], const bc_rec *r,
+                          uint64_t off);
+int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,
+                         uint64_t *off);
+/* The trailer's CRC covers `before` (every byte of the file before it). */
+void bc_hint_trailer_encode(unsigned char out[BC_HINT_TRAILER_SIZE],
+                            uint32_t count, const unsigned char *before,
+                            size_t nbefore);
+int bc_hint_trailer_check(const unsigned char in[BC_HINT_TRAILER_SIZE],
+                          uint32_t *count, const unsigned char *before,
+                          size_t nbefore);
+
+/* The MERGE manifest.  Arrays owned by the struct (free with
+** bc_manifest_free). */
+typedef struct bc_manifest {
+  uint32_t *inputs;
+  uint32_t n_inputs;
+  uint32_t *outputs;
+  uint32_t n_outputs;
+} bc_manifest;
+/* *out: malloc'd encoding, owned by the caller.  NULL on NOMEM. */
+unsigned char *bc_manifest_encode(const bc_manifest *m, size_t *len);
+/* 0 ok (m filled, caller frees), -1 malformed, -2 NOMEM. */
+int bc_manifest_decode(const unsigned char *in, size_t len, bc_manifest *m);
+void bc_manifest_free(bc_manifest *m);
+
+/* ---------------------------------------------------------------- keydir */
+
+/* One key.  Packed into 24 bytes + key (keydir.c explains the bits). */
+typedef struct bc_entry {
+  uint64_t seqmeta;    /* seq in bits 0..55, meta in bits 56..63 */
+  uint64_t loc;        /* offset bits 0..39, klen bits 40..56, deleted bit 57 */
+  uint32_t file_id;
+  uint32_t vsize;
+  unsigned char key[]; /* klen bytes */
+} bc_entry;
+
+static inline uint64_t bc_e_seq(const bc_entry *e) { return e->seqmeta & BC_MAX_SEQ; }
+static inline uint8_t bc_e_meta(const bc_entry *e) { return (uint8_t)(e->seqmeta >> 56); }
+static inline uint64_t bc_e_off(const bc_entry *e) { return e->loc & BC_MAX_OFFSET; }
+static inline uint32_t bc_e_klen(const bc_entry *e) { return (uint32_t)((e->loc >> 40) & 0x1FFFFu); }
+static inline int bc_e_deleted(const bc_entry *e) { return (int)((e->loc >> 57) & 1u); }
+static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
+                            uint32_t file_id, uint64_t off, uint32_t vsize,
+                            int deleted) {
+  e->seqmeta = (seq & BC_MAX_SEQ) | ((uint64_t)meta << 56);
+  e->loc = (off & BC_MAX_OFFSET) | ((e->loc >> 40 & 0x1FFFFu) << 40) |
+           ((uint64_t)(deleted ? 1 : 0) << 57);
+  e->file_id = file_id;
+  e->vsize = vsize;
+}
+
+typedef struct bc_keydir {
+  bc_entry **slot;   /* cap slots, NULL = empty; owned, entries owned */
+  size_t mask;       /* cap - 1, cap a power of two */
+  size_t count;      /* entries in the table (deleted markers included) */
+  size_t heap_bytes; /* table + entry bytes requested from malloc */
+  uint64_t seed;     /* hash seed, per store */
+} bc_keydir;
+
+int bc_kd_init(bc_keydir *kd, uint64_t seed);
+void bc_kd_free(bc_keydir *kd);
+bc_entry *bc_kd_get(const bc_keydir *kd, const void *key, size_t klen);
+/* Insert a new entry for key (which must be absent); fields zero.  NULL on
+** NOMEM (nothing changed). */
+bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
+/* Take e out of the table without freeing it (the caller owns it then). */
+void bc_kd_unlink(bc_keydir *kd, bc_entry *e);
+/* Put an unlinked entry back.  -1 on NOMEM (growth failed). */
+int bc_kd_link(bc_keydir *kd, bc_entry *e);
+void bc_kd_entry_free(bc_keydir *kd, bc_entry *e);
+/* Unlink and free every deleted marker.  -1 on NOMEM (table unchanged). */
+int bc_kd_sweep_deleted(bc_keydir *kd);
+/* Slots probed to find key (tests). */
+size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen);
+
+/* ------------------------------------------------------------- the store */
+
+/* One data file of the store. */
+typedef struct bc_file {
+  uint32_t id;
+  int fd;              /* O_RDONLY when sealed, O_RDWR when active; owned */
+  int merged;          /* written by a merge */
+  int has_hint;        /* a valid hint file is on disk */
+  int header_ok;       /* the file header is valid */
+  uint64_t size;       /* bytes in the file (active: excluding s->wbuf) */
+  uint64_t hint_size;  /* bytes of its hint file when has_hint */
+  uint64_t live_bytes; /* bytes of records the keydir points to */
+  uint64_t min_seq;    /* lowest seq of any record; UINT64_MAX if none */
+  uint64_t max_seq;    /* highest seq of any record; 0 if none */
+} bc_file;
+
+/* Undo record of one buffered write (active.c). */
+typedef struct bc_undo {
+  bc_entry *entry;     /* the key's entry; for a tombstone it is unlinked and
+                       ** owned by this undo record until the flush succeeds */
+  int created;         /* the put created the entry */
+  int tombstone;
+  uint64_t old_seqmeta, old_loc;
+  uint32_t old_file_id, old_vsize;
+} bc_undo;
+
+struct bc_store {
+  char *dir;                /* owned copy of bc_open's dir */
+  bc_io io;                 /* copy of the table in use */
+  uint64_t max_file_size;
+  bc_sync_mode sync;
+  int read_only;
+  pthread_mutex_t mu;
+  int lock_fd;              /* LOCK, -1 when read-only */
+  bc_keydir kd;
+  bc_file *files;           /* sorted by id; owned */
+  size_t nfiles, capfiles;
+  uint32_t active_id;       /* 0 when read-only */
+  uint32_t next_file_id;
+  uint64_t next_seq;
+  unsigned char *wbuf;      /* write buffer of the active file; owned */
+  size_t wlen, wcap;        /* bytes buffered at offset active->size */
+  bc_undo *undo;            /* one per buffered record; owned */
+  size_t nundo, capundo;
+  int need_fsync;           /* the active file has unsynced bytes */
+  int need_dirsync;         /* the directory has unsynced entries */
+  uint64_t last_fsync_ms;
+  uint64_t merges, corrupt, truncated_bytes;
+  int merge_pending;        /* MERGE committed but its steps 4-6 failed */
+  char err[640];
+};
+
+/* Record a failure: "bitcask store '<dir>': <message>", returns st. */
+bc_status bc_seterr(bc_store *s, bc_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, with ": <strerror(errnum)>" appended. */
+bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Paths: "<dir>/<10-digit id><suffix>" or "<dir>/<name>" into out[PATH_MAX].
+** The directory length is checked at open so these cannot truncate. */
+void bc_path_id(const bc_store *s, char *out, uint32_t id, const char *suffix);
+void bc_path_name(const bc_store *s, char *out, const char *name);
+
+/* Files array (store.c). */
+bc_file *bc_file_get(bc_store *s, uint32_t id);
+bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */
+void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd */
+static inline uint64_t bc_entry_rec_size(const bc_entry *e) {
+  return bc_rec_size(bc_e_klen(e), e->vsize);
+}
+void bc_file_note_seq(bc_file *f, uint64_t seq);
+
+/* io.c */
+extern const bc_io bc_posix_io;
+int bc_write_all(const bc_io *io, int fd, const void *buf, size_t n, uint64_t off);
+/* Bytes read (< n only at end of file) or -1. */
+ssize_t bc_read_all(const bc_io *io, int fd, void *buf, size_t n, uint64_t off);
+int bc_fsync_dir(const bc_io *io, const char *dir);
+int bc_buf_reserve(bc_buf *b, size_t n);
+uint64_t bc_now_ms(void);
+
+/* datafile.c */
+/* Create (truncate) data file `id` with `suffix`, write its header; *fd open
+** O_RDWR.  fsync of file and dir per `durable`. */
+bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
+                             uint32_t flags, int durable, int *fd);
+/* Read the record of entry e into buf (one pread, or a copy from the write
+** buffer), verify CRC, type, key and seq.  *value points into buf. */
+bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
+                           size_t klen, bc_buf *buf, const void **value);
+typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
+/* Scan the records of data file fd (id for messages) from offset 32 to size.
+** Calls cb for each valid record.  *end: offset where the scan stopped
+** (size when clean); *bad: 1 if it stopped at a cut-short or invalid record. */
+bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
+                           bc_rec_cb cb, void *arg, uint64_t *end, int *bad);
+
+/* hint.c */
+/* Growable in-memory hint file being built. */
+typedef struct bc_hintbuf {
+  unsigned char *data; /* owned */
+  size_t len, cap;
+  uint32_t count;
+} bc_hintbuf;
+int bc_hintbuf_init(bc_hintbuf *h, uint32_t id);
+int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key);
+int bc_hintbuf_finish(bc_hintbuf *h, uint32_t id, uint64_t data_size);
+void bc_hintbuf_free(bc_hintbuf *h);
+/* Write h to `path` (O_TRUNC), fsync if durable, then rename to `final`
+** when final != NULL (and fsync the directory if durable). */
+bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
+                        const char *final, int durable);
+/* Build the hint of sealed file f by scanning it, write and install it. */
+bc_status bc_hint_create(bc_store *s, bc_file *f, int durable);
+/* Load hint file `path` of data file f.  1: valid, cb was called for every
+** entry; 0: missing or invalid (cb never called); BC_* errors from cb are
+** returned as negative -(status). */
+int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
+                 void *arg, bc_status *st);
+
+/* marker.c */
+bc_status bc_marker_read(bc_store *s, int *found, int *created_dir);
+bc_status bc_marker_write(bc_store *s, int created_dir);
+/* For bc_destroy (no store): 1 found, 0 missing, -1 error; *created_dir. */
+int bc_marker_parse(const char *text, size_t len, int *version,
+                    int *created_dir);
+
+/* lock.c */
+bc_status bc_lock_acquire(bc_store *s);
+void bc_lock_release(bc_store *s);
+
+/* active.c */
+bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
+                    size_t klen, const void *value, size_t vlen);
+bc_status bc_flush(bc_store *s);
+bc_status bc_sync_active(bc_store *s, int force);
+bc_status bc_rotate(bc_store *s);
+bc_status bc_active_create(bc_store *s);
+void bc_undo_clear(bc_store *s);
+
+/* recovery.c */
+bc_status bc_recover(bc_store *s);
+/* Directory listing: names of ours, parsed. */
+typedef struct bc_dirlist {
+  uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp;
+  size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp;
+  int has_merge, has_merge_tmp, has_lock, has_marker;
+  char *foreign;   /* first name not ours, malloc'd, or NULL */
+  size_t nentries; /* every entry but . and .. */
+} bc_dirlist;
+bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl);
+void bc_dirlist_free(bc_dirlist *dl);
+/* Classify a name: returns the kind (0 not ours) and *id. */
+enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
+       BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
+       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER };
+int bc_name_kind(const char *name, uint32_t *id);
+
+/* merge.c */
+bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed);
+/* Redo steps 4-6 of the merge in `m` (idempotent). */
+bc_status bc_merge_redo(bc_store *s, const bc_manifest *m);
+/* Read MERGE: 1 found (m filled), 0 none; BC_CORRUPT/IOERR as -(status). */
+int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st);
+
+#endif /* BC_INTERNAL_H */

@@ -1,0 +1,440 @@
+/*
+** merge.c -- compaction: rewrite the live records of the sealed files into
+** new merged files with hints, install them atomically, delete the old ones
+** (docs/FORMAT.md "Merge").
+**
+**   1. seal the active file if it holds records; inputs = every sealed file
+**   2. copy each live record of an input to N.data.merging (+ N.hint.merging),
+**      fsync them and the directory
+**   3. commit point: MERGE.tmp -> fsync -> rename to MERGE -> fsync directory
+**   4. rename the outputs into place            \
+**   5. unlink the inputs' data and hint files    > bc_merge_redo, idempotent,
+**   6. unlink MERGE                             /  also run by recovery
+**
+** Invariants:
+**  - Before the commit point nothing the store relies on has changed: a
+**    failure (or crash) leaves only .merging/.tmp files, which are deleted.
+**  - After it, the merge is done: the keydir and the file list switch to the
+**    outputs at once (their descriptors are already open), the inputs'
+**    descriptors are closed, and if steps 4-6 fail they are retried by the
+**    next bc_merge (s->merge_pending) or by the next open.
+**  - A keydir entry is repointed only if its seq is the one that was copied.
+**    (The store mutex is held for the whole merge, so no write can intervene;
+**    the check states the rule rather than relying on that.)
+**  - Tombstones: every sealed file is an input and the only file outside is
+**    the active file, all of whose records are newer than any input record
+**    (it was created after every input was sealed or written).  So no file
+**    outside can hold an older version of a deleted key, and no tombstone is
+**    copied.  If that ever did not hold, the merge is skipped rather than
+**    risk resurrecting a key.
+**  - Merges always fsync, whatever the sync mode: crash safety of the swap
+**    depends on the outputs being durable before MERGE exists.
+*/
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st) {
+  char path[PATH_MAX];
+  bc_path_name(s, path, "MERGE");
+  *st = BC_OK;
+  int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
+  if (fd < 0) {
+    if (errno == ENOENT) return 0;
+    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: open failed");
+    return -1;
+  }
+  struct stat sb;
+  unsigned char *buf = NULL;
+  int rc = -1;
+  if (fstat(fd, &sb) != 0) {
+    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: stat failed");
+    goto done;
+  }
+  size_t len = (size_t)sb.st_size;
+  if (len > (size_t)1 << 30 || !(buf = malloc(len ? len : 1))) {
+    *st = bc_seterr(s, len > (size_t)1 << 30 ? BC_CORRUPT : BC_NOMEM,
+                    "MERGE manifest: cannot load it");
+    goto done;
+  }
+  ssize_t n = bc_read_all(&s->io, fd, buf, len, 0);
+  if (n < 0) {
+    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: read failed");
+    goto done;
+  }
+  int d = bc_manifest_decode(buf, (size_t)n, m);
+  if (d == -2) {
+    *st = bc_seterr(s, BC_NOMEM, "out of memory");
+  } else if (d != 0) {
+    *st = bc_seterr(s, BC_CORRUPT,
+                    "the MERGE manifest of an interrupted merge is damaged");
+  } else {
+    rc = 1;
+  }
+done:
+  free(buf);
+  s->io.close(s->io.ctx, fd);
+  return rc;
+}
+
+static int exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
+  char from[PATH_MAX], to[PATH_MAX];
+  /* Step 4: outputs into place. */
+  for (uint32_t i = 0; i < m->n_outputs; i++) {
+    static const char *const suf[2][2] = {{".data.merging", ".data"},
+                                          {".hint.merging", ".hint"}};
+    for (int k = 0; k < 2; k++) {
+      bc_path_id(s, from, m->outputs[i], suf[k][0]);
+      bc_path_id(s, to, m->outputs[i], suf[k][1]);
+      if (s->io.rename(s->io.ctx, from, to) != 0 && errno != ENOENT)
+        return bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming '%s' failed",
+                               from);
+    }
+    bc_path_id(s, to, m->outputs[i], ".data");
+    if (!exists(to))
+      return bc_seterr(s, BC_CORRUPT,
+                       "merge output %010u.data is missing; the merge's input "
+                       "files are kept", m->outputs[i]);
+  }
+  if (bc_fsync_dir(&s->io, s->dir) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  /* Step 5: inputs away. */
+  for (uint32_t i = 0; i < m->n_inputs; i++) {
+    static const char *const suf[2] = {".data", ".hint"};
+    for (int k = 0; k < 2; k++) {
+      bc_path_id(s, from, m->inputs[i], suf[k]);
+      if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
+        return bc_seterr_errno(s, BC_IOERR, errno, "merge: removing '%s' failed",
+                               from);
+    }
+  }
+  if (bc_fsync_dir(&s->io, s->dir) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  /* Step 6: the manifest. */
+  bc_path_name(s, from, "MERGE");
+  if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: removing MERGE failed");
+  if (bc_fsync_dir(&s->io, s->dir) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  return BC_OK;
+}
+
+/* ------------------------------------------------------- writing outputs */
+
+typedef struct out_file {
+  uint32_t id;
+  int fd;              /* owned until installed */
+  uint64_t size;       /* bytes written */
+  uint64_t min_seq, max_seq, live;
+  bc_hintbuf hint;     /* owned */
+  uint64_t hint_size;
+} out_file;
+
+typedef struct merger {
+  bc_store *s;
+  out_file *outs;      /* owned */
+  size_t nouts, cap;
+  unsigned char *buf;  /* write buffer of the last output; owned */
+  size_t len, bufcap;
+} merger;
+
+#define MERGE_BUF (1u << 20)
+
+static bc_status out_flush(merger *mg) {
+  out_file *o = &mg->outs[mg->nouts - 1];
+  if (mg->len == 0) return BC_OK;
+  if (bc_write_all(&mg->s->io, o->fd, mg->buf, mg->len, o->size) != 0)
+    return bc_seterr_errno(mg->s, BC_IOERR, errno,
+                           "merge: writing %010u.data.merging failed", o->id);
+  o->size += mg->len;
+  mg->len = 0;
+  return BC_OK;
+}
+
+/* Flush, fsync and write the hint of the last output. */
+static bc_status out_finish(merger *mg) {
+  bc_store *s = mg->s;
+  out_file *o = &mg->outs[mg->nouts - 1];
+  bc_status st = out_flush(mg);
+  if (st != BC_OK) return st;
+  if (s->io.fsync(s->io.ctx, o->fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
+                           o->id);
+  if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  char path[PATH_MAX];
+  bc_path_id(s, path, o->id, ".hint.merging");
+  st = bc_hint_write(s, &o->hint, path, NULL, 1);
+  if (st != BC_OK) return st;
+  o->hint_size = o->hint.len;
+  bc_hintbuf_free(&o->hint);
+  return BC_OK;
+}
+
+static bc_status out_new(merger *mg) {
+  bc_store *s = mg->s;
+  if (mg->nouts == mg->cap) {
+    size_t cap = mg->cap ? mg->cap * 2 : 8;
+    out_file *p = realloc(mg->outs, cap * sizeof *p);
+    if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
+    mg->outs = p;
+    mg->cap = cap;
+  }
+  if (s->next_file_id == UINT32_MAX) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
+  out_file *o = &mg->outs[mg->nouts];
+  memset(o, 0, sizeof *o);
+  o->id = s->next_file_id++;
+  o->min_seq = UINT64_MAX;
+  o->fd = -1;
+  if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  mg->nouts++;
+  bc_status st = bc_datafile_create(s, o->id, ".data.merging", BC_FILE_FLAG_MERGED, 0,
+                                    &o->fd);
+  if (st != BC_OK) return st;
+  o->size = BC_FILE_HEADER_SIZE;
+  return BC_OK;
+}
+
+/* Append one PUT to the outputs; *id and *off receive where it went. */
+static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
+                         uint32_t *id, uint64_t *off) {
+  bc_store *s = mg->s;
+  bc_status st;
+  uint32_t klen = bc_e_klen(e);
+  uint64_t rsz = bc_entry_rec_size(e);
+  if (mg->nouts == 0) {
+    if ((st = out_new(mg)) != BC_OK) return st;
+  } else {
+    out_file *o = &mg->outs[mg->nouts - 1];
+    if (o->size + mg->len >= s->max_file_size) {
+      if ((st = out_finish(mg)) != BC_OK) return st;
+      if ((st = out_new(mg)) != BC_OK) return st;
+    }
+  }
+  out_file *o = &mg->outs[mg->nouts - 1];
+  bc_rec r = {BC_REC_PUT, bc_e_meta(e), bc_e_seq(e), 0, klen, e->vsize};
+  if (rsz > mg->bufcap - mg->len && (st = out_flush(mg)) != BC_OK) return st;
+  *off = o->size + mg->len;
+  *id = o->id;
+  if (rsz <= mg->bufcap) {
+    unsigned char *p = mg->buf + mg->len;
+    bc_rec_encode(p, &r, e->key, value);
+    if (klen) memcpy(p + BC_REC_HEADER_SIZE, e->key, klen);
+    if (e->vsize) memcpy(p + BC_REC_HEADER_SIZE + klen, value, e->vsize);
+    mg->len += (size_t)rsz;
+  } else {
+    unsigned char hdr[BC_REC_HEADER_SIZE];
+    bc_rec_encode(hdr, &r, e->key, value);
+    if (bc_write_all(&s->io, o->fd, hdr, sizeof hdr, *off) != 0 ||
+        (klen && bc_write_all(&s->io, o->fd, e->key, klen, *off + sizeof hdr) != 0) ||
+        bc_write_all(&s->io, o->fd, value, e->vsize, *off + sizeof hdr + klen) != 0)
+      return bc_seterr_errno(s, BC_IOERR, errno,
+                             "merge: writing %010u.data.merging failed", o->id);
+    o->size += rsz;
+  }
+  if (bc_hintbuf_add(&o->hint, &r, *off, e->key) != 0)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  if (r.seq < o->min_seq) o->min_seq = r.seq;
+  if (r.seq > o->max_seq) o->max_seq = r.seq;
+  o->live += rsz;
+  return BC_OK;
+}
+
+/* Before the commit point: remove every output. */
+static void out_discard(merger *mg) {
+  bc_store *s = mg->s;
+  char path[PATH_MAX];
+  for (size_t i = 0; i < mg->nouts; i++) {
+    out_file *o = &mg->outs[i];
+    if (o->fd >= 0) s->io.close(s->io.ctx, o->fd);
+    o->fd = -1;
+    bc_path_id(s, path, o->id, ".data.merging");
+    s->io.unlink(s->io.ctx, path);
+    bc_path_id(s, path, o->id, ".hint.merging");
+    s->io.unlink(s->io.ctx, path);
+  }
+}
+
+static void merger_free(merger *mg) {
+  for (size_t i = 0; i < mg->nouts; i++) bc_hintbuf_free(&mg->outs[i].hint);
+  free(mg->outs);
+  free(mg->buf);
+}
+
+static int cmp_loc(const void *a, const void *b) {
+  const bc_entry *x = *(const bc_entry *const *)a, *y = *(const bc_entry *const *)b;
+  if (x->file_id != y->file_id) return x->file_id < y->file_id ? -1 : 1;
+  uint64_t ox = bc_e_off(x), oy = bc_e_off(y);
+  return (ox > oy) - (ox < oy);
+}
+
+static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
+  char tmp[PATH_MAX], final[PATH_MAX];
+  bc_path_name(s, tmp, "MERGE.tmp");
+  bc_path_name(s, final, "MERGE");
+  size_t len;
+  unsigned char *p = bc_manifest_encode(m, &len);
+  if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
+  int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  bc_status st = BC_OK;
+  if (fd < 0) {
+    st = bc_seterr_errno(s, BC_IOERR, errno, "merge: creating MERGE.tmp failed");
+  } else {
+    if (bc_write_all(&s->io, fd, p, len, 0) != 0 || s->io.fsync(s->io.ctx, fd) != 0)
+      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+    if (s->io.close(s->io.ctx, fd) != 0 && st == BC_OK)
+      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+    if (st == BC_OK && s->io.rename(s->io.ctx, tmp, final) != 0)
+      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming MERGE.tmp failed");
+    if (st != BC_OK) s->io.unlink(s->io.ctx, tmp);
+  }
+  free(p);
+  return st;
+}
+
+bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
+  bc_status st;
+  *reclaimed = 0;
+  if (s->merge_pending) {
+    bc_manifest pm;
+    int found = bc_manifest_read(s, &pm, &st);
+    if (found < 0) return st;
+    if (found) {
+      st = bc_merge_redo(s, &pm);
+      bc_manifest_free(&pm);
+      if (st != BC_OK) return st;
+    }
+    s->merge_pending = 0;
+  }
+
+  /* Step 1. */
+  bc_file *act = bc_file_get(s, s->active_id);
+  if (act->size + s->wlen > BC_FILE_HEADER_SIZE) {
+    if ((st = bc_rotate(s)) != BC_OK) return st;
+    act = bc_file_get(s, s->active_id);
+  }
+  bc_manifest m = {0};
+  uint64_t inputs_max_seq = 0, old_bytes = 0;
+  m.inputs = malloc((s->nfiles + 1) * sizeof *m.inputs);
+  if (!m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
+  for (size_t i = 0; i < s->nfiles; i++) {
+    bc_file *f = &s->files[i];
+    if (f->id == s->active_id) continue;
+    m.inputs[m.n_inputs++] = f->id;
+    if (f->max_seq > inputs_max_seq) inputs_max_seq = f->max_seq;
+    old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
+  }
+  if (m.n_inputs == 0 || act->min_seq <= inputs_max_seq) {
+    bc_manifest_free(&m);
+    return BC_OK;
+  }
+
+  /* Step 2: the live entries of the inputs, in file order. */
+  bc_entry **live = malloc((s->kd.count + 1) * sizeof *live);
+  size_t nlive = 0;
+  uint32_t *new_id = NULL;
+  uint64_t *new_off = NULL, *old_seq = NULL;
+  merger mg = {0};
+  mg.s = s;
+  bc_buf rb = {0};
+  if (!live) {
+    st = bc_seterr(s, BC_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i <= s->kd.mask; i++) {
+    bc_entry *e = s->kd.slot[i];
+    if (e && e->file_id != s->active_id) live[nlive++] = e;
+  }
+  qsort(live, nlive, sizeof *live, cmp_loc);
+  new_id = malloc((nlive + 1) * sizeof *new_id);
+  new_off = malloc((nlive + 1) * sizeof *new_off);
+  old_seq = malloc((nlive + 1) * sizeof *old_seq);
+  mg.buf = malloc(MERGE_BUF);
+  mg.bufcap = MERGE_BUF;
+  if (!new_id || !new_off || !old_seq || !mg.buf) {
+    st = bc_seterr(s, BC_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i < nlive; i++) {
+    const void *value;
+    bc_entry *e = live[i];
+    st = bc_datafile_read(s, e, e->key, bc_e_klen(e), &rb, &value);
+    if (st != BC_OK) goto fail;
+    old_seq[i] = bc_e_seq(e);
+    st = out_put(&mg, e, value, &new_id[i], &new_off[i]);
+    if (st != BC_OK) goto fail;
+  }
+  if (mg.nouts > 0 && (st = out_finish(&mg)) != BC_OK) goto fail;
+  if (bc_fsync_dir(&s->io, s->dir) != 0) {
+    st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+    goto fail;
+  }
+
+  /* Step 3: the commit point. */
+  m.outputs = malloc((mg.nouts + 1) * sizeof *m.outputs);
+  if (!m.outputs) {
+    st = bc_seterr(s, BC_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i < mg.nouts; i++) m.outputs[m.n_outputs++] = mg.outs[i].id;
+  st = write_manifest(s, &m);
+  if (st != BC_OK) goto fail;
+
+  /* Committed.  Switch memory over to the outputs. */
+  for (size_t i = 0; i < nlive; i++) {
+    bc_entry *e = live[i];
+    if (bc_e_seq(e) != old_seq[i]) continue;
+    bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
+  }
+  for (uint32_t i = 0; i < m.n_inputs; i++) bc_file_remove(s, m.inputs[i]);
+  uint64_t new_bytes = 0;
+  for (size_t i = 0; i < mg.nouts; i++) {
+    out_file *o = &mg.outs[i];
+    bc_file *f = bc_file_add(s, o->id);
+    new_bytes += o->size + o->hint_size;
+    if (!f) {
+      /* Cannot track it; the next open will.  Its keys point to it. */
+      s->io.close(s->io.ctx, o->fd);
+      o->fd = -1;
+      continue;
+    }
+    f->fd = o->fd;
+    o->fd = -1;
+    f->merged = 1;
+    f->has_hint = 1;
+    f->header_ok = 1;
+    f->size = o->size;
+    f->hint_size = o->hint_size;
+    f->live_bytes = o->live;
+    f->min_seq = o->min_seq;
+    f->max_seq = o->max_seq;
+  }
+  *reclaimed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
+  s->merges++;
+
+  /* Steps 4-6. */
+  st = bc_merge_redo(s, &m);
+  if (st != BC_OK) s->merge_pending = 1;
+  goto done;
+
+fail:
+  out_discard(&mg);
+done:
+  free(rb.data);
+  merger_free(&mg);
+  free(live);
+  free(new_id);
+  free(new_off);
+  free(old_seq);
+  bc_manifest_free(&m);
+  return st;
+}

@@ -1,0 +1,484 @@
+/*
+** recovery.c -- what bc_open does to rebuild the keydir (docs/FORMAT.md
+** "Recovery"): finish or discard an interrupted merge, read every data file
+** (from its hint when valid, else by scanning it), apply transaction markers,
+** truncate a torn tail, and choose the active file.
+**
+** Invariants:
+**  - Files are read in ascending id; a record replaces a key's entry only if
+**    its seq is higher, so the result does not depend on which file a
+**    version lives in (merge outputs have high ids but old seqs).
+**  - A tombstone leaves a "deleted" entry carrying its seq until every file
+**    is read, so an older put read later cannot resurrect the key.
+**  - A record with txn != 0 is pending until its COMMIT; ROLLBACK_TO drops
+**    the txn's pending records above S; whatever is pending at the end is
+**    discarded.  Pending state spans files, so a transaction may span a
+**    rotation.
+**  - Only the tail file -- the newest non-merged data file, i.e. the one that
+**    was active at the crash -- can have a torn tail; a writer truncates it.
+**    Damage anywhere else stops that file's load, counts in s->corrupt, and
+**    leaves the file untouched.
+**  - A read-only open changes nothing on disk; it sees an interrupted but
+**    committed merge as finished.
+*/
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------ dir listing */
+
+static int parse_id(const char *p, uint32_t *id) {
+  uint64_t v = 0;
+  for (int i = 0; i < 10; i++) {
+    if (p[i] < '0' || p[i] > '9') return -1;
+    v = v * 10 + (uint64_t)(p[i] - '0');
+  }
+  if (v == 0 || v > UINT32_MAX) return -1;
+  *id = (uint32_t)v;
+  return 0;
+}
+
+int bc_name_kind(const char *name, uint32_t *id) {
+  *id = 0;
+  if (strcmp(name, "MERGE") == 0) return BC_NAME_MERGE;
+  if (strcmp(name, "MERGE.tmp") == 0) return BC_NAME_MERGE_TMP;
+  if (strcmp(name, "LOCK") == 0) return BC_NAME_LOCK;
+  if (strcmp(name, "BITCASK") == 0) return BC_NAME_MARKER;
+  if (strlen(name) < 11 || parse_id(name, id) != 0) return BC_NAME_NONE;
+  const char *suf = name + 10;
+  if (strcmp(suf, ".data") == 0) return BC_NAME_DATA;
+  if (strcmp(suf, ".hint") == 0) return BC_NAME_HINT;
+  if (strcmp(suf, ".data.merging") == 0) return BC_NAME_DATA_MERGING;
+  if (strcmp(suf, ".hint.merging") == 0) return BC_NAME_HINT_MERGING;
+  if (strcmp(suf, ".hint.tmp") == 0) return BC_NAME_HINT_TMP;
+  *id = 0;
+  return BC_NAME_NONE;
+}
+
+static int push_id(uint32_t **a, size_t *n, uint32_t id) {
+  uint32_t *p = realloc(*a, (*n + 1) * sizeof **a);
+  if (!p) return -1;
+  p[(*n)++] = id;
+  *a = p;
+  return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl) {
+  memset(dl, 0, sizeof *dl);
+  DIR *d = opendir(dir);
+  if (!d) {
+    if (s) return bc_seterr_errno(s, BC_IOERR, errno, "cannot list the directory");
+    return BC_IOERR;
+  }
+  struct dirent *de;
+  int oom = 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name;
+    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
+    dl->nentries++;
+    uint32_t id;
+    int rc = 0;
+    switch (bc_name_kind(n, &id)) {
+      case BC_NAME_DATA: rc = push_id(&dl->data, &dl->ndata, id); break;
+      case BC_NAME_HINT: rc = push_id(&dl->hint, &dl->nhint, id); break;
+      case BC_NAME_DATA_MERGING: rc = push_id(&dl->data_merging, &dl->ndata_merging, id); break;
+      case BC_NAME_HINT_MERGING: rc = push_id(&dl->hint_merging, &dl->nhint_merging, id); break;
+      case BC_NAME_HINT_TMP: rc = push_id(&dl->hint_tmp, &dl->nhint_tmp, id); break;
+      case BC_NAME_MERGE: dl->has_merge = 1; break;
+      case BC_NAME_MERGE_TMP: dl->has_merge_tmp = 1; break;
+      case BC_NAME_LOCK: dl->has_lock = 1; break;
+      case BC_NAME_MARKER: dl->has_marker = 1; break;
+      default:
+        if (!dl->foreign) {
+          dl->foreign = strdup(n);
+          if (!dl->foreign) rc = -1;
+        }
+    }
+    if (rc != 0) oom = 1;
+  }
+  closedir(d);
+  if (oom) {
+    bc_dirlist_free(dl);
+    if (s) return bc_seterr(s, BC_NOMEM, "out of memory");
+    return BC_NOMEM;
+  }
+  if (dl->ndata) qsort(dl->data, dl->ndata, sizeof *dl->data, cmp_u32);
+  return BC_OK;
+}
+
+void bc_dirlist_free(bc_dirlist *dl) {
+  free(dl->data);
+  free(dl->hint);
+  free(dl->data_merging);
+  free(dl->hint_merging);
+  free(dl->hint_tmp);
+  free(dl->foreign);
+  memset(dl, 0, sizeof *dl);
+}
+
+static int has_id(const uint32_t *a, size_t n, uint32_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] == id) return 1;
+  return 0;
+}
+
+/* ------------------------------------------------------ applying records */
+
+typedef struct pending {
+  uint64_t txn, seq, off;
+  uint32_t file_id, klen, vlen;
+  uint8_t type, meta;
+  unsigned char *key; /* owned */
+} pending;
+
+typedef struct recov {
+  bc_store *s;
+  bc_file *f;     /* file being read */
+  pending *p;     /* owned, in read order */
+  size_t np, cap;
+  uint64_t max_seq;
+} recov;
+
+static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
+                       uint8_t meta, uint64_t seq, const void *key,
+                       uint32_t klen, uint32_t vlen) {
+  bc_store *s = rc->s;
+  bc_entry *e = bc_kd_get(&s->kd, key, klen);
+  if (e) {
+    if (seq <= bc_e_seq(e)) return BC_OK; /* an older version */
+    if (!bc_e_deleted(e)) {
+      bc_file *of = bc_file_get(s, e->file_id);
+      if (of) of->live_bytes -= bc_entry_rec_size(e);
+    }
+  } else {
+    e = bc_kd_add(&s->kd, key, klen);
+    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory rebuilding the keydir");
+  }
+  if (type == BC_REC_PUT) {
+    bc_e_set(e, seq, meta, file_id, off, vlen, 0);
+    bc_file *nf = bc_file_get(s, file_id);
+    if (nf) nf->live_bytes += bc_entry_rec_size(e);
+  } else {
+    bc_e_set(e, seq, 0, 0, 0, 0, 1);
+  }
+  return BC_OK;
+}
+
+static bc_status on_record(void *arg, const bc_recinfo *ri) {
+  recov *rc = arg;
+  const bc_rec *r = &ri->r;
+  if (r->seq > rc->max_seq) rc->max_seq = r->seq;
+  bc_file_note_seq(rc->f, r->seq);
+  switch (r->type) {
+    case BC_REC_PUT:
+    case BC_REC_TOMBSTONE:
+      if (r->txn == 0)
+        return apply(rc, rc->f->id, ri->off, r->type, r->meta, r->seq, ri->key,
+                     r->klen, r->vlen);
+      if (rc->np == rc->cap) {
+        size_t cap = rc->cap ? rc->cap * 2 : 16;
+        pending *np = realloc(rc->p, cap * sizeof *np);
+        if (!np) return bc_seterr(rc->s, BC_NOMEM, "out of memory");
+        rc->p = np;
+        rc->cap = cap;
+      }
+      {
+        pending *p = &rc->p[rc->np];
+        p->key = malloc(r->klen ? r->klen : 1);
+        if (!p->key) return bc_seterr(rc->s, BC_NOMEM, "out of memory");
+        if (r->klen) memcpy(p->key, ri->key, r->klen);
+        p->txn = r->txn;
+        p->seq = r->seq;
+        p->off = ri->off;
+        p->file_id = rc->f->id;
+        p->klen = r->klen;
+        p->vlen = r->vlen;
+        p->type = r->type;
+        p->meta = r->meta;
+        rc->np++;
+      }
+      return BC_OK;
+    case BC_REC_COMMIT:
+    case BC_REC_ROLLBACK_TO: {
+      size_t w = 0;
+      bc_status st = BC_OK;
+      for (size_t i = 0; i < rc->np; i++) {
+        pending *p = &rc->p[i];
+        int drop = 0;
+        if (p->txn == r->txn) {
+          if (r->type == BC_REC_COMMIT) {
+            if (st == BC_OK)
+              st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key,
+                         p->klen, p->vlen);
+            drop = 1;
+          } else {
+            drop = p->seq > ri->rollback_seq;
+          }
+        }
+        if (drop)
+          free(p->key);
+        else
+          rc->p[w++] = *p;
+      }
+      rc->np = w;
+      return st;
+    }
+    default:
+      return BC_OK;
+  }
+}
+
+/* ------------------------------------------------------------ the reading */
+
+static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
+                           int writable, bc_file *f) {
+  char path[PATH_MAX];
+  bc_path_id(s, path, id, suffix);
+  f->fd = s->io.open(s->io.ctx, path, writable ? O_RDWR : O_RDONLY, 0);
+  if (f->fd < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", id,
+                           suffix);
+  struct stat sb;
+  if (fstat(f->fd, &sb) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: stat failed", id,
+                           suffix);
+  f->size = (uint64_t)sb.st_size;
+  unsigned char hdr[BC_FILE_HEADER_SIZE];
+  ssize_t n = bc_read_all(&s->io, f->fd, hdr, sizeof hdr, 0);
+  if (n < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: read failed", id,
+                           suffix);
+  uint32_t version, flags, fid;
+  f->header_ok = n == (ssize_t)sizeof hdr &&
+                 bc_file_header_decode(hdr, &version, &flags, &fid) == 0 && fid == id;
+  if (f->header_ok) {
+    if (version > BC_FORMAT_VERSION)
+      return bc_seterr(s, BC_VERSION,
+                       "data file %010u.data has format %u, newer than this "
+                       "library's %d", id, version, BC_FORMAT_VERSION);
+    if (version != BC_FORMAT_VERSION) f->header_ok = 0;
+    f->merged = (flags & BC_FILE_FLAG_MERGED) != 0;
+  }
+  return BC_OK;
+}
+
+/* Writer: delete the leftovers of an unfinished merge or hint write. */
+static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
+  char path[PATH_MAX];
+  struct { const uint32_t *ids; size_t n; const char *suf; } sets[] = {
+      {dl->data_merging, dl->ndata_merging, ".data.merging"},
+      {dl->hint_merging, dl->nhint_merging, ".hint.merging"},
+      {dl->hint_tmp, dl->nhint_tmp, ".hint.tmp"}};
+  int removed = 0;
+  for (size_t k = 0; k < 3; k++)
+    for (size_t i = 0; i < sets[k].n; i++) {
+      bc_path_id(s, path, sets[k].ids[i], sets[k].suf);
+      if (s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
+        return bc_seterr_errno(s, BC_IOERR, errno, "cannot remove '%s'", path);
+      removed = 1;
+    }
+  if (dl->has_merge_tmp) {
+    bc_path_name(s, path, "MERGE.tmp");
+    if (s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
+      return bc_seterr_errno(s, BC_IOERR, errno, "cannot remove '%s'", path);
+    removed = 1;
+  }
+  if (removed && s->sync != BC_SYNC_OFF && bc_fsync_dir(&s->io, s->dir) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  return BC_OK;
+}
+
+bc_status bc_recover(bc_store *s) {
+  bc_dirlist dl;
+  bc_manifest m = {0};
+  recov rc = {0};
+  uint32_t *ids = NULL; /* ids of the data files to load; owned */
+  size_t nids = 0;
+  rc.s = s;
+  int writer = !s->read_only;
+  bc_status st = bc_dirlist_read(s, s->dir, &dl);
+  if (st != BC_OK) return st;
+
+  /* Step 1: an interrupted merge. */
+  if (dl.has_merge) {
+    int found = bc_manifest_read(s, &m, &st);
+    if (found < 0) goto out;
+    if (found && writer) {
+      st = bc_merge_redo(s, &m);
+      if (st != BC_OK) goto out;
+      bc_manifest_free(&m);
+      bc_dirlist_free(&dl);
+      st = bc_dirlist_read(s, s->dir, &dl);
+      if (st != BC_OK) goto out;
+    }
+  }
+  st = BC_OK;
+
+  /* The next file id is above every id in the directory. */
+  uint32_t max_id = 0;
+  {
+    const uint32_t *sets[] = {dl.data, dl.hint, dl.data_merging, dl.hint_merging,
+                              dl.hint_tmp};
+    size_t ns[] = {dl.ndata, dl.nhint, dl.ndata_merging, dl.nhint_merging,
+                   dl.nhint_tmp};
+    for (size_t k = 0; k < 5; k++)
+      for (size_t i = 0; i < ns[k]; i++)
+        if (sets[k][i] > max_id) max_id = sets[k][i];
+    for (uint32_t i = 0; i < m.n_outputs; i++)
+      if (m.outputs[i] > max_id) max_id = m.outputs[i];
+  }
+  if (max_id == UINT32_MAX) {
+    st = bc_seterr(s, BC_CORRUPT, "file ids are exhausted");
+    goto out;
+  }
+  s->next_file_id = max_id + 1;
+
+  if (writer) {
+    st = remove_leftovers(s, &dl);
+    if (st != BC_OK) goto out;
+  }
+
+  /* The set of data files.  Read-only with an unfinished (committed) merge:
+  ** drop its inputs, add its outputs from wherever they are. */
+  for (size_t i = 0; i < dl.ndata; i++)
+    if (!has_id(m.inputs, m.n_inputs, dl.data[i]) &&
+        push_id(&ids, &nids, dl.data[i]) != 0)
+      goto oom;
+  for (uint32_t i = 0; i < m.n_outputs; i++)
+    if (!has_id(ids, nids, m.outputs[i]) &&
+        has_id(dl.data_merging, dl.ndata_merging, m.outputs[i]) &&
+        push_id(&ids, &nids, m.outputs[i]) != 0)
+      goto oom;
+  if (nids) qsort(ids, nids, sizeof *ids, cmp_u32);
+
+  for (size_t i = 0; i < nids; i++) {
+    bc_file *f = bc_file_add(s, ids[i]);
+    if (!f) goto oom;
+    int merging = !has_id(dl.data, dl.ndata, ids[i]);
+    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", 0, f);
+    if (st != BC_OK) goto out;
+  }
+
+  /* The tail: the newest file that is not a merge output (a torn header
+  ** counts: only a file being created as active can have one). */
+  uint32_t tail = 0;
+  for (size_t i = 0; i < s->nfiles; i++)
+    if (!s->files[i].header_ok || !s->files[i].merged) tail = s->files[i].id;
+
+  for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
+    bc_file *f = &s->files[i];
+    rc.f = f;
+    if (!f->header_ok) {
+      if (f->id == tail && writer) {
+        /* A crash while creating it: give it a fresh header. */
+        unsigned char hdr[BC_FILE_HEADER_SIZE];
+        bc_file_header_encode(hdr, f->id, 0);
+        s->io.close(s->io.ctx, f->fd);
+        char path[PATH_MAX];
+        bc_path_id(s, path, f->id, ".data");
+        f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+        if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, 0) != 0 ||
+            bc_write_all(&s->io, f->fd, hdr, sizeof hdr, 0) != 0 ||
+            s->io.fsync(s->io.ctx, f->fd) != 0) {
+          st = bc_seterr_errno(s, BC_IOERR, errno,
+                               "data file %010u.data: rewriting its header failed",
+                               f->id);
+          break;
+        }
+        s->truncated_bytes += f->size;
+        f->size = BC_FILE_HEADER_SIZE;
+        f->header_ok = 1;
+      } else if (f->id != tail) {
+        s->corrupt++;
+      }
+      continue;
+    }
+    int merging = !has_id(dl.data, dl.ndata, f->id);
+    if (has_id(dl.hint, dl.nhint, f->id) ||
+        (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))) {
+      char path[PATH_MAX];
+      bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
+      int ok = bc_hint_load(s, f, path, on_record, &rc, &st);
+      if (st != BC_OK) break;
+      if (ok) {
+        f->has_hint = 1;
+        continue;
+      }
+      if (writer && f->id == tail && !merging) {
+        /* An invalid hint of the file that stays active: remove it. */
+        (void)s->io.unlink(s->io.ctx, path);
+      }
+    }
+    uint64_t end;
+    int bad;
+    st = bc_datafile_scan(s, f->fd, f->id, f->size, on_record, &rc, &end, &bad);
+    if (st != BC_OK || !bad) continue;
+    if (f->id == tail) {
+      if (writer) {
+        s->io.close(s->io.ctx, f->fd);
+        char path[PATH_MAX];
+        bc_path_id(s, path, f->id, ".data");
+        f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+        if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, (off_t)end) != 0 ||
+            s->io.fsync(s->io.ctx, f->fd) != 0) {
+          st = bc_seterr_errno(s, BC_IOERR, errno,
+                               "data file %010u.data: truncating its torn tail "
+                               "failed", f->id);
+          break;
+        }
+        s->truncated_bytes += f->size - end;
+      }
+      f->size = end;
+    } else {
+      s->corrupt++;
+    }
+  }
+  if (st != BC_OK) goto out;
+
+  /* Uncommitted transactions vanish with the deleted markers. */
+  if (bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
+  s->next_seq = rc.max_seq + 1;
+
+  if (writer) {
+    /* The tail goes on as the active file even when merge outputs have
+    ** higher ids: every record appended to it is newer than theirs. */
+    bc_file *last = tail ? bc_file_get(s, tail) : NULL;
+    if (last && !last->has_hint && last->header_ok) {
+      /* Continue appending to it. */
+      s->io.close(s->io.ctx, last->fd);
+      char path[PATH_MAX];
+      bc_path_id(s, path, last->id, ".data");
+      last->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+      if (last->fd < 0) {
+        st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: open failed",
+                             last->id);
+        goto out;
+      }
+      s->active_id = last->id;
+    } else {
+      st = bc_active_create(s);
+      if (st != BC_OK) goto out;
+    }
+  }
+  goto out;
+
+oom:
+  st = bc_seterr(s, BC_NOMEM, "out of memory");
+out:
+  free(ids);
+  for (size_t i = 0; i < rc.np; i++) free(rc.p[i].key);
+  free(rc.p);
+  bc_manifest_free(&m);
+  bc_dirlist_free(&dl);
+  return st;
+}

@@ -1,0 +1,505 @@
+/*
+** store.c -- the public API of bitcask.h: open (create, adopt, lock,
+** recover), close, the read and write calls, merge, stats and destroy, plus
+** the helpers every engine file shares (error messages, paths, the sorted
+** array of data files).
+**
+** Invariants:
+**  - Every public function that takes a bc_store holds s->mu for its whole
+**    duration; the files it calls expect that (internal.h).
+**  - s->files is sorted by id and holds every data file the keydir may point
+**    to; its fds are owned.
+**  - bc_open publishes a store only after recovery succeeded; on any failure
+**    everything it acquired (lock, fds, memory) is released and nothing on
+**    disk was changed except what recovery is allowed to repair (a torn tail,
+**    an interrupted merge, leftover temporary files).
+*/
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Bytes buffered in memory before an append goes to the active file. */
+#define BC_WBUF_SIZE (1u << 20)
+
+/* Longest name the engine puts in a store directory, plus '/' and NUL. */
+#define BC_LONGEST_NAME sizeof("/0000000000.hint.merging")
+
+const char *bc_status_name(bc_status st) {
+  switch (st) {
+    case BC_OK: return "BC_OK";
+    case BC_NOTFOUND: return "BC_NOTFOUND";
+    case BC_DONE: return "BC_DONE";
+    case BC_NOMEM: return "BC_NOMEM";
+    case BC_IOERR: return "BC_IOERR";
+    case BC_CORRUPT: return "BC_CORRUPT";
+    case BC_LOCKED: return "BC_LOCKED";
+    case BC_READONLY: return "BC_READONLY";
+    case BC_INVALID: return "BC_INVALID";
+    case BC_NOTSTORE: return "BC_NOTSTORE";
+    case BC_VERSION: return "BC_VERSION";
+  }
+  return "BC_(unknown)";
+}
+
+void bc_options_init(bc_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->sync = BC_SYNC_FULL;
+}
+
+void bc_buf_free(bc_buf *buf) {
+  if (!buf) return;
+  free(buf->data);
+  buf->data = NULL;
+  buf->cap = 0;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static bc_status vseterr(bc_store *s, bc_status st, int errnum, const char *fmt,
+                         va_list ap) {
+  int n = snprintf(s->err, sizeof s->err, "bitcask store '%s': ", s->dir);
+  if (n < 0 || (size_t)n >= sizeof s->err) return st;
+  int m = vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
+  if (m >= 0 && errnum && (size_t)(n + m) < sizeof s->err)
+    snprintf(s->err + n + m, sizeof s->err - (size_t)(n + m), ": %s",
+             strerror(errnum));
+  return st;
+}
+
+bc_status bc_seterr(bc_store *s, bc_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vseterr(s, st, 0, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
+                          const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vseterr(s, st, errnum, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+/* Copy a store's message out to a caller's err buffer. */
+static void copy_err(char *err, size_t errlen, const char *msg) {
+  if (err && errlen) snprintf(err, errlen, "%s", msg);
+}
+
+/* --------------------------------------------------------------- paths */
+
+void bc_path_id(const bc_store *s, char *out, uint32_t id, const char *suffix) {
+  snprintf(out, PATH_MAX, "%s/%010u%s", s->dir, id, suffix);
+}
+
+void bc_path_name(const bc_store *s, char *out, const char *name) {
+  snprintf(out, PATH_MAX, "%s/%s", s->dir, name);
+}
+
+/* ------------------------------------------------------ the files array */
+
+bc_file *bc_file_get(bc_store *s, uint32_t id) {
+  size_t lo = 0, hi = s->nfiles;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->files[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < s->nfiles && s->files[lo].id == id ? &s->files[lo] : NULL;
+}
+
+bc_file *bc_file_add(bc_store *s, uint32_t id) {
+  if (s->nfiles == s->capfiles) {
+    size_t cap = s->capfiles ? s->capfiles * 2 : 16;
+    bc_file *p = realloc(s->files, cap * sizeof *p);
+    if (!p) return NULL;
+    s->files = p;
+    s->capfiles = cap;
+  }
+  size_t at = s->nfiles;
+  while (at > 0 && s->files[at - 1].id > id) at--;
+  memmove(&s->files[at + 1], &s->files[at], (s->nfiles - at) * sizeof *s->files);
+  s->nfiles++;
+  bc_file *f = &s->files[at];
+  memset(f, 0, sizeof *f);
+  f->id = id;
+  f->fd = -1;
+  f->min_seq = UINT64_MAX;
+  return f;
+}
+
+void bc_file_remove(bc_store *s, uint32_t id) {
+  bc_file *f = bc_file_get(s, id);
+  if (!f) return;
+  if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
+  size_t at = (size_t)(f - s->files);
+  memmove(&s->files[at], &s->files[at + 1],
+          (s->nfiles - at - 1) * sizeof *s->files);
+  s->nfiles--;
+}
+
+void bc_file_note_seq(bc_file *f, uint64_t seq) {
+  if (seq < f->min_seq) f->min_seq = seq;
+  if (seq > f->max_seq) f->max_seq = seq;
+}
+
+/* ---------------------------------------------------------- open/close */
+
+static void store_free(bc_store *s) {
+  for (size_t i = 0; i < s->nfiles; i++)
+    if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
+  bc_lock_release(s);
+  bc_undo_clear(s);
+  bc_kd_free(&s->kd);
+  free(s->files);
+  free(s->wbuf);
+  free(s->undo);
+  free(s->dir);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+/* Make sure s->dir is a store directory: create or adopt it (writers with
+** create), or refuse it. */
+static bc_status prepare_dir(bc_store *s, int create) {
+  struct stat sb;
+  int created = 0;
+  if (stat(s->dir, &sb) != 0) {
+    if (errno != ENOENT)
+      return bc_seterr_errno(s, BC_NOTSTORE, errno, "cannot stat the directory");
+    if (!create || s->read_only)
+      return bc_seterr(s, BC_NOTSTORE, "the directory does not exist");
+    if (mkdir(s->dir, 0755) != 0 && errno != EEXIST)
+      return bc_seterr_errno(s, BC_NOTSTORE, errno, "cannot create the directory");
+    created = errno != EEXIST;
+    if (stat(s->dir, &sb) != 0)
+      return bc_seterr_errno(s, BC_NOTSTORE, errno, "cannot stat the directory");
+  }
+  if (!S_ISDIR(sb.st_mode)) return bc_seterr(s, BC_NOTSTORE, "is not a directory");
+  if (access(s->dir, s->read_only ? (R_OK | X_OK) : (R_OK | W_OK | X_OK)) != 0)
+    return bc_seterr_errno(s, BC_NOTSTORE, errno, "the directory is not %s",
+                           s->read_only ? "readable" : "readable and writable");
+  int found = 0, created_dir = 0;
+  bc_status st = bc_marker_read(s, &found, &created_dir);
+  if (st != BC_OK) return st == BC_CORRUPT ? bc_seterr(s, BC_NOTSTORE, "%s", "its BITCASK marker file is damaged; not a store this library wrote") : st;
+  if (found) return BC_OK;
+  bc_dirlist dl;
+  st = bc_dirlist_read(s, s->dir, &dl);
+  if (st != BC_OK) return st;
+  size_t n = dl.nentries;
+  char first[64] = "";
+  if (dl.foreign) snprintf(first, sizeof first, "%s", dl.foreign);
+  bc_dirlist_free(&dl);
+  if (n != 0)
+    return bc_seterr(s, BC_NOTSTORE,
+                     "the directory is not empty and is not a bitcask store "
+                     "(it has no BITCASK marker file%s%s%s)",
+                     first[0] ? "; it holds '" : "", first, first[0] ? "'" : "");
+  if (!create || s->read_only)
+    return bc_seterr(s, BC_NOTSTORE, "the directory is empty, not a bitcask store");
+  return bc_marker_write(s, created);
+}
+
+bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
+                  char *err, size_t errlen) {
+  bc_options defaults;
+  if (!opt) {
+    bc_options_init(&defaults);
+    opt = &defaults;
+  }
+  *out = NULL;
+  if (!dir || !*dir) {
+    copy_err(err, errlen, "bitcask store: the directory name is empty");
+    return BC_INVALID;
+  }
+  if (strlen(dir) + BC_LONGEST_NAME > PATH_MAX) {
+    copy_err(err, errlen, "bitcask store: the directory name is too long");
+    return BC_INVALID;
+  }
+  uint64_t mfs = opt->max_file_size ? opt->max_file_size : BC_DEFAULT_MAX_FILE_SIZE;
+  if (mfs < BC_MIN_MAX_FILE_SIZE || mfs > BC_MAX_FILE_SIZE_LIMIT ||
+      (opt->sync != BC_SYNC_FULL && opt->sync != BC_SYNC_NORMAL &&
+       opt->sync != BC_SYNC_OFF)) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "bitcask store '%s': max_file_size must be between %u and 2^40 "
+               "bytes and sync one of full, normal, off", dir,
+               BC_MIN_MAX_FILE_SIZE);
+    return BC_INVALID;
+  }
+  bc_store *s = calloc(1, sizeof *s);
+  if (!s) {
+    copy_err(err, errlen, "bitcask store: out of memory");
+    return BC_NOMEM;
+  }
+  s->lock_fd = -1;
+  s->io = opt->io ? *opt->io : bc_posix_io;
+  s->max_file_size = mfs;
+  s->sync = opt->sync;
+  s->read_only = opt->read_only ? 1 : 0;
+  s->dir = strdup(dir);
+  s->wcap = BC_WBUF_SIZE;
+  s->wbuf = s->read_only ? NULL : malloc(s->wcap);
+  if (s->read_only) s->wcap = 0;
+  /* Seed the keydir hash per store so key sets cannot be crafted offline to
+  ** collide (the address and the clock differ from run to run). */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t seed = (uint64_t)(uintptr_t)s ^ ((uint64_t)ts.tv_nsec << 20) ^
+                  (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+  int mu_ok = pthread_mutex_init(&s->mu, NULL) == 0;
+  if (!s->dir || (!s->read_only && !s->wbuf) || bc_kd_init(&s->kd, seed) != 0 ||
+      !mu_ok) {
+    if (!mu_ok) pthread_mutex_init(&s->mu, NULL);
+    copy_err(err, errlen, "bitcask store: out of memory");
+    store_free(s);
+    return BC_NOMEM;
+  }
+  s->last_fsync_ms = bc_now_ms();
+  bc_status st = prepare_dir(s, opt->create);
+  if (st == BC_OK && !s->read_only) st = bc_lock_acquire(s);
+  if (st == BC_OK) st = bc_recover(s);
+  if (st != BC_OK) {
+    copy_err(err, errlen, s->err);
+    store_free(s);
+    return st;
+  }
+  s->err[0] = 0;
+  *out = s;
+  return BC_OK;
+}
+
+bc_status bc_close(bc_store *s) {
+  if (!s) return BC_OK;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  if (!s->read_only) {
+    st = bc_flush(s);
+    bc_file *f = bc_file_get(s, s->active_id);
+    if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_fsync && f &&
+        s->io.fsync(s->io.ctx, f->fd) != 0)
+      st = BC_IOERR;
+    if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_dirsync &&
+        bc_fsync_dir(&s->io, s->dir) != 0)
+      st = BC_IOERR;
+  }
+  pthread_mutex_unlock(&s->mu);
+  store_free(s);
+  return st;
+}
+
+const char *bc_errmsg(bc_store *s) { return s->err; }
+
+const char *bc_dir(const bc_store *s) { return s->dir; }
+
+uint64_t bc_count(bc_store *s) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t n = s->kd.count;
+  pthread_mutex_unlock(&s->mu);
+  return n;
+}
+
+/* ------------------------------------------------------ reads, writes */
+
+static void fill_info(const bc_entry *e, bc_info *info) {
+  if (!info) return;
+  info->seq = bc_e_seq(e);
+  info->value_size = e->vsize;
+  info->meta = bc_e_meta(e);
+}
+
+bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  pthread_mutex_lock(&s->mu);
+  bc_entry *e = bc_kd_get(&s->kd, key, klen);
+  if (e) fill_info(e, info);
+  pthread_mutex_unlock(&s->mu);
+  return e ? BC_OK : BC_NOTFOUND;
+}
+
+bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
+                 const void **value, bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_NOTFOUND;
+  bc_entry *e = bc_kd_get(&s->kd, key, klen);
+  if (e) {
+    st = bc_datafile_read(s, e, key, klen, buf, value);
+    if (st == BC_OK) fill_info(e, info);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
+  if (klen > BC_MAX_KEY_SIZE)
+    return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
+                     klen, BC_MAX_KEY_SIZE);
+  if (vlen > BC_MAX_VALUE_SIZE)
+    return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
+                     vlen, BC_MAX_VALUE_SIZE);
+  if (s->read_only) return bc_seterr(s, BC_READONLY, "is open read-only");
+  return BC_OK;
+}
+
+bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
+                 const void *value, size_t vlen) {
+  pthread_mutex_lock(&s->mu);
+  bc_status st = check_write(s, klen, vlen);
+  if (st == BC_OK) st = bc_append(s, BC_REC_PUT, meta, key, klen, value, vlen);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_delete(bc_store *s, const void *key, size_t klen) {
+  pthread_mutex_lock(&s->mu);
+  bc_status st = check_write(s, klen, 0);
+  if (st == BC_OK) st = bc_append(s, BC_REC_TOMBSTONE, 0, key, klen, NULL, 0);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_sync(bc_store *s) {
+  pthread_mutex_lock(&s->mu);
+  bc_status st = bc_sync_active(s, 0);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_merge(bc_store *s, uint64_t *reclaimed) {
+  uint64_t dummy;
+  if (!reclaimed) reclaimed = &dummy;
+  *reclaimed = 0;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = s->read_only ? bc_seterr(s, BC_READONLY, "is open read-only")
+                              : bc_merge_run(s, reclaimed);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_stats_get(bc_store *s, bc_stats *out) {
+  memset(out, 0, sizeof *out);
+  pthread_mutex_lock(&s->mu);
+  out->keys = s->kd.count;
+  out->data_files = s->nfiles;
+  for (size_t i = 0; i < s->nfiles; i++) {
+    const bc_file *f = &s->files[i];
+    out->hint_files += f->has_hint ? 1 : 0;
+    out->total_bytes += f->size;
+    out->live_bytes += f->live_bytes;
+  }
+  out->total_bytes += s->wlen;
+  /* File headers are overhead, not dead records. */
+  uint64_t headers = (uint64_t)s->nfiles * BC_FILE_HEADER_SIZE;
+  uint64_t used = out->live_bytes + headers;
+  out->dead_bytes = out->total_bytes > used ? out->total_bytes - used : 0;
+  out->active_file_id = s->active_id;
+  out->keydir_bytes = s->kd.heap_bytes;
+  out->next_seq = s->next_seq;
+  out->merges = s->merges;
+  out->corrupt = s->corrupt;
+  out->truncated_bytes = s->truncated_bytes;
+  out->max_file_size = s->max_file_size;
+  out->sync = s->sync;
+  out->read_only = s->read_only;
+  pthread_mutex_unlock(&s->mu);
+  return BC_OK;
+}
+
+/* ------------------------------------------------------------- destroy */
+
+bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
+  char path[PATH_MAX];
+  struct stat sb;
+  if (!dir || strlen(dir) + BC_LONGEST_NAME > PATH_MAX) {
+    copy_err(err, errlen, "bitcask store: bad directory name");
+    return BC_INVALID;
+  }
+  if (stat(dir, &sb) != 0 && errno == ENOENT) return BC_OK;
+  snprintf(path, sizeof path, "%s/BITCASK", dir);
+  int created_dir = 0, version = 0;
+  {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char text[128];
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+    if (fd >= 0) close(fd);
+    if (n < 0 || bc_marker_parse(text, (size_t)n, &version, &created_dir) != 0) {
+      if (err && errlen)
+        snprintf(err, errlen,
+                 "bitcask store '%s': not a bitcask store (no valid BITCASK "
+                 "marker); nothing was deleted", dir);
+      return BC_NOTSTORE;
+    }
+  }
+  /* Take the writer lock so no one writes while the files go. */
+  snprintf(path, sizeof path, "%s/LOCK", dir);
+  int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (lfd >= 0) close(lfd);
+    if (err && errlen)
+      snprintf(err, errlen, "bitcask store '%s': %s", dir,
+               e == EWOULDBLOCK ? "is open by a writer; not deleted"
+                                : strerror(e));
+    return e == EWOULDBLOCK ? BC_LOCKED : BC_IOERR;
+  }
+  bc_dirlist dl;
+  if (bc_dirlist_read(NULL, dir, &dl) != BC_OK) {
+    close(lfd);
+    if (err && errlen)
+      snprintf(err, errlen, "bitcask store '%s': cannot list the directory", dir);
+    return BC_IOERR;
+  }
+  bc_status st = BC_OK;
+  struct { const uint32_t *ids; size_t n; const char *suf; } sets[] = {
+      {dl.data, dl.ndata, ".data"},
+      {dl.hint, dl.nhint, ".hint"},
+      {dl.data_merging, dl.ndata_merging, ".data.merging"},
+      {dl.hint_merging, dl.nhint_merging, ".hint.merging"},
+      {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"}};
+  /* The MERGE manifest first, so a crash halfway cannot make a later open
+  ** redo a merge whose files are gone. */
+  const char *names[] = {"MERGE", "MERGE.tmp"};
+  for (size_t k = 0; k < 2 && st == BC_OK; k++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+    if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
+  }
+  for (size_t k = 0; k < 5 && st == BC_OK; k++)
+    for (size_t i = 0; i < sets[k].n && st == BC_OK; i++) {
+      snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suf);
+      if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
+    }
+  int foreign = dl.foreign != NULL;
+  bc_dirlist_free(&dl);
+  if (st == BC_OK) {
+    /* The marker goes last but one: while data files remain, the directory
+    ** still says it is a store, so a failed destroy can be retried. */
+    snprintf(path, sizeof path, "%s/BITCASK", dir);
+    if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
+  }
+  int e = errno;
+  snprintf(path, sizeof path, "%s/LOCK", dir);
+  if (st == BC_OK) unlink(path);
+  close(lfd);
+  if (st != BC_OK) {
+    if (err && errlen)
+      snprintf(err, errlen, "bitcask store '%s': deleting its files failed: %s",
+               dir, strerror(e));
+    return st;
+  }
+  if (created_dir && !foreign) (void)rmdir(dir); /* fails harmlessly if not empty */
+  return BC_OK;
+}
