@@ -24,6 +24,7 @@
 **
 **   idxNum  idxStr         argv[0]                  rows          cost
 **   0       "scan"         -                        live keys     10 + keys
+**                                                   (at least 16)
 **   1       "key=?"        the key                  1 (unique)    1
 **   2       "key IN (...)" the IN list, walked with 10            10
 **                          sqlite3_vtab_in_first/next
@@ -55,6 +56,9 @@ enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
 /* Query plans (idxNum). */
 enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2 };
+
+/* The least row count a scan is estimated at (see bitcaskBestIndex). */
+#define SCAN_MIN_ROWS 16.0
 
 /* A private store of a table in an in-memory or temporary database: it lives
 ** until the table is dropped or the connection closes. */
@@ -397,6 +401,12 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
       iEq = i;
     }
   }
+  /* Ask for the whole IN list at once; should SQLite decline after all, the
+  ** values come one per xFilter call and the equality plan serves them. */
+  if (iEq < 0 && iIn >= 0 && !sqlite3_vtab_in(info, iIn, 1)) {
+    iEq = iIn;
+    iIn = -1;
+  }
   if (iEq >= 0) {
     info->aConstraintUsage[iEq].argvIndex = 1;
     info->aConstraintUsage[iEq].omit = 1;
@@ -406,8 +416,6 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     info->estimatedRows = 1;
     info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
   } else if (iIn >= 0) {
-    /* Take the whole IN list in one xFilter call (sqlite3_vtab_in). */
-    sqlite3_vtab_in(info, iIn, 1);
     info->aConstraintUsage[iIn].argvIndex = 1;
     info->aConstraintUsage[iIn].omit = 1;
     info->idxNum = PLAN_IN;
@@ -419,6 +427,11 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     ** deferred connect) fall back to a large guess. */
     double n = 1e6;
     if (p->sh) n = (double)bc_count(p->sh->store);
+    /* Never below SCAN_MIN_ROWS: a plan outlives the data it was made for
+    ** (prepared statements, a table filled after CREATE), and an almost
+    ** empty kv table would otherwise become the outer loop of a join on key
+    ** instead of being probed. */
+    if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
     info->idxNum = PLAN_SCAN;
     info->idxStr = "scan";
     info->estimatedCost = 10.0 + n;
