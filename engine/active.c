@@ -6,11 +6,14 @@
 **  - Exactly one active file (s->active_id) when writable.  Its bytes
 **    [0, size) are in the file; bytes [size, size + wlen) are in s->wbuf.  A
 **    keydir entry may point into either; bc_datafile_read knows which.
-**  - Every record in s->wbuf has one bc_undo entry (same order) holding the
-**    keydir state it replaced.  If writing the buffer fails, the file is
-**    truncated back to `size` (its last good size), the undo entries are
-**    applied newest first and the buffer is dropped: the keydir then points
-**    only at bytes that reached the file, and the next write starts clean.
+**  - Every standalone record in s->wbuf has one bc_undo entry (same order)
+**    holding the keydir state it replaced.  If writing the buffer fails, the
+**    file is truncated back to `size` (its last good size), the undo entries
+**    are applied newest first and the buffer is dropped: the keydir then
+**    points only at bytes that reached the file, and the next write starts
+**    clean.  Transaction records change no keydir until commit; losing any
+**    of them dooms the open transaction instead (txn.c).  bc_txn_begin
+**    flushes, so the buffer never mixes the two.
 **  - A record too large for the buffer is written directly, before the keydir
 **    changes, so it needs no undo.
 **  - Rotation happens before an append when the active file has reached
@@ -23,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void acct(bc_store *s, const bc_entry *e, int add) {
+void bc_acct(bc_store *s, const bc_entry *e, int add) {
   if (bc_e_deleted(e)) return;
   bc_file *f = bc_file_get(s, e->file_id);
   if (!f) return;
@@ -54,18 +57,18 @@ static void undo_all(bc_store *s) {
         bc_kd_entry_free(&s->kd, e);
         continue;
       }
-      acct(s, e, 1);
+      bc_acct(s, e, 1);
     } else if (u->created) {
-      acct(s, e, 0);
+      bc_acct(s, e, 0);
       bc_kd_unlink(&s->kd, e);
       bc_kd_entry_free(&s->kd, e);
     } else {
-      acct(s, e, 0);
+      bc_acct(s, e, 0);
       e->seqmeta = u->old_seqmeta;
       e->loc = u->old_loc;
       e->file_id = u->old_file_id;
       e->vsize = u->old_vsize;
-      acct(s, e, 1);
+      bc_acct(s, e, 1);
     }
   }
 }
@@ -79,6 +82,8 @@ bc_status bc_flush(bc_store *s) {
     (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
     undo_all(s);
     s->wlen = 0;
+    /* The open transaction's buffered records are gone with the buffer. */
+    if (s->txn) s->txn->doomed = 1;
     return bc_seterr_errno(s, BC_IOERR, e,
                            "data file %010u.data: write failed (%zu unwritten "
                            "record%s discarded)",
@@ -118,7 +123,7 @@ bc_status bc_rotate(bc_store *s) {
   if (st != BC_OK) return st;
   bc_file *f = bc_file_get(s, s->active_id);
   int durable = s->sync != BC_SYNC_OFF;
-  if (durable && s->io.fsync(s->io.ctx, f->fd) != 0)
+  if (durable && bc_fsync(s, f->fd) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
                            f->id);
   if (durable) {
@@ -154,8 +159,11 @@ static int undo_reserve(bc_store *s) {
   return 0;
 }
 
-bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
-                    size_t klen, const void *value, size_t vlen) {
+bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
+                           const void *value, uint32_t *file_id, uint64_t *off) {
+  if (s->poisoned)
+    return bc_seterr(s, BC_IOERR, "an earlier commit failed and could not be "
+                                  "undone on disk; reopen the store");
   if (s->next_seq > BC_MAX_SEQ)
     return bc_seterr(s, BC_INVALID, "sequence numbers are exhausted");
   bc_file *f = bc_file_get(s, s->active_id);
@@ -165,43 +173,29 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     if (st != BC_OK) return st;
     f = bc_file_get(s, s->active_id);
   }
-  uint64_t rsz = bc_rec_size((uint32_t)klen, (uint32_t)vlen);
-  if (undo_reserve(s) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  uint64_t rsz = bc_rec_size(r->klen, r->vlen);
   if (rsz > s->wcap - s->wlen) {
     bc_status st = bc_flush(s);
     if (st != BC_OK) return st;
   }
-  uint64_t off = f->size + s->wlen;
-  bc_entry *e = bc_kd_get(&s->kd, key, klen);
-  int created = 0;
-  if (!e) {
-    if (type != BC_REC_PUT) return BC_NOTFOUND;
-    e = bc_kd_add(&s->kd, key, klen);
-    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
-    e->loc |= UINT64_C(1) << 57; /* no live version yet */
-    created = 1;
-  }
-  bc_rec r = {type, meta, s->next_seq, 0, (uint32_t)klen, (uint32_t)vlen};
-  int buffered = rsz <= s->wcap;
-  if (buffered) {
+  uint64_t at = f->size + s->wlen;
+  r->seq = s->next_seq;
+  if (rsz <= s->wcap) {
     unsigned char *p = s->wbuf + s->wlen;
-    bc_rec_encode(p, &r, key, value);
-    if (klen) memcpy(p + BC_REC_HEADER_SIZE, key, klen);
-    if (vlen) memcpy(p + BC_REC_HEADER_SIZE + klen, value, vlen);
+    bc_rec_encode(p, r, key, value);
+    if (r->klen) memcpy(p + BC_REC_HEADER_SIZE, key, r->klen);
+    if (r->vlen) memcpy(p + BC_REC_HEADER_SIZE + r->klen, value, r->vlen);
     s->wlen += (size_t)rsz;
   } else {
     /* Larger than the buffer (which is empty now): write it directly. */
     unsigned char hdr[BC_REC_HEADER_SIZE];
-    bc_rec_encode(hdr, &r, key, value);
-    if (bc_write_all(&s->io, f->fd, hdr, sizeof hdr, off) != 0 ||
-        (klen && bc_write_all(&s->io, f->fd, key, klen, off + sizeof hdr) != 0) ||
-        (vlen && bc_write_all(&s->io, f->fd, value, vlen, off + sizeof hdr + klen) != 0)) {
+    bc_rec_encode(hdr, r, key, value);
+    if (bc_write_all(&s->io, f->fd, hdr, sizeof hdr, at) != 0 ||
+        (r->klen && bc_write_all(&s->io, f->fd, key, r->klen, at + sizeof hdr) != 0) ||
+        (r->vlen &&
+         bc_write_all(&s->io, f->fd, value, r->vlen, at + sizeof hdr + r->klen) != 0)) {
       int err = errno;
       (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
-      if (created) {
-        bc_kd_unlink(&s->kd, e);
-        bc_kd_entry_free(&s->kd, e);
-      }
       return bc_seterr_errno(s, BC_IOERR, err, "data file %010u.data: write failed",
                              f->id);
     }
@@ -209,7 +203,39 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     s->need_fsync = 1;
   }
   s->next_seq++;
-  bc_file_note_seq(f, r.seq);
+  bc_file_note_seq(f, r->seq);
+  *file_id = f->id;
+  *off = at;
+  return BC_OK;
+}
+
+bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
+                    size_t klen, const void *value, size_t vlen) {
+  bc_entry *e = bc_kd_get(&s->kd, key, klen);
+  if (!e && type != BC_REC_PUT) return BC_NOTFOUND;
+  if (undo_reserve(s) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  int created = 0;
+  if (!e) {
+    e = bc_kd_add(&s->kd, key, klen);
+    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
+    e->loc |= UINT64_C(1) << 57; /* no live version yet */
+    created = 1;
+  }
+  bc_rec r = {type, meta, 0, 0, (uint32_t)klen, (uint32_t)vlen};
+  uint32_t fid;
+  uint64_t off;
+  bc_status st = bc_append_record(s, &r, key, value, &fid, &off);
+  if (st != BC_OK) {
+    if (created) {
+      bc_kd_unlink(&s->kd, e);
+      bc_kd_entry_free(&s->kd, e);
+    }
+    return st;
+  }
+  /* A record still in the write buffer (at or past the file's written
+  ** size) needs an undo entry in case its flush fails; one written directly
+  ** is already in the file. */
+  int buffered = fid == s->active_id && off >= bc_file_get(s, fid)->size;
   if (buffered) {
     bc_undo *u = &s->undo[s->nundo++];
     u->entry = e;
@@ -220,13 +246,13 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     u->old_file_id = e->file_id;
     u->old_vsize = e->vsize;
   }
-  acct(s, e, 0);
+  bc_acct(s, e, 0);
   if (type == BC_REC_TOMBSTONE) {
     bc_kd_unlink(&s->kd, e);
     if (!buffered) bc_kd_entry_free(&s->kd, e);
   } else {
-    bc_e_set(e, r.seq, meta, f->id, off, (uint32_t)vlen, 0);
-    acct(s, e, 1);
+    bc_e_set(e, r.seq, meta, fid, off, (uint32_t)vlen, 0);
+    bc_acct(s, e, 1);
   }
   return BC_OK;
 }
@@ -237,18 +263,20 @@ bc_status bc_sync_active(bc_store *s, int force) {
   if (st != BC_OK) return st;
   if (s->sync == BC_SYNC_OFF) return BC_OK;
   uint64_t now = bc_now_ms();
+  /* BC_SYNC_NORMAL leaves the fsync to the store's background thread (see
+  ** store.c), or without one does it here at most every BC_NORMAL_SYNC_MS. */
   int due = s->sync == BC_SYNC_FULL || force ||
-            now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS;
+            (!s->syncer_running && now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS);
   if (s->need_fsync && due) {
     bc_file *f = bc_file_get(s, s->active_id);
-    if (s->io.fsync(s->io.ctx, f->fd) != 0)
+    if (bc_fsync(s, f->fd) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
                              f->id);
     s->need_fsync = 0;
     s->last_fsync_ms = now;
   }
   if (s->need_dirsync && due) {
-    if (bc_fsync_dir(&s->io, s->dir) != 0)
+    if (bc_fsync_store_dir(s) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
     s->need_dirsync = 0;
   }

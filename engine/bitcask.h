@@ -78,7 +78,9 @@ typedef enum bc_status {
   BC_INVALID,     /* a bad argument: oversize key or value, bad option */
   BC_NOTSTORE,    /* the directory is missing (and create was not asked),
                   ** not a directory, or not empty and not a bitcask store */
-  BC_VERSION      /* a file of a newer format version than BC_FORMAT_VERSION */
+  BC_VERSION,     /* a file of a newer format version than BC_FORMAT_VERSION */
+  BC_BUSY         /* another transaction of this store is open (see bc_txn);
+                  ** retry after it commits or rolls back */
 } bc_status;
 
 /* The constant name of a status, e.g. "BC_LOCKED".  Never NULL. */
@@ -93,7 +95,10 @@ typedef enum bc_sync_mode {
   BC_SYNC_OFF       /* never fsync; the OS writes back when it likes */
 } bc_sync_mode;
 
-#define BC_NORMAL_SYNC_MS 300
+/* BC_SYNC_NORMAL's window: a background thread of the store fsyncs the
+** active file when it has held unsynced commits for this long, so a power
+** failure loses at most about this much committed work. */
+#define BC_NORMAL_SYNC_MS 500
 
 /* The I/O layer.  Every open, read, write, fsync, ftruncate, rename, unlink
 ** and close of the engine goes through these functions, so tests can count
@@ -132,6 +137,7 @@ void bc_options_init(bc_options *opt);
 /* Opaque handles. */
 typedef struct bc_store bc_store;
 typedef struct bc_iter bc_iter;
+typedef struct bc_txn bc_txn;
 
 /* What the keydir knows of a live key, without reading its value. */
 typedef struct bc_info {
@@ -170,7 +176,8 @@ void bc_buf_free(bc_buf *buf);
 bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                   char *err, size_t errlen);
 
-/* Flush and (unless BC_SYNC_OFF) fsync the active file, release the lock and
+/* Roll back an open transaction (its handle is freed: do not use it after),
+** flush and (unless BC_SYNC_OFF) fsync the active file, release the lock and
 ** free the store and its keydir.  The store is freed even on failure; the
 ** return tells whether the final flush/fsync worked (BC_OK or BC_IOERR).
 ** NULL is a no-op. */
@@ -198,13 +205,19 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
                  const void **value, bc_info *info);
 
-/* Append a put record for key -> value with the opaque byte `meta` and make
+/* Standalone writes.  bc_put and bc_delete each append one record that is
+** committed by itself (txn 0 in docs/FORMAT.md) and is visible at once; use
+** a bc_txn for atomic groups.  While a transaction is open they return
+** BC_BUSY and write nothing.
+**
+** Append a put record for key -> value with the opaque byte `meta` and make
 ** it the key's live version.  The record reaches the data file by the next
 ** bc_sync at the latest (it may sit in the write buffer until then) and is
 ** durable per the sync mode after bc_sync.  Rotates the active file first if
 ** it is at max_file_size.  value may be NULL when vlen is 0.
 ** Returns BC_OK, BC_INVALID (klen > BC_MAX_KEY_SIZE or vlen >
-** BC_MAX_VALUE_SIZE; nothing written), BC_READONLY, BC_IOERR, BC_NOMEM. */
+** BC_MAX_VALUE_SIZE; nothing written), BC_READONLY, BC_BUSY, BC_IOERR,
+** BC_NOMEM. */
 bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
                  const void *value, size_t vlen);
 
@@ -212,10 +225,90 @@ bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
 ** BC_NOTFOUND (and writes nothing) if the key is not live; else as bc_put. */
 bc_status bc_delete(bc_store *s, const void *key, size_t klen);
 
-/* The commit point: write the buffered records to the active file and fsync
-** according to the sync mode.  Returns BC_OK, BC_IOERR, BC_READONLY is never
-** returned (a read-only store has nothing to sync: BC_OK). */
+/* The commit point of standalone writes: write the buffered records to the
+** active file and fsync according to the sync mode.  Returns BC_OK or
+** BC_IOERR (a read-only store has nothing to sync: BC_OK). */
 bc_status bc_sync(bc_store *s);
+
+/* ---------------------------------------------------------- transactions
+**
+** A transaction groups writes so that they take effect all at once, also
+** across a crash (docs/FORMAT.md "Transaction markers"):
+**
+**   bc_txn *t;
+**   bc_txn_begin(s, &t);                       // BC_BUSY if one is open
+**   bc_txn_put(t, "a", 1, 0, "1", 1);
+**   unsigned sp;  bc_txn_savepoint(t, &sp);
+**   bc_txn_delete(t, "b", 1);
+**   bc_txn_rollback_to(t, sp);                 // "b" is back (in t's view)
+**   bc_txn_commit(t);                          // durable per the sync mode
+**
+** Its records are appended to the active file as they are written (so a
+** transaction's size is bounded by the disk, not by memory) and are pending
+** until a COMMIT record follows them: recovery applies a transaction whole
+** or not at all.  Until commit, its writes live in a private overlay keydir:
+** bc_txn_lookup, bc_txn_get and bc_iter_open_txn see them; every other
+** reader (bc_lookup, bc_get, bc_iter_open) sees only committed data.
+** Memory: the overlay holds one keydir entry per distinct key touched, and
+** while a savepoint is open one undo entry (about 40 bytes) per write.
+**
+** One transaction per store at a time: transactions serialise, so there are
+** no write conflicts to lose, and a second bc_txn_begin -- or a standalone
+** bc_put, bc_delete or bc_merge -- gets BC_BUSY until the first ends.
+** A transaction belongs to one thread at a time. */
+
+/* Start a transaction.  Flushes buffered standalone records first.  *out
+** receives the handle, owned by the caller until bc_txn_commit or
+** bc_txn_rollback frees it.  Returns BC_OK, BC_BUSY, BC_READONLY, BC_IOERR,
+** BC_NOMEM. */
+bc_status bc_txn_begin(bc_store *s, bc_txn **out);
+
+/* Like bc_put and bc_delete, within t: the record is appended (pending) and
+** t's overlay updated.  bc_txn_delete returns BC_NOTFOUND (writes nothing)
+** when the key is not live in t's view.  After a BC_IOERR that lost
+** buffered records of t, t is doomed: every call but bc_txn_rollback
+** returns BC_IOERR. */
+bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
+                     const void *value, size_t vlen);
+bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen);
+
+/* Like bc_lookup and bc_get, in t's view: its own writes, then committed
+** data. */
+bc_status bc_txn_lookup(bc_txn *t, const void *key, size_t klen, bc_info *info);
+bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
+                     const void **value, bc_info *info);
+
+/* Savepoints nest.  bc_txn_savepoint opens one and sets *depth to its depth
+** (1 for the outermost).  bc_txn_rollback_to(t, d) undoes every write made
+** since savepoint d opened -- in t's view, and on disk with a ROLLBACK_TO
+** record -- closes the savepoints deeper than d and keeps d open.
+** bc_txn_release(t, d) closes d and every deeper one, keeping their writes.
+** Returns BC_OK, BC_INVALID (no open savepoint d), BC_NOMEM, BC_IOERR. */
+bc_status bc_txn_savepoint(bc_txn *t, unsigned *depth);
+bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth);
+bc_status bc_txn_release(bc_txn *t, unsigned depth);
+
+/* Two-phase commit, for hosts (SQLite) whose own commit runs between the
+** two phases and may still fail.  bc_txn_prepare writes every record of t
+** and a marker that says "not committed" to the file, no sync; after it, t
+** accepts only bc_txn_commit or bc_txn_rollback.  Everything that can fail
+** for lack of space or memory fails here: BC_OK, BC_IOERR, BC_NOMEM.
+**
+** bc_txn_commit (prepares first if needed) turns the marker into a COMMIT in
+** place and syncs per the sync mode (BC_SYNC_FULL: one fsync of the data
+** file for the whole transaction, plus one of the directory if files were
+** created since the last), then makes every write of t visible to all
+** readers at once.  t is freed whatever the outcome; on failure nothing of t
+** is visible and recovery will not apply it.  Returns BC_OK, BC_IOERR,
+** BC_NOMEM. */
+bc_status bc_txn_prepare(bc_txn *t);
+bc_status bc_txn_commit(bc_txn *t);
+
+/* Discard t, prepared or not: nothing it wrote becomes visible, now or after
+** recovery (a ROLLBACK_TO record with S = 0 tells recovery to drop its
+** records early).
+** Frees t.  NULL is a no-op.  Returns BC_OK. */
+bc_status bc_txn_rollback(bc_txn *t);
 
 /* Merge (compaction): seal the active file if it holds records, then rewrite
 ** the live records of every sealed file into new data files with hint files,
@@ -224,8 +317,9 @@ bc_status bc_sync(bc_store *s);
 ** file outside the merge may still hold an older version of the key.  A crash
 ** at any step leaves a store that opens with every live key and no deleted
 ** key.  *reclaimed (may be NULL) receives the bytes the data and hint files
-** shrank by (0 if they did not).  Returns BC_OK, BC_READONLY, BC_IOERR,
-** BC_NOMEM, BC_CORRUPT (a live record failed its CRC; nothing was swapped). */
+** shrank by (0 if they did not).  Returns BC_OK, BC_READONLY, BC_BUSY (a
+** transaction is open), BC_IOERR, BC_NOMEM, BC_CORRUPT (a live record failed
+** its CRC; nothing was swapped). */
 bc_status bc_merge(bc_store *s, uint64_t *reclaimed);
 
 /* Figures of bc_stats(). */
@@ -244,6 +338,9 @@ typedef struct bc_stats {
   uint64_t merges;          /* merges completed since open */
   uint64_t corrupt;         /* records failing their CRC found at open */
   uint64_t truncated_bytes; /* torn-tail bytes truncated at open */
+  uint64_t fsyncs;          /* fsync calls (data files and directory)
+                            ** made since open */
+  uint64_t commits;         /* transactions committed since open */
   uint64_t max_file_size;   /* bytes, as in effect */
   bc_sync_mode sync;        /* as in effect */
   int read_only;
@@ -259,6 +356,9 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out);
 ** skipped or repeated.  Order is unspecified.  *out receives the iterator.
 ** Returns BC_OK or BC_NOMEM. */
 bc_status bc_iter_open(bc_store *s, bc_iter **out);
+
+/* The same over t's view: committed keys with t's writes applied. */
+bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out);
 
 /* Next entry: on BC_OK, *key and *klen point into the iterator (valid until the
 ** next bc_iter_next or bc_iter_close) and *info (may be NULL) is filled.

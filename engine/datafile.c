@@ -30,14 +30,14 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
   unsigned char hdr[BC_FILE_HEADER_SIZE];
   bc_file_header_encode(hdr, id, flags);
   if (bc_write_all(&s->io, fd, hdr, sizeof hdr, 0) != 0 ||
-      (durable && s->io.fsync(s->io.ctx, fd) != 0)) {
+      (durable && bc_fsync(s, fd) != 0)) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
     return bc_seterr_errno(s, BC_IOERR, e, "data file %010u%s: write failed", id,
                            suffix);
   }
-  if (durable && bc_fsync_dir(&s->io, s->dir) != 0) {
+  if (durable && bc_fsync_store_dir(s) != 0) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
@@ -143,7 +143,8 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
     ri.off = off;
     ri.key = p + BC_REC_HEADER_SIZE;
     ri.value = p + BC_REC_HEADER_SIZE + r.klen;
-    ri.rollback_seq = r.type == BC_REC_ROLLBACK_TO ? bc_get_u64(ri.value) : 0;
+    ri.arg = (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT)
+                 ? bc_get_u64(ri.value) : 0;
     st = cb(arg, &ri);
     if (st != BC_OK) goto out;
     off += need;

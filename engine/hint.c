@@ -40,12 +40,21 @@ int bc_hintbuf_init(bc_hintbuf *h, uint32_t id) {
   return 0;
 }
 
-int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key) {
-  if (hb_reserve(h, BC_HINT_ENTRY_SIZE + r->klen) != 0) return -1;
+static int is_marker(uint8_t type) {
+  return type == BC_REC_COMMIT || type == BC_REC_ROLLBACK_TO;
+}
+
+int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key,
+                   uint64_t arg) {
+  size_t extra = is_marker(r->type) ? 8 : r->klen;
+  if (hb_reserve(h, BC_HINT_ENTRY_SIZE + extra) != 0) return -1;
   bc_hint_entry_encode(h->data + h->len, r, off);
   h->len += BC_HINT_ENTRY_SIZE;
-  if (r->klen) memcpy(h->data + h->len, key, r->klen);
-  h->len += r->klen;
+  if (is_marker(r->type))
+    bc_put_u64(h->data + h->len, arg);
+  else if (r->klen)
+    memcpy(h->data + h->len, key, r->klen);
+  h->len += extra;
   h->count++;
   return 0;
 }
@@ -69,7 +78,7 @@ bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
   if (fd < 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "hint file '%s': create failed", path);
   if (bc_write_all(&s->io, fd, h->data, h->len, 0) != 0 ||
-      (durable && s->io.fsync(s->io.ctx, fd) != 0)) {
+      (durable && bc_fsync(s, fd) != 0)) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
@@ -86,14 +95,15 @@ bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
       s->io.unlink(s->io.ctx, path);
       return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': rename failed", final);
     }
-    if (durable && bc_fsync_dir(&s->io, s->dir) != 0)
+    if (durable && bc_fsync_store_dir(s) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   }
   return BC_OK;
 }
 
 static bc_status add_cb(void *arg, const bc_recinfo *ri) {
-  return bc_hintbuf_add(arg, &ri->r, ri->off, ri->key) == 0 ? BC_OK : BC_NOMEM;
+  return bc_hintbuf_add(arg, &ri->r, ri->off, ri->key, ri->arg) == 0 ? BC_OK
+                                                                     : BC_NOMEM;
 }
 
 bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
@@ -122,21 +132,6 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   return st;
 }
 
-/* Read the 8-byte S of a ROLLBACK_TO record from the data file (a hint entry
-** has no value).  0 ok, -1 unreadable or damaged. */
-static int read_rollback_seq(bc_store *s, bc_file *f, uint64_t off, uint64_t *S) {
-  unsigned char rec[BC_REC_HEADER_SIZE + 8];
-  if (bc_read_all(&s->io, f->fd, rec, sizeof rec, off) != (ssize_t)sizeof rec)
-    return -1;
-  bc_rec r;
-  uint32_t crc;
-  if (bc_rec_decode(rec, &r, &crc) != 0 || r.type != BC_REC_ROLLBACK_TO ||
-      !bc_rec_crc_ok(rec, &r, crc))
-    return -1;
-  *S = bc_get_u64(rec + BC_REC_HEADER_SIZE);
-  return 0;
-}
-
 int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
                  void *arg, bc_status *st) {
   *st = BC_OK;
@@ -144,8 +139,6 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   if (fd < 0) return 0;
   struct stat sb;
   unsigned char *d = NULL;
-  uint64_t *rb = NULL; /* S of each ROLLBACK_TO entry, in order */
-  size_t nrb = 0;
   int ok = 0;
   if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)(BC_HINT_HEADER_SIZE + BC_HINT_TRAILER_SIZE))
     goto done;
@@ -159,7 +152,7 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     goto done;
   size_t body_end = len - BC_HINT_TRAILER_SIZE;
   if (bc_hint_trailer_check(d + body_end, &count, d, body_end) != 0) goto done;
-  /* Validation pass. */
+  /* Validation pass: entries tile the data file exactly. */
   size_t at = BC_HINT_HEADER_SIZE;
   uint32_t n = 0;
   uint64_t prev_end = BC_FILE_HEADER_SIZE;
@@ -168,39 +161,32 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     uint64_t off;
     if (body_end - at < BC_HINT_ENTRY_SIZE) goto done;
     if (bc_hint_entry_decode(d + at, &r, &off) != 0) goto done;
-    if (body_end - at - BC_HINT_ENTRY_SIZE < r.klen) goto done;
+    size_t extra = is_marker(r.type) ? 8 : r.klen;
+    if (body_end - at - BC_HINT_ENTRY_SIZE < extra) goto done;
     if (off != prev_end || off > BC_MAX_OFFSET ||
         off + bc_rec_size(r.klen, r.vlen) > f->size)
       goto done;
     prev_end = off + bc_rec_size(r.klen, r.vlen);
-    if (r.type == BC_REC_ROLLBACK_TO) {
-      uint64_t *nrbp = realloc(rb, (nrb + 1) * sizeof *rb);
-      if (!nrbp) goto done;
-      rb = nrbp;
-      if (read_rollback_seq(s, f, off, &rb[nrb]) != 0) goto done;
-      nrb++;
-    }
-    at += BC_HINT_ENTRY_SIZE + r.klen;
+    at += BC_HINT_ENTRY_SIZE + extra;
     n++;
   }
   if (n != count || prev_end != f->size) goto done;
   /* Apply pass. */
   ok = 1;
   at = BC_HINT_HEADER_SIZE;
-  size_t irb = 0;
   while (at < body_end) {
     bc_recinfo ri;
     bc_hint_entry_decode(d + at, &ri.r, &ri.off);
+    int marker = is_marker(ri.r.type);
     ri.key = d + at + BC_HINT_ENTRY_SIZE;
     ri.value = NULL;
-    ri.rollback_seq = ri.r.type == BC_REC_ROLLBACK_TO ? rb[irb++] : 0;
+    ri.arg = marker ? bc_get_u64(ri.key) : 0;
     *st = cb(arg, &ri);
     if (*st != BC_OK) break;
-    at += BC_HINT_ENTRY_SIZE + ri.r.klen;
+    at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);
   }
   f->hint_size = len;
 done:
-  free(rb);
   free(d);
   s->io.close(s->io.ctx, fd);
   return ok;

@@ -16,6 +16,7 @@
 **   active.c    the write path: write buffer, undo on failure, rotation, sync
 **   recovery.c  what bc_open does to rebuild the keydir
 **   merge.c     compaction and its crash-safe install / redo
+**   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      snapshot iterators
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
 **
@@ -63,13 +64,14 @@ typedef struct bc_rec {
 
 /* One record as seen by a scan of a data file or a walk of a hint file.  key
 ** points into the reader's buffer (valid during the callback only).  value is
-** NULL when read from a hint. rollback_seq is S of a ROLLBACK_TO record. */
+** NULL when read from a hint.  arg is the 8-byte value of a transaction
+** marker: S of a ROLLBACK_TO, the record count of a COMMIT. */
 typedef struct bc_recinfo {
   bc_rec r;
   uint64_t off;              /* offset of the record in its data file */
   const unsigned char *key;  /* borrowed */
   const unsigned char *value; /* borrowed, NULL from a hint */
-  uint64_t rollback_seq;
+  uint64_t arg;
 } bc_recinfo;
 
 static inline uint64_t bc_rec_size(uint32_t klen, uint32_t vlen) {
@@ -175,6 +177,8 @@ void bc_kd_unlink(bc_keydir *kd, bc_entry *e);
 /* Put an unlinked entry back.  -1 on NOMEM (growth failed). */
 int bc_kd_link(bc_keydir *kd, bc_entry *e);
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e);
+/* Make room for n more entries without growing later.  -1 on NOMEM. */
+int bc_kd_reserve(bc_keydir *kd, size_t n);
 /* Unlink and free every deleted marker.  -1 on NOMEM (table unchanged). */
 int bc_kd_sweep_deleted(bc_keydir *kd);
 /* Slots probed to find key (tests). */
@@ -206,6 +210,38 @@ typedef struct bc_undo {
   uint32_t old_file_id, old_vsize;
 } bc_undo;
 
+/* Undo entry of a transaction's write made under a savepoint (txn.c). */
+typedef struct bc_txn_undo {
+  bc_entry *entry;     /* the overlay entry the write changed */
+  int created;         /* the write created it: undo removes it */
+  uint64_t old_seqmeta, old_loc;
+  uint32_t old_file_id, old_vsize;
+} bc_txn_undo;
+
+/* An open savepoint: where to roll back to. */
+typedef struct bc_txn_mark {
+  size_t nundo;        /* undo entries before it */
+  uint64_t seq;        /* last seq written before it (ROLLBACK_TO's S) */
+  uint64_t nrec;       /* records of the txn before it */
+} bc_txn_mark;
+
+struct bc_txn {
+  bc_store *s;
+  uint64_t id;         /* the txn field of its records: the seq its first
+                       ** record gets (unique for the store's lifetime) */
+  bc_keydir ov;        /* overlay: key -> its latest record in this txn; a
+                       ** "deleted" entry is a key this txn deleted */
+  bc_txn_undo *undo;   /* owned */
+  size_t nundo, capundo;
+  bc_txn_mark *marks;  /* owned; marks[d-1] is savepoint depth d */
+  size_t nmarks, capmarks;
+  uint64_t nrec;       /* records written (so far, not rolled back) */
+  int doomed;          /* buffered records of it were lost: rollback only */
+  int prepared;        /* bc_txn_prepare succeeded: no more writes */
+  uint32_t mark_file;  /* where prepare put the ROLLBACK_TO(0) record that */
+  uint64_t mark_off;   /* commit turns into the COMMIT */
+};
+
 struct bc_store {
   char *dir;                /* owned copy of bc_open's dir */
   bc_io io;                 /* copy of the table in use */
@@ -229,6 +265,14 @@ struct bc_store {
   uint64_t last_fsync_ms;
   uint64_t merges, corrupt, truncated_bytes;
   int merge_pending;        /* MERGE committed but its steps 4-6 failed */
+  bc_txn *txn;              /* the open transaction, or NULL; owned by its
+                            ** caller (bc_close frees it) */
+  uint64_t fsyncs, commits;
+  int poisoned;             /* a failed commit could not be undone on disk:
+                            ** writes refuse until the store is reopened */
+  pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
+  pthread_cond_t syncer_cv; /* wakes it to stop */
+  int syncer_running, syncer_stop;
   char err[640];
 };
 
@@ -260,6 +304,9 @@ int bc_write_all(const bc_io *io, int fd, const void *buf, size_t n, uint64_t of
 /* Bytes read (< n only at end of file) or -1. */
 ssize_t bc_read_all(const bc_io *io, int fd, void *buf, size_t n, uint64_t off);
 int bc_fsync_dir(const bc_io *io, const char *dir);
+/* fsync through s->io, counted in s->fsyncs. */
+int bc_fsync(bc_store *s, int fd);
+int bc_fsync_store_dir(bc_store *s);
 int bc_buf_reserve(bc_buf *b, size_t n);
 uint64_t bc_now_ms(void);
 
@@ -287,7 +334,10 @@ typedef struct bc_hintbuf {
   uint32_t count;
 } bc_hintbuf;
 int bc_hintbuf_init(bc_hintbuf *h, uint32_t id);
-int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key);
+/* key: the key bytes; for a transaction marker (no key) arg is its value,
+** stored after the entry in place of a key. */
+int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key,
+                   uint64_t arg);
 int bc_hintbuf_finish(bc_hintbuf *h, uint32_t id, uint64_t data_size);
 void bc_hintbuf_free(bc_hintbuf *h);
 /* Write h to `path` (O_TRUNC), fsync if durable, then rename to `final`
@@ -314,13 +364,30 @@ bc_status bc_lock_acquire(bc_store *s);
 void bc_lock_release(bc_store *s);
 
 /* active.c */
+/* Append one record (r->type, meta, txn, klen, vlen; the seq is assigned
+** here and returned in r->seq) to the active file, rotating first if it is
+** full.  *file_id and *off receive where it went.  Changes no keydir.  A
+** failure leaves no record (and, if buffered records were lost, dooms the
+** open transaction and reverts the standalone ones). */
+bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
+                           const void *value, uint32_t *file_id, uint64_t *off);
+/* A standalone put or tombstone: bc_append_record + keydir update + undo. */
 bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
                     size_t klen, const void *value, size_t vlen);
+/* Add or remove e's record bytes from its file's live_bytes. */
+void bc_acct(bc_store *s, const bc_entry *e, int add);
 bc_status bc_flush(bc_store *s);
 bc_status bc_sync_active(bc_store *s, int force);
 bc_status bc_rotate(bc_store *s);
 bc_status bc_active_create(bc_store *s);
 void bc_undo_clear(bc_store *s);
+
+/* txn.c */
+/* Free t's overlay and undo log and detach it from the store. */
+void bc_txn_free(bc_txn *t);
+
+/* iter.c */
+bc_status bc_iter_build(bc_store *s, const bc_keydir *ov, bc_iter **out);
 
 /* recovery.c */
 bc_status bc_recover(bc_store *s);

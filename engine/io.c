@@ -37,9 +37,13 @@ static ssize_t px_pwrite(void *ctx, int fd, const void *buf, size_t n, off_t off
   (void)ctx;
   return pwrite(fd, buf, n, off);
 }
+/* fdatasync: flushes the data and whatever metadata reading it back needs
+** (the file size after an append), but not timestamps -- what SQLite's unix
+** VFS uses too.  On a directory it makes created, renamed and removed
+** entries durable on Linux. */
 static int px_fsync(void *ctx, int fd) {
   (void)ctx;
-  return fsync(fd);
+  return fdatasync(fd);
 }
 static int px_ftruncate(void *ctx, int fd, off_t len) {
   (void)ctx;
@@ -105,6 +109,16 @@ int bc_fsync_dir(const bc_io *io, const char *dir) {
   io->close(io->ctx, fd);
   errno = saved;
   return rc;
+}
+
+int bc_fsync(bc_store *s, int fd) {
+  s->fsyncs++;
+  return s->io.fsync(s->io.ctx, fd);
+}
+
+int bc_fsync_store_dir(bc_store *s) {
+  s->fsyncs++;
+  return bc_fsync_dir(&s->io, s->dir);
 }
 
 /* Grow b to at least n bytes.  0 or -1 (NOMEM, b unchanged). */

@@ -138,6 +138,17 @@ static int grow_for_one(bc_keydir *kd) {
   return resize(kd, cap * 2);
 }
 
+int bc_kd_reserve(bc_keydir *kd, size_t n) {
+  size_t cap = kd->mask + 1, need = kd->count + n;
+  if (need < kd->count) return -1;
+  if (need * 4 <= cap * 3) return 0;
+  while (need * 4 > cap * 3) {
+    if (cap > SIZE_MAX / 4 / sizeof(bc_entry *)) return -1;
+    cap *= 2;
+  }
+  return resize(kd, cap);
+}
+
 int bc_kd_link(bc_keydir *kd, bc_entry *e) {
   if (grow_for_one(kd) != 0) return -1;
   size_t i = find_slot(kd, e->key, bc_e_klen(e));

@@ -69,14 +69,14 @@ bc_status bc_marker_write(bc_store *s, int created_dir) {
   if (fd < 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "marker file BITCASK: create failed");
   if (bc_write_all(&s->io, fd, text, (size_t)n, 0) != 0 ||
-      (s->sync != BC_SYNC_OFF && s->io.fsync(s->io.ctx, fd) != 0)) {
+      (s->sync != BC_SYNC_OFF && bc_fsync(s, fd) != 0)) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
     return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: write failed");
   }
   s->io.close(s->io.ctx, fd);
-  if (s->sync != BC_SYNC_OFF && bc_fsync_dir(&s->io, s->dir) != 0)
+  if (s->sync != BC_SYNC_OFF && bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;
 }

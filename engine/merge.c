@@ -105,7 +105,7 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
                        "merge output %010u.data is missing; the merge's input "
                        "files are kept", m->outputs[i]);
   }
-  if (bc_fsync_dir(&s->io, s->dir) != 0)
+  if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 5: inputs away. */
   for (uint32_t i = 0; i < m->n_inputs; i++) {
@@ -117,13 +117,13 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
                                from);
     }
   }
-  if (bc_fsync_dir(&s->io, s->dir) != 0)
+  if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 6: the manifest. */
   bc_path_name(s, from, "MERGE");
   if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
     return bc_seterr_errno(s, BC_IOERR, errno, "merge: removing MERGE failed");
-  if (bc_fsync_dir(&s->io, s->dir) != 0)
+  if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;
 }
@@ -166,7 +166,7 @@ static bc_status out_finish(merger *mg) {
   out_file *o = &mg->outs[mg->nouts - 1];
   bc_status st = out_flush(mg);
   if (st != BC_OK) return st;
-  if (s->io.fsync(s->io.ctx, o->fd) != 0)
+  if (bc_fsync(s, o->fd) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
                            o->id);
   if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
@@ -241,7 +241,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
                              "merge: writing %010u.data.merging failed", o->id);
     o->size += rsz;
   }
-  if (bc_hintbuf_add(&o->hint, &r, *off, e->key) != 0)
+  if (bc_hintbuf_add(&o->hint, &r, *off, e->key, 0) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   if (r.seq < o->min_seq) o->min_seq = r.seq;
   if (r.seq > o->max_seq) o->max_seq = r.seq;
@@ -289,7 +289,7 @@ static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   if (fd < 0) {
     st = bc_seterr_errno(s, BC_IOERR, errno, "merge: creating MERGE.tmp failed");
   } else {
-    if (bc_write_all(&s->io, fd, p, len, 0) != 0 || s->io.fsync(s->io.ctx, fd) != 0)
+    if (bc_write_all(&s->io, fd, p, len, 0) != 0 || bc_fsync(s, fd) != 0)
       st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
     if (s->io.close(s->io.ctx, fd) != 0 && st == BC_OK)
       st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
@@ -374,7 +374,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     if (st != BC_OK) goto fail;
   }
   if (mg.nouts > 0 && (st = out_finish(&mg)) != BC_OK) goto fail;
-  if (bc_fsync_dir(&s->io, s->dir) != 0) {
+  if (bc_fsync_store_dir(s) != 0) {
     st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
     goto fail;
   }

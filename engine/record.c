@@ -108,7 +108,7 @@ int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
     case BC_REC_TOMBSTONE:
       return (r->vlen == 0 && r->meta == 0) ? 0 : -1;
     case BC_REC_COMMIT:
-      return (r->txn != 0 && r->klen == 0 && r->vlen == 0) ? 0 : -1;
+      return (r->txn != 0 && r->klen == 0 && r->vlen == 8) ? 0 : -1;
     case BC_REC_ROLLBACK_TO:
       return (r->txn != 0 && r->klen == 0 && r->vlen == 8) ? 0 : -1;
     default:

@@ -212,17 +212,29 @@ static bc_status on_record(void *arg, const bc_recinfo *ri) {
     case BC_REC_ROLLBACK_TO: {
       size_t w = 0;
       bc_status st = BC_OK;
+      /* A COMMIT carries the count of its transaction's records: fewer
+      ** pending means some were lost (a damaged file), and applying the
+      ** rest would break atomicity -- drop it whole and report it. */
+      int whole = 1;
+      if (r->type == BC_REC_COMMIT) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < rc->np; i++) n += rc->p[i].txn == r->txn;
+        if (n != ri->arg) {
+          whole = 0;
+          rc->s->corrupt++;
+        }
+      }
       for (size_t i = 0; i < rc->np; i++) {
         pending *p = &rc->p[i];
         int drop = 0;
         if (p->txn == r->txn) {
           if (r->type == BC_REC_COMMIT) {
-            if (st == BC_OK)
+            if (st == BC_OK && whole)
               st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key,
                          p->klen, p->vlen);
             drop = 1;
           } else {
-            drop = p->seq > ri->rollback_seq;
+            drop = p->seq > ri->arg;
           }
         }
         if (drop)
@@ -293,7 +305,7 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
       return bc_seterr_errno(s, BC_IOERR, errno, "cannot remove '%s'", path);
     removed = 1;
   }
-  if (removed && s->sync != BC_SYNC_OFF && bc_fsync_dir(&s->io, s->dir) != 0)
+  if (removed && s->sync != BC_SYNC_OFF && bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;
 }
@@ -389,7 +401,7 @@ bc_status bc_recover(bc_store *s) {
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, 0) != 0 ||
             bc_write_all(&s->io, f->fd, hdr, sizeof hdr, 0) != 0 ||
-            s->io.fsync(s->io.ctx, f->fd) != 0) {
+            bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
                                "data file %010u.data: rewriting its header failed",
                                f->id);
@@ -430,7 +442,7 @@ bc_status bc_recover(bc_store *s) {
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, (off_t)end) != 0 ||
-            s->io.fsync(s->io.ctx, f->fd) != 0) {
+            bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
                                "data file %010u.data: truncating its torn tail "
                                "failed", f->id);

@@ -46,6 +46,7 @@ const char *bc_status_name(bc_status st) {
     case BC_INVALID: return "BC_INVALID";
     case BC_NOTSTORE: return "BC_NOTSTORE";
     case BC_VERSION: return "BC_VERSION";
+    case BC_BUSY: return "BC_BUSY";
   }
   return "BC_(unknown)";
 }
@@ -158,7 +159,60 @@ void bc_file_note_seq(bc_file *f, uint64_t seq) {
 
 /* ---------------------------------------------------------- open/close */
 
+/* BC_SYNC_NORMAL: fsync the active file every BC_NORMAL_SYNC_MS / 2 while it
+** holds unsynced bytes, so a commit is on stable storage within about
+** BC_NORMAL_SYNC_MS.  Only fsyncs: the write buffer is flushed by the
+** writers (a commit always flushes), whose errors then reach a caller. */
+static void *syncer_main(void *arg) {
+  bc_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->syncer_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)BC_NORMAL_SYNC_MS / 2 * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&s->syncer_cv, &s->mu, &ts);
+    if (s->syncer_stop) break;
+    bc_file *f = bc_file_get(s, s->active_id);
+    if (s->need_fsync && f && bc_fsync(s, f->fd) == 0) {
+      s->need_fsync = 0;
+      s->last_fsync_ms = bc_now_ms();
+    }
+    if (s->need_dirsync && bc_fsync_store_dir(s) == 0) s->need_dirsync = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+static void syncer_start(bc_store *s) {
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0) return;
+  int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+           pthread_cond_init(&s->syncer_cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  if (!ok) return;
+  if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
+    pthread_cond_destroy(&s->syncer_cv);
+    return; /* bc_sync_active then fsyncs on commits itself */
+  }
+  s->syncer_running = 1;
+}
+
+static void syncer_stop(bc_store *s) {
+  if (!s->syncer_running) return;
+  pthread_mutex_lock(&s->mu);
+  s->syncer_stop = 1;
+  pthread_cond_signal(&s->syncer_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->syncer, NULL);
+  pthread_cond_destroy(&s->syncer_cv);
+  s->syncer_running = 0;
+}
+
 static void store_free(bc_store *s) {
+  syncer_stop(s);
+  bc_txn_free(s->txn);
   for (size_t i = 0; i < s->nfiles; i++)
     if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
   bc_lock_release(s);
@@ -278,22 +332,28 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
     return st;
   }
   s->err[0] = 0;
+  if (!s->read_only && s->sync == BC_SYNC_NORMAL) syncer_start(s);
   *out = s;
   return BC_OK;
 }
 
 bc_status bc_close(bc_store *s) {
   if (!s) return BC_OK;
+  syncer_stop(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
+  if (s->txn) {
+    bc_txn_free(s->txn); /* nothing of it was committed: a rollback */
+    s->txn = NULL;
+  }
   if (!s->read_only) {
     st = bc_flush(s);
     bc_file *f = bc_file_get(s, s->active_id);
     if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_fsync && f &&
-        s->io.fsync(s->io.ctx, f->fd) != 0)
+        bc_fsync(s, f->fd) != 0)
       st = BC_IOERR;
     if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_dirsync &&
-        bc_fsync_dir(&s->io, s->dir) != 0)
+        bc_fsync_store_dir(s) != 0)
       st = BC_IOERR;
   }
   pthread_mutex_unlock(&s->mu);
@@ -352,6 +412,7 @@ static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
     return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
                      vlen, BC_MAX_VALUE_SIZE);
   if (s->read_only) return bc_seterr(s, BC_READONLY, "is open read-only");
+  if (s->txn) return bc_seterr(s, BC_BUSY, "a transaction is open on this store");
   return BC_OK;
 }
 
@@ -385,7 +446,9 @@ bc_status bc_merge(bc_store *s, uint64_t *reclaimed) {
   *reclaimed = 0;
   pthread_mutex_lock(&s->mu);
   bc_status st = s->read_only ? bc_seterr(s, BC_READONLY, "is open read-only")
-                              : bc_merge_run(s, reclaimed);
+                 : s->txn ? bc_seterr(s, BC_BUSY, "cannot merge while a "
+                                                  "transaction is open")
+                          : bc_merge_run(s, reclaimed);
   pthread_mutex_unlock(&s->mu);
   return st;
 }
@@ -412,6 +475,8 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   out->merges = s->merges;
   out->corrupt = s->corrupt;
   out->truncated_bytes = s->truncated_bytes;
+  out->fsyncs = s->fsyncs;
+  out->commits = s->commits;
   out->max_file_size = s->max_file_size;
   out->sync = s->sync;
   out->read_only = s->read_only;

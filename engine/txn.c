@@ -1,0 +1,456 @@
+/*
+** txn.c -- transactions: a private overlay keydir, savepoints, and the
+** commit that makes a group of writes visible and durable at once
+** (docs/FORMAT.md "Transaction markers").
+**
+**   begin        flush standalone records; t->id = the next seq
+**   put/delete   append a record with txn = t->id; update t's overlay
+**   savepoint    push a mark {undo length, last seq written}
+**   rollback_to  undo the overlay to the mark; append ROLLBACK_TO(S = mark.seq)
+**   prepare      append ROLLBACK_TO(S = 0) -- "not committed" -- and write
+**                every record to the file (no sync)
+**   commit       prepare if not yet; overwrite that marker in place with a
+**                COMMIT of the same size (the commit point); sync per mode
+**                (sync=full: the transaction's one fsync); then move the
+**                overlay into the keydir
+**   rollback     append ROLLBACK_TO(S = 0) (unsynced; a hint to recovery)
+**                and drop the overlay
+**
+** Invariants:
+**  - At most one transaction per store (s->txn), so transactions serialise:
+**    every record of t has a higher seq than every committed record, and
+**    applying t's overlay at commit never goes back in time -- the same
+**    result recovery gets by applying t's records at its COMMIT.
+**  - Two phases, because SQLite's own commit runs between xSync (prepare)
+**    and xCommit (commit) and may still fail (SQLITE_BUSY in rollback-journal
+**    mode), after which SQLite calls xRollback: a prepared transaction must
+**    still be able to vanish.  Everything that can fail for lack of space
+**    happens in prepare; commit rewrites 40 bytes that are already in the
+**    file.  One fsync in all: records and marker are synced together, so
+**    after a crash the COMMIT is either intact after all of its records or
+**    the scan stops before it.
+**  - The keydir changes only at commit, and only after the COMMIT is written
+**    and synced per mode; the overlay's moves into it cannot fail (prepare
+**    grew the keydir).
+**  - While no savepoint is open the undo log is empty: a full rollback just
+**    drops the overlay.  Under a savepoint each write logs the overlay state
+**    it replaced, so memory stays one overlay entry per distinct key plus one
+**    undo entry per write under the savepoint.
+**  - A doomed transaction (buffered records lost to a failed write) can only
+**    roll back.
+*/
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DELETED_BIT (UINT64_C(1) << 57)
+
+void bc_txn_free(bc_txn *t) {
+  if (!t) return;
+  if (t->s && t->s->txn == t) t->s->txn = NULL;
+  bc_kd_free(&t->ov);
+  free(t->undo);
+  free(t->marks);
+  free(t);
+}
+
+static bc_status doomed(bc_txn *t) {
+  if (t->prepared)
+    return bc_seterr(t->s, BC_INVALID, "the transaction is prepared: only "
+                                       "commit or rollback may follow");
+  return bc_seterr(t->s, BC_IOERR,
+                   "an earlier write of this transaction failed; it can only "
+                   "be rolled back");
+}
+
+bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
+  *out = NULL;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  bc_txn *t = NULL;
+  if (s->read_only) {
+    st = bc_seterr(s, BC_READONLY, "is open read-only");
+  } else if (s->txn) {
+    st = bc_seterr(s, BC_BUSY, "another transaction is open on this store");
+  } else if ((st = bc_flush(s)) == BC_OK) {
+    t = calloc(1, sizeof *t);
+    if (!t || bc_kd_init(&t->ov, s->kd.seed ^ UINT64_C(0x9e3779b97f4a7c15)) != 0) {
+      free(t);
+      t = NULL;
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+    } else {
+      t->s = s;
+      t->id = s->next_seq;
+      s->txn = t;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  *out = t;
+  return st;
+}
+
+/* Log e's state before a write, if a savepoint is open. */
+static int log_undo(bc_txn *t, bc_entry *e, int created) {
+  if (t->nmarks == 0) return 0;
+  if (t->nundo == t->capundo) {
+    size_t cap = t->capundo ? t->capundo * 2 : 64;
+    bc_txn_undo *u = realloc(t->undo, cap * sizeof *u);
+    if (!u) return -1;
+    t->undo = u;
+    t->capundo = cap;
+  }
+  bc_txn_undo *u = &t->undo[t->nundo++];
+  u->entry = e;
+  u->created = created;
+  u->old_seqmeta = e->seqmeta;
+  u->old_loc = e->loc;
+  u->old_file_id = e->file_id;
+  u->old_vsize = e->vsize;
+  return 0;
+}
+
+/* Revert the overlay to undo length n, newest first. */
+static void undo_to(bc_txn *t, size_t n) {
+  while (t->nundo > n) {
+    bc_txn_undo *u = &t->undo[--t->nundo];
+    bc_entry *e = u->entry;
+    if (u->created) {
+      bc_kd_unlink(&t->ov, e);
+      bc_kd_entry_free(&t->ov, e);
+    } else {
+      e->seqmeta = u->old_seqmeta;
+      e->loc = u->old_loc;
+      e->file_id = u->old_file_id;
+      e->vsize = u->old_vsize;
+    }
+  }
+}
+
+/* Append one record of t and point its overlay entry at it. */
+static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
+                           const void *key, size_t klen, const void *value,
+                           size_t vlen) {
+  bc_store *s = t->s;
+  bc_entry *e = bc_kd_get(&t->ov, key, klen);
+  int created = 0;
+  if (!e) {
+    e = bc_kd_add(&t->ov, key, klen);
+    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
+    e->loc |= DELETED_BIT; /* nothing of this txn yet */
+    created = 1;
+  }
+  if (log_undo(t, e, created) != 0) {
+    if (created) {
+      bc_kd_unlink(&t->ov, e);
+      bc_kd_entry_free(&t->ov, e);
+    }
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  }
+  bc_rec r = {type, meta, 0, t->id, (uint32_t)klen, (uint32_t)vlen};
+  uint32_t fid;
+  uint64_t off;
+  bc_status st = bc_append_record(s, &r, key, value, &fid, &off);
+  if (st != BC_OK) {
+    if (t->nmarks > 0) {
+      undo_to(t, t->nundo - 1);
+    } else if (created) {
+      bc_kd_unlink(&t->ov, e);
+      bc_kd_entry_free(&t->ov, e);
+    }
+    return st;
+  }
+  t->nrec++;
+  if (type == BC_REC_PUT)
+    bc_e_set(e, r.seq, meta, fid, off, (uint32_t)vlen, 0);
+  else
+    bc_e_set(e, r.seq, 0, 0, 0, 0, 1);
+  return BC_OK;
+}
+
+/* The entry for key in t's view: the overlay's, else the keydir's.  NULL if
+** the key is not live there. */
+static bc_entry *view_get(bc_txn *t, const void *key, size_t klen) {
+  bc_entry *e = bc_kd_get(&t->ov, key, klen);
+  if (e) return bc_e_deleted(e) ? NULL : e;
+  return bc_kd_get(&t->s->kd, key, klen);
+}
+
+static bc_status check_sizes(bc_store *s, size_t klen, size_t vlen) {
+  if (klen > BC_MAX_KEY_SIZE)
+    return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
+                     klen, BC_MAX_KEY_SIZE);
+  if (vlen > BC_MAX_VALUE_SIZE)
+    return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
+                     vlen, BC_MAX_VALUE_SIZE);
+  return BC_OK;
+}
+
+bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
+                     const void *value, size_t vlen) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = t->doomed || t->prepared ? doomed(t) : check_sizes(s, klen, vlen);
+  if (st == BC_OK) st = txn_write(t, BC_REC_PUT, meta, key, klen, value, vlen);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = t->doomed || t->prepared ? doomed(t) : check_sizes(s, klen, 0);
+  if (st == BC_OK)
+    st = view_get(t, key, klen) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, NULL, 0)
+                                : BC_NOTFOUND;
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+static void fill_info(const bc_entry *e, bc_info *info) {
+  if (!info) return;
+  info->seq = bc_e_seq(e);
+  info->value_size = e->vsize;
+  info->meta = bc_e_meta(e);
+}
+
+bc_status bc_txn_lookup(bc_txn *t, const void *key, size_t klen, bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  pthread_mutex_lock(&t->s->mu);
+  bc_entry *e = view_get(t, key, klen);
+  if (e) fill_info(e, info);
+  pthread_mutex_unlock(&t->s->mu);
+  return e ? BC_OK : BC_NOTFOUND;
+}
+
+bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
+                     const void **value, bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_NOTFOUND;
+  bc_entry *e = t->doomed ? NULL : view_get(t, key, klen);
+  if (t->doomed) st = doomed(t);
+  if (e) {
+    st = bc_datafile_read(s, e, key, klen, buf, value);
+    if (st == BC_OK) fill_info(e, info);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_savepoint(bc_txn *t, unsigned *depth) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  if (t->nmarks == t->capmarks) {
+    size_t cap = t->capmarks ? t->capmarks * 2 : 8;
+    bc_txn_mark *m = realloc(t->marks, cap * sizeof *m);
+    if (!m) {
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+    } else {
+      t->marks = m;
+      t->capmarks = cap;
+    }
+  }
+  if (st == BC_OK) {
+    bc_txn_mark *m = &t->marks[t->nmarks++];
+    m->nundo = t->nundo;
+    m->seq = s->next_seq - 1;
+    m->nrec = t->nrec;
+    *depth = (unsigned)t->nmarks;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  if (depth < 1 || depth > t->nmarks) {
+    st = bc_seterr(s, BC_INVALID, "no savepoint at depth %u", depth);
+  } else if (t->doomed || t->prepared) {
+    st = doomed(t);
+  } else {
+    bc_txn_mark *m = &t->marks[depth - 1];
+    if (t->nrec > m->nrec) {
+      /* Tell recovery to drop the records written since the mark.  If this
+      ** append fails the transaction cannot go on: a later COMMIT would make
+      ** recovery apply records this view no longer has. */
+      unsigned char S[8];
+      bc_put_u64(S, m->seq);
+      bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+      uint32_t fid;
+      uint64_t off;
+      st = bc_append_record(s, &r, NULL, S, &fid, &off);
+      if (st != BC_OK) t->doomed = 1;
+    }
+    if (st == BC_OK) {
+      undo_to(t, m->nundo);
+      t->nrec = m->nrec;
+      t->nmarks = depth;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_release(bc_txn *t, unsigned depth) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  if (depth < 1 || depth > t->nmarks) {
+    st = bc_seterr(s, BC_INVALID, "no savepoint at depth %u", depth);
+  } else {
+    t->nmarks = depth - 1;
+    if (t->nmarks == 0) {
+      /* Nothing can roll back to a point inside the transaction any more. */
+      t->nundo = 0;
+      if (t->capundo > 4096) {
+        free(t->undo);
+        t->undo = NULL;
+        t->capundo = 0;
+      }
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+/* Move t's overlay into the keydir (room was reserved by prepare). */
+static void apply_overlay(bc_txn *t) {
+  bc_store *s = t->s;
+  bc_keydir *ov = &t->ov;
+  for (size_t i = 0; i <= ov->mask; i++) {
+    bc_entry *e = ov->slot[i];
+    if (!e) continue;
+    ov->slot[i] = NULL;
+    size_t esz = sizeof(bc_entry) + bc_e_klen(e);
+    ov->heap_bytes -= esz;
+    bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
+    if (k) {
+      bc_acct(s, k, 0);
+      bc_kd_unlink(&s->kd, k);
+      bc_kd_entry_free(&s->kd, k);
+    }
+    if (bc_e_deleted(e)) {
+      free(e);
+      continue;
+    }
+    (void)bc_kd_link(&s->kd, e); /* cannot fail: reserved */
+    s->kd.heap_bytes += esz;
+    bc_acct(s, e, 1);
+  }
+  ov->count = 0;
+}
+
+/* Encode t's 40-byte marker record: ROLLBACK_TO(S = 0) or COMMIT(count). */
+static void encode_marker(bc_txn *t, uint8_t type, uint64_t seq,
+                          unsigned char out[BC_REC_HEADER_SIZE + 8]) {
+  unsigned char v[8];
+  bc_put_u64(v, type == BC_REC_COMMIT ? t->nrec : 0);
+  bc_rec r = {type, 0, seq, t->id, 0, 8};
+  bc_rec_encode(out, &r, NULL, v);
+  memcpy(out + BC_REC_HEADER_SIZE, v, 8);
+}
+
+bc_status bc_txn_prepare(bc_txn *t) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = BC_OK;
+  if (t->doomed) {
+    st = doomed(t);
+  } else if (!t->prepared && t->nrec > 0) {
+    /* Phase 1: every record, then the marker that commit will flip, reach
+    ** the file.  Until the flip the transaction reads as rolled back. */
+    if (bc_kd_reserve(&s->kd, t->ov.count) != 0)
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+    unsigned char S[8];
+    bc_put_u64(S, 0);
+    bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+    if (st == BC_OK)
+      st = bc_append_record(s, &r, NULL, S, &t->mark_file, &t->mark_off);
+    if (st == BC_OK) st = bc_flush(s);
+    if (st != BC_OK) t->doomed = 1;
+  }
+  if (st == BC_OK) t->prepared = 1;
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+/* Phase 2: turn the prepared marker into the COMMIT, in place (same size),
+** and sync per mode.  On failure put the marker back if possible; if not, the
+** file may say either, and the store refuses writes until reopened (recovery
+** then decides from what is on disk). */
+static bc_status flip_to_commit(bc_txn *t) {
+  bc_store *s = t->s;
+  bc_file *f = bc_file_get(s, t->mark_file);
+  if (!f || t->mark_off + BC_REC_HEADER_SIZE + 8 > f->size)
+    return bc_seterr(s, BC_IOERR, "the prepared transaction's marker is gone");
+  unsigned char rec[BC_REC_HEADER_SIZE + 8], old[BC_REC_HEADER_SIZE + 8];
+  uint64_t seq = 0;
+  if (bc_read_all(&s->io, f->fd, old, sizeof old, t->mark_off) == (ssize_t)sizeof old)
+    seq = bc_get_u64(old + 8);
+  if (seq == 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: reading the "
+                           "transaction marker failed", f->id);
+  encode_marker(t, BC_REC_COMMIT, seq, rec);
+  if (bc_write_all(&s->io, f->fd, rec, sizeof rec, t->mark_off) != 0) {
+    int e = errno;
+    if (bc_write_all(&s->io, f->fd, old, sizeof old, t->mark_off) != 0) s->poisoned = 1;
+    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u.data: writing the "
+                           "COMMIT failed", f->id);
+  }
+  s->need_fsync = 1;
+  bc_status st = bc_sync_active(s, 0);
+  if (st != BC_OK) {
+    /* Not durable: undo the flip so that failure means "not committed". */
+    if (bc_write_all(&s->io, f->fd, old, sizeof old, t->mark_off) != 0 ||
+        bc_fsync(s, f->fd) != 0)
+      s->poisoned = 1;
+  }
+  return st;
+}
+
+bc_status bc_txn_commit(bc_txn *t) {
+  bc_status st = bc_txn_prepare(t);
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  if (st == BC_OK && t->nrec > 0) {
+    st = s->poisoned ? bc_seterr(s, BC_IOERR, "an earlier commit failed and could "
+                                              "not be undone; reopen the store")
+                     : flip_to_commit(t);
+    if (st == BC_OK) {
+      apply_overlay(t);
+      s->commits++;
+    }
+  }
+  bc_txn_free(t);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_rollback(bc_txn *t) {
+  if (!t) return BC_OK;
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  if (t->nrec > 0 && !t->prepared && !t->doomed && !s->poisoned) {
+    /* Not needed for correctness (records without a COMMIT are dropped at
+    ** recovery) but lets recovery free them early.  A failure is harmless. */
+    unsigned char S[8];
+    bc_put_u64(S, 0);
+    bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+    uint32_t fid;
+    uint64_t off;
+    if (bc_append_record(s, &r, NULL, S, &fid, &off) != BC_OK) s->err[0] = 0;
+  }
+  bc_txn_free(t);
+  pthread_mutex_unlock(&s->mu);
+  return BC_OK;
+}
+
+bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
+  return bc_iter_build(t->s, &t->ov, out);
+}
