@@ -42,6 +42,7 @@ int bcx_rc(bc_status st) {
   case BC_INVALID: return SQLITE_MISUSE;
   case BC_NOTSTORE: return SQLITE_CANTOPEN;
   case BC_VERSION: return SQLITE_CANTOPEN;
+  case BC_BUSY: return SQLITE_BUSY;
   }
   return SQLITE_ERROR;
 }

@@ -69,6 +69,13 @@ typedef struct bcx_tempdir {
   struct bcx_tempdir *next;
 } bcx_tempdir;
 
+/* A SQLite savepoint level (xSavepoint's N) and the engine savepoint depth
+** that implements it. */
+typedef struct bcx_svpt {
+  int level;
+  unsigned depth;
+} bcx_svpt;
+
 struct bitcask_vtab {
   sqlite3_vtab base;       /* base class: must be first */
   sqlite3 *db;             /* the connection */
@@ -79,6 +86,14 @@ struct bitcask_vtab {
   int location;            /* LOC_EXPLICIT, LOC_DEFAULT or LOC_TEMP */
   bc_options opts;         /* engine options from the CREATE arguments */
   bcx_shared *sh;          /* the shared store; NULL until opened */
+  bc_txn *txn;             /* this connection's write transaction on the
+                           ** store (xBegin .. xSync/xRollback), or NULL */
+  bcx_svpt *svpt;          /* open savepoints, oldest first; sqlite3_malloc'd */
+  int nsvpt, nsvptAlloc;
+  int joinLevel;           /* SQLite savepoint levels <= this were open before
+                           ** the transaction began (-1: none): rolling back
+                           ** to one empties the transaction */
+  int justBegan;           /* xBegin ran; the next xSavepoint gives joinLevel */
   bitcask_vtab *next;      /* next table in mod->tables */
 };
 
@@ -113,6 +128,26 @@ static int engine_error(bitcask_vtab *p, bc_status st) {
              p->sh ? bc_errmsg(p->sh->store) : bc_status_name(st));
   return bcx_rc(st);
 }
+
+/* Reads and writes go through this connection's transaction when it has
+** one (its own writes are visible to it, DESIGN.md "Transactions"), else to
+** the committed store. */
+static bc_status kv_lookup(bitcask_vtab *p, const void *k, size_t n, bc_info *i) {
+  return p->txn ? bc_txn_lookup(p->txn, k, n, i) : bc_lookup(p->sh->store, k, n, i);
+}
+
+static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
+                        const void **v, bc_info *i) {
+  return p->txn ? bc_txn_get(p->txn, k, n, b, v, i)
+                : bc_get(p->sh->store, k, n, b, v, i);
+}
+
+static bc_status kv_iter(bitcask_vtab *p, bc_iter **it) {
+  return p->txn ? bc_iter_open_txn(p->txn, it) : bc_iter_open(p->sh->store, it);
+}
+
+static int vtab_txn(bitcask_vtab *p);
+static void txn_forget(bitcask_vtab *p);
 
 /* The table's store, opened on first use (and retried on every use after a
 ** failure, e.g. while another process holds the lock).  Returns SQLITE_OK or
@@ -186,6 +221,7 @@ static void vtab_free(bitcask_vtab *p) {
   sqlite3_free(p->zDb);
   sqlite3_free(p->zName);
   sqlite3_free(p->zPath);
+  sqlite3_free(p->svpt);
   sqlite3_free(p->base.zErrMsg);
   sqlite3_free(p);
 }
@@ -220,6 +256,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     return SQLITE_NOMEM;
   }
   memset(p, 0, sizeof *p);
+  p->joinLevel = -1;
   p->db = db;
   p->mod = mod;
   p->zDb = sqlite3_mprintf("%s", zDb);
@@ -286,6 +323,8 @@ static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
 
 static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  bc_txn_rollback(p->txn); /* SQLite rolled back already; be sure */
+  txn_forget(p);
   vtab_unlink(p);
   bcx_shared_release(p->sh);
   vtab_free(p);
@@ -470,16 +509,12 @@ static int bitcaskClose(sqlite3_vtab_cursor *cur) {
   return SQLITE_OK;
 }
 
-static bc_store *cursor_store(bitcask_cursor *c) {
-  return ((bitcask_vtab *)c->base.pVtab)->sh->store;
-}
-
 /* Advance to the next probe key that is live, or to eof. */
 static void probe_advance(bitcask_cursor *c) {
-  bc_store *s = cursor_store(c);
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
   for (; c->iprobe < c->nprobe; c->iprobe++) {
     bcx_key *k = &c->probes[c->iprobe];
-    if (bc_lookup(s, k->data, k->len, &c->info) == BC_OK) {
+    if (kv_lookup(p, k->data, k->len, &c->info) == BC_OK) {
       c->key = k->data;
       c->klen = k->len;
       c->eof = 0;
@@ -539,7 +574,7 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   if (rc != SQLITE_OK) return rc;
 
   if (idxNum == PLAN_SCAN) {
-    bc_status st = bc_iter_open(p->sh->store, &c->iter);
+    bc_status st = kv_iter(p, &c->iter);
     if (st != BC_OK) return engine_error(p, st);
     return bitcaskNext(cur);
   }
@@ -577,7 +612,7 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
     if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
     const void *val;
     bc_info info;
-    bc_status st = bc_get(p->sh->store, c->key, c->klen, &c->vbuf, &val, &info);
+    bc_status st = kv_get(p, c->key, c->klen, &c->vbuf, &val, &info);
     if (st == BC_NOTFOUND) {
       /* Deleted after a scan's snapshot was taken. */
       sqlite3_result_null(ctx);
@@ -631,20 +666,21 @@ static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
 static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                          sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  p->justBegan = 0;
   bcx_key oldk = {0}, newk = {0};
   bcx_value val;
   bc_buf buf = {0};
   bc_status st = BC_OK;
   (void)pRowid;
-  int rc = vtab_store(p);
+  int rc = vtab_txn(p);
   if (rc != SQLITE_OK) return rc;
-  bc_store *s = p->sh->store;
+  bc_txn *t = p->txn;
 
   if (argc == 1) {
     rc = bcx_key_encode(argv[0], &oldk);
     if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
     if (rc != SQLITE_OK) return rc;
-    st = bc_delete(s, oldk.data, oldk.len);
+    st = bc_txn_delete(t, oldk.data, oldk.len);
     bcx_key_clear(&oldk);
     if (st == BC_NOTFOUND) st = BC_OK;
     return st == BC_OK ? SQLITE_OK : engine_error(p, st);
@@ -658,11 +694,11 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     /* INSERT */
     rc = bcx_value_encode(argv[3], &val);
     if (rc == SQLITE_OK && !isReplace &&
-        bc_lookup(s, newk.data, newk.len, NULL) == BC_OK)
+        bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK)
       rc = constraint_error(p, "UNIQUE");
     if (rc == SQLITE_OK)
-      st = bc_put(s, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
-                  val.data, val.len);
+      st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
+                      val.data, val.len);
     goto done;
   }
 
@@ -670,7 +706,7 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   rc = encode_key_checked(p, argv[0], &oldk);
   if (rc != SQLITE_OK) goto done;
   int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
-  if (!sameKey && !isReplace && bc_lookup(s, newk.data, newk.len, NULL) == BC_OK) {
+  if (!sameKey && !isReplace && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
     rc = constraint_error(p, "UNIQUE");
     goto done;
   }
@@ -678,7 +714,7 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     /* The value is unchanged and was not read (xColumn saw nochange). */
     const void *data;
     bc_info info;
-    st = bc_get(s, oldk.data, oldk.len, &buf, &data, &info);
+    st = bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &info);
     if (st == BC_NOTFOUND) {
       st = BC_OK; /* the row is gone: nothing to update */
       goto done;
@@ -686,17 +722,17 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (st != BC_OK) goto done;
     uint8_t meta = (uint8_t)(newk.key_meta | (info.meta & BCX_VALUE_MASK));
     if (sameKey && meta == info.meta) goto done; /* nothing changes */
-    st = bc_put(s, newk.data, newk.len, meta, data, info.value_size);
+    st = bc_txn_put(t, newk.data, newk.len, meta, data, info.value_size);
   } else {
     rc = bcx_value_encode(argv[3], &val);
     if (rc != SQLITE_OK) goto done;
-    st = bc_put(s, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
-                val.data, val.len);
+    st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
+                    val.data, val.len);
   }
-  /* A key change is a put of the new key then a tombstone for the old one:
-  ** a crash in between leaves both rows, never neither. */
+  /* A key change is a put of the new key and a tombstone for the old one,
+  ** committed together. */
   if (st == BC_OK && !sameKey) {
-    st = bc_delete(s, oldk.data, oldk.len);
+    st = bc_txn_delete(t, oldk.data, oldk.len);
     if (st == BC_NOTFOUND) st = BC_OK;
   }
 
@@ -715,31 +751,166 @@ done:
 
 /* ---- transactions (each statement's writes are synced in xSync) --------- */
 
-static int bitcaskBegin(sqlite3_vtab *pVtab) {
-  return vtab_store((bitcask_vtab *)pVtab);
+/* ---- transactions ------------------------------------------------------
+**
+** A write transaction of the table is a bc_txn of its store, begun in xBegin
+** (SQLite calls it before the first write of a transaction, explicit or the
+** implicit one of an autocommit statement) and committed in xSync, which
+** runs before SQLite's own commit and whose error fails the COMMIT
+** (xCommit's return is ignored: DESIGN.md section 4).  xRollback discards
+** it.  SQLite's savepoints -- the user's and the statement savepoints it
+** opens inside explicit transactions -- map onto the bc_txn's savepoints:
+** p->svpt pairs each SQLite level with its engine depth.  One bc_txn per
+** store at a time: another connection's write gets SQLITE_BUSY until this
+** one commits or rolls back. */
+
+static int txn_error(bitcask_vtab *p, bc_status st) {
+  if (st == BC_BUSY) {
+    vtab_error(p, "bitcask table '%s': store '%s' is busy: another connection "
+               "of this process has a write transaction open on it (retry "
+               "after it commits or rolls back)", p->zName, p->zPath);
+    return SQLITE_BUSY;
+  }
+  return engine_error(p, st);
 }
 
-/* The commit point: xSync runs before SQLite commits and its error fails the
-** COMMIT, whereas xCommit's return is ignored (DESIGN.md section 4). */
+static void txn_forget(bitcask_vtab *p) {
+  p->txn = NULL;
+  p->nsvpt = 0;
+  p->joinLevel = -1;
+  p->justBegan = 0;
+}
+
+/* This connection's transaction on the table's store, begun if needed (an
+** xUpdate always follows an xBegin, but the table's store may have been
+** opened only now). */
+static int vtab_txn(bitcask_vtab *p) {
+  int rc = vtab_store(p);
+  if (rc != SQLITE_OK || p->txn) return rc;
+  bc_status st = bc_txn_begin(p->sh->store, &p->txn);
+  return st == BC_OK ? SQLITE_OK : txn_error(p, st);
+}
+
+/* SQLite begins a virtual table's transaction lazily, at its first write,
+** perhaps inside savepoints opened before; right after xBegin it calls
+** xSavepoint once with the deepest open level (sqlite3VtabBegin). */
+static int bitcaskBegin(sqlite3_vtab *pVtab) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  int rc = vtab_txn(p);
+  if (rc == SQLITE_OK) {
+    p->joinLevel = -1;
+    p->justBegan = 1;
+  }
+  return rc;
+}
+
+/* Phase 1: everything that can fail for lack of space is written now, and
+** an error fails the COMMIT.  The transaction still reads as rolled back on
+** disk: SQLite's own commit comes next and may fail (SQLITE_BUSY), and then
+** xRollback must be able to discard it. */
 static int bitcaskSync(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (!p->sh) return SQLITE_OK;
-  bc_status st = bc_sync(p->sh->store);
+  if (!p->txn) return SQLITE_OK;
+  bc_status st = bc_txn_prepare(p->txn);
   return st == BC_OK ? SQLITE_OK : engine_error(p, st);
 }
 
+/* Phase 2, after SQLite committed: flip the prepared marker to COMMIT and
+** sync.  SQLite ignores this return code; a failure here (an I/O error
+** rewriting 40 bytes already in the file) is logged with sqlite3_log and
+** left the transaction uncommitted on disk and in memory. */
 static int bitcaskCommit(sqlite3_vtab *pVtab) {
-  (void)pVtab;
-  return SQLITE_OK;
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (!p->txn) return SQLITE_OK;
+  bc_status st = bc_txn_commit(p->txn); /* frees it, whatever the outcome */
+  txn_forget(p);
+  if (st == BC_OK) return SQLITE_OK;
+  int rc = engine_error(p, st);
+  sqlite3_log(rc, "%s", p->base.zErrMsg ? p->base.zErrMsg : "bitcask commit failed");
+  return rc;
 }
 
 static int bitcaskRollback(sqlite3_vtab *pVtab) {
-  (void)pVtab;
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  bc_txn_rollback(p->txn);
+  txn_forget(p);
+  return SQLITE_OK;
+}
+
+/* Index of the oldest open savepoint at SQLite level >= iLevel, or -1. */
+static int svpt_find(bitcask_vtab *p, int iLevel) {
+  for (int i = 0; i < p->nsvpt; i++)
+    if (p->svpt[i].level >= iLevel) return i;
+  return -1;
+}
+
+static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (!p->txn) return SQLITE_OK;
+  if (p->justBegan) {
+    p->justBegan = 0;
+    p->joinLevel = iLevel;
+  }
+  /* A level at or below an open one replaces it (SQLite reuses levels). */
+  int i = svpt_find(p, iLevel);
+  if (i >= 0) {
+    bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
+    if (st != BC_OK) return engine_error(p, st);
+    p->nsvpt = i;
+  }
+  if (p->nsvpt == p->nsvptAlloc) {
+    int n = p->nsvptAlloc ? p->nsvptAlloc * 2 : 8;
+    bcx_svpt *a = sqlite3_realloc64(p->svpt, (sqlite3_uint64)n * sizeof *a);
+    if (!a) return SQLITE_NOMEM;
+    p->svpt = a;
+    p->nsvptAlloc = n;
+  }
+  unsigned depth;
+  bc_status st = bc_txn_savepoint(p->txn, &depth);
+  if (st != BC_OK) return engine_error(p, st);
+  p->svpt[p->nsvpt].level = iLevel;
+  p->svpt[p->nsvpt].depth = depth;
+  p->nsvpt++;
+  return SQLITE_OK;
+}
+
+static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->joinLevel >= iLevel) p->joinLevel = iLevel - 1;
+  int i = p->txn ? svpt_find(p, iLevel) : -1;
+  if (i < 0) return SQLITE_OK;
+  bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
+  if (st != BC_OK) return engine_error(p, st);
+  p->nsvpt = i;
+  return SQLITE_OK;
+}
+
+static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (!p->txn) return SQLITE_OK;
+  int i = svpt_find(p, iLevel);
+  if (i < 0 && iLevel <= p->joinLevel) {
+    /* Back to before this table's transaction began: empty it.  SQLite's
+    ** transaction goes on, and so does ours, from nothing. */
+    bc_store *s = p->sh->store;
+    bc_txn_rollback(p->txn);
+    p->txn = NULL;
+    p->nsvpt = 0;
+    p->joinLevel = iLevel;
+    bc_status st = bc_txn_begin(s, &p->txn);
+    return st == BC_OK ? SQLITE_OK : txn_error(p, st);
+  }
+  if (i < 0) return SQLITE_OK; /* nothing written since that savepoint */
+  bc_status st = bc_txn_rollback_to(p->txn, p->svpt[i].depth);
+  if (st != BC_OK) return engine_error(p, st);
+  /* Savepoint iLevel stays open, now at the state it started with. */
+  p->svpt[i].level = iLevel;
+  p->nsvpt = i + 1;
   return SQLITE_OK;
 }
 
 static sqlite3_module bitcaskModule = {
-  /* iVersion    */ 1,
+  /* iVersion    */ 2,
   /* xCreate     */ bitcaskCreate,
   /* xConnect    */ bitcaskConnect,
   /* xBestIndex  */ bitcaskBestIndex,
@@ -759,9 +930,9 @@ static sqlite3_module bitcaskModule = {
   /* xRollback   */ bitcaskRollback,
   /* xFindFunction */ NULL,
   /* xRename     */ bitcaskRename,
-  /* xSavepoint  */ NULL,
-  /* xRelease    */ NULL,
-  /* xRollbackTo */ NULL,
+  /* xSavepoint  */ bitcaskSavepoint,
+  /* xRelease    */ bitcaskRelease,
+  /* xRollbackTo */ bitcaskRollbackTo,
   /* xShadowName */ NULL,
 };
 
