@@ -28,9 +28,11 @@ ENGINE_TEST_SRC = $(sort $(wildcard test/engine/test_*.c))
 ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
 HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 
-.PHONY: all test check check-sql check-engine check-runner check-shell demo clean
+.PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
+        bench demo clean
 
-all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS)
+all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
+     $(BUILD)/crash_txn
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -52,8 +54,18 @@ $(BUILD)/slt: test/slt.c
 $(BUILD)/test_%: test/engine/test_%.c $(BUILD)/libbitcask.a $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lcmocka -lz -lpthread
 
+# The kill -9 crash test of transactions and merges (DESIGN.md section 3).
+$(BUILD)/crash_txn: test/crash/crash_txn.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+
+CRASH_ITERS ?= 200
+
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-shell
+check: all check-runner check-engine check-sql check-crash check-shell
+
+check-crash: $(BUILD)/crash_txn
+	@d=$$(mktemp -d); $(BUILD)/crash_txn $$d/store $(CRASH_ITERS); rc=$$?; \
+	  rm -rf "$$d"; exit $$rc
 
 check-runner: $(BUILD)/slt
 	bash test/runner/selftest.sh $(BUILD)/slt
@@ -75,6 +87,15 @@ test:
 	$(MAKE) check BUILD=build
 	$(MAKE) check BUILD=build-asan SAN=1 OPT=-O1
 	@echo "make test: all passes succeeded (normal and ASan+UBSan)"
+
+# Benchmarks (bench/): side by side with native SQLite tables, ratios.
+$(BUILD)/bench_txn: bench/bench_txn.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
+
+bench: $(BUILD)/bitcask.so $(BUILD)/bench_txn
+	@d=$$(mktemp -d); $(BUILD)/bench_txn $(BUILD)/bitcask $$d; rc=$$?; \
+	  rm -rf "$$d"; exit $$rc
 
 demo: $(BUILD)/bitcask.so
 	bash demo/demo.sh $(BUILD)/bitcask
