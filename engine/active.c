@@ -6,14 +6,19 @@
 **  - Exactly one active file (s->active_id) when writable.  Its bytes
 **    [0, size) are in the file; bytes [size, size + wlen) are in s->wbuf.  A
 **    keydir entry may point into either; bc_datafile_read knows which.
-**  - Every standalone record in s->wbuf has one bc_undo entry (same order)
-**    holding the keydir state it replaced.  If writing the buffer fails, the
-**    file is truncated back to `size` (its last good size), the undo entries
-**    are applied newest first and the buffer is dropped: the keydir then
-**    points only at bytes that reached the file, and the next write starts
-**    clean.  Transaction records change no keydir until commit; losing any
-**    of them dooms the open transaction instead (txn.c).  bc_txn_begin
-**    flushes, so the buffer never mixes the two.
+**  - Standalone records (bc_put, bc_delete) are committed at a commit point:
+**    when written to the file (sync normal or off) or when fsync'd (sync
+**    full: bc_sync, rotation, close).  Every standalone record since the last
+**    commit point has one bc_undo entry (same order) holding the keydir
+**    state it replaced, and s->commit_size is the active file's size at that
+**    point.  If a write or (sync full) an fsync fails, the file is cut back to
+**    commit_size and the undo entries applied newest first: the keydir then
+**    points only at committed bytes, a failed write never comes back at the
+**    next open, and the next write starts clean.  If even the cut fails,
+**    writes are refused until a retry succeeds (s->dirty_tail).
+**  - Transaction records change no keydir until commit; losing any of them
+**    dooms the open transaction instead (txn.c).  bc_txn_begin reaches a
+**    commit point first, so the undo log is empty while a transaction runs.
 **  - A record too large for the buffer is written directly, before the keydir
 **    changes, so it needs no undo.
 **  - Rotation happens before an append when the active file has reached
@@ -45,7 +50,8 @@ void bc_undo_clear(bc_store *s) {
   s->nundo = 0;
 }
 
-/* Revert the keydir changes of every buffered record, newest first. */
+/* Revert the keydir changes of every record since the commit point, newest
+** first. */
 static void undo_all(bc_store *s) {
   while (s->nundo > 0) {
     bc_undo *u = &s->undo[--s->nundo];
@@ -73,26 +79,57 @@ static void undo_all(bc_store *s) {
   }
 }
 
+/* The standalone records so far are committed: forget their undo. */
+static void commit_point(bc_store *s) {
+  bc_undo_clear(s);
+  bc_file *f = bc_file_get(s, s->active_id);
+  s->commit_size = f ? f->size : 0;
+}
+
+/* A write or commit failed: cut the active file back to the commit point,
+** revert the keydir to it and drop the buffer.  The open transaction, whose
+** records may have been cut, is doomed. */
+static void back_to_commit_point(bc_store *s) {
+  bc_file *f = bc_file_get(s, s->active_id);
+  if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)s->commit_size) != 0)
+    s->dirty_tail = 1;
+  f->size = s->commit_size;
+  undo_all(s);
+  s->wlen = 0;
+  if (s->txn) s->txn->doomed = 1;
+}
+
+bc_status bc_check_tail(bc_store *s) {
+  if (!s->dirty_tail) return BC_OK;
+  bc_file *f = bc_file_get(s, s->active_id);
+  if (f && s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) == 0) {
+    s->dirty_tail = 0;
+    return BC_OK;
+  }
+  return bc_seterr_errno(s, BC_IOERR, errno,
+                         "cutting a failed write off data file %010u.data "
+                         "failed; writes are refused until that succeeds",
+                         s->active_id);
+}
+
 bc_status bc_flush(bc_store *s) {
   if (s->wlen == 0) return BC_OK;
+  bc_status st = bc_check_tail(s);
+  if (st != BC_OK) return st;
   bc_file *f = bc_file_get(s, s->active_id);
   if (bc_write_all(&s->io, f->fd, s->wbuf, s->wlen, f->size) != 0) {
     int e = errno;
     size_t n = s->nundo;
-    (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
-    undo_all(s);
-    s->wlen = 0;
-    /* The open transaction's buffered records are gone with the buffer. */
-    if (s->txn) s->txn->doomed = 1;
+    back_to_commit_point(s);
     return bc_seterr_errno(s, BC_IOERR, e,
-                           "data file %010u.data: write failed (%zu unwritten "
+                           "data file %010u.data: write failed (%zu uncommitted "
                            "record%s discarded)",
                            f->id, n, n == 1 ? "" : "s");
   }
   f->size += s->wlen;
   s->wlen = 0;
   s->need_fsync = 1;
-  bc_undo_clear(s);
+  if (s->sync != BC_SYNC_FULL) commit_point(s);
   return BC_OK;
 }
 
@@ -114,6 +151,7 @@ bc_status bc_active_create(bc_store *s) {
   f->size = BC_FILE_HEADER_SIZE;
   f->header_ok = 1;
   s->active_id = id;
+  s->commit_size = f->size;
   if (s->sync == BC_SYNC_OFF) s->need_dirsync = 1;
   return BC_OK;
 }
@@ -123,13 +161,17 @@ bc_status bc_rotate(bc_store *s) {
   if (st != BC_OK) return st;
   bc_file *f = bc_file_get(s, s->active_id);
   int durable = s->sync != BC_SYNC_OFF;
-  if (durable && bc_fsync(s, f->fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
+  if (durable && bc_fsync(s, f->fd) != 0) {
+    int e = errno;
+    if (s->sync == BC_SYNC_FULL) back_to_commit_point(s);
+    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u.data: fsync failed",
                            f->id);
+  }
   if (durable) {
     s->need_fsync = 0;
     s->last_fsync_ms = bc_now_ms();
   }
+  commit_point(s);
   uint32_t old = f->id;
   /* A hint is an optimisation: failing to write one costs a scan at open. */
   (void)bc_hint_create(s, f, durable);
@@ -166,6 +208,8 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
                                   "undone on disk; reopen the store");
   if (s->next_seq > BC_MAX_SEQ)
     return bc_seterr(s, BC_INVALID, "sequence numbers are exhausted");
+  bc_status cst = bc_check_tail(s);
+  if (cst != BC_OK) return cst;
   bc_file *f = bc_file_get(s, s->active_id);
   if (f->size + s->wlen >= s->max_file_size &&
       f->size + s->wlen > BC_FILE_HEADER_SIZE) {
@@ -195,7 +239,8 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
         (r->vlen &&
          bc_write_all(&s->io, f->fd, value, r->vlen, at + sizeof hdr + r->klen) != 0)) {
       int err = errno;
-      (void)s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size);
+      /* Only this record is cut: the buffer was flushed just before. */
+      if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) != 0) s->dirty_tail = 1;
       return bc_seterr_errno(s, BC_IOERR, err, "data file %010u.data: write failed",
                              f->id);
     }
@@ -232,28 +277,24 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     }
     return st;
   }
-  /* A record still in the write buffer (at or past the file's written
-  ** size) needs an undo entry in case its flush fails; one written directly
-  ** is already in the file. */
-  int buffered = fid == s->active_id && off >= bc_file_get(s, fid)->size;
-  if (buffered) {
-    bc_undo *u = &s->undo[s->nundo++];
-    u->entry = e;
-    u->created = created;
-    u->tombstone = type == BC_REC_TOMBSTONE;
-    u->old_seqmeta = e->seqmeta;
-    u->old_loc = e->loc;
-    u->old_file_id = e->file_id;
-    u->old_vsize = e->vsize;
-  }
+  /* Undo information until the record's commit point. */
+  bc_undo *u = &s->undo[s->nundo++];
+  u->entry = e;
+  u->created = created;
+  u->tombstone = type == BC_REC_TOMBSTONE;
+  u->old_seqmeta = e->seqmeta;
+  u->old_loc = e->loc;
+  u->old_file_id = e->file_id;
+  u->old_vsize = e->vsize;
   bc_acct(s, e, 0);
   if (type == BC_REC_TOMBSTONE) {
-    bc_kd_unlink(&s->kd, e);
-    if (!buffered) bc_kd_entry_free(&s->kd, e);
+    bc_kd_unlink(&s->kd, e); /* owned by the undo entry until committed */
   } else {
     bc_e_set(e, r.seq, meta, fid, off, (uint32_t)vlen, 0);
     bc_acct(s, e, 1);
   }
+  /* Written directly to the file: without sync=full that is its commit. */
+  if (s->sync != BC_SYNC_FULL && off < bc_file_get(s, fid)->size) commit_point(s);
   return BC_OK;
 }
 
@@ -267,18 +308,34 @@ bc_status bc_sync_active(bc_store *s, int force) {
   ** store.c), or without one does it here at most every BC_NORMAL_SYNC_MS. */
   int due = s->sync == BC_SYNC_FULL || force ||
             (!s->syncer_running && now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS);
+  int failed = 0, err = 0;
+  const char *what = "";
   if (s->need_fsync && due) {
     bc_file *f = bc_file_get(s, s->active_id);
-    if (bc_fsync(s, f->fd) != 0)
-      return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: fsync failed",
-                             f->id);
-    s->need_fsync = 0;
-    s->last_fsync_ms = now;
+    if (bc_fsync(s, f->fd) != 0) {
+      failed = 1;
+      err = errno;
+      what = "fsync of the active data file failed";
+    } else {
+      s->need_fsync = 0;
+      s->last_fsync_ms = now;
+    }
   }
-  if (s->need_dirsync && due) {
-    if (bc_fsync_store_dir(s) != 0)
-      return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
-    s->need_dirsync = 0;
+  if (!failed && s->need_dirsync && due) {
+    if (bc_fsync_store_dir(s) != 0) {
+      failed = 1;
+      err = errno;
+      what = "fsync of the directory failed";
+    } else {
+      s->need_dirsync = 0;
+    }
   }
+  if (failed) {
+    /* sync=full: the standalone records since the commit point are not
+    ** committed after all (an open transaction handles its own failure). */
+    if (s->sync == BC_SYNC_FULL && !s->txn) back_to_commit_point(s);
+    return bc_seterr_errno(s, BC_IOERR, err, "%s", what);
+  }
+  if (s->sync == BC_SYNC_FULL && due) commit_point(s);
   return BC_OK;
 }

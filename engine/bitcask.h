@@ -226,8 +226,12 @@ bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
 bc_status bc_delete(bc_store *s, const void *key, size_t klen);
 
 /* The commit point of standalone writes: write the buffered records to the
-** active file and fsync according to the sync mode.  Returns BC_OK or
-** BC_IOERR (a read-only store has nothing to sync: BC_OK). */
+** active file and fsync according to the sync mode.  If a write fails -- or,
+** under BC_SYNC_FULL, the fsync -- every standalone write since the last
+** commit point (successful bc_sync, rotation) is undone, in the keydir and
+** in the file, and BC_IOERR returned; under the other modes a write that
+** reached the file is committed.  Returns BC_OK or BC_IOERR (a read-only
+** store has nothing to sync: BC_OK). */
 bc_status bc_sync(bc_store *s);
 
 /* ---------------------------------------------------------- transactions

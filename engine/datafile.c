@@ -8,9 +8,11 @@
 **  - A read verifies everything before returning a byte of value: the CRC of
 **    header+key+value, the type (PUT), and that key and seq match the keydir
 **    entry.  Damage is BC_CORRUPT naming file and offset, never data.
-**  - A scan calls back only for records that pass their CRC, in file order,
-**    and stops at the first that is cut short or invalid; whether that is a
-**    torn tail or corruption is the caller's call (recovery.c).
+**  - A scan calls back for every record whose header decodes and that fits
+**    in the file, in file order, flagging those that fail their CRC, and
+**    stops at the first header that does not decode or record cut short.
+**    Whether damage is a torn tail or corruption is the caller's call
+**    (recovery.c).
 */
 #include "internal.h"
 
@@ -134,11 +136,12 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
       }
     }
     const unsigned char *p = b.data + (off - win_off);
-    if (!bc_rec_crc_ok(p, &r, crc) || off > BC_MAX_OFFSET) {
+    if (off > BC_MAX_OFFSET) {
       *bad = 1;
       goto out;
     }
     bc_recinfo ri;
+    ri.damaged = !bc_rec_crc_ok(p, &r, crc);
     ri.r = r;
     ri.off = off;
     ri.key = p + BC_REC_HEADER_SIZE;

@@ -102,6 +102,7 @@ bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
 }
 
 static bc_status add_cb(void *arg, const bc_recinfo *ri) {
+  if (ri->damaged) return BC_CORRUPT;
   return bc_hintbuf_add(arg, &ri->r, ri->off, ri->key, ri->arg) == 0 ? BC_OK
                                                                      : BC_NOMEM;
 }
@@ -181,6 +182,7 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     ri.key = d + at + BC_HINT_ENTRY_SIZE;
     ri.value = NULL;
     ri.arg = marker ? bc_get_u64(ri.key) : 0;
+    ri.damaged = 0;
     *st = cb(arg, &ri);
     if (*st != BC_OK) break;
     at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);

@@ -72,6 +72,8 @@ typedef struct bc_recinfo {
   const unsigned char *key;  /* borrowed */
   const unsigned char *value; /* borrowed, NULL from a hint */
   uint64_t arg;
+  int damaged;               /* the record fails its CRC: header, key and
+                             ** value are untrusted (scans only) */
 } bc_recinfo;
 
 static inline uint64_t bc_rec_size(uint32_t klen, uint32_t vlen) {
@@ -270,6 +272,10 @@ struct bc_store {
   uint64_t fsyncs, commits;
   int poisoned;             /* a failed commit could not be undone on disk:
                             ** writes refuse until the store is reopened */
+  uint64_t commit_size;     /* active file size at the last standalone
+                            ** commit point (active.c) */
+  int dirty_tail;           /* cutting a failed write off the active file
+                            ** failed: retried before any write */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
   int syncer_running, syncer_stop;
@@ -321,8 +327,10 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value);
 typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
 /* Scan the records of data file fd (id for messages) from offset 32 to size.
-** Calls cb for each valid record.  *end: offset where the scan stopped
-** (size when clean); *bad: 1 if it stopped at a cut-short or invalid record. */
+** Calls cb for each record whose header is plausible and that fits in the
+** file, in order -- with ri->damaged set if it fails its CRC, and then goes
+** on after it.  Stops at a header that does not decode or a record cut
+** short: *end is that offset (size when the scan reached the end), *bad 1. */
 bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
                            bc_rec_cb cb, void *arg, uint64_t *end, int *bad);
 
@@ -377,6 +385,8 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
 /* Add or remove e's record bytes from its file's live_bytes. */
 void bc_acct(bc_store *s, const bc_entry *e, int add);
 bc_status bc_flush(bc_store *s);
+/* Retry cutting a failed write off the active file; BC_IOERR while it fails. */
+bc_status bc_check_tail(bc_store *s);
 bc_status bc_sync_active(bc_store *s, int force);
 bc_status bc_rotate(bc_store *s);
 bc_status bc_active_create(bc_store *s);

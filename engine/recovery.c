@@ -15,9 +15,13 @@
 **    discarded.  Pending state spans files, so a transaction may span a
 **    rotation.
 **  - Only the tail file -- the newest non-merged data file, i.e. the one that
-**    was active at the crash -- can have a torn tail; a writer truncates it.
-**    Damage anywhere else stops that file's load, counts in s->corrupt, and
-**    leaves the file untouched.
+**    was active at the crash -- can have a torn tail: records that fail their
+**    CRC or are cut short with nothing valid after them; a writer truncates
+**    it.  A damaged record with a valid one after it (in any file) is
+**    corruption: counted in s->corrupt, its key reads as BC_CORRUPT, and the
+**    rest of the file is read.  A header that does not decode stops the
+**    file's scan (nothing after it can be framed); outside the tail that is
+**    counted too.  Files are never modified except to cut a torn tail.
 **  - A read-only open changes nothing on disk; it sees an interrupted but
 **    committed merge as finished.
 */
@@ -146,8 +150,37 @@ typedef struct recov {
   bc_file *f;     /* file being read */
   pending *p;     /* owned, in read order */
   size_t np, cap;
+  pending *held;  /* damaged records of f not yet known to be followed by a
+                  ** valid one (in the tail file they may be a torn tail);
+                  ** owned, txn/type as read (untrusted) */
+  size_t nheld, capheld;
   uint64_t max_seq;
 } recov;
+
+static int push_pending(pending **a, size_t *n, size_t *cap, const bc_recinfo *ri,
+                        uint32_t file_id, uint8_t type) {
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 16;
+    pending *p = realloc(*a, c * sizeof *p);
+    if (!p) return -1;
+    *a = p;
+    *cap = c;
+  }
+  pending *p = &(*a)[*n];
+  p->key = malloc(ri->r.klen ? ri->r.klen : 1);
+  if (!p->key) return -1;
+  if (ri->r.klen) memcpy(p->key, ri->key, ri->r.klen);
+  p->txn = ri->r.txn;
+  p->seq = ri->r.seq;
+  p->off = ri->off;
+  p->file_id = file_id;
+  p->klen = ri->r.klen;
+  p->vlen = ri->r.vlen;
+  p->type = type;
+  p->meta = ri->r.meta;
+  (*n)++;
+  return 0;
+}
 
 static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
                        uint8_t meta, uint64_t seq, const void *key,
@@ -174,8 +207,50 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
   return BC_OK;
 }
 
+static bc_status on_valid_record(recov *rc, const bc_recinfo *ri);
+
+/* Damaged records followed by a valid one are corruption, not a torn tail:
+** each is counted and, if it is a put or tombstone, takes its key's place
+** as a record that reads as BC_CORRUPT (so neither an older version nor a
+** deleted key comes back in its stead); the transaction it claims to belong
+** to, if any, decides as for any record.  Markers are just counted. */
+static bc_status release_held(recov *rc) {
+  bc_status st = BC_OK;
+  for (size_t i = 0; i < rc->nheld; i++) {
+    pending *h = &rc->held[i];
+    rc->s->corrupt++;
+    if (st == BC_OK && (h->type == BC_REC_PUT || h->type == BC_REC_TOMBSTONE)) {
+      bc_recinfo ri;
+      memset(&ri, 0, sizeof ri);
+      ri.r = (bc_rec){BC_REC_PUT, h->meta, h->seq, h->txn, h->klen, h->vlen};
+      ri.off = h->off;
+      ri.key = h->key;
+      st = on_valid_record(rc, &ri);
+    }
+    free(h->key);
+  }
+  rc->nheld = 0;
+  return st;
+}
+
+static void drop_held(recov *rc) {
+  for (size_t i = 0; i < rc->nheld; i++) free(rc->held[i].key);
+  rc->nheld = 0;
+}
+
 static bc_status on_record(void *arg, const bc_recinfo *ri) {
   recov *rc = arg;
+  if (ri->damaged) {
+    if (push_pending(&rc->held, &rc->nheld, &rc->capheld, ri, rc->f->id,
+                     ri->r.type) != 0)
+      return bc_seterr(rc->s, BC_NOMEM, "out of memory");
+    return BC_OK;
+  }
+  bc_status st = release_held(rc);
+  return st == BC_OK ? on_valid_record(rc, ri) : st;
+}
+
+static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
   const bc_rec *r = &ri->r;
   if (r->seq > rc->max_seq) rc->max_seq = r->seq;
   bc_file_note_seq(rc->f, r->seq);
@@ -185,28 +260,8 @@ static bc_status on_record(void *arg, const bc_recinfo *ri) {
       if (r->txn == 0)
         return apply(rc, rc->f->id, ri->off, r->type, r->meta, r->seq, ri->key,
                      r->klen, r->vlen);
-      if (rc->np == rc->cap) {
-        size_t cap = rc->cap ? rc->cap * 2 : 16;
-        pending *np = realloc(rc->p, cap * sizeof *np);
-        if (!np) return bc_seterr(rc->s, BC_NOMEM, "out of memory");
-        rc->p = np;
-        rc->cap = cap;
-      }
-      {
-        pending *p = &rc->p[rc->np];
-        p->key = malloc(r->klen ? r->klen : 1);
-        if (!p->key) return bc_seterr(rc->s, BC_NOMEM, "out of memory");
-        if (r->klen) memcpy(p->key, ri->key, r->klen);
-        p->txn = r->txn;
-        p->seq = r->seq;
-        p->off = ri->off;
-        p->file_id = rc->f->id;
-        p->klen = r->klen;
-        p->vlen = r->vlen;
-        p->type = r->type;
-        p->meta = r->meta;
-        rc->np++;
-      }
+      if (push_pending(&rc->p, &rc->np, &rc->cap, ri, rc->f->id, r->type) != 0)
+        return bc_seterr(rc->s, BC_NOMEM, "out of memory");
       return BC_OK;
     case BC_REC_COMMIT:
     case BC_REC_ROLLBACK_TO: {
@@ -381,11 +436,17 @@ bc_status bc_recover(bc_store *s) {
     if (st != BC_OK) goto out;
   }
 
-  /* The tail: the newest file that is not a merge output (a torn header
-  ** counts: only a file being created as active can have one). */
+  /* The tail: the newest file that is not a merge output -- or the newest
+  ** file of all if its header is missing or torn and it is no longer than a
+  ** header, which only a crash while creating the next active file leaves.
+  ** A bad header anywhere else is damage: counted, and the file left alone. */
   uint32_t tail = 0;
   for (size_t i = 0; i < s->nfiles; i++)
-    if (!s->files[i].header_ok || !s->files[i].merged) tail = s->files[i].id;
+    if (s->files[i].header_ok && !s->files[i].merged) tail = s->files[i].id;
+  if (s->nfiles) {
+    bc_file *last = &s->files[s->nfiles - 1];
+    if (!last->header_ok && last->size <= BC_FILE_HEADER_SIZE) tail = last->id;
+  }
 
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
@@ -434,6 +495,15 @@ bc_status bc_recover(bc_store *s) {
     uint64_t end;
     int bad;
     st = bc_datafile_scan(s, f->fd, f->id, f->size, on_record, &rc, &end, &bad);
+    if (st != BC_OK) break;
+    /* Damaged records with nothing valid after them: in the tail file that
+    ** is the torn tail (cut where they start); elsewhere corruption. */
+    if (rc.nheld && f->id == tail) {
+      end = rc.held[0].off;
+      bad = 1;
+      drop_held(&rc);
+    }
+    st = release_held(&rc);
     if (st != BC_OK || !bad) continue;
     if (f->id == tail) {
       if (writer) {
@@ -477,6 +547,7 @@ bc_status bc_recover(bc_store *s) {
         goto out;
       }
       s->active_id = last->id;
+      s->commit_size = last->size;
     } else {
       st = bc_active_create(s);
       if (st != BC_OK) goto out;
@@ -490,6 +561,8 @@ out:
   free(ids);
   for (size_t i = 0; i < rc.np; i++) free(rc.p[i].key);
   free(rc.p);
+  drop_held(&rc);
+  free(rc.held);
   bc_manifest_free(&m);
   bc_dirlist_free(&dl);
   return st;

@@ -347,6 +347,7 @@ bc_status bc_close(bc_store *s) {
     s->txn = NULL;
   }
   if (!s->read_only) {
+    (void)bc_check_tail(s); /* a last chance to cut a failed write off */
     st = bc_flush(s);
     bc_file *f = bc_file_get(s, s->active_id);
     if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_fsync && f &&

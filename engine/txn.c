@@ -74,7 +74,9 @@ bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
     st = bc_seterr(s, BC_READONLY, "is open read-only");
   } else if (s->txn) {
     st = bc_seterr(s, BC_BUSY, "another transaction is open on this store");
-  } else if ((st = bc_flush(s)) == BC_OK) {
+  } else if ((st = s->nundo ? bc_sync_active(s, 0) : BC_OK) == BC_OK) {
+    /* Standalone writes before it are committed now (undo log empty); a
+    ** rollback's marker may stay in the buffer. */
     t = calloc(1, sizeof *t);
     if (!t || bc_kd_init(&t->ov, s->kd.seed ^ UINT64_C(0x9e3779b97f4a7c15)) != 0) {
       free(t);

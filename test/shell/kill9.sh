@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # DESIGN.md section 3, promise 1 (autocommit statements): a writer killed with
 # SIGKILL at a random moment loses no statement that returned, and the store
-# reopens with every acknowledged row intact.  (Multi-statement transactions
-# and the exhaustive crash test come with issue 3.)
+# reopens with every acknowledged row intact.  (The exhaustive crash test of
+# transactions is test/crash/crash_txn.c.)
 . "$(dirname "$0")/lib.sh"
 cd "$T"
 ROUNDS=${ROUNDS:-15}
