@@ -290,6 +290,11 @@ bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
                           const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Fill *info (may be NULL) from a keydir entry. */
+void bc_fill_info(const bc_entry *e, bc_info *info);
+/* BC_INVALID with a message if klen or vlen is over its limit, else BC_OK. */
+bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen);
+
 /* Paths: "<dir>/<10-digit id><suffix>" or "<dir>/<name>" into out[PATH_MAX].
 ** The directory length is checked at open so these cannot truncate. */
 void bc_path_id(const bc_store *s, char *out, uint32_t id, const char *suffix);

@@ -375,7 +375,7 @@ uint64_t bc_count(bc_store *s) {
 
 /* ------------------------------------------------------ reads, writes */
 
-static void fill_info(const bc_entry *e, bc_info *info) {
+void bc_fill_info(const bc_entry *e, bc_info *info) {
   if (!info) return;
   info->seq = bc_e_seq(e);
   info->value_size = e->vsize;
@@ -386,7 +386,7 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info) {
   if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
   pthread_mutex_lock(&s->mu);
   bc_entry *e = bc_kd_get(&s->kd, key, klen);
-  if (e) fill_info(e, info);
+  if (e) bc_fill_info(e, info);
   pthread_mutex_unlock(&s->mu);
   return e ? BC_OK : BC_NOTFOUND;
 }
@@ -399,19 +399,25 @@ bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
   bc_entry *e = bc_kd_get(&s->kd, key, klen);
   if (e) {
     st = bc_datafile_read(s, e, key, klen, buf, value);
-    if (st == BC_OK) fill_info(e, info);
+    if (st == BC_OK) bc_fill_info(e, info);
   }
   pthread_mutex_unlock(&s->mu);
   return st;
 }
 
-static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
+bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen) {
   if (klen > BC_MAX_KEY_SIZE)
     return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
                      klen, BC_MAX_KEY_SIZE);
   if (vlen > BC_MAX_VALUE_SIZE)
     return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
                      vlen, BC_MAX_VALUE_SIZE);
+  return BC_OK;
+}
+
+static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
+  bc_status st = bc_check_sizes(s, klen, vlen);
+  if (st != BC_OK) return st;
   if (s->read_only) return bc_seterr(s, BC_READONLY, "is open read-only");
   if (s->txn) return bc_seterr(s, BC_BUSY, "a transaction is open on this store");
   return BC_OK;

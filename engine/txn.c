@@ -179,21 +179,12 @@ static bc_entry *view_get(bc_txn *t, const void *key, size_t klen) {
   return bc_kd_get(&t->s->kd, key, klen);
 }
 
-static bc_status check_sizes(bc_store *s, size_t klen, size_t vlen) {
-  if (klen > BC_MAX_KEY_SIZE)
-    return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
-                     klen, BC_MAX_KEY_SIZE);
-  if (vlen > BC_MAX_VALUE_SIZE)
-    return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
-                     vlen, BC_MAX_VALUE_SIZE);
-  return BC_OK;
-}
 
 bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                      const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? doomed(t) : check_sizes(s, klen, vlen);
+  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK) st = txn_write(t, BC_REC_PUT, meta, key, klen, value, vlen);
   pthread_mutex_unlock(&s->mu);
   return st;
@@ -202,7 +193,7 @@ bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
 bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? doomed(t) : check_sizes(s, klen, 0);
+  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, 0);
   if (st == BC_OK)
     st = view_get(t, key, klen) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, NULL, 0)
                                 : BC_NOTFOUND;
@@ -210,18 +201,12 @@ bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   return st;
 }
 
-static void fill_info(const bc_entry *e, bc_info *info) {
-  if (!info) return;
-  info->seq = bc_e_seq(e);
-  info->value_size = e->vsize;
-  info->meta = bc_e_meta(e);
-}
 
 bc_status bc_txn_lookup(bc_txn *t, const void *key, size_t klen, bc_info *info) {
   if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
   pthread_mutex_lock(&t->s->mu);
   bc_entry *e = view_get(t, key, klen);
-  if (e) fill_info(e, info);
+  if (e) bc_fill_info(e, info);
   pthread_mutex_unlock(&t->s->mu);
   return e ? BC_OK : BC_NOTFOUND;
 }
@@ -236,7 +221,7 @@ bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
   if (t->doomed) st = doomed(t);
   if (e) {
     st = bc_datafile_read(s, e, key, klen, buf, value);
-    if (st == BC_OK) fill_info(e, info);
+    if (st == BC_OK) bc_fill_info(e, info);
   }
   pthread_mutex_unlock(&s->mu);
   return st;
