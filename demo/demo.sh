@@ -133,6 +133,17 @@ SQL
 run "SELECT json_extract(bitcask_stats('packages'), '\$.live_bytes') AS live_bytes,
             json_extract(bitcask_stats('packages'), '\$.dead_bytes') AS dead_bytes,
             json_extract(bitcask_stats('packages'), '\$.files') AS files;"
+# A transaction that is rolled back leaves nothing, even after its records
+# reached the data file.
+run <<'SQL'
+.headers off
+.mode list
+BEGIN;
+DELETE FROM packages;
+SELECT '   inside a transaction: DELETE FROM packages leaves ' || count(*) || ' rows' FROM packages;
+ROLLBACK;
+SELECT '   after ROLLBACK: ' || count(*) || ' rows' FROM packages;
+SQL
 
 say "6. Merge: rewrite the live records, drop the dead ones"
 run "SELECT bitcask_merge('packages') AS bytes_reclaimed;"
