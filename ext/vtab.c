@@ -90,10 +90,6 @@ struct bitcask_vtab {
                            ** store (xBegin .. xSync/xRollback), or NULL */
   bcx_svpt *svpt;          /* open savepoints, oldest first; sqlite3_malloc'd */
   int nsvpt, nsvptAlloc;
-  int joinLevel;           /* SQLite savepoint levels <= this were open before
-                           ** the transaction began (-1: none): rolling back
-                           ** to one empties the transaction */
-  int justBegan;           /* xBegin ran; the next xSavepoint gives joinLevel */
   bitcask_vtab *next;      /* next table in mod->tables */
 };
 
@@ -256,7 +252,6 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     return SQLITE_NOMEM;
   }
   memset(p, 0, sizeof *p);
-  p->joinLevel = -1;
   p->db = db;
   p->mod = mod;
   p->zDb = sqlite3_mprintf("%s", zDb);
@@ -666,7 +661,6 @@ static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
 static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                          sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  p->justBegan = 0;
   bcx_key oldk = {0}, newk = {0};
   bcx_value val;
   bc_buf buf = {0};
@@ -777,8 +771,6 @@ static int txn_error(bitcask_vtab *p, bc_status st) {
 static void txn_forget(bitcask_vtab *p) {
   p->txn = NULL;
   p->nsvpt = 0;
-  p->joinLevel = -1;
-  p->justBegan = 0;
 }
 
 /* This connection's transaction on the table's store, begun if needed (an
@@ -791,17 +783,8 @@ static int vtab_txn(bitcask_vtab *p) {
   return st == BC_OK ? SQLITE_OK : txn_error(p, st);
 }
 
-/* SQLite begins a virtual table's transaction lazily, at its first write,
-** perhaps inside savepoints opened before; right after xBegin it calls
-** xSavepoint once with the deepest open level (sqlite3VtabBegin). */
 static int bitcaskBegin(sqlite3_vtab *pVtab) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  int rc = vtab_txn(p);
-  if (rc == SQLITE_OK) {
-    p->joinLevel = -1;
-    p->justBegan = 1;
-  }
-  return rc;
+  return vtab_txn((bitcask_vtab *)pVtab);
 }
 
 /* Phase 1: everything that can fail for lack of space is written now, and
@@ -847,10 +830,6 @@ static int svpt_find(bitcask_vtab *p, int iLevel) {
 static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (!p->txn) return SQLITE_OK;
-  if (p->justBegan) {
-    p->justBegan = 0;
-    p->joinLevel = iLevel;
-  }
   /* A level at or below an open one replaces it (SQLite reuses levels). */
   int i = svpt_find(p, iLevel);
   if (i >= 0) {
@@ -876,7 +855,6 @@ static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
 
 static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (p->joinLevel >= iLevel) p->joinLevel = iLevel - 1;
   int i = p->txn ? svpt_find(p, iLevel) : -1;
   if (i < 0) return SQLITE_OK;
   bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
@@ -885,27 +863,28 @@ static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
   return SQLITE_OK;
 }
 
+/* SQLite tells a table of every savepoint opened after its transaction
+** began (and, at xBegin, of the deepest level then open), so a savepoint
+** this table has no mark for at exactly iLevel was opened before any write
+** of it -- including level -1, a transaction that a SAVEPOINT outside BEGIN
+** started: rolling back to it empties the table's transaction, which goes on
+** from nothing as SQLite's does. */
 static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (!p->txn) return SQLITE_OK;
-  int i = svpt_find(p, iLevel);
-  if (i < 0 && iLevel <= p->joinLevel) {
-    /* Back to before this table's transaction began: empty it.  SQLite's
-    ** transaction goes on, and so does ours, from nothing. */
+  int i = 0;
+  while (i < p->nsvpt && p->svpt[i].level != iLevel) i++;
+  if (i == p->nsvpt) {
     bc_store *s = p->sh->store;
     bc_txn_rollback(p->txn);
     p->txn = NULL;
     p->nsvpt = 0;
-    p->joinLevel = iLevel;
     bc_status st = bc_txn_begin(s, &p->txn);
     return st == BC_OK ? SQLITE_OK : txn_error(p, st);
   }
-  if (i < 0) return SQLITE_OK; /* nothing written since that savepoint */
   bc_status st = bc_txn_rollback_to(p->txn, p->svpt[i].depth);
   if (st != BC_OK) return engine_error(p, st);
-  /* Savepoint iLevel stays open, now at the state it started with. */
-  p->svpt[i].level = iLevel;
-  p->nsvpt = i + 1;
+  p->nsvpt = i + 1; /* savepoint iLevel stays open, back at its start */
   return SQLITE_OK;
 }
 
