@@ -212,7 +212,7 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
   if (cst != BC_OK) return cst;
   bc_file *f = bc_file_get(s, s->active_id);
   if (f->size + s->wlen >= s->max_file_size &&
-      f->size + s->wlen > BC_FILE_HEADER_SIZE) {
+      f->size + s->wlen > BC_FILE_HEADER_SIZE && !s->hold_rotation) {
     bc_status st = bc_rotate(s);
     if (st != BC_OK) return st;
     f = bc_file_get(s, s->active_id);

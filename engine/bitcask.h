@@ -293,24 +293,27 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth);
 bc_status bc_txn_release(bc_txn *t, unsigned depth);
 
 /* Two-phase commit, for hosts (SQLite) whose own commit runs between the
-** two phases and may still fail.  bc_txn_prepare writes every record of t
-** and a marker that says "not committed" to the file, no sync; after it, t
-** accepts only bc_txn_commit or bc_txn_rollback.  Everything that can fail
-** for lack of space or memory fails here: BC_OK, BC_IOERR, BC_NOMEM.
+** two phases and may still fail.
 **
-** bc_txn_commit (prepares first if needed) turns the marker into a COMMIT in
-** place and syncs per the sync mode (BC_SYNC_FULL: one fsync of the data
-** file for the whole transaction, plus one of the directory if files were
-** created since the last), then makes every write of t visible to all
-** readers at once.  t is freed whatever the outcome; on failure nothing of t
-** is visible and recovery will not apply it.  Returns BC_OK, BC_IOERR,
-** BC_NOMEM. */
+** bc_txn_prepare is the commit point: it appends a COMMIT record and writes
+** and syncs t's records per the sync mode (BC_SYNC_FULL: one fsync of the
+** data file for the whole transaction; a rotation during the transaction
+** adds its own).  After it t accepts only bc_txn_commit or bc_txn_rollback;
+** t's writes are durable but not yet visible to other readers.  Returns
+** BC_OK, BC_IOERR (nothing of t is committed), BC_NOMEM.
+**
+** bc_txn_commit prepares first if needed, then makes every write of t
+** visible to all readers at once; after a successful prepare it does no I/O
+** and cannot fail.  t is freed whatever the outcome.  Returns as
+** bc_txn_prepare. */
 bc_status bc_txn_prepare(bc_txn *t);
 bc_status bc_txn_commit(bc_txn *t);
 
 /* Discard t, prepared or not: nothing it wrote becomes visible, now or after
-** recovery (a ROLLBACK_TO record with S = 0 tells recovery to drop its
-** records early).
+** recovery.  After a prepare it appends an abort (ROLLBACK_TO with S = 0)
+** right after the COMMIT and syncs it; if that fails the store refuses
+** writes until reopened.  Before, the same record only lets recovery drop
+** t's records early.
 ** Frees t.  NULL is a no-op.  Returns BC_OK. */
 bc_status bc_txn_rollback(bc_txn *t);
 

@@ -240,8 +240,7 @@ struct bc_txn {
   uint64_t nrec;       /* records written (so far, not rolled back) */
   int doomed;          /* buffered records of it were lost: rollback only */
   int prepared;        /* bc_txn_prepare succeeded: no more writes */
-  uint32_t mark_file;  /* where prepare put the ROLLBACK_TO(0) record that */
-  uint64_t mark_off;   /* commit turns into the COMMIT */
+  int committed;       /* its COMMIT is in the file (and not voided) */
 };
 
 struct bc_store {
@@ -276,6 +275,8 @@ struct bc_store {
                             ** commit point (active.c) */
   int dirty_tail;           /* cutting a failed write off the active file
                             ** failed: retried before any write */
+  int hold_rotation;        /* append to the active file even if full: an
+                            ** abort must follow its COMMIT in the same file */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
   int syncer_running, syncer_stop;

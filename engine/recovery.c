@@ -154,6 +154,9 @@ typedef struct recov {
                   ** valid one (in the tail file they may be a torn tail);
                   ** owned, txn/type as read (untrusted) */
   size_t nheld, capheld;
+  int has_commit;      /* a COMMIT was read and waits for the next record,
+                       ** which may void it (an abort: see txn.c) */
+  uint64_t commit_txn, commit_count;
   uint64_t max_seq;
 } recov;
 
@@ -250,10 +253,66 @@ static bc_status on_record(void *arg, const bc_recinfo *ri) {
   return st == BC_OK ? on_valid_record(rc, ri) : st;
 }
 
+/* Apply (or, if incomplete, drop and report) the pending records of txn. */
+static bc_status apply_commit(recov *rc, uint64_t txn, uint64_t count) {
+  /* A COMMIT carries the count of its transaction's records: fewer pending
+  ** means some were lost (a damaged file), and applying the rest would
+  ** break atomicity -- drop it whole and report it. */
+  uint64_t n = 0;
+  for (size_t i = 0; i < rc->np; i++) n += rc->p[i].txn == txn;
+  int whole = n == count;
+  if (!whole) rc->s->corrupt++;
+  bc_status st = BC_OK;
+  size_t w = 0;
+  for (size_t i = 0; i < rc->np; i++) {
+    pending *p = &rc->p[i];
+    if (p->txn != txn) {
+      rc->p[w++] = *p;
+      continue;
+    }
+    if (st == BC_OK && whole)
+      st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key, p->klen,
+                 p->vlen);
+    free(p->key);
+  }
+  rc->np = w;
+  return st;
+}
+
+/* Drop txn's pending records with seq > S. */
+static void drop_pending(recov *rc, uint64_t txn, uint64_t S) {
+  size_t w = 0;
+  for (size_t i = 0; i < rc->np; i++) {
+    pending *p = &rc->p[i];
+    if (p->txn == txn && p->seq > S)
+      free(p->key);
+    else
+      rc->p[w++] = *p;
+  }
+  rc->np = w;
+}
+
+/* The COMMIT read last is not followed by its abort: apply it. */
+static bc_status settle_commit(recov *rc) {
+  if (!rc->has_commit) return BC_OK;
+  rc->has_commit = 0;
+  return apply_commit(rc, rc->commit_txn, rc->commit_count);
+}
+
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
   const bc_rec *r = &ri->r;
   if (r->seq > rc->max_seq) rc->max_seq = r->seq;
   bc_file_note_seq(rc->f, r->seq);
+  if (rc->has_commit) {
+    if (r->type == BC_REC_ROLLBACK_TO && r->txn == rc->commit_txn && ri->arg == 0) {
+      /* COMMIT then its abort: the host's commit failed after ours. */
+      rc->has_commit = 0;
+      drop_pending(rc, r->txn, 0);
+      return BC_OK;
+    }
+    bc_status st = settle_commit(rc);
+    if (st != BC_OK) return st;
+  }
   switch (r->type) {
     case BC_REC_PUT:
     case BC_REC_TOMBSTONE:
@@ -264,42 +323,13 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
         return bc_seterr(rc->s, BC_NOMEM, "out of memory");
       return BC_OK;
     case BC_REC_COMMIT:
-    case BC_REC_ROLLBACK_TO: {
-      size_t w = 0;
-      bc_status st = BC_OK;
-      /* A COMMIT carries the count of its transaction's records: fewer
-      ** pending means some were lost (a damaged file), and applying the
-      ** rest would break atomicity -- drop it whole and report it. */
-      int whole = 1;
-      if (r->type == BC_REC_COMMIT) {
-        uint64_t n = 0;
-        for (size_t i = 0; i < rc->np; i++) n += rc->p[i].txn == r->txn;
-        if (n != ri->arg) {
-          whole = 0;
-          rc->s->corrupt++;
-        }
-      }
-      for (size_t i = 0; i < rc->np; i++) {
-        pending *p = &rc->p[i];
-        int drop = 0;
-        if (p->txn == r->txn) {
-          if (r->type == BC_REC_COMMIT) {
-            if (st == BC_OK && whole)
-              st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key,
-                         p->klen, p->vlen);
-            drop = 1;
-          } else {
-            drop = p->seq > ri->arg;
-          }
-        }
-        if (drop)
-          free(p->key);
-        else
-          rc->p[w++] = *p;
-      }
-      rc->np = w;
-      return st;
-    }
+      rc->has_commit = 1;
+      rc->commit_txn = r->txn;
+      rc->commit_count = ri->arg;
+      return BC_OK;
+    case BC_REC_ROLLBACK_TO:
+      drop_pending(rc, r->txn, ri->arg);
+      return BC_OK;
     default:
       return BC_OK;
   }
@@ -527,6 +557,9 @@ bc_status bc_recover(bc_store *s) {
   }
   if (st != BC_OK) goto out;
 
+  /* The last COMMIT of the store has no abort after it. */
+  st = settle_commit(&rc);
+  if (st != BC_OK) goto out;
   /* Uncommitted transactions vanish with the deleted markers. */
   if (bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
   s->next_seq = rc.max_seq + 1;

@@ -7,12 +7,11 @@
 **   put/delete   append a record with txn = t->id; update t's overlay
 **   savepoint    push a mark {undo length, last seq written}
 **   rollback_to  undo the overlay to the mark; append ROLLBACK_TO(S = mark.seq)
-**   prepare      append ROLLBACK_TO(S = 0) -- "not committed" -- and write
-**                every record to the file (no sync)
-**   commit       prepare if not yet; overwrite that marker in place with a
-**                COMMIT of the same size (the commit point); sync per mode
-**                (sync=full: the transaction's one fsync); then move the
-**                overlay into the keydir
+**   prepare      append COMMIT(record count); write and sync per mode
+**                (sync=full: the transaction's one fsync) -- the commit point
+**   commit       prepare if not yet; move the overlay into the keydir
+**   rollback     after prepare: append ROLLBACK_TO(S = 0) right after the
+**                COMMIT, synced -- an abort that voids it
 **   rollback     append ROLLBACK_TO(S = 0) (unsynced; a hint to recovery)
 **                and drop the overlay
 **
@@ -23,15 +22,14 @@
 **    result recovery gets by applying t's records at its COMMIT.
 **  - Two phases, because SQLite's own commit runs between xSync (prepare)
 **    and xCommit (commit) and may still fail (SQLITE_BUSY in rollback-journal
-**    mode), after which SQLite calls xRollback: a prepared transaction must
-**    still be able to vanish.  Everything that can fail for lack of space
-**    happens in prepare; commit rewrites 40 bytes that are already in the
-**    file.  One fsync in all: records and marker are synced together, so
-**    after a crash the COMMIT is either intact after all of its records or
-**    the scan stops before it.
-**  - The keydir changes only at commit, and only after the COMMIT is written
-**    and synced per mode; the overlay's moves into it cannot fail (prepare
-**    grew the keydir).
+**    mode), after which SQLite calls xRollback.  Prepare is the durable
+**    commit point, so every I/O error reaches the COMMIT statement; a
+**    rollback after it appends an abort right after the COMMIT (nothing else
+**    can come between: transactions serialise), and recovery treats a
+**    COMMIT immediately followed by its transaction's ROLLBACK_TO(0) as void.
+**    commit itself does no I/O and cannot fail.
+**  - The keydir changes only at commit, after the COMMIT is durable per mode;
+**    the overlay's moves into it cannot fail (prepare grew the keydir).
 **  - While no savepoint is open the undo log is empty: a full rollback just
 **    drops the overlay.  Under a savepoint each write logs the overlay state
 **    it replaced, so memory stays one overlay entry per distinct key plus one
@@ -333,14 +331,31 @@ static void apply_overlay(bc_txn *t) {
   ov->count = 0;
 }
 
-/* Encode t's 40-byte marker record: ROLLBACK_TO(S = 0) or COMMIT(count). */
-static void encode_marker(bc_txn *t, uint8_t type, uint64_t seq,
-                          unsigned char out[BC_REC_HEADER_SIZE + 8]) {
-  unsigned char v[8];
-  bc_put_u64(v, type == BC_REC_COMMIT ? t->nrec : 0);
-  bc_rec r = {type, 0, seq, t->id, 0, 8};
-  bc_rec_encode(out, &r, NULL, v);
-  memcpy(out + BC_REC_HEADER_SIZE, v, 8);
+/* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
+static bc_status append_abort(bc_txn *t) {
+  unsigned char S[8];
+  bc_put_u64(S, 0);
+  bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+  uint32_t fid;
+  uint64_t off;
+  return bc_append_record(t->s, &r, NULL, S, &fid, &off);
+}
+
+/* After a COMMIT reached the file: void it with an abort marker right after
+** it, synced per mode.  If that fails the file may say "committed" while the
+** caller was told otherwise: the store refuses writes until it is reopened
+** (recovery then decides from what is on disk). */
+static void void_commit(bc_txn *t) {
+  bc_store *s = t->s;
+  t->committed = 0;
+  if (s->poisoned) return;
+  char keep[sizeof s->err];
+  memcpy(keep, s->err, sizeof keep); /* the caller's error stays the news */
+  s->hold_rotation = 1; /* recovery looks for it right after the COMMIT */
+  bc_status st = append_abort(t);
+  s->hold_rotation = 0;
+  if (st != BC_OK || bc_sync_active(s, 1) != BC_OK) s->poisoned = 1;
+  memcpy(s->err, keep, sizeof keep);
 }
 
 bc_status bc_txn_prepare(bc_txn *t) {
@@ -350,54 +365,29 @@ bc_status bc_txn_prepare(bc_txn *t) {
   if (t->doomed) {
     st = doomed(t);
   } else if (!t->prepared && t->nrec > 0) {
-    /* Phase 1: every record, then the marker that commit will flip, reach
-    ** the file.  Until the flip the transaction reads as rolled back. */
+    /* The commit point: every record and the COMMIT, synced per mode. */
     if (bc_kd_reserve(&s->kd, t->ov.count) != 0)
       st = bc_seterr(s, BC_NOMEM, "out of memory");
-    unsigned char S[8];
-    bc_put_u64(S, 0);
-    bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
-    if (st == BC_OK)
-      st = bc_append_record(s, &r, NULL, S, &t->mark_file, &t->mark_off);
-    if (st == BC_OK) st = bc_flush(s);
-    if (st != BC_OK) t->doomed = 1;
+    unsigned char n[8];
+    bc_put_u64(n, t->nrec);
+    bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, 8};
+    uint32_t fid;
+    uint64_t off;
+    if (st == BC_OK) st = bc_append_record(s, &r, NULL, n, &fid, &off);
+    if (st == BC_OK) {
+      t->committed = 1;
+      st = bc_sync_active(s, 0);
+      /* A failed write cut the COMMIT off again (and doomed t); a failed
+      ** sync left it in the file, not durable: void it. */
+      if (st != BC_OK && !t->doomed) void_commit(t);
+    }
+    if (st != BC_OK) {
+      t->committed = 0;
+      t->doomed = 1;
+    }
   }
   if (st == BC_OK) t->prepared = 1;
   pthread_mutex_unlock(&s->mu);
-  return st;
-}
-
-/* Phase 2: turn the prepared marker into the COMMIT, in place (same size),
-** and sync per mode.  On failure put the marker back if possible; if not, the
-** file may say either, and the store refuses writes until reopened (recovery
-** then decides from what is on disk). */
-static bc_status flip_to_commit(bc_txn *t) {
-  bc_store *s = t->s;
-  bc_file *f = bc_file_get(s, t->mark_file);
-  if (!f || t->mark_off + BC_REC_HEADER_SIZE + 8 > f->size)
-    return bc_seterr(s, BC_IOERR, "the prepared transaction's marker is gone");
-  unsigned char rec[BC_REC_HEADER_SIZE + 8], old[BC_REC_HEADER_SIZE + 8];
-  uint64_t seq = 0;
-  if (bc_read_all(&s->io, f->fd, old, sizeof old, t->mark_off) == (ssize_t)sizeof old)
-    seq = bc_get_u64(old + 8);
-  if (seq == 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: reading the "
-                           "transaction marker failed", f->id);
-  encode_marker(t, BC_REC_COMMIT, seq, rec);
-  if (bc_write_all(&s->io, f->fd, rec, sizeof rec, t->mark_off) != 0) {
-    int e = errno;
-    if (bc_write_all(&s->io, f->fd, old, sizeof old, t->mark_off) != 0) s->poisoned = 1;
-    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u.data: writing the "
-                           "COMMIT failed", f->id);
-  }
-  s->need_fsync = 1;
-  bc_status st = bc_sync_active(s, 0);
-  if (st != BC_OK) {
-    /* Not durable: undo the flip so that failure means "not committed". */
-    if (bc_write_all(&s->io, f->fd, old, sizeof old, t->mark_off) != 0 ||
-        bc_fsync(s, f->fd) != 0)
-      s->poisoned = 1;
-  }
   return st;
 }
 
@@ -405,14 +395,9 @@ bc_status bc_txn_commit(bc_txn *t) {
   bc_status st = bc_txn_prepare(t);
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  if (st == BC_OK && t->nrec > 0) {
-    st = s->poisoned ? bc_seterr(s, BC_IOERR, "an earlier commit failed and could "
-                                              "not be undone; reopen the store")
-                     : flip_to_commit(t);
-    if (st == BC_OK) {
-      apply_overlay(t);
-      s->commits++;
-    }
+  if (st == BC_OK && t->committed) {
+    apply_overlay(t); /* cannot fail: prepare made room */
+    s->commits++;
   }
   bc_txn_free(t);
   pthread_mutex_unlock(&s->mu);
@@ -423,15 +408,13 @@ bc_status bc_txn_rollback(bc_txn *t) {
   if (!t) return BC_OK;
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  if (t->nrec > 0 && !t->prepared && !t->doomed && !s->poisoned) {
+  if (t->committed) {
+    /* Prepared, and the host's own commit failed after: abort. */
+    void_commit(t);
+  } else if (t->nrec > 0 && !t->doomed && !s->poisoned) {
     /* Not needed for correctness (records without a COMMIT are dropped at
     ** recovery) but lets recovery free them early.  A failure is harmless. */
-    unsigned char S[8];
-    bc_put_u64(S, 0);
-    bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
-    uint32_t fid;
-    uint64_t off;
-    if (bc_append_record(s, &r, NULL, S, &fid, &off) != BC_OK) s->err[0] = 0;
+    if (append_abort(t) != BC_OK) s->err[0] = 0;
   }
   bc_txn_free(t);
   pthread_mutex_unlock(&s->mu);

@@ -787,10 +787,10 @@ static int bitcaskBegin(sqlite3_vtab *pVtab) {
   return vtab_txn((bitcask_vtab *)pVtab);
 }
 
-/* Phase 1: everything that can fail for lack of space is written now, and
-** an error fails the COMMIT.  The transaction still reads as rolled back on
-** disk: SQLite's own commit comes next and may fail (SQLITE_BUSY), and then
-** xRollback must be able to discard it. */
+/* The commit point (DESIGN.md section 4): the records and the COMMIT are
+** written and synced now, and any error fails the COMMIT statement.
+** SQLite's own commit comes next and may still fail (SQLITE_BUSY); SQLite
+** then calls xRollback, which voids the COMMIT with an abort record. */
 static int bitcaskSync(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (!p->txn) return SQLITE_OK;
@@ -798,10 +798,8 @@ static int bitcaskSync(sqlite3_vtab *pVtab) {
   return st == BC_OK ? SQLITE_OK : engine_error(p, st);
 }
 
-/* Phase 2, after SQLite committed: flip the prepared marker to COMMIT and
-** sync.  SQLite ignores this return code; a failure here (an I/O error
-** rewriting 40 bytes already in the file) is logged with sqlite3_log and
-** left the transaction uncommitted on disk and in memory. */
+/* After SQLite committed: make the writes visible to every connection.  No
+** I/O; it cannot fail after a successful xSync (SQLite ignores the code). */
 static int bitcaskCommit(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (!p->txn) return SQLITE_OK;

@@ -414,6 +414,37 @@ static void test_failed_commit(void **state) {
   }
 }
 
+/* Two-phase commit as SQLite drives it: prepare (xSync) is the durable
+** commit point; a rollback after it (SQLite's own commit failed) voids the
+** COMMIT with an abort right after it; a failed sync in prepare fails it. */
+static void test_prepare_then_rollback(void **state) {
+  fixture *f = *state;
+  bc_txn *t;
+  assert_int_equal(bc_txn_begin(f->s, &t), BC_OK);
+  put(t, "p", "prepared");
+  uint64_t before = stats(f->s).fsyncs;
+  assert_int_equal(bc_txn_prepare(t), BC_OK);
+  assert_int_equal(stats(f->s).fsyncs - before, 1); /* durable in prepare */
+  assert_int_equal(bc_txn_put(t, "late", 4, 0, "x", 1), BC_INVALID);
+  assert_string_equal(get(f->s, "p"), "");          /* not visible yet */
+  assert_int_equal(bc_txn_rollback(t), BC_OK);
+  assert_string_equal(get(f->s, "p"), "");
+  reopen(f);
+  assert_string_equal(get(f->s, "p"), "");
+  assert_int_equal(stats(f->s).corrupt, 0);
+  /* prepare + commit: visible, and after reopen. */
+  assert_int_equal(bc_txn_begin(f->s, &t), BC_OK);
+  put(t, "q", "committed");
+  assert_int_equal(bc_txn_prepare(t), BC_OK);
+  before = stats(f->s).fsyncs;
+  assert_int_equal(bc_txn_commit(t), BC_OK);
+  assert_int_equal(stats(f->s).fsyncs - before, 0); /* commit does no I/O */
+  assert_string_equal(get(f->s, "q"), "committed");
+  reopen(f);
+  assert_string_equal(get(f->s, "q"), "committed");
+  assert_string_equal(get(f->s, "p"), "");
+}
+
 /* Issue 3: a large transaction does not hold its values in memory.  200,000
 ** rows of 2,000 bytes (400 MB written) must not raise the peak RSS by more
 ** than a quarter of that: the overlay holds only keys and locations. */
@@ -461,6 +492,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_across_rotation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fsync_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_prepare_then_rollback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_txn, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
