@@ -119,12 +119,10 @@ bc_status bc_flush(bc_store *s) {
   bc_file *f = bc_file_get(s, s->active_id);
   if (bc_write_all(&s->io, f->fd, s->wbuf, s->wlen, f->size) != 0) {
     int e = errno;
-    size_t n = s->nundo;
     back_to_commit_point(s);
     return bc_seterr_errno(s, BC_IOERR, e,
-                           "data file %010u.data: write failed (%zu uncommitted "
-                           "record%s discarded)",
-                           f->id, n, n == 1 ? "" : "s");
+                           "data file %010u.data: write failed; the uncommitted "
+                           "writes were discarded", f->id);
   }
   f->size += s->wlen;
   s->wlen = 0;

@@ -79,8 +79,11 @@ typedef enum bc_status {
   BC_NOTSTORE,    /* the directory is missing (and create was not asked),
                   ** not a directory, or not empty and not a bitcask store */
   BC_VERSION,     /* a file of a newer format version than BC_FORMAT_VERSION */
-  BC_BUSY         /* another transaction of this store is open (see bc_txn);
+  BC_BUSY,        /* another transaction of this store is open (see bc_txn);
                   ** retry after it commits or rolls back */
+  BC_FULL         /* as BC_IOERR, and the cause is a full disk or quota
+                  ** (ENOSPC, EDQUOT): the next write after space returns
+                  ** works */
 } bc_status;
 
 /* The constant name of a status, e.g. "BC_LOCKED".  Never NULL. */

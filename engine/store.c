@@ -47,6 +47,7 @@ const char *bc_status_name(bc_status st) {
     case BC_NOTSTORE: return "BC_NOTSTORE";
     case BC_VERSION: return "BC_VERSION";
     case BC_BUSY: return "BC_BUSY";
+    case BC_FULL: return "BC_FULL";
   }
   return "BC_(unknown)";
 }
@@ -86,6 +87,7 @@ bc_status bc_seterr(bc_store *s, bc_status st, const char *fmt, ...) {
 
 bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
                           const char *fmt, ...) {
+  if (st == BC_IOERR && (errnum == ENOSPC || errnum == EDQUOT)) st = BC_FULL;
   va_list ap;
   va_start(ap, fmt);
   vseterr(s, st, errnum, fmt, ap);

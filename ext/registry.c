@@ -43,6 +43,7 @@ int bcx_rc(bc_status st) {
   case BC_NOTSTORE: return SQLITE_CANTOPEN;
   case BC_VERSION: return SQLITE_CANTOPEN;
   case BC_BUSY: return SQLITE_BUSY;
+  case BC_FULL: return SQLITE_FULL;
   }
   return SQLITE_ERROR;
 }
