@@ -188,6 +188,14 @@ static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
 }
 
 /* Make a private temporary directory for an in-memory table. */
+/* Delete a private store and forget it. */
+static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
+  char err[256];
+  bc_destroy(t->path, err, sizeof err);
+  rmdir(t->path);
+  tempdir_remove(m, t);
+}
+
 static int tempdir_create(bcx_module *m, const char *zDb, const char *zTab,
                           char **pzErr) {
   const char *tmp = getenv("TMPDIR");
@@ -266,6 +274,12 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
 
   if (rc == SQLITE_OK && isTemp) {
     bcx_tempdir *t = tempdir_find(mod, zDb, zTab);
+    if (t && isCreate) {
+      /* Left by an earlier table of that name in a database since detached
+      ** (a CREATE cannot meet a live one): a new table starts empty. */
+      tempdir_discard(mod, t);
+      t = NULL;
+    }
     if (!t && isCreate) {
       rc = tempdir_create(mod, zDb, zTab, pzErr);
       t = mod->tempdirs;
@@ -944,14 +958,7 @@ bitcask_vtab *bcx_find_table(bcx_module *m, const char *zDb, const char *zTab) {
 ** private stores of in-memory tables. */
 static void moduleDestroy(void *pAux) {
   bcx_module *m = pAux;
-  while (m->tempdirs) {
-    bcx_tempdir *t = m->tempdirs;
-    m->tempdirs = t->next;
-    char err[256];
-    bc_destroy(t->path, err, sizeof err);
-    rmdir(t->path);
-    tempdir_free(t);
-  }
+  while (m->tempdirs) tempdir_discard(m, m->tempdirs);
   sqlite3_free(m);
 }
 
