@@ -45,7 +45,7 @@ $(BUILD)/libbitcask.a: $(ENGINE_OBJ)
 # The extension: the engine linked in statically, so `.load ./build/bitcask`
 # needs nothing else.  Only sqlite3_bitcask_init is exported.
 $(BUILD)/bitcask.so: $(EXT_OBJ) $(BUILD)/libbitcask.a
-	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a -lz -lpthread
+	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a -lz -lpthread -lm
 
 $(BUILD)/slt: test/slt.c
 	@mkdir -p $(BUILD)

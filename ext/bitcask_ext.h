@@ -60,6 +60,11 @@ void bcx_key_clear(bcx_key *k);
 ** moved (memcpy, realloc of an array of keys) call this on the new copy. */
 void bcx_key_rebase(bcx_key *k);
 
+/* Compare two encoded keys in SQLite's order for the key column (BINARY
+** collation): numbers by value (an INTEGER and a non-integral REAL
+** exactly), then TEXT, then BLOB.  Returns <0, 0, >0. */
+int bcx_key_compare(const void *a, size_t alen, const void *b, size_t blen);
+
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */
 int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,

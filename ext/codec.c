@@ -26,6 +26,7 @@
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT3
 
+#include <math.h>
 #include <string.h>
 
 static void put_be64(unsigned char *p, uint64_t v) {
@@ -143,6 +144,42 @@ void bcx_key_clear(bcx_key *k) {
   k->len = 0;
 }
 
+/* The double of a BCX_TAG_REAL key's 8 bytes. */
+static double key_real(const unsigned char *p) {
+  uint64_t bits = get_be64(p);
+  bits = (bits >> 63) ? (bits ^ 0x8000000000000000ull) : ~bits;
+  double r;
+  memcpy(&r, &bits, 8);
+  return r;
+}
+
+/* An INTEGER key i against a REAL key r, which is never integral within the
+** int64 range (those are stored as integers): exact, as sqlite3IntFloatCompare. */
+static int int_real_compare(int64_t i, double r) {
+  if (r < -9223372036854775808.0) return 1;
+  if (r >= 9223372036854775808.0) return -1;
+  return i <= (int64_t)floor(r) ? -1 : 1;
+}
+
+int bcx_key_compare(const void *a, size_t alen, const void *b, size_t blen) {
+  const unsigned char *x = a, *y = b;
+  if (alen == 9 && blen == 9 && x[0] != y[0] &&
+      (x[0] == BCX_TAG_INT || x[0] == BCX_TAG_REAL) &&
+      (y[0] == BCX_TAG_INT || y[0] == BCX_TAG_REAL)) {
+    if (x[0] == BCX_TAG_INT)
+      return int_real_compare((int64_t)(get_be64(x + 1) ^ 0x8000000000000000ull),
+                              key_real(y + 1));
+    return -int_real_compare((int64_t)(get_be64(y + 1) ^ 0x8000000000000000ull),
+                             key_real(x + 1));
+  }
+  /* Same class (order-preserving bytes) or different classes (the tags are
+  ** in SQLite's class order). */
+  size_t n = alen < blen ? alen : blen;
+  int c = n ? memcmp(x, y, n) : 0;
+  if (c) return c;
+  return (alen > blen) - (alen < blen);
+}
+
 int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
                    uint8_t meta) {
   const unsigned char *p = key;
@@ -157,15 +194,10 @@ int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
       sqlite3_result_int64(ctx, i);
     return SQLITE_OK;
   }
-  case BCX_TAG_REAL: {
+  case BCX_TAG_REAL:
     if (klen != 9) return SQLITE_CORRUPT;
-    uint64_t bits = get_be64(p + 1);
-    bits = (bits >> 63) ? (bits ^ 0x8000000000000000ull) : ~bits;
-    double r;
-    memcpy(&r, &bits, 8);
-    sqlite3_result_double(ctx, r);
+    sqlite3_result_double(ctx, key_real(p + 1));
     return SQLITE_OK;
-  }
   case BCX_TAG_TEXT:
     sqlite3_result_text64(ctx, (const char *)p + 1, klen - 1,
                           SQLITE_TRANSIENT, SQLITE_UTF8);

@@ -28,10 +28,17 @@
 **   1       "key=?"        the key                  1 (unique)    1
 **   2       "key IN (...)" the IN list, walked with 10            10
 **                          sqlite3_vtab_in_first/next
+**   bit 4   a scan in key order ("scan in key order"): SQLite's order for
+**           the column, as a native table's scan; set whenever a column is
+**           used (colUsed != 0: count(*) alone needs no order) or ORDER BY
+**           key is consumed
+**   bit 8   ... descending (ORDER BY key DESC)
 **
 ** An `=` or IN on the key with a non-BINARY collation is left to SQLite (the
-** keydir knows only binary equality).  LIMIT/OFFSET and ORDER BY are never
-** consumed.  Values are read in xColumn only when asked for, so a scan that
+** keydir knows only binary equality).  LIMIT/OFFSET are never consumed;
+** ORDER BY only as `ORDER BY key [DESC]` on a scan.  A scan's keys are a
+** snapshot taken in xFilter; a key deleted before its row is reached is
+** skipped.  Values are read in xColumn only when asked for, so a scan that
 ** does not use `value` (count(*), SELECT key) reads nothing from disk.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
@@ -54,8 +61,10 @@ SQLITE_EXTENSION_INIT1
 /* Where a table's store is (see options.c). */
 enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
-/* Query plans (idxNum). */
-enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2 };
+/* Query plans (idxNum): bits 0-1 the access, bits 2-3 a scan's order. */
+enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_MASK = 3,
+       SCAN_ORDERED = 4, /* in key order (SQLite's order for the column) */
+       SCAN_DESC = 8 };  /* ... descending */
 
 /* The least row count a scan is estimated at (see bitcaskBestIndex). */
 #define SCAN_MIN_ROWS 16.0
@@ -93,11 +102,19 @@ struct bitcask_vtab {
   bitcask_vtab *next;      /* next table in mod->tables */
 };
 
+/* One key of a scan: points into the cursor's bc_iter. */
+typedef struct bcx_scan_ent {
+  const unsigned char *key;
+  size_t klen;
+} bcx_scan_ent;
+
 typedef struct bitcask_cursor {
   sqlite3_vtab_cursor base; /* base class: must be first */
   int plan;                 /* PLAN_* of the current xFilter */
   int eof;                  /* no current row */
   bc_iter *iter;            /* PLAN_SCAN: the keydir snapshot */
+  bcx_scan_ent *ents;       /* PLAN_SCAN: its entries, maybe sorted */
+  size_t nent, ient;
   bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe */
   int nprobe;               /* entries in probes */
   int iprobe;               /* index of the current probe */
@@ -480,8 +497,20 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     ** empty kv table would otherwise become the outer loop of a join on key
     ** instead of being probed. */
     if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
+    /* Rows come in key order -- SQLite's order for the column, as a native
+    ** table's scan -- unless only count(*) is wanted (colUsed 0): then no
+    ** key is compared.  ORDER BY key [DESC] is served by that order. */
     info->idxNum = PLAN_SCAN;
     info->idxStr = "scan";
+    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == 0) {
+      info->idxNum |= SCAN_ORDERED | (info->aOrderBy[0].desc ? SCAN_DESC : 0);
+      info->idxStr = info->aOrderBy[0].desc ? "scan in descending key order"
+                                            : "scan in key order";
+      info->orderByConsumed = 1;
+    } else if (info->colUsed != 0) {
+      info->idxNum |= SCAN_ORDERED;
+      info->idxStr = "scan in key order";
+    }
     info->estimatedCost = 10.0 + n;
     info->estimatedRows = n > 0 ? (sqlite3_int64)n : 1;
   }
@@ -503,6 +532,9 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
 static void cursor_reset(bitcask_cursor *c) {
   bc_iter_close(c->iter);
   c->iter = NULL;
+  sqlite3_free(c->ents);
+  c->ents = NULL;
+  c->nent = c->ient = 0;
   for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
   sqlite3_free(c->probes);
   c->probes = NULL;
@@ -533,18 +565,28 @@ static void probe_advance(bitcask_cursor *c) {
   c->eof = 1;
 }
 
+/* Next key of the scan that is still live -- the snapshot is from xFilter;
+** a key deleted since (by any connection, or by this statement) is skipped
+** rather than returned with a NULL value -- with its current info. */
+static void scan_advance(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  for (; c->ient < c->nent; c->ient++) {
+    bcx_scan_ent *e = &c->ents[c->ient];
+    if (kv_lookup(p, e->key, e->klen, &c->info) == BC_OK) {
+      c->key = e->key;
+      c->klen = e->klen;
+      c->eof = 0;
+      return;
+    }
+  }
+  c->eof = 1;
+}
+
 static int bitcaskNext(sqlite3_vtab_cursor *cur) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
-  if (c->plan == PLAN_SCAN) {
-    const void *key;
-    size_t klen;
-    if (bc_iter_next(c->iter, &key, &klen, &c->info) == BC_OK) {
-      c->key = key;
-      c->klen = klen;
-      c->eof = 0;
-    } else {
-      c->eof = 1;
-    }
+  if ((c->plan & PLAN_MASK) == PLAN_SCAN) {
+    c->ient++;
+    scan_advance(c);
   } else {
     c->iprobe++;
     probe_advance(c);
@@ -571,6 +613,40 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
   return SQLITE_OK;
 }
 
+static int ent_cmp_asc(const void *a, const void *b) {
+  const bcx_scan_ent *x = a, *y = b;
+  return bcx_key_compare(x->key, x->klen, y->key, y->klen);
+}
+
+static int ent_cmp_desc(const void *a, const void *b) {
+  return ent_cmp_asc(b, a);
+}
+
+/* Take the snapshot's keys into c->ents, sorted if the plan asks, and go to
+** the first live one. */
+static int scan_start(bitcask_cursor *c, int idxNum) {
+  size_t n = 0, cap = 0;
+  const void *key;
+  size_t klen;
+  while (bc_iter_next(c->iter, &key, &klen, NULL) == BC_OK) {
+    if (n == cap) {
+      cap = cap ? cap * 2 : 256;
+      bcx_scan_ent *a = sqlite3_realloc64(c->ents, (sqlite3_uint64)cap * sizeof *a);
+      if (!a) return SQLITE_NOMEM;
+      c->ents = a;
+    }
+    c->ents[n].key = key;
+    c->ents[n].klen = klen;
+    n++;
+  }
+  c->nent = n;
+  c->ient = 0;
+  if ((idxNum & SCAN_ORDERED) && n > 1)
+    qsort(c->ents, n, sizeof *c->ents, (idxNum & SCAN_DESC) ? ent_cmp_desc : ent_cmp_asc);
+  scan_advance(c);
+  return SQLITE_OK;
+}
+
 static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
                          const char *idxStr, int argc, sqlite3_value **argv) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
@@ -582,10 +658,10 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   int rc = vtab_store(p);
   if (rc != SQLITE_OK) return rc;
 
-  if (idxNum == PLAN_SCAN) {
+  if ((idxNum & PLAN_MASK) == PLAN_SCAN) {
     bc_status st = kv_iter(p, &c->iter);
     if (st != BC_OK) return engine_error(p, st);
-    return bitcaskNext(cur);
+    return scan_start(c, idxNum);
   }
   int alloc = 0;
   if (idxNum == PLAN_EQ) {
