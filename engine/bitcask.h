@@ -187,8 +187,15 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
 bc_status bc_close(bc_store *s);
 
 /* The message of the last failure on this store (never NULL; "" when none).
-** Owned by the store, valid until the next call on it from any thread. */
+** Owned by the store, valid until the next call on it from any thread: use
+** it only when no other thread uses the store. */
 const char *bc_errmsg(bc_store *s);
+
+/* The same, copied into buf (NUL-terminated, cut to buflen) under the
+** store's mutex: safe while other threads use the store (the message is the
+** store's last failure, which may be another thread's if they interleave).
+** Returns buf. */
+char *bc_errmsg_copy(bc_store *s, char *buf, size_t buflen);
 
 /* The store's directory as given to bc_open.  Owned by the store. */
 const char *bc_dir(const bc_store *s);

@@ -366,6 +366,14 @@ bc_status bc_close(bc_store *s) {
 
 const char *bc_errmsg(bc_store *s) { return s->err; }
 
+char *bc_errmsg_copy(bc_store *s, char *buf, size_t buflen) {
+  if (!buflen) return buf;
+  pthread_mutex_lock(&s->mu);
+  snprintf(buf, buflen, "%s", s->err);
+  pthread_mutex_unlock(&s->mu);
+  return buf;
+}
+
 const char *bc_dir(const bc_store *s) { return s->dir; }
 
 uint64_t bc_count(bc_store *s) {

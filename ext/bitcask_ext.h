@@ -145,6 +145,12 @@ void bcx_shared_doom(bcx_shared *sh, int remove_dir);
 ** destroy its files.  Returns SQLITE_OK or the error of the close/destroy. */
 int bcx_shared_release(bcx_shared *sh);
 
+/* Room for an engine error message (bc_errmsg_copy). */
+#define BCX_ERRMSG_MAX 768
+
+/* How many vtabs hold sh now (read under the registry's mutex). */
+int bcx_shared_refs(bcx_shared *sh);
+
 /* Map an engine status to the SQLite result code. */
 int bcx_rc(bc_status st);
 

@@ -96,8 +96,10 @@ static int merge_table(sqlite3_context *ctx, bitcask_vtab *t,
   uint64_t n = 0;
   bc_status st = bc_merge(sh->store, &n);
   if (st != BC_OK) {
+    char em[BCX_ERRMSG_MAX];
     char *msg = sqlite3_mprintf("bitcask_merge: bitcask table '%s': %s",
-                                bcx_table_name(t), bc_errmsg(sh->store));
+                                bcx_table_name(t),
+                                bc_errmsg_copy(sh->store, em, sizeof em));
     sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
     sqlite3_result_error_code(ctx, bcx_rc(st));
     sqlite3_free(msg);

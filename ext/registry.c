@@ -156,3 +156,10 @@ int bcx_shared_release(bcx_shared *sh) {
   free(sh);
   return rc;
 }
+
+int bcx_shared_refs(bcx_shared *sh) {
+  pthread_mutex_lock(&registry_mutex);
+  int n = sh->nref;
+  pthread_mutex_unlock(&registry_mutex);
+  return n;
+}

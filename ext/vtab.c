@@ -137,8 +137,10 @@ static void vtab_error(bitcask_vtab *p, const char *fmt, ...) {
 /* Report an engine failure on the table: the engine's message names the
 ** store and the cause. */
 static int engine_error(bitcask_vtab *p, bc_status st) {
+  char msg[BCX_ERRMSG_MAX];
   vtab_error(p, "bitcask table '%s': %s", p->zName,
-             p->sh ? bc_errmsg(p->sh->store) : bc_status_name(st));
+             p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
+                   : bc_status_name(st));
   return bcx_rc(st);
 }
 
@@ -416,7 +418,7 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   }
   int rc = vtab_store(p);
   if (rc != SQLITE_OK) return rc;
-  if (p->sh->nref > 1) {
+  if (bcx_shared_refs(p->sh) > 1) {
     vtab_error(p, "bitcask table '%s': cannot rename while another connection "
                "uses its store", p->zName);
     return SQLITE_BUSY;
@@ -704,8 +706,9 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
       return SQLITE_OK;
     }
     if (st != BC_OK) {
+      char em[BCX_ERRMSG_MAX];
       char *msg = sqlite3_mprintf("bitcask table '%s': %s", p->zName,
-                                  bc_errmsg(p->sh->store));
+                                  bc_errmsg_copy(p->sh->store, em, sizeof em));
       sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
       sqlite3_free(msg);
       sqlite3_result_error_code(ctx, bcx_rc(st));
