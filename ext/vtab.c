@@ -317,8 +317,24 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   /* xCreate opens (and creates) the store now so that a bad dir fails the
   ** CREATE; xConnect defers to first use, so that a store that is missing or
   ** locked by another process still lets the schema load and DROP work. */
-  if (rc == SQLITE_OK && isCreate)
+  if (rc == SQLITE_OK && isCreate && p->location == LOC_DEFAULT &&
+      strchr(zTab, '/')) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': a table name with '/' cannot "
+                             "name its default store directory; give dir=...",
+                             zTab);
+    rc = SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK && isCreate) {
     rc = bcx_shared_open(zTab, p->zPath, 1, &p->opts, &p->sh, pzErr);
+    if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
+      /* Name the option the user gave (DESIGN.md: errors name the option). */
+      char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
+      if (m) {
+        sqlite3_free(*pzErr);
+        *pzErr = m;
+      }
+    }
+  }
 
   if (rc == SQLITE_OK) {
     rc = sqlite3_declare_vtab(
