@@ -200,6 +200,17 @@ char *bc_errmsg_copy(bc_store *s, char *buf, size_t buflen);
 /* The store's directory as given to bc_open.  Owned by the store. */
 const char *bc_dir(const bc_store *s);
 
+/* Read-only stores only (else a no-op returning BC_OK): catch up with what
+** the writing process (another bc_store, usually in another process) has
+** committed since the open or the last refresh -- appended records, new data
+** files after rotations, and, after a merge, the whole new file set (the
+** keydir is rebuilt).  A record the writer is still appending is left for
+** the next refresh; a transaction becomes visible with its COMMIT.  O(new
+** records) normally; O(store) after a merge.  Returns BC_OK, BC_IOERR,
+** BC_NOMEM, BC_CORRUPT, BC_VERSION; on failure the store still serves what
+** it had read. */
+bc_status bc_refresh(bc_store *s);
+
 /* Number of live keys.  O(1). */
 uint64_t bc_count(bc_store *s);
 

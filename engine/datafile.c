@@ -88,12 +88,13 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 /* Read-ahead window of a scan. */
 #define SCAN_CHUNK (1u << 20)
 
-bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
-                           bc_rec_cb cb, void *arg, uint64_t *end, int *bad) {
+bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
+                           uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
+                           int *bad) {
   bc_buf b = {0};
   uint64_t win_off = 0; /* file offset of b.data[0] */
   size_t win_len = 0;   /* valid bytes in b */
-  uint64_t off = BC_FILE_HEADER_SIZE;
+  uint64_t off = from;
   bc_status st = BC_OK;
   *bad = 0;
   while (off < size) {

@@ -112,7 +112,8 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   if (bc_hintbuf_init(&h, f->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   uint64_t end;
   int bad;
-  bc_status st = bc_datafile_scan(s, f->fd, f->id, f->size, add_cb, &h, &end, &bad);
+  bc_status st = bc_datafile_scan(s, f->fd, f->id, BC_FILE_HEADER_SIZE, f->size,
+                                  add_cb, &h, &end, &bad);
   if (st == BC_OK && bad)
     st = bc_seterr(s, BC_CORRUPT,
                    "data file %010u.data: record at offset %llu is damaged; no "

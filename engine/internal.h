@@ -212,6 +212,9 @@ typedef struct bc_undo {
   uint32_t old_file_id, old_vsize;
 } bc_undo;
 
+/* A read-only store's recovery state kept between refreshes (recovery.c). */
+typedef struct bc_follow bc_follow;
+
 /* Undo entry of a transaction's write made under a savepoint (txn.c). */
 typedef struct bc_txn_undo {
   bc_entry *entry;     /* the overlay entry the write changed */
@@ -277,6 +280,7 @@ struct bc_store {
                             ** failed: retried before any write */
   int hold_rotation;        /* append to the active file even if full: an
                             ** abort must follow its COMMIT in the same file */
+  bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
   int syncer_running, syncer_stop;
@@ -332,13 +336,15 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value);
 typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
-/* Scan the records of data file fd (id for messages) from offset 32 to size.
+/* Scan the records of data file fd (id for messages) from offset `from` (32:
+** the first record) to size.
 ** Calls cb for each record whose header is plausible and that fits in the
 ** file, in order -- with ri->damaged set if it fails its CRC, and then goes
 ** on after it.  Stops at a header that does not decode or a record cut
 ** short: *end is that offset (size when the scan reached the end), *bad 1. */
-bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t size,
-                           bc_rec_cb cb, void *arg, uint64_t *end, int *bad);
+bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
+                           uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
+                           int *bad);
 
 /* hint.c */
 /* Growable in-memory hint file being built. */
@@ -407,6 +413,7 @@ bc_status bc_iter_build(bc_store *s, const bc_keydir *ov, bc_iter **out);
 
 /* recovery.c */
 bc_status bc_recover(bc_store *s);
+void bc_follow_free(bc_store *s);
 /* Directory listing: names of ours, parsed. */
 typedef struct bc_dirlist {
   uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp;

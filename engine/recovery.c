@@ -158,7 +158,17 @@ typedef struct recov {
                        ** which may void it (an abort: see txn.c) */
   uint64_t commit_txn, commit_count;
   uint64_t max_seq;
+  int follow;          /* bc_refresh: every record read is newer than the
+                       ** keydir, so a tombstone just removes its key */
+  uint64_t settled_txn; /* bc_refresh: a COMMIT applied at the end of the
+                       ** last read; its abort, if it comes next, means the
+                       ** keydir must be rebuilt */
+  int reload;          /* ... and it came */
 } recov;
+
+struct bc_follow {
+  recov rc;
+};
 
 static int push_pending(pending **a, size_t *n, size_t *cap, const bc_recinfo *ri,
                         uint32_t file_id, uint8_t type) {
@@ -204,6 +214,9 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
     bc_e_set(e, seq, meta, file_id, off, vlen, 0);
     bc_file *nf = bc_file_get(s, file_id);
     if (nf) nf->live_bytes += bc_entry_rec_size(e);
+  } else if (rc->follow) {
+    bc_kd_unlink(&s->kd, e);
+    bc_kd_entry_free(&s->kd, e);
   } else {
     bc_e_set(e, seq, 0, 0, 0, 0, 1);
   }
@@ -303,6 +316,14 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
   const bc_rec *r = &ri->r;
   if (r->seq > rc->max_seq) rc->max_seq = r->seq;
   bc_file_note_seq(rc->f, r->seq);
+  if (rc->settled_txn) {
+    uint64_t t = rc->settled_txn;
+    rc->settled_txn = 0;
+    if (r->type == BC_REC_ROLLBACK_TO && r->txn == t && ri->arg == 0) {
+      rc->reload = 1; /* a transaction we applied was aborted after all */
+      return BC_OK;
+    }
+  }
   if (rc->has_commit) {
     if (r->type == BC_REC_ROLLBACK_TO && r->txn == rc->commit_txn && ri->arg == 0) {
       /* COMMIT then its abort: the host's commit failed after ours. */
@@ -524,7 +545,7 @@ bc_status bc_recover(bc_store *s) {
     }
     uint64_t end;
     int bad;
-    st = bc_datafile_scan(s, f->fd, f->id, f->size, on_record, &rc, &end, &bad);
+    st = bc_datafile_scan(s, f->fd, f->id, BC_FILE_HEADER_SIZE, f->size, on_record, &rc, &end, &bad);
     if (st != BC_OK) break;
     /* Damaged records with nothing valid after them: in the tail file that
     ** is the torn tail (cut where they start); elsewhere corruption. */
@@ -557,9 +578,14 @@ bc_status bc_recover(bc_store *s) {
   }
   if (st != BC_OK) goto out;
 
-  /* The last COMMIT of the store has no abort after it. */
-  st = settle_commit(&rc);
-  if (st != BC_OK) goto out;
+  /* The last COMMIT of the store has no abort after it (yet: a read-only
+  ** follower remembers it, see bc_refresh). */
+  {
+    uint64_t last = rc.has_commit ? rc.commit_txn : 0;
+    st = settle_commit(&rc);
+    if (st != BC_OK) goto out;
+    rc.settled_txn = last;
+  }
   /* Uncommitted transactions vanish with the deleted markers. */
   if (bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
   s->next_seq = rc.max_seq + 1;
@@ -591,6 +617,18 @@ bc_status bc_recover(bc_store *s) {
 oom:
   st = bc_seterr(s, BC_NOMEM, "out of memory");
 out:
+  if (st == BC_OK && !writer) {
+    /* A read-only store goes on from here at each bc_refresh: keep the
+    ** pending transactions. */
+    s->follow = malloc(sizeof *s->follow);
+    if (s->follow) {
+      s->follow->rc = rc;
+      s->follow->rc.follow = 1;
+      memset(&rc, 0, sizeof rc);
+    } else {
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+    }
+  }
   free(ids);
   for (size_t i = 0; i < rc.np; i++) free(rc.p[i].key);
   free(rc.p);
@@ -598,5 +636,123 @@ out:
   free(rc.held);
   bc_manifest_free(&m);
   bc_dirlist_free(&dl);
+  return st;
+}
+
+/* ---------------------------------------------------------- following */
+
+void bc_follow_free(bc_store *s) {
+  bc_follow *fw = s->follow;
+  if (!fw) return;
+  for (size_t i = 0; i < fw->rc.np; i++) free(fw->rc.p[i].key);
+  free(fw->rc.p);
+  drop_held(&fw->rc);
+  free(fw->rc.held);
+  free(fw);
+  s->follow = NULL;
+}
+
+/* Read f's records from f->size to its current size: what the writer
+** appended since.  An incomplete or damaged record at the end may be a write
+** in progress: the read stops before it and the next refresh retries. */
+static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size) {
+  rc->f = f;
+  uint64_t end;
+  int bad;
+  bc_status st = bc_datafile_scan(s, f->fd, f->id, f->size, size, on_record, rc,
+                                  &end, &bad);
+  if (st != BC_OK) return st;
+  if (rc->nheld) {
+    end = rc->held[0].off;
+    drop_held(rc);
+  }
+  f->size = end;
+  return BC_OK;
+}
+
+/* One incremental read.  Returns BC_OK, an error, or BC_DONE when the
+** keydir must be rebuilt instead (a merge, a file gone or shrunk, an abort of
+** a transaction already applied). */
+static bc_status follow_once(bc_store *s) {
+  recov *rc = &s->follow->rc;
+  rc->s = s;
+  bc_dirlist dl;
+  bc_status st = bc_dirlist_read(s, s->dir, &dl);
+  if (st != BC_OK) return st;
+  if (dl.has_merge) st = BC_DONE;
+  for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
+    bc_file *f = &s->files[i];
+    struct stat sb;
+    if (!has_id(dl.data, dl.ndata, f->id) || fstat(f->fd, &sb) != 0 ||
+        (uint64_t)sb.st_size < f->size) {
+      st = BC_DONE;
+    } else if ((uint64_t)sb.st_size > f->size && f->header_ok) {
+      st = follow_file(s, rc, f, (uint64_t)sb.st_size);
+    }
+  }
+  for (size_t i = 0; i < dl.ndata && st == BC_OK; i++) {
+    uint32_t id = dl.data[i];
+    if (bc_file_get(s, id)) continue;
+    bc_file *f = bc_file_add(s, id);
+    if (!f) {
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+      break;
+    }
+    st = open_file(s, id, ".data", 0, f);
+    if (st != BC_OK) break;
+    if (!f->header_ok) {
+      /* Being created: come back to it next time. */
+      bc_file_remove(s, id);
+      continue;
+    }
+    if (f->merged) {
+      st = BC_DONE;
+      break;
+    }
+    char path[PATH_MAX];
+    bc_path_id(s, path, id, ".hint");
+    rc->f = f;
+    if (has_id(dl.hint, dl.nhint, id) && bc_hint_load(s, f, path, on_record, rc, &st)) {
+      f->has_hint = 1;
+      continue;
+    }
+    if (st != BC_OK) break;
+    uint64_t size = f->size;
+    f->size = BC_FILE_HEADER_SIZE;
+    st = follow_file(s, rc, f, size);
+  }
+  bc_dirlist_free(&dl);
+  if (st == BC_OK && rc->reload) st = BC_DONE;
+  if (st == BC_OK) {
+    uint64_t last = rc->has_commit ? rc->commit_txn : 0;
+    st = settle_commit(rc);
+    if (st == BC_OK && last) rc->settled_txn = last;
+  }
+  return st;
+}
+
+/* Forget everything read and read the store again. */
+static bc_status reload(bc_store *s) {
+  bc_status st = BC_OK;
+  for (int tries = 0; tries < 5; tries++) {
+    while (s->nfiles) bc_file_remove(s, s->files[s->nfiles - 1].id);
+    uint64_t seed = s->kd.seed;
+    bc_kd_free(&s->kd);
+    bc_follow_free(s);
+    if (bc_kd_init(&s->kd, seed) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+    s->corrupt = 0;
+    st = bc_recover(s);
+    /* A file renamed or removed by the writer's merge under our feet. */
+    if (st != BC_IOERR) break;
+  }
+  return st;
+}
+
+bc_status bc_refresh(bc_store *s) {
+  if (!s->read_only) return BC_OK;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = s->follow ? follow_once(s) : BC_DONE;
+  if (st == BC_DONE) st = reload(s);
+  pthread_mutex_unlock(&s->mu);
   return st;
 }

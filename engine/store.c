@@ -215,6 +215,7 @@ static void syncer_stop(bc_store *s) {
 static void store_free(bc_store *s) {
   syncer_stop(s);
   bc_txn_free(s->txn);
+  bc_follow_free(s);
   for (size_t i = 0; i < s->nfiles; i++)
     if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
   bc_lock_release(s);

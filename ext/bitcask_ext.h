@@ -96,6 +96,7 @@ typedef struct bcx_options {
   char *dir;             /* sqlite3_malloc'd; NULL when not given */
   uint64_t max_file_size; /* 0 when not given */
   int sync;              /* bc_sync_mode; -1 when not given */
+  int readonly;          /* 1, 0; -1 when not given */
 } bcx_options;
 
 /* Parse argv[3..argc-1].  On error returns SQLITE_ERROR and sets *pzErr (a
@@ -125,6 +126,7 @@ struct bcx_shared {
   char *path;        /* directory, malloc'd */
   int nref;          /* vtabs holding it */
   int doomed;        /* DROP TABLE ran: destroy the files at the last release */
+  int read_only;     /* opened read-only: shared only with read-only tables */
   int remove_dir;    /* a private temporary directory: rmdir at destroy */
   uint64_t dev, ino; /* identity of the directory */
   bcx_shared *next;

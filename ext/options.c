@@ -10,6 +10,9 @@
 **   max_file_size  bytes, or with a K/KB/KiB, M/MB/MiB, G/GB/GiB suffix
 **                  (powers of 1024), 4096 .. 2^40
 **   sync           full | normal | off
+**   readonly       1 | 0 (also true/false, yes/no, on/off): open the store
+**                  without the writer lock, never write, and follow what the
+**                  writer (another process) commits
 **
 ** Names are case-insensitive; a value may be quoted with '...' or "...".
 ** Every error names the table and the option.
@@ -72,13 +75,14 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
   out->dir = NULL;
   out->max_file_size = 0;
   out->sync = -1;
+  out->readonly = -1;
   for (int i = 3; i < argc; i++) {
     const char *arg = argv[i];
     const char *eq = strchr(arg, '=');
     if (!eq) {
       *pzErr = sqlite3_mprintf(
           "bitcask table '%s': argument '%s' is not of the form option=value "
-          "(options: dir, max_file_size, sync)", table, arg);
+          "(options: dir, max_file_size, sync, readonly)", table, arg);
       return SQLITE_ERROR;
     }
     char *name = unquote(arg, (size_t)(eq - arg));
@@ -127,9 +131,27 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
       } else {
         out->sync = mode;
       }
+    } else if (sqlite3_stricmp(name, "readonly") == 0) {
+      int on = -1;
+      static const char *const yes[] = {"1", "true", "yes", "on"};
+      static const char *const no[] = {"0", "false", "no", "off"};
+      for (int k = 0; k < 4; k++) {
+        if (sqlite3_stricmp(value, yes[k]) == 0) on = 1;
+        if (sqlite3_stricmp(value, no[k]) == 0) on = 0;
+      }
+      if (out->readonly != -1) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option readonly given twice", table);
+        rc = SQLITE_ERROR;
+      } else if (on < 0) {
+        *pzErr = sqlite3_mprintf(
+            "bitcask table '%s': option readonly: '%s' is not one of 1, 0", table, value);
+        rc = SQLITE_ERROR;
+      } else {
+        out->readonly = on;
+      }
     } else {
       *pzErr = sqlite3_mprintf(
-          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync)",
+          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync, readonly)",
           table, name);
       rc = SQLITE_ERROR;
     }

@@ -62,7 +62,8 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
       goto done;
     }
     for (bcx_shared *sh = registry_list; sh; sh = sh->next) {
-      if (sh->dev == (uint64_t)st.st_dev && sh->ino == (uint64_t)st.st_ino) {
+      if (sh->dev == (uint64_t)st.st_dev && sh->ino == (uint64_t)st.st_ino &&
+          sh->read_only == (opt->read_only ? 1 : 0)) {
         if (sh->doomed) {
           *pzErr = sqlite3_mprintf(
               "bitcask table '%s': store '%s' was dropped and is still open "
@@ -112,6 +113,7 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
   }
   sh->path = copy;
   sh->nref = 1;
+  sh->read_only = opt->read_only ? 1 : 0;
   sh->dev = (uint64_t)st.st_dev;
   sh->ino = (uint64_t)st.st_ino;
   sh->next = registry_list;

@@ -122,6 +122,7 @@ typedef struct bitcask_cursor {
   size_t klen;
   bc_info info;             /* current key's keydir info */
   bc_buf vbuf;              /* value read buffer, reused across rows */
+  int refreshed;            /* bc_refresh ran for this cursor's statement */
 } bitcask_cursor;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -286,6 +287,9 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   bc_options_init(&p->opts);
   if (o.max_file_size) p->opts.max_file_size = o.max_file_size;
   if (o.sync >= 0) p->opts.sync = (bc_sync_mode)o.sync;
+  /* readonly=1, or a database opened read-only: follow the writer's store
+  ** without its lock and write nothing. */
+  p->opts.read_only = o.readonly == 1 || sqlite3_db_readonly(db, zDb) == 1;
   rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, &isTemp);
   p->location = o.dir ? LOC_EXPLICIT : isTemp ? LOC_TEMP : LOC_DEFAULT;
   bcx_options_clear(&o);
@@ -325,7 +329,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK && isCreate) {
-    rc = bcx_shared_open(zTab, p->zPath, 1, &p->opts, &p->sh, pzErr);
+    rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, &p->opts, &p->sh, pzErr);
     if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
       /* Name the option the user gave (DESIGN.md: errors name the option). */
       char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
@@ -396,7 +400,9 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
       return rc;
     }
   }
-  if (p->sh) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  /* A read-only table only follows a store another process owns: dropping
+  ** it forgets the table, never the files. */
+  if (p->sh && !p->opts.read_only) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
@@ -427,6 +433,11 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     return SQLITE_OK;
   }
   if (p->location != LOC_DEFAULT) return SQLITE_OK;
+  if (p->opts.read_only) {
+    vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
+               "store belongs to the writing process", p->zName);
+    return SQLITE_READONLY;
+  }
   if (!sqlite3_get_autocommit(p->db)) {
     vtab_error(p, "bitcask table '%s': cannot rename inside a transaction (its "
                "store directory is renamed at once)", p->zName);
@@ -675,6 +686,13 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   c->plan = idxNum;
   int rc = vtab_store(p);
   if (rc != SQLITE_OK) return rc;
+  if (!c->refreshed) {
+    /* Once per statement (a cursor lives for one): a read-only table
+    ** catches up with what the writing process committed. */
+    c->refreshed = 1;
+    bc_status st = bc_refresh(p->sh->store);
+    if (st != BC_OK) return engine_error(p, st);
+  }
 
   if ((idxNum & PLAN_MASK) == PLAN_SCAN) {
     bc_status st = kv_iter(p, &c->iter);
