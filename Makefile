@@ -29,7 +29,7 @@ ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
 HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
-        bench demo clean
+        check-model check-faults check-fuzz soak fuzz bench demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
      $(BUILD)/crash_txn
@@ -60,8 +60,60 @@ $(BUILD)/crash_txn: test/crash/crash_txn.c $(BUILD)/libbitcask.a $(HEADERS)
 
 CRASH_ITERS ?= 200
 
+# The model-based random test (DESIGN.md section 3): random sequences of
+# puts, deletes, merges, reopens, rotations and kill -9s checked against a
+# model.  `make soak SOAK_SECONDS=n` runs it for a given time.
+$(BUILD)/model_test: test/model/model_test.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+
+MODEL_SEQUENCES ?= 40
+SOAK_SECONDS ?= 600
+
+# SQL statements under injected I/O faults: the engine and the extension
+# linked into one program whose libc I/O calls are wrapped (-Wl,--wrap).
+FAULT_WRAPS = -Wl,--wrap=pwrite -Wl,--wrap=pread -Wl,--wrap=fdatasync \
+              -Wl,--wrap=ftruncate -Wl,--wrap=rename -Wl,--wrap=unlink \
+              -Wl,--wrap=open
+$(BUILD)/sql_faults: test/fault/sql_faults.c $(EXT_OBJ) $(ENGINE_OBJ) $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine -Iext $(LDFLAGS_SAN) $< $(EXT_OBJ) $(ENGINE_OBJ) \
+	  -o $@ $(FAULT_WRAPS) -lsqlite3 -lz -lpthread -lm
+
+# The fuzz target (test/fuzz/fuzz_open.c): `make fuzz` runs it under
+# libFuzzer (clang) for FUZZ_SECONDS; every check replays its corpus with a
+# plain driver.
+$(BUILD)/fuzz_replay: test/fuzz/fuzz_open.c test/fuzz/replay.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) test/fuzz/fuzz_open.c test/fuzz/replay.c \
+	  -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+
+FUZZ_SECONDS ?= 600
+EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
+               $(if $(wildcard test/fault/sql_faults.c),check-faults) \
+               $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
+
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash check-shell
+check: all check-runner check-engine check-sql check-crash $(EXTRA_CHECKS) check-shell
+
+check-model: $(BUILD)/model_test
+	@d=$$(mktemp -d); $(BUILD)/model_test --dir $$d --sequences $(MODEL_SEQUENCES); \
+	  rc=$$?; rm -rf "$$d"; exit $$rc
+
+soak: $(BUILD)/model_test
+	@d=$$(mktemp -d); $(BUILD)/model_test --dir $$d --seconds $(SOAK_SECONDS); \
+	  rc=$$?; rm -rf "$$d"; exit $$rc
+
+check-faults: $(BUILD)/sql_faults
+	@d=$$(mktemp -d); $(BUILD)/sql_faults $$d; rc=$$?; rm -rf "$$d"; exit $$rc
+
+check-fuzz: $(BUILD)/fuzz_replay
+	$(BUILD)/fuzz_replay test/fuzz/corpus
+
+fuzz:
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Iengine test/fuzz/fuzz_open.c engine/*.c -o build-fuzz/fuzz_open -lz -lpthread
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_open -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  build-fuzz/corpus test/fuzz/corpus
 
 check-crash: $(BUILD)/crash_txn
 	@d=$$(mktemp -d); $(BUILD)/crash_txn $$d/store $(CRASH_ITERS); rc=$$?; \
@@ -101,4 +153,4 @@ demo: $(BUILD)/bitcask.so
 	bash demo/demo.sh $(BUILD)/bitcask
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -233,6 +233,8 @@ static void child(const char *dir, uint64_t seed, uint32_t it, int ackfd) {
 
 /* ------------------------------------------------------------ the parent */
 
+static long keys_checked; /* keys compared with a model that matched */
+
 /* 1 if the store equals m exactly. */
 static int store_equals(bc_store *s, const model *m, char *why, size_t whylen) {
   static unsigned char want[BIG_VALUE];
@@ -269,6 +271,7 @@ static int store_equals(bc_store *s, const model *m, char *why, size_t whylen) {
       }
     }
   }
+  if (ok) keys_checked += NKEYS;
   if (ok && bc_count(s) != n) {
     snprintf(why, whylen, "the store has %llu keys, expected %llu",
              (unsigned long long)bc_count(s), (unsigned long long)n);
@@ -361,8 +364,8 @@ int main(int argc, char **argv) {
     bc_close(s);
   }
   printf("crash_txn: %ld kills, %ld acknowledged commits checked, in-flight "
-         "transaction found committed %ld times\n", passed + failed, commits_seen,
-         in_flight_applied);
+         "transaction found committed %ld times, %ld keys checked, %ld keys lost\n",
+         passed + failed, commits_seen, in_flight_applied, keys_checked, failed);
   printf("%ld passed, %ld failed\n", passed, failed);
   free(t);
   return failed ? 1 : 0;
