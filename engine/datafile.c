@@ -8,11 +8,13 @@
 **  - A read verifies everything before returning a byte of value: the CRC of
 **    header+key+value, the type (PUT), and that key and seq match the keydir
 **    entry.  Damage is BC_CORRUPT naming file and offset, never data.
-**  - A scan calls back for every record whose header decodes and that fits
-**    in the file, in file order, flagging those that fail their CRC, and
-**    stops at the first header that does not decode or record cut short.
-**    Whether damage is a torn tail or corruption is the caller's call
-**    (recovery.c).
+**  - A scan calls back for every record in file order, flagging damage:
+**    a record that fails its CRC but whose framing holds (the next record
+**    starts right after it) comes with its key as read; bytes that frame
+**    nothing come as a keyless span (type 0) up to the next valid record,
+**    found by searching forward (at most RESYNC_MAX bytes).  It stops where
+**    nothing valid follows (*bad).  Whether damage is a torn tail or
+**    corruption is the caller's call (recovery.c).
 */
 #include "internal.h"
 
@@ -88,73 +90,200 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 /* Read-ahead window of a scan. */
 #define SCAN_CHUNK (1u << 20)
 
+/* How far past a damaged spot a scan looks for the next valid record. */
+#define RESYNC_MAX (64u << 20)
+
+typedef struct scanner {
+  bc_store *s;
+  int fd;
+  uint32_t id;
+  uint64_t size;
+  bc_buf b;
+  uint64_t win_off; /* file offset of b.data[0] */
+  size_t win_len;   /* valid bytes in b */
+  bc_status st;     /* set when a read fails */
+} scanner;
+
+/* Make [off, off + n) resident.  1 ok, 0 past the end of the file, -1 error
+** (sc->st set). */
+static int resident(scanner *sc, uint64_t off, uint64_t n) {
+  if (off + n > sc->size) return 0;
+  if (off >= sc->win_off && off + n <= sc->win_off + sc->win_len) return 1;
+  size_t want = n > SCAN_CHUNK ? (size_t)n : SCAN_CHUNK;
+  if (off + want > sc->size) want = (size_t)(sc->size - off);
+  if (bc_buf_reserve(&sc->b, want) != 0) {
+    sc->st = bc_seterr(sc->s, BC_NOMEM, "out of memory scanning data file %010u.data",
+                       sc->id);
+    return -1;
+  }
+  ssize_t got = bc_read_all(&sc->s->io, sc->fd, sc->b.data, want, off);
+  if (got < 0) {
+    sc->st = bc_seterr_errno(sc->s, BC_IOERR, errno,
+                             "data file %010u.data: read at offset %llu failed",
+                             sc->id, (unsigned long long)off);
+    return -1;
+  }
+  sc->win_off = off;
+  sc->win_len = (size_t)got;
+  return off + n <= sc->win_off + sc->win_len; /* shorter than its size said */
+}
+
+enum { REC_OK, REC_BADCRC, REC_UNDECODABLE, REC_PAST_END, REC_ERROR };
+
+/* Classify the record at off; on REC_OK and REC_BADCRC *r, *crc and *p (its
+** bytes, resident) are set. */
+static int rec_at(scanner *sc, uint64_t off, bc_rec *r, uint32_t *crc,
+                  const unsigned char **p) {
+  int k = resident(sc, off, BC_REC_HEADER_SIZE);
+  if (k < 0) return REC_ERROR;
+  if (k == 0) return REC_PAST_END;
+  if (off > BC_MAX_OFFSET) return REC_UNDECODABLE;
+  const unsigned char *h = sc->b.data + (off - sc->win_off);
+  int decoded = bc_rec_decode(h, r, crc) == 0;
+  if (!decoded) {
+    /* Damage in the type, reserved or seq bytes leaves the sizes usable:
+    ** take them as read (seq cut to its 56 bits) so that the record can
+    ** still be framed and its key reported as damaged. */
+    r->klen = bc_get_u32(h + 24);
+    r->vlen = bc_get_u32(h + 28);
+    r->seq &= BC_MAX_SEQ;
+    if (r->klen > BC_MAX_KEY_SIZE || r->vlen > BC_MAX_VALUE_SIZE)
+      return REC_UNDECODABLE;
+  }
+  k = resident(sc, off, bc_rec_size(r->klen, r->vlen));
+  if (k < 0) return REC_ERROR;
+  if (k == 0) return decoded ? REC_PAST_END : REC_UNDECODABLE;
+  *p = sc->b.data + (off - sc->win_off);
+  return decoded && bc_rec_crc_ok(*p, r, *crc) ? REC_OK : REC_BADCRC;
+}
+
+/* The offset of the next valid record in (from, limit], or 0 if none. */
+static uint64_t resync(scanner *sc, uint64_t from) {
+  uint64_t limit = from + RESYNC_MAX < sc->size ? from + RESYNC_MAX : sc->size;
+  for (uint64_t x = from; x + BC_REC_HEADER_SIZE <= limit; x++) {
+    bc_rec r;
+    uint32_t crc;
+    const unsigned char *p;
+    int k = rec_at(sc, x, &r, &crc, &p);
+    if (k == REC_ERROR) return 0;
+    if (k == REC_OK) return x;
+  }
+  return 0;
+}
+
 bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad) {
-  bc_buf b = {0};
-  uint64_t win_off = 0; /* file offset of b.data[0] */
-  size_t win_len = 0;   /* valid bytes in b */
+  scanner sc = {s, fd, id, size, {0}, 0, 0, BC_OK};
   uint64_t off = from;
   bc_status st = BC_OK;
   *bad = 0;
   while (off < size) {
-    /* Make [off, off+need) resident, need = header first, then record. */
-    uint64_t need = BC_REC_HEADER_SIZE;
     bc_rec r;
     uint32_t crc = 0;
-    for (int pass = 0; pass < 2; pass++) {
-      if (off + need > size) {
-        *bad = 1;
-        goto out;
-      }
-      if (off < win_off || off + need > win_off + win_len) {
-        size_t want = need > SCAN_CHUNK ? (size_t)need : SCAN_CHUNK;
-        if (off + want > size) want = (size_t)(size - off);
-        if (bc_buf_reserve(&b, want) != 0) {
-          st = bc_seterr(s, BC_NOMEM, "out of memory scanning data file %010u.data", id);
-          goto out;
-        }
-        ssize_t got = bc_read_all(&s->io, fd, b.data, want, off);
-        if (got < 0) {
-          st = bc_seterr_errno(s, BC_IOERR, errno,
-                               "data file %010u.data: read at offset %llu failed",
-                               id, (unsigned long long)off);
-          goto out;
-        }
-        win_off = off;
-        win_len = (size_t)got;
-        if (off + need > win_off + win_len) {
-          *bad = 1; /* the file is shorter than its size said */
-          goto out;
-        }
-      }
-      if (pass == 0) {
-        if (bc_rec_decode(b.data + (off - win_off), &r, &crc) != 0) {
-          *bad = 1;
-          goto out;
-        }
-        need = bc_rec_size(r.klen, r.vlen);
-      }
-    }
-    const unsigned char *p = b.data + (off - win_off);
-    if (off > BC_MAX_OFFSET) {
-      *bad = 1;
-      goto out;
+    const unsigned char *p = NULL;
+    int k = rec_at(&sc, off, &r, &crc, &p);
+    if (k == REC_ERROR) {
+      st = sc.st;
+      break;
     }
     bc_recinfo ri;
-    ri.damaged = !bc_rec_crc_ok(p, &r, crc);
-    ri.r = r;
+    memset(&ri, 0, sizeof ri);
     ri.off = off;
-    ri.key = p + BC_REC_HEADER_SIZE;
-    ri.value = p + BC_REC_HEADER_SIZE + r.klen;
-    ri.arg = (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT)
-                 ? bc_get_u64(ri.value) : 0;
+    uint64_t next;
+    if (k == REC_OK) {
+      next = off + bc_rec_size(r.klen, r.vlen);
+    } else {
+      /* Damage.  Where does the next valid record start?  Right after this
+      ** one if its sizes are intact, else wherever a search finds one. */
+      next = 0;
+      if (k == REC_BADCRC) {
+        uint64_t after = off + bc_rec_size(r.klen, r.vlen);
+        bc_rec r2;
+        uint32_t c2;
+        const unsigned char *p2;
+        int k2 = after < size ? rec_at(&sc, after, &r2, &c2, &p2) : REC_OK;
+        if (k2 == REC_ERROR) {
+          st = sc.st;
+          break;
+        }
+        if (k2 == REC_OK) next = after;
+        /* rec_at may have moved the window: bring this record back. */
+        if (rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
+          st = sc.st;
+          break;
+        }
+      }
+      if (!next) next = resync(&sc, off + 1);
+      if (sc.st != BC_OK) {
+        st = sc.st;
+        break;
+      }
+      if (!next) {
+        /* Nothing valid after it: a torn tail, or damage to the end. */
+        if (k == REC_BADCRC) {
+          ri.damaged = 1;
+          ri.r = r;
+          ri.key = p + BC_REC_HEADER_SIZE;
+          ri.value = ri.key + r.klen;
+          st = cb(arg, &ri);
+        }
+        *bad = 1;
+        break;
+      }
+      ri.damaged = 1;
+      if (k == REC_BADCRC && off + bc_rec_size(r.klen, r.vlen) <= next) {
+        /* A record whose framing holds: its key, as read, is reported. */
+        if (rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
+          st = sc.st;
+          break;
+        }
+      } else {
+        /* Bytes that frame no record.  If the header still shows a key
+        ** size that fits before the next record, report that key as read
+        ** (a damaged value size); else a span with no key (type 0). */
+        uint32_t klen = 0;
+        int k3 = resident(&sc, off, BC_REC_HEADER_SIZE);
+        if (k3 < 0) {
+          st = sc.st;
+          break;
+        }
+        if (k3 > 0) klen = bc_get_u32(sc.b.data + (off - sc.win_off) + 24);
+        if (k3 > 0 && klen <= BC_MAX_KEY_SIZE &&
+            off + BC_REC_HEADER_SIZE + klen <= next &&
+            next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
+            resident(&sc, off, BC_REC_HEADER_SIZE + klen) > 0) {
+          const unsigned char *h = sc.b.data + (off - sc.win_off);
+          memset(&r, 0, sizeof r);
+          r.type = h[4];
+          r.meta = h[5];
+          r.seq = bc_get_u64(h + 8) & BC_MAX_SEQ;
+          r.txn = bc_get_u64(h + 16);
+          r.klen = klen;
+          r.vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
+          p = h;
+        } else {
+          if (sc.st != BC_OK) {
+            st = sc.st;
+            break;
+          }
+          memset(&r, 0, sizeof r);
+          p = NULL;
+        }
+      }
+    }
+    ri.r = r;
+    if (p) {
+      ri.key = p + BC_REC_HEADER_SIZE;
+      ri.value = ri.key + r.klen;
+      if (!ri.damaged && (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT))
+        ri.arg = bc_get_u64(ri.value);
+    }
     st = cb(arg, &ri);
-    if (st != BC_OK) goto out;
-    off += need;
+    if (st != BC_OK) break;
+    off = next;
   }
-out:
   *end = off;
-  free(b.data);
+  free(sc.b.data);
   return st;
 }

@@ -235,10 +235,22 @@ static bc_status release_held(recov *rc) {
   for (size_t i = 0; i < rc->nheld; i++) {
     pending *h = &rc->held[i];
     rc->s->corrupt++;
-    if (st == BC_OK && (h->type == BC_REC_PUT || h->type == BC_REC_TOMBSTONE)) {
+    /* Everything but a keyless span (type 0, no sizes) or something shaped
+    ** like a transaction marker stands for a key (its type byte may be the
+    ** damaged one). */
+    int span = h->type == 0 && h->klen == 0 && h->vlen == 0;
+    int marker = h->klen == 0 && h->vlen == 8 &&
+                 (h->type == BC_REC_COMMIT || h->type == BC_REC_ROLLBACK_TO);
+    if (st == BC_OK && !span && !marker) {
+      /* Its txn field is as read: trust it only if that transaction has
+      ** pending records; else it is standalone (a damaged record must read
+      ** as BC_CORRUPT rather than vanish with an "uncommitted" txn). */
+      uint64_t txn = 0;
+      for (size_t j = 0; j < rc->np && h->txn; j++)
+        if (rc->p[j].txn == h->txn) txn = h->txn;
       bc_recinfo ri;
       memset(&ri, 0, sizeof ri);
-      ri.r = (bc_rec){BC_REC_PUT, h->meta, h->seq, h->txn, h->klen, h->vlen};
+      ri.r = (bc_rec){BC_REC_PUT, h->meta, h->seq, txn, h->klen, h->vlen};
       ri.off = h->off;
       ri.key = h->key;
       st = on_valid_record(rc, &ri);
