@@ -244,6 +244,8 @@ struct bc_txn {
   int doomed;          /* buffered records of it were lost: rollback only */
   int prepared;        /* bc_txn_prepare succeeded: no more writes */
   int committed;       /* its COMMIT is in the file (and not voided) */
+  uint32_t commit_file; /* where that COMMIT is */
+  uint64_t commit_off;
 };
 
 struct bc_store {
@@ -373,6 +375,8 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
                  void *arg, bc_status *st);
 
 /* marker.c */
+/* *found: 1 a valid marker, 0 none, 2 a strict prefix of one (a creation
+** cut short).  BC_CORRUPT for anything else. */
 bc_status bc_marker_read(bc_store *s, int *found, int *created_dir);
 bc_status bc_marker_write(bc_store *s, int created_dir);
 /* For bc_destroy (no store): 1 found, 0 missing, -1 error; *created_dir. */
@@ -418,7 +422,7 @@ void bc_follow_free(bc_store *s);
 typedef struct bc_dirlist {
   uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp;
   size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp;
-  int has_merge, has_merge_tmp, has_lock, has_marker;
+  int has_merge, has_merge_tmp, has_lock, has_marker, has_marker_tmp;
   char *foreign;   /* first name not ours, malloc'd, or NULL */
   size_t nentries; /* every entry but . and .. */
 } bc_dirlist;
@@ -427,7 +431,7 @@ void bc_dirlist_free(bc_dirlist *dl);
 /* Classify a name: returns the kind (0 not ours) and *id. */
 enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
        BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
-       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER };
+       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP };
 int bc_name_kind(const char *name, uint32_t *id);
 
 /* merge.c */

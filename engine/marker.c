@@ -50,8 +50,19 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
   s->io.close(s->io.ctx, fd);
   if (n < 0) return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: read failed");
   int version;
-  if (bc_marker_parse(text, (size_t)n, &version, created_dir) != 0)
+  if (bc_marker_parse(text, (size_t)n, &version, created_dir) != 0) {
+    /* A strict prefix of what this library writes: a creation cut short. */
+    char want[128];
+    for (int c = 0; c < 2; c++) {
+      int m = snprintf(want, sizeof want, MARKER_LINE1 "format %d\ncreated-dir %d\n",
+                       BC_FORMAT_VERSION, c);
+      if (n < m && memcmp(text, want, (size_t)n) == 0) {
+        *found = 2;
+        return BC_OK;
+      }
+    }
     return bc_seterr(s, BC_CORRUPT, "marker file BITCASK is damaged");
+  }
   if (version > BC_FORMAT_VERSION)
     return bc_seterr(s, BC_VERSION,
                      "format %d is newer than this library's format %d", version,
@@ -61,21 +72,29 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
 }
 
 bc_status bc_marker_write(bc_store *s, int created_dir) {
-  char path[PATH_MAX], text[128];
+  char path[PATH_MAX], tmp[PATH_MAX], text[128];
   bc_path_name(s, path, "BITCASK");
+  bc_path_name(s, tmp, "BITCASK.tmp");
   int n = snprintf(text, sizeof text, MARKER_LINE1 "format %d\ncreated-dir %d\n",
                    BC_FORMAT_VERSION, created_dir ? 1 : 0);
-  int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  /* Written whole under a temporary name, then renamed: a crash or a failed
+  ** write never leaves a partial BITCASK behind. */
+  int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "marker file BITCASK: create failed");
   if (bc_write_all(&s->io, fd, text, (size_t)n, 0) != 0 ||
       (s->sync != BC_SYNC_OFF && bc_fsync(s, fd) != 0)) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
-    s->io.unlink(s->io.ctx, path);
+    s->io.unlink(s->io.ctx, tmp);
     return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: write failed");
   }
   s->io.close(s->io.ctx, fd);
+  if (s->io.rename(s->io.ctx, tmp, path) != 0) {
+    int e = errno;
+    s->io.unlink(s->io.ctx, tmp);
+    return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: rename failed");
+  }
   if (s->sync != BC_SYNC_OFF && bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;

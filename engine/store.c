@@ -251,15 +251,36 @@ static bc_status prepare_dir(bc_store *s, int create) {
                            s->read_only ? "readable" : "readable and writable");
   int found = 0, created_dir = 0;
   bc_status st = bc_marker_read(s, &found, &created_dir);
-  if (st != BC_OK) return st == BC_CORRUPT ? bc_seterr(s, BC_NOTSTORE, "%s", "its BITCASK marker file is damaged; not a store this library wrote") : st;
-  if (found) return BC_OK;
+  if (st == BC_CORRUPT)
+    return bc_seterr(s, BC_NOTSTORE, "its BITCASK marker file is damaged; not a "
+                                     "store this library wrote");
+  if (st != BC_OK) return st;
+  if (found == 1) return BC_OK;
+  int damaged = found == 2;
   bc_dirlist dl;
   st = bc_dirlist_read(s, s->dir, &dl);
   if (st != BC_OK) return st;
-  size_t n = dl.nentries;
+  /* Nothing but a marker being written (or, from older versions, written
+  ** in place and cut short) and a LOCK: a creation that never finished. */
+  size_t n = dl.nentries - (size_t)dl.has_marker - (size_t)dl.has_marker_tmp -
+             (size_t)dl.has_lock;
+  int had_tmp = dl.has_marker_tmp;
   char first[64] = "";
   if (dl.foreign) snprintf(first, sizeof first, "%s", dl.foreign);
   bc_dirlist_free(&dl);
+  if (damaged && (n != 0 || !create || s->read_only))
+    return bc_seterr(s, BC_NOTSTORE, "its BITCASK marker file is incomplete (a "
+                                     "creation cut short) and the directory is "
+                                     "not otherwise empty");
+  if (n == 0 && create && !s->read_only) {
+    char path[PATH_MAX];
+    bc_path_name(s, path, "BITCASK");
+    if (damaged && s->io.unlink(s->io.ctx, path) != 0)
+      return bc_seterr_errno(s, BC_IOERR, errno, "removing a damaged BITCASK failed");
+    bc_path_name(s, path, "BITCASK.tmp");
+    if (had_tmp && s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
+      return bc_seterr_errno(s, BC_IOERR, errno, "removing BITCASK.tmp failed");
+  }
   if (n != 0)
     return bc_seterr(s, BC_NOTSTORE,
                      "the directory is not empty and is not a bitcask store "

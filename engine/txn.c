@@ -354,7 +354,16 @@ static void void_commit(bc_txn *t) {
   s->hold_rotation = 1; /* recovery looks for it right after the COMMIT */
   bc_status st = append_abort(t);
   s->hold_rotation = 0;
-  if (st != BC_OK || bc_sync_active(s, 1) != BC_OK) s->poisoned = 1;
+  if (st == BC_OK) st = bc_sync_active(s, 1);
+  if (st != BC_OK) {
+    /* A failed write cuts the file back past the COMMIT (unless even that
+    ** failed): then nothing is left to void.  Otherwise the file may say
+    ** "committed" and only a reopen (recovery) can decide. */
+    bc_file *f = bc_file_get(s, t->commit_file);
+    int gone = !s->dirty_tail && f && t->commit_file == s->active_id &&
+               f->size <= t->commit_off;
+    if (!gone) s->poisoned = 1;
+  }
   memcpy(s->err, keep, sizeof keep);
 }
 
@@ -371,9 +380,8 @@ bc_status bc_txn_prepare(bc_txn *t) {
     unsigned char n[8];
     bc_put_u64(n, t->nrec);
     bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, 8};
-    uint32_t fid;
-    uint64_t off;
-    if (st == BC_OK) st = bc_append_record(s, &r, NULL, n, &fid, &off);
+    if (st == BC_OK)
+      st = bc_append_record(s, &r, NULL, n, &t->commit_file, &t->commit_off);
     if (st == BC_OK) {
       t->committed = 1;
       st = bc_sync_active(s, 0);

@@ -901,6 +901,47 @@ static void test_threads(void **state) {
   tu_model_free(&m);
 }
 
+/* A creation cut short (found by the SQL fault test): an empty or partial
+** BITCASK marker, or a leftover BITCASK.tmp, in a directory holding nothing
+** else is adopted and rewritten; next to other files it is refused. */
+static void test_unfinished_marker(void **state) {
+  tu_fix *fx = *state;
+  char d[PATH_MAX], p[PATH_MAX];
+  tu_path(d, "%s/m1", fx->base);
+  assert_int_equal(mkdir(d, 0755), 0);
+  tu_path(p, "%s/BITCASK", d);
+  FILE *f = fopen(p, "w");
+  fputs("bitcask-sq", f); /* cut short */
+  fclose(f);
+  tu_path(p, "%s/BITCASK.tmp", d);
+  f = fopen(p, "w");
+  fclose(f);
+  bc_store *s = tu_open(d, 0, BC_SYNC_FULL, NULL);
+  TU_OK(bc_put(s, "k", 1, 0, "v", 1));
+  assert_int_equal(bc_close(s), BC_OK);
+  assert_false(tu_exists(p));
+  s = tu_open(d, 0, BC_SYNC_FULL, NULL);
+  assert_int_equal(bc_count(s), 1);
+  assert_int_equal(bc_close(s), BC_OK);
+  /* Damaged marker next to a file that is not ours: refused, untouched. */
+  tu_path(d, "%s/m2", fx->base);
+  assert_int_equal(mkdir(d, 0755), 0);
+  tu_path(p, "%s/BITCASK", d);
+  f = fopen(p, "w");
+  fclose(f);
+  tu_path(p, "%s/theirs", d);
+  f = fopen(p, "w");
+  fclose(f);
+  bc_options o;
+  bc_options_init(&o);
+  o.create = 1;
+  char err[512];
+  bc_store *t = NULL;
+  assert_int_equal(bc_open(d, &o, &t, err, sizeof err), BC_NOTSTORE);
+  assert_non_null(strstr(err, "incomplete"));
+  assert_true(tu_exists(p));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       TU_TEST(test_basic_ops_and_reopen),
@@ -918,6 +959,7 @@ int main(void) {
       TU_TEST(test_iter_snapshot),
       TU_TEST(test_threads),
       TU_TEST(test_other_process),
+      TU_TEST(test_unfinished_marker),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
