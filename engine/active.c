@@ -133,6 +133,7 @@ bc_status bc_flush(bc_store *s) {
 
 bc_status bc_active_create(bc_store *s) {
   uint32_t id = s->next_file_id;
+  if (id == 0) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
   int fd;
   bc_status st = bc_datafile_create(s, id, ".data", 0, s->sync != BC_SYNC_OFF, &fd);
   if (st != BC_OK) return st;
@@ -144,7 +145,7 @@ bc_status bc_active_create(bc_store *s) {
     s->io.unlink(s->io.ctx, path);
     return bc_seterr(s, BC_NOMEM, "out of memory");
   }
-  s->next_file_id = id + 1;
+  s->next_file_id = id == UINT32_MAX ? 0 : id + 1;
   f->fd = fd;
   f->size = BC_FILE_HEADER_SIZE;
   f->header_ok = 1;

@@ -90,8 +90,12 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 /* Read-ahead window of a scan. */
 #define SCAN_CHUNK (1u << 20)
 
-/* How far past a damaged spot a scan looks for the next valid record. */
+/* How far past a damaged spot a scan looks for the next valid record, and
+** how many record bytes it may checksum doing so (crafted bytes could make
+** every offset a plausible header of a huge record: without a budget the
+** search would be quadratic). */
 #define RESYNC_MAX (64u << 20)
+#define RESYNC_CRC_BUDGET (256u << 20)
 
 typedef struct scanner {
   bc_store *s;
@@ -157,14 +161,27 @@ static int rec_at(scanner *sc, uint64_t off, bc_rec *r, uint32_t *crc,
   return decoded && bc_rec_crc_ok(*p, r, *crc) ? REC_OK : REC_BADCRC;
 }
 
-/* The offset of the next valid record in (from, limit], or 0 if none. */
-static uint64_t resync(scanner *sc, uint64_t from) {
+/* The offset of the first valid record in [from, until) (until 0: up to
+** RESYNC_MAX bytes on), or 0 if none. */
+static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
   uint64_t limit = from + RESYNC_MAX < sc->size ? from + RESYNC_MAX : sc->size;
-  for (uint64_t x = from; x + BC_REC_HEADER_SIZE <= limit; x++) {
+  if (until && until < limit) limit = until;
+  uint64_t budget = RESYNC_CRC_BUDGET;
+  for (uint64_t x = from; x < limit && x + BC_REC_HEADER_SIZE <= sc->size; x++) {
+    /* Only offsets whose header decodes and whose record fits cost a
+    ** checksum; stop when the budget is spent. */
+    int k = resident(sc, x, BC_REC_HEADER_SIZE);
+    if (k <= 0) return 0;
     bc_rec r;
     uint32_t crc;
+    if (x > BC_MAX_OFFSET || bc_rec_decode(sc->b.data + (x - sc->win_off), &r, &crc) != 0)
+      continue;
+    uint64_t n = bc_rec_size(r.klen, r.vlen);
+    if (x + n > sc->size) continue;
+    if (n > budget) return 0;
+    budget -= n;
     const unsigned char *p;
-    int k = rec_at(sc, x, &r, &crc, &p);
+    k = rec_at(sc, x, &r, &crc, &p);
     if (k == REC_ERROR) return 0;
     if (k == REC_OK) return x;
   }
@@ -194,11 +211,15 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
     if (k == REC_OK) {
       next = off + bc_rec_size(r.klen, r.vlen);
     } else {
-      /* Damage.  Where does the next valid record start?  Right after this
-      ** one if its sizes are intact, else wherever a search finds one. */
-      next = 0;
-      if (k == REC_BADCRC) {
-        uint64_t after = off + bc_rec_size(r.klen, r.vlen);
+      /* Damage.  Where does the next valid record start?  The first valid
+      ** record after this offset -- searched inside the damaged record's
+      ** own extent first, so that a record whose sizes were damaged can
+      ** never swallow valid records (and a reader that saw the file before
+      ** it grew frames it the same way); else right after it if its sizes
+      ** hold; else wherever a search finds one. */
+      uint64_t after = k == REC_BADCRC ? off + bc_rec_size(r.klen, r.vlen) : 0;
+      next = resync(&sc, off + 1, after);
+      if (!next && after) {
         bc_rec r2;
         uint32_t c2;
         const unsigned char *p2;
@@ -207,14 +228,13 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
           st = sc.st;
           break;
         }
-        if (k2 == REC_OK) next = after;
-        /* rec_at may have moved the window: bring this record back. */
-        if (rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
-          st = sc.st;
-          break;
-        }
+        next = k2 == REC_OK ? after : resync(&sc, after + 1, 0);
       }
-      if (!next) next = resync(&sc, off + 1);
+      /* The searches moved the window: bring this record back. */
+      if (k == REC_BADCRC && rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
+        st = sc.st;
+        break;
+      }
       if (sc.st != BC_OK) {
         st = sc.st;
         break;

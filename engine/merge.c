@@ -189,10 +189,11 @@ static bc_status out_new(merger *mg) {
     mg->outs = p;
     mg->cap = cap;
   }
-  if (s->next_file_id == UINT32_MAX) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
+  if (s->next_file_id == 0) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
   out_file *o = &mg->outs[mg->nouts];
   memset(o, 0, sizeof *o);
-  o->id = s->next_file_id++;
+  o->id = s->next_file_id;
+  s->next_file_id = o->id == UINT32_MAX ? 0 : o->id + 1;
   o->min_seq = UINT64_MAX;
   o->fd = -1;
   if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");

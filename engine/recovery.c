@@ -329,6 +329,10 @@ static bc_status settle_commit(recov *rc) {
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
   const bc_rec *r = &ri->r;
   if (r->seq > rc->max_seq) rc->max_seq = r->seq;
+  /* A txn id is the seq its first record got; keeping next_seq above every
+  ** id seen means a new transaction never shares an id with old pending
+  ** records (which a damaged or foreign file could otherwise bring). */
+  if (r->txn > rc->max_seq && r->txn <= BC_MAX_SEQ) rc->max_seq = r->txn;
   bc_file_note_seq(rc->f, r->seq);
   if (rc->settled_txn) {
     uint64_t t = rc->settled_txn;
@@ -469,11 +473,9 @@ bc_status bc_recover(bc_store *s) {
     for (uint32_t i = 0; i < m.n_outputs; i++)
       if (m.outputs[i] > max_id) max_id = m.outputs[i];
   }
-  if (max_id == UINT32_MAX) {
-    st = bc_seterr(s, BC_CORRUPT, "file ids are exhausted");
-    goto out;
-  }
-  s->next_file_id = max_id + 1;
+  /* 0: exhausted -- the store still opens and serves; only creating a file
+  ** (rotation, merge) fails then. */
+  s->next_file_id = max_id == UINT32_MAX ? 0 : max_id + 1;
 
   if (writer) {
     st = remove_leftovers(s, &dl);
@@ -666,22 +668,41 @@ void bc_follow_free(bc_store *s) {
   s->follow = NULL;
 }
 
-/* Read f's records from f->size to its current size: what the writer
-** appended since.  An incomplete or damaged record at the end may be a write
-** in progress: the read stops before it and the next refresh retries. */
-static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size) {
+/* Read f's records from f->size to `size`: what the writer appended since.
+** In the tail file (the writer's active one) an incomplete or damaged record
+** at the end may be a write in progress: the read stops before it and the
+** next refresh retries.  In any other file the end is final, and damage
+** there is corruption, as for bc_recover. */
+static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
+                             int tail) {
   rc->f = f;
   uint64_t end;
   int bad;
   bc_status st = bc_datafile_scan(s, f->fd, f->id, f->size, size, on_record, rc,
                                   &end, &bad);
   if (st != BC_OK) return st;
-  if (rc->nheld) {
-    end = rc->held[0].off;
-    drop_held(rc);
+  if (tail) {
+    if (rc->nheld) {
+      end = rc->held[0].off;
+      drop_held(rc);
+    }
+    f->size = end;
+    return BC_OK;
   }
-  f->size = end;
-  return BC_OK;
+  st = release_held(rc);
+  if (bad) s->corrupt++;
+  f->size = size;
+  return st;
+}
+
+/* The newest data file that is not a merge output: the writer's active. */
+static uint32_t follow_tail(bc_store *s, const bc_dirlist *dl) {
+  uint32_t tail = 0;
+  for (size_t i = 0; i < s->nfiles; i++)
+    if (s->files[i].header_ok && !s->files[i].merged) tail = s->files[i].id;
+  for (size_t i = 0; i < dl->ndata; i++)
+    if (dl->data[i] > tail && !bc_file_get(s, dl->data[i])) tail = dl->data[i];
+  return tail;
 }
 
 /* One incremental read.  Returns BC_OK, an error, or BC_DONE when the
@@ -694,14 +715,27 @@ static bc_status follow_once(bc_store *s) {
   bc_status st = bc_dirlist_read(s, s->dir, &dl);
   if (st != BC_OK) return st;
   if (dl.has_merge) st = BC_DONE;
+  uint32_t tail = follow_tail(s, &dl);
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     struct stat sb;
     if (!has_id(dl.data, dl.ndata, f->id) || fstat(f->fd, &sb) != 0 ||
         (uint64_t)sb.st_size < f->size) {
       st = BC_DONE;
-    } else if ((uint64_t)sb.st_size > f->size && f->header_ok) {
-      st = follow_file(s, rc, f, (uint64_t)sb.st_size);
+    } else if (!f->header_ok) {
+      /* Being created when we last looked (or damaged): look again. */
+      uint32_t id = f->id;
+      s->io.close(s->io.ctx, f->fd);
+      f->fd = -1;
+      st = open_file(s, id, ".data", 0, f);
+      if (st == BC_OK && f->header_ok && f->merged) st = BC_DONE;
+      if (st == BC_OK && f->header_ok) {
+        uint64_t size = f->size;
+        f->size = BC_FILE_HEADER_SIZE;
+        st = follow_file(s, rc, f, size, f->id == tail);
+      }
+    } else if ((uint64_t)sb.st_size > f->size) {
+      st = follow_file(s, rc, f, (uint64_t)sb.st_size, f->id == tail);
     }
   }
   for (size_t i = 0; i < dl.ndata && st == BC_OK; i++) {
@@ -733,7 +767,7 @@ static bc_status follow_once(bc_store *s) {
     if (st != BC_OK) break;
     uint64_t size = f->size;
     f->size = BC_FILE_HEADER_SIZE;
-    st = follow_file(s, rc, f, size);
+    st = follow_file(s, rc, f, size, id == tail);
   }
   bc_dirlist_free(&dl);
   if (st == BC_OK && rc->reload) st = BC_DONE;
