@@ -182,8 +182,10 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
 /* Roll back an open transaction (its handle is freed: do not use it after),
 ** flush and (unless BC_SYNC_OFF) fsync the active file, release the lock and
 ** free the store and its keydir.  The store is freed even on failure; the
-** return tells whether the final flush/fsync worked (BC_OK or BC_IOERR).
-** NULL is a no-op. */
+** return tells whether the final flush/fsync worked and the files agree
+** with what the store served (BC_OK), or not (BC_IOERR, BC_FULL: e.g. a
+** failed commit that could not be voided: the next open decides from the
+** files).  NULL is a no-op. */
 bc_status bc_close(bc_store *s);
 
 /* The message of the last failure on this store (never NULL; "" when none).

@@ -91,11 +91,12 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 #define SCAN_CHUNK (1u << 20)
 
 /* How far past a damaged spot a scan looks for the next valid record, and
-** how many record bytes it may checksum doing so (crafted bytes could make
+** how much work all of a scan's searches may do: record bytes checksummed
+** and offsets tried, 256 MiB plus 8 times the file (crafted bytes could make
 ** every offset a plausible header of a huge record: without a budget the
-** search would be quadratic). */
+** searches would be quadratic).  Spent, the scan stops at the damage. */
 #define RESYNC_MAX (64u << 20)
-#define RESYNC_CRC_BUDGET (256u << 20)
+#define RESYNC_BUDGET (256u << 20)
 
 typedef struct scanner {
   bc_store *s;
@@ -106,6 +107,7 @@ typedef struct scanner {
   uint64_t win_off; /* file offset of b.data[0] */
   size_t win_len;   /* valid bytes in b */
   bc_status st;     /* set when a read fails */
+  uint64_t budget;  /* resync work left (bytes checksummed + offsets tried) */
 } scanner;
 
 /* Make [off, off + n) resident.  1 ok, 0 past the end of the file, -1 error
@@ -166,8 +168,9 @@ static int rec_at(scanner *sc, uint64_t off, bc_rec *r, uint32_t *crc,
 static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
   uint64_t limit = from + RESYNC_MAX < sc->size ? from + RESYNC_MAX : sc->size;
   if (until && until < limit) limit = until;
-  uint64_t budget = RESYNC_CRC_BUDGET;
   for (uint64_t x = from; x < limit && x + BC_REC_HEADER_SIZE <= sc->size; x++) {
+    if (sc->budget == 0) return 0;
+    sc->budget--;
     /* Only offsets whose header decodes and whose record fits cost a
     ** checksum; stop when the budget is spent. */
     int k = resident(sc, x, BC_REC_HEADER_SIZE);
@@ -178,8 +181,11 @@ static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
       continue;
     uint64_t n = bc_rec_size(r.klen, r.vlen);
     if (x + n > sc->size) continue;
-    if (n > budget) return 0;
-    budget -= n;
+    if (n > sc->budget) {
+      sc->budget = 0;
+      return 0;
+    }
+    sc->budget -= n;
     const unsigned char *p;
     k = rec_at(sc, x, &r, &crc, &p);
     if (k == REC_ERROR) return 0;
@@ -191,7 +197,7 @@ static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
 bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad) {
-  scanner sc = {s, fd, id, size, {0}, 0, 0, BC_OK};
+  scanner sc = {s, fd, id, size, {0}, 0, 0, BC_OK, RESYNC_BUDGET + 8 * size};
   uint64_t off = from;
   bc_status st = BC_OK;
   *bad = 0;
@@ -223,7 +229,21 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
         bc_rec r2;
         uint32_t c2;
         const unsigned char *p2;
-        int k2 = after < size ? rec_at(&sc, after, &r2, &c2, &p2) : REC_OK;
+        int k2 = REC_OK;
+        if (after < size) {
+          /* Also paid from the budget: the record there is checksummed. */
+          uint64_t cost = 0;
+          if (resident(&sc, after, BC_REC_HEADER_SIZE) > 0 &&
+              bc_rec_decode(sc.b.data + (after - sc.win_off), &r2, &c2) == 0)
+            cost = bc_rec_size(r2.klen, r2.vlen);
+          if (cost > sc.budget) {
+            sc.budget = 0;
+            k2 = REC_UNDECODABLE;
+          } else {
+            sc.budget -= cost;
+            k2 = rec_at(&sc, after, &r2, &c2, &p2);
+          }
+        }
         if (k2 == REC_ERROR) {
           st = sc.st;
           break;

@@ -250,9 +250,14 @@ static bc_status release_held(recov *rc) {
       uint64_t txn = 0;
       for (size_t j = 0; j < rc->np && h->txn; j++)
         if (rc->p[j].txn == h->txn) txn = h->txn;
+      /* Its seq is as read too: a damaged one far above every valid seq
+      ** would push next_seq toward exhaustion and outrank every later
+      ** write of the key; it takes the highest valid seq instead. */
+      uint64_t seq = h->seq;
+      if (seq > rc->max_seq + (UINT64_C(1) << 32)) seq = rc->max_seq;
       bc_recinfo ri;
       memset(&ri, 0, sizeof ri);
-      ri.r = (bc_rec){BC_REC_PUT, h->meta, h->seq, txn, h->klen, h->vlen};
+      ri.r = (bc_rec){BC_REC_PUT, h->meta, seq, txn, h->klen, h->vlen};
       ri.off = h->off;
       ri.key = h->key;
       st = on_valid_record(rc, &ri);

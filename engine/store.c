@@ -381,6 +381,9 @@ bc_status bc_close(bc_store *s) {
         bc_fsync_store_dir(s) != 0)
       st = BC_IOERR;
   }
+  /* A commit whose outcome on disk is unknown: tell the caller the store
+  ** did not close clean (the next open decides from what is on disk). */
+  if (st == BC_OK && s->poisoned) st = BC_IOERR;
   pthread_mutex_unlock(&s->mu);
   store_free(s);
   return st;
