@@ -252,9 +252,11 @@ static bc_status release_held(recov *rc) {
         if (rc->p[j].txn == h->txn) txn = h->txn;
       /* Its seq is as read too: a damaged one far above every valid seq
       ** would push next_seq toward exhaustion and outrank every later
-      ** write of the key; it takes the highest valid seq instead. */
+      ** write of the key.  It takes seq 0 instead: it then stands for the
+      ** key only when no valid version exists, whatever the reading order
+      ** (an open and a read-only follower must agree). */
       uint64_t seq = h->seq;
-      if (seq > rc->max_seq + (UINT64_C(1) << 32)) seq = rc->max_seq;
+      if (seq > rc->max_seq + (UINT64_C(1) << 32)) seq = 0;
       bc_recinfo ri;
       memset(&ri, 0, sizeof ri);
       ri.r = (bc_rec){BC_REC_PUT, h->meta, seq, txn, h->klen, h->vlen};
