@@ -66,8 +66,7 @@ static void undo_all(bc_store *s) {
       bc_acct(s, e, 1);
     } else if (u->created) {
       bc_acct(s, e, 0);
-      bc_kd_unlink(&s->kd, e);
-      bc_kd_entry_free(&s->kd, e);
+      bc_kd_remove(&s->kd, e);
     } else {
       bc_acct(s, e, 0);
       e->seqmeta = u->old_seqmeta;
@@ -270,10 +269,7 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
   uint64_t off;
   bc_status st = bc_append_record(s, &r, key, value, &fid, &off);
   if (st != BC_OK) {
-    if (created) {
-      bc_kd_unlink(&s->kd, e);
-      bc_kd_entry_free(&s->kd, e);
-    }
+    if (created) bc_kd_remove(&s->kd, e);
     return st;
   }
   /* Undo information until the record's commit point. */

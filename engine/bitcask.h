@@ -379,22 +379,54 @@ typedef struct bc_stats {
 /* Fill *out.  O(number of files).  Returns BC_OK. */
 bc_status bc_stats_get(bc_store *s, bc_stats *out);
 
-/* Iterate over the live keys.  bc_iter_open takes a snapshot of the keydir's
-** keys and infos at that moment (O(live keys) time and memory: key bytes +
-** about 24 bytes each); writes, deletes and merges made afterwards, through
-** any handle, neither disturb the iteration nor show in it, so a key is never
-** skipped or repeated.  Order is unspecified.  *out receives the iterator.
-** Returns BC_OK or BC_NOMEM. */
+/* Bounds and direction of an ordered iteration (bc_iter_open_range).  Keys
+** are ordered as byte strings: memcmp over the common length, then the
+** shorter key first.  The bounds are copied by bc_iter_open_range. */
+typedef struct bc_range {
+  const void *lo;   /* lower bound, or NULL for none */
+  size_t lo_len;
+  int lo_excl;      /* 1: keys > lo; 0: keys >= lo */
+  const void *hi;   /* upper bound, or NULL for none */
+  size_t hi_len;
+  int hi_excl;      /* 1: keys < hi; 0: keys <= hi */
+  int desc;         /* 1: from the highest key down */
+} bc_range;
+
+/* Open an iterator over the live keys in [lo, hi] (r may be NULL: all keys,
+** ascending).  It is a cursor, not a snapshot: each bc_iter_next returns the
+** next live key past the one it returned last, as the store is at that call,
+** so keys come in strictly increasing order (decreasing for desc) and a key
+** is never repeated; a key that stays live is never skipped, one added ahead
+** of the cursor is seen, one deleted before the cursor reaches it is not.
+** Writes, deletes and merges between steps, through any handle, are safe.
+** The first step builds the keydir's ordered index if it is not built (one
+** sort of the keys).  Each step is O(1) while the set of keys is unchanged,
+** else O(log n).  *out receives the iterator, owned by the caller (free it
+** with bc_iter_close before closing the store).  Returns BC_OK or BC_NOMEM. */
+bc_status bc_iter_open_range(bc_store *s, const bc_range *r, bc_iter **out);
+
+/* All keys, ascending, in the committed view. */
 bc_status bc_iter_open(bc_store *s, bc_iter **out);
 
-/* The same over t's view: committed keys with t's writes applied. */
+/* All keys, ascending, in t's view (committed keys with t's writes applied);
+** t must outlive the iterator's bc_iter_next calls. */
 bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out);
 
 /* Next entry: on BC_OK, *key and *klen point into the iterator (valid until the
 ** next bc_iter_next or bc_iter_close) and *info (may be NULL) is filled.
-** Returns BC_OK or BC_DONE. */
+** Returns BC_OK, BC_DONE (no more keys; so are later calls), or BC_NOMEM (the
+** ordered index could not be built; the call may be retried). */
 bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
                        bc_info *info);
+
+/* The same in the view of t (NULL: the committed view), whatever view the
+** iterator was opened for.  The view may change from call to call (a
+** transaction beginning or ending between the steps of a scan). */
+bc_status bc_iter_next_view(bc_iter *it, bc_txn *t, const void **key,
+                            size_t *klen, bc_info *info);
+
+/* Live keys in t's view (NULL: committed).  O(keys t wrote). */
+uint64_t bc_count_view(bc_store *s, bc_txn *t);
 
 /* Free the iterator.  NULL is a no-op. */
 void bc_iter_close(bc_iter *it);

@@ -8,7 +8,8 @@
 **   io.c        the default POSIX bc_io, write-all/read-all, directory fsync
 **   record.c    the on-disk format: encode/decode of every header, record,
 **               hint entry and the MERGE manifest (docs/FORMAT.md's one home)
-**   keydir.c    the in-memory hash index (key -> latest record)
+**   keydir.c    the in-memory index (key -> latest record): arena + hash
+**   keytree.c   the keydir's ordered index (B+tree of refs in key order)
 **   datafile.c  data files: create, read one record, scan records
 **   hint.c      hint files: build, write, load
 **   marker.c    the BITCASK marker file
@@ -17,7 +18,7 @@
 **   recovery.c  what bc_open does to rebuild the keydir
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
-**   iter.c      snapshot iterators
+**   iter.c      ordered iterators (ranges, in a store's or a txn's view)
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
 **
 ** Locking: every public function takes s->mu for its whole duration; every
@@ -160,31 +161,87 @@ static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
   e->vsize = vsize;
 }
 
+/* The ordered index (keytree.c). */
+typedef struct kt_leaf kt_leaf;
+typedef struct bc_keytree {
+  void *root;          /* kt_leaf when height 1, else an inner node; NULL
+                       ** when empty */
+  int height;          /* 0 when empty */
+  size_t bytes;        /* bytes of nodes and separators */
+} bc_keytree;
+
 typedef struct bc_keydir {
-  bc_entry **slot;   /* cap slots, NULL = empty; owned, entries owned */
-  size_t mask;       /* cap - 1, cap a power of two */
-  size_t count;      /* entries in the table (deleted markers included) */
-  size_t heap_bytes; /* table + entry bytes requested from malloc */
-  uint64_t seed;     /* hash seed, per store */
+  /* arena of entries (keydir.c) */
+  unsigned char **chunk;  /* nchunk chunks; owned */
+  uint32_t *chunk_units;  /* each chunk's size in 8-byte units */
+  uint32_t *by_addr;      /* chunk indices sorted by address */
+  uint32_t nchunk, capchunk;
+  uint32_t cur, bump;     /* bump allocation: chunk cur from unit bump */
+  uint32_t *freel;        /* free-list heads (refs) by size; owned */
+  /* hash table */
+  uint32_t *slot;         /* cap slots of refs, 0 = empty; owned */
+  size_t cap;
+  size_t count;           /* entries linked (deleted markers included) */
+  /* ordered index */
+  int ordered;            /* the tree is built and kept in step */
+  bc_keytree tree;
+  uint64_t version;       /* see keydir.c */
+  size_t heap_bytes;      /* arena chunks + table + free-list heads */
+  uint64_t seed;          /* hash seed, per store */
 } bc_keydir;
 
+/* A position in the ordered index (keytree.c). */
+typedef struct bc_kpos {
+  kt_leaf *leaf;       /* NULL: past the end */
+  uint32_t idx;
+} bc_kpos;
+
 int bc_kd_init(bc_keydir *kd, uint64_t seed);
+/* Free everything; kd->version moves on (so cached positions die). */
 void bc_kd_free(bc_keydir *kd);
 bc_entry *bc_kd_get(const bc_keydir *kd, const void *key, size_t klen);
+/* The entry a ref names (ref != 0). */
+bc_entry *bc_kd_entry(const bc_keydir *kd, uint32_t ref);
 /* Insert a new entry for key (which must be absent); fields zero.  NULL on
 ** NOMEM (nothing changed). */
 bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
 /* Take e out of the table without freeing it (the caller owns it then). */
 void bc_kd_unlink(bc_keydir *kd, bc_entry *e);
-/* Put an unlinked entry back.  -1 on NOMEM (growth failed). */
+/* Put an unlinked entry of this keydir back.  -1 on NOMEM (growth failed). */
 int bc_kd_link(bc_keydir *kd, bc_entry *e);
+/* Return an unlinked entry's memory to the arena. */
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e);
-/* Make room for n more entries without growing later.  -1 on NOMEM. */
-int bc_kd_reserve(bc_keydir *kd, size_t n);
+/* Unlink and free. */
+void bc_kd_remove(bc_keydir *kd, bc_entry *e);
+/* Make room for n more entries holding key_bytes of keys in all, so that
+** that many bc_kd_add calls cannot fail.  -1 on NOMEM. */
+int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes);
 /* Unlink and free every deleted marker.  -1 on NOMEM (table unchanged). */
 int bc_kd_sweep_deleted(bc_keydir *kd);
 /* Slots probed to find key (tests). */
 size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen);
+/* The entry in hash slot i (0 <= i < kd->cap), or NULL: for whole-keydir
+** walks in no particular order. */
+bc_entry *bc_kd_at(const bc_keydir *kd, size_t i);
+uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
+
+/* Key order: memcmp over the common length, then the shorter first. */
+int bc_key_cmp(const void *a, size_t an, const void *b, size_t bn);
+/* Build the ordered index if it is not built.  -1 on NOMEM. */
+int bc_kd_ordered(bc_keydir *kd);
+/* Keep the ordered index in step (no-ops while it is not built; a failed
+** allocation drops it). */
+void bc_kt_insert(bc_keydir *kd, uint32_t ref);
+void bc_kt_remove(bc_keydir *kd, uint32_t ref);
+void bc_kt_drop(bc_keydir *kd);
+/* Position at the first key >= key (> key if strict), or for desc the last
+** key <= key (< key if strict); key NULL means the first (desc: last) key.
+** Returns its entry, or NULL (pos past the end).  The index must be built. */
+bc_entry *bc_kt_seek(const bc_keydir *kd, const void *key, size_t klen, int strict,
+                     int desc, bc_kpos *pos);
+/* The next entry in that direction, or NULL. */
+bc_entry *bc_kt_step(const bc_keydir *kd, bc_kpos *pos, int desc);
+size_t bc_kt_bytes(const bc_keydir *kd);
 
 /* ------------------------------------------------------------- the store */
 
@@ -412,8 +469,6 @@ void bc_undo_clear(bc_store *s);
 /* Free t's overlay and undo log and detach it from the store. */
 void bc_txn_free(bc_txn *t);
 
-/* iter.c */
-bc_status bc_iter_build(bc_store *s, const bc_keydir *ov, bc_iter **out);
 
 /* recovery.c */
 bc_status bc_recover(bc_store *s);

@@ -1,14 +1,24 @@
 /*
-** iter.c -- snapshot iterators over the live keys.
+** iter.c -- ordered iterators: the live keys of a store (or of a
+** transaction's view) in key order, ascending or descending, within optional
+** bounds.
 **
-** bc_iter_open copies every live key and its bc_info into one allocation
-** while holding the store mutex (bc_iter_open_txn: the keys of a
-** transaction's view, its overlay over the keydir); iteration then walks that copy without the
-** store, so later writes, deletes and merges can neither disturb it nor show
-** in it, and no key is skipped or repeated.
+** An iterator is a cursor, not a copy: it remembers the last key it returned
+** and each bc_iter_next returns the next live key past it, as the view is at
+** that call.  So a long scan costs no memory up front, a LIMIT stops it
+** early, and a write or merge between two steps (through any handle) can
+** neither make it skip a key that stays live nor return a key twice: keys are
+** returned in strictly increasing (descending: decreasing) order.  A key
+** added past the cursor's position is seen; one deleted before the cursor
+** reaches it is not.
 **
-** Memory: one bc_info-sized slot (16 bytes) plus 8 bytes of offset per key,
-** plus the key bytes.
+** Each step takes the store mutex.  The keydir's ordered index is built on
+** the first step of the first iterator (keytree.c).  The position in it is
+** cached with the keydir's version; any change to the set of keys moves the
+** version on, and the next step seeks again from the last key (O(log n)).
+** In a transaction's view the overlay's ordered index is walked beside the
+** keydir's and shadows it: an overlay entry replaces the keydir's entry for
+** its key, and an overlay "deleted" entry hides it.
 */
 #include "internal.h"
 
@@ -16,92 +26,171 @@
 #include <string.h>
 
 struct bc_iter {
-  unsigned char *keys; /* all keys back to back; owned */
-  uint64_t *koff;      /* n + 1 offsets into keys; owned */
-  bc_info *info;       /* n infos; owned */
-  size_t n, pos;
+  bc_store *s;
+  bc_txn *t;             /* the view of bc_iter_next (bc_iter_open_txn) */
+  unsigned char *lo, *hi; /* owned copies of the bounds, or NULL */
+  size_t lo_len, hi_len;
+  int lo_excl, hi_excl, desc;
+  int started;           /* a key has been returned: `last` is valid */
+  int done;              /* BC_DONE was returned */
+  unsigned char *last;   /* the key returned last; owned */
+  size_t last_len, last_cap;
+  bc_kpos pos;           /* keydir: the first key past `last` (or the start) */
+  uint64_t pos_version;  /* kd.version pos was taken at; pos_valid if equal */
+  int pos_valid;
 };
 
-/* Copy entry e into slot k of it. */
-static void take(bc_iter *it, size_t k, uint64_t *at, const bc_entry *e) {
-  uint32_t klen = bc_e_klen(e);
-  it->koff[k] = *at;
-  if (klen) memcpy(it->keys + *at, e->key, klen);
-  *at += klen;
-  it->info[k].seq = bc_e_seq(e);
-  it->info[k].value_size = e->vsize;
-  it->info[k].meta = bc_e_meta(e);
+static unsigned char *dup_bytes(const void *p, size_t n) {
+  unsigned char *d = malloc(n ? n : 1);
+  if (d && n) memcpy(d, p, n);
+  return d;
 }
 
-/* Does e appear in the view, with ov (may be NULL) over the keydir?  Keydir
-** entries shadowed by the overlay come from the overlay pass. */
-static int kd_visible(const bc_keydir *ov, const bc_entry *e) {
-  return !ov || !bc_kd_get(ov, e->key, bc_e_klen(e));
-}
-
-bc_status bc_iter_build(bc_store *s, const bc_keydir *ov, bc_iter **out) {
+bc_status bc_iter_open_range(bc_store *s, const bc_range *r, bc_iter **out) {
   *out = NULL;
   bc_iter *it = calloc(1, sizeof *it);
   if (!it) return BC_NOMEM;
-  pthread_mutex_lock(&s->mu);
-  size_t n = 0, kbytes = 0;
-  for (size_t i = 0; i <= s->kd.mask; i++) {
-    const bc_entry *e = s->kd.slot[i];
-    if (e && kd_visible(ov, e)) {
-      n++;
-      kbytes += bc_e_klen(e);
+  it->s = s;
+  /* Never NULL: a NULL key means "no bound" to bc_kt_seek, and the empty
+  ** key is a key. */
+  it->last_cap = 32;
+  if (!(it->last = malloc(it->last_cap))) goto oom;
+  if (r) {
+    it->desc = r->desc != 0;
+    it->lo_excl = r->lo_excl != 0;
+    it->hi_excl = r->hi_excl != 0;
+    if (r->lo) {
+      it->lo_len = r->lo_len;
+      if (!(it->lo = dup_bytes(r->lo, r->lo_len))) goto oom;
+    }
+    if (r->hi) {
+      it->hi_len = r->hi_len;
+      if (!(it->hi = dup_bytes(r->hi, r->hi_len))) goto oom;
     }
   }
-  for (size_t i = 0; ov && i <= ov->mask; i++) {
-    const bc_entry *e = ov->slot[i];
-    if (e && !bc_e_deleted(e)) {
-      n++;
-      kbytes += bc_e_klen(e);
-    }
-  }
-  it->keys = malloc(kbytes ? kbytes : 1);
-  it->koff = malloc((n + 1) * sizeof *it->koff);
-  it->info = malloc((n ? n : 1) * sizeof *it->info);
-  if (!it->keys || !it->koff || !it->info) {
-    pthread_mutex_unlock(&s->mu);
-    bc_iter_close(it);
-    return BC_NOMEM;
-  }
-  size_t k = 0;
-  uint64_t at = 0;
-  for (size_t i = 0; i <= s->kd.mask; i++) {
-    const bc_entry *e = s->kd.slot[i];
-    if (e && kd_visible(ov, e)) take(it, k++, &at, e);
-  }
-  for (size_t i = 0; ov && i <= ov->mask; i++) {
-    const bc_entry *e = ov->slot[i];
-    if (e && !bc_e_deleted(e)) take(it, k++, &at, e);
-  }
-  it->koff[k] = at;
-  it->n = k;
-  pthread_mutex_unlock(&s->mu);
   *out = it;
   return BC_OK;
+oom:
+  bc_iter_close(it);
+  return BC_NOMEM;
 }
 
 bc_status bc_iter_open(bc_store *s, bc_iter **out) {
-  return bc_iter_build(s, NULL, out);
+  return bc_iter_open_range(s, NULL, out);
+}
+
+bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
+  bc_status st = bc_iter_open_range(t->s, NULL, out);
+  if (st == BC_OK) (*out)->t = t;
+  return st;
+}
+
+/* Is key past the far bound of the iteration? */
+static int past_end(const bc_iter *it, const unsigned char *key, size_t klen) {
+  if (it->desc) {
+    if (!it->lo) return 0;
+    int c = bc_key_cmp(key, klen, it->lo, it->lo_len);
+    return c < 0 || (c == 0 && it->lo_excl);
+  }
+  if (!it->hi) return 0;
+  int c = bc_key_cmp(key, klen, it->hi, it->hi_len);
+  return c > 0 || (c == 0 && it->hi_excl);
+}
+
+/* Seek kd to where the iteration goes on: past `last`, or at the near bound. */
+static bc_entry *seek_on(const bc_iter *it, const bc_keydir *kd, bc_kpos *pos) {
+  if (it->started) return bc_kt_seek(kd, it->last, it->last_len, 1, it->desc, pos);
+  if (it->desc) return bc_kt_seek(kd, it->hi, it->hi_len, it->hi_excl, 1, pos);
+  return bc_kt_seek(kd, it->lo, it->lo_len, it->lo_excl, 0, pos);
+}
+
+/* a before b in the iteration's direction? */
+static int before(const bc_iter *it, const bc_entry *a, const bc_entry *b) {
+  int c = bc_key_cmp(a->key, bc_e_klen(a), b->key, bc_e_klen(b));
+  return it->desc ? c > 0 : c < 0;
+}
+
+static bc_status next_locked(bc_iter *it, bc_txn *t, const void **key,
+                             size_t *klen, bc_info *info) {
+  bc_store *s = it->s;
+  bc_keydir *kd = &s->kd;
+  bc_keydir *ov = t ? &t->ov : NULL;
+  if (it->done) return BC_DONE;
+  if (bc_kd_ordered(kd) != 0 || (ov && bc_kd_ordered(ov) != 0))
+    return bc_seterr(s, BC_NOMEM, "out of memory building the ordered index");
+
+  /* The keydir's next live key not shadowed by the overlay. */
+  bc_entry *b;
+  if (it->pos_valid && it->pos_version == kd->version)
+    b = bc_kt_step(kd, &it->pos, it->desc); /* pos is on `last` */
+  else
+    b = seek_on(it, kd, &it->pos);
+  while (b && (bc_e_deleted(b) || (ov && bc_kd_get(ov, b->key, bc_e_klen(b)))))
+    b = bc_kt_step(kd, &it->pos, it->desc);
+  if (b && past_end(it, b->key, bc_e_klen(b))) b = NULL;
+
+  /* The overlay's next live key. */
+  bc_entry *o = NULL;
+  bc_kpos opos;
+  if (ov) {
+    o = seek_on(it, ov, &opos);
+    while (o && bc_e_deleted(o)) o = bc_kt_step(ov, &opos, it->desc);
+    if (o && past_end(it, o->key, bc_e_klen(o))) o = NULL;
+  }
+
+  bc_entry *e;
+  if (b && (!o || before(it, b, o))) {
+    e = b;
+    /* pos stays on b, the key returned: the next call steps past it. */
+    it->pos_valid = 1;
+    it->pos_version = kd->version;
+  } else {
+    e = o;
+    /* b (if any) is still ahead; the next call seeks again past `last`. */
+    it->pos_valid = 0;
+  }
+  if (!e) {
+    it->done = 1;
+    return BC_DONE;
+  }
+  size_t n = bc_e_klen(e);
+  if (n > it->last_cap) {
+    size_t cap = it->last_cap;
+    while (cap < n) cap *= 2;
+    unsigned char *p = realloc(it->last, cap);
+    if (!p) {
+      it->pos_valid = 0;
+      return bc_seterr(s, BC_NOMEM, "out of memory");
+    }
+    it->last = p;
+    it->last_cap = cap;
+  }
+  if (n) memcpy(it->last, e->key, n);
+  it->last_len = n;
+  it->started = 1;
+  *key = it->last;
+  *klen = n;
+  bc_fill_info(e, info);
+  return BC_OK;
+}
+
+bc_status bc_iter_next_view(bc_iter *it, bc_txn *t, const void **key,
+                            size_t *klen, bc_info *info) {
+  pthread_mutex_lock(&it->s->mu);
+  bc_status st = next_locked(it, t, key, klen, info);
+  pthread_mutex_unlock(&it->s->mu);
+  return st;
 }
 
 bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
                        bc_info *info) {
-  if (it->pos >= it->n) return BC_DONE;
-  size_t i = it->pos++;
-  *key = it->keys + it->koff[i];
-  *klen = (size_t)(it->koff[i + 1] - it->koff[i]);
-  if (info) *info = it->info[i];
-  return BC_OK;
+  return bc_iter_next_view(it, it->t, key, klen, info);
 }
 
 void bc_iter_close(bc_iter *it) {
   if (!it) return;
-  free(it->keys);
-  free(it->koff);
-  free(it->info);
+  free(it->lo);
+  free(it->hi);
+  free(it->last);
   free(it);
 }

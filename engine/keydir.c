@@ -1,33 +1,55 @@
 /*
-** keydir.c -- the in-memory hash index: key -> where its latest record is.
+** keydir.c -- the in-memory index: key -> where its latest record is
+** (the Bitcask paper, section "keydir").
 **
-** An open-addressing table with linear probing over pointers to entries.
-** Each entry is one malloc holding 24 bytes of packed location plus the key:
+** Three parts, all owned by the bc_keydir:
 **
-**   seqmeta  u64  seq (bits 0..55) | meta (bits 56..63)
-**   loc      u64  record offset (bits 0..39) | key length (bits 40..56) |
-**                 deleted marker (bit 57)
-**   file_id  u32
-**   vsize    u32
-**   key      klen bytes
+**  1. An arena of entries.  Each entry is 24 bytes of packed location plus
+**     the key, 8-byte aligned, carved from chunks that never move (so a
+**     bc_entry pointer stays valid until the entry is freed):
+**
+**       seqmeta  u64  seq (bits 0..55) | meta (bits 56..63)
+**       loc      u64  record offset (bits 0..39) | key length (bits 40..56) |
+**                     deleted marker (bit 57)
+**       file_id  u32
+**       vsize    u32
+**       key      klen bytes
+**
+**     An entry is named by a 32-bit ref: chunk index (bits 17..31) and
+**     8-byte unit within the chunk (bits 0..16).  Ref 0 is "none" (unit 0 of
+**     chunk 0 is never handed out).  Chunks start at 4 KiB and double up to
+**     1 MiB, so a small keydir (a transaction's overlay) stays small; with
+**     2^15 chunks the arena holds up to about 32 GiB of entries.  Freed
+**     entries go on a free list per size (in units); sizes of 64 units and
+**     more share one list, searched first-fit.
+**
+**  2. A hash table of refs: open addressing with linear probing, any
+**     capacity (the slot is (hash * cap) >> 32), load at most 3/4, grown by
+**     half.  Removal is backward-shift deletion, so there are no tombstone
+**     slots and probes stay short after many deletes.  Point lookups are
+**     this table only: one hash, about 2.5 probes at the highest load.
+**
+**  3. The ordered index (keytree.c), a B+tree of refs in key byte order,
+**     built on first use (bc_kd_ordered) and from then on kept in step with
+**     every add and remove.  It is derived data: if it cannot allocate, it
+**     is dropped (never failing the write) and rebuilt on the next ordered
+**     access.
 **
 ** Invariants:
-**  - The capacity is a power of two; count * 4 <= cap * 3 (load <= 0.75), so
-**    a probe always meets an empty slot and the expected probe length is O(1).
-**  - No key appears twice.  Removal uses backward-shift deletion, so there are
-**    no tombstone slots and probe sequences stay short after many deletes.
+**  - No key appears twice.  count is the number of linked entries.
 **  - A "deleted" entry exists only during recovery (a tombstone's seq, so that
 **    an older put read later cannot resurrect the key); bc_kd_sweep_deleted
 **    drops them before the store is used.
 **  - Offsets fit 40 bits (max_file_size <= 2^40) and seqs 56 bits; the callers
 **    enforce both.
+**  - version changes whenever the ordered index's set of keys changes or the
+**    index is dropped or rebuilt, so an iterator's cached position is valid
+**    exactly while version is unchanged.
 **
 ** Memory, measured by test_keydir (mallinfo2 before/after 1,000,000 distinct
-** 16-byte keys, glibc x86-64): about 64.8 bytes per key = key + 48.8: a
-** 40-byte request per entry lands in a 48-byte malloc chunk, and the table
-** (2^21 pointer slots for 1M keys at load 0.48) adds 16.8.  The later target
-** of key + 32 needs an entry arena (no malloc chunk overhead) and a denser
-** table; the packed layout above is ready for it.
+** 16-byte keys inserted in random order, glibc x86-64, ordered index built):
+** see the figure the test prints; the arena costs 24 bytes + the key rounded
+** up to 8, the table 4 / load bytes, the ordered index about 4 / fill bytes.
 */
 #include "internal.h"
 
@@ -35,6 +57,13 @@
 #include <string.h>
 
 #define KD_MIN_CAP 16u
+#define KD_UNIT 8u
+#define KD_UNIT_BITS 17u                        /* units per chunk: 2^17 */
+#define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 1 MiB */
+#define KD_FIRST_CHUNK_UNITS 512u               /* 4 KiB */
+#define KD_MAX_CHUNKS (1u << (32u - KD_UNIT_BITS))
+#define KD_NFREE 64u /* exact free lists for 3..63 units; [0] holds the rest */
+#define KD_LARGE_SEARCH 16
 
 static uint64_t fmix64(uint64_t h) {
   h ^= h >> 33;
@@ -65,124 +94,303 @@ static uint64_t kd_hash(uint64_t seed, const unsigned char *k, size_t n) {
   return fmix64(h);
 }
 
-static size_t home(const bc_keydir *kd, const bc_entry *e) {
-  return (size_t)kd_hash(kd->seed, e->key, bc_e_klen(e)) & kd->mask;
+/* ------------------------------------------------------------------ arena */
+
+static uint32_t entry_units(size_t klen) {
+  return (uint32_t)((sizeof(bc_entry) + klen + KD_UNIT - 1) / KD_UNIT);
+}
+
+static uint32_t make_ref(uint32_t chunk, uint32_t unit) {
+  return (chunk << KD_UNIT_BITS) | unit;
+}
+
+bc_entry *bc_kd_entry(const bc_keydir *kd, uint32_t ref) {
+  return (bc_entry *)(void *)(kd->chunk[ref >> KD_UNIT_BITS] +
+                              (size_t)(ref & (KD_MAX_CHUNK_UNITS - 1)) * KD_UNIT);
+}
+
+/* The ref of the block at p (which must be in the arena): a binary search of
+** the chunks by address. */
+static uint32_t ptr_ref(const bc_keydir *kd, const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  uint32_t lo = 0, hi = kd->nchunk;
+  while (hi - lo > 1) {
+    uint32_t mid = (lo + hi) / 2;
+    if ((uintptr_t)kd->chunk[kd->by_addr[mid]] <= a)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  uint32_t c = kd->by_addr[lo];
+  return make_ref(c, (uint32_t)((a - (uintptr_t)kd->chunk[c]) / KD_UNIT));
+}
+
+/* Add one more chunk able to hold `need` units.  -1 on NOMEM or when the
+** arena has no chunk index left. */
+static int add_chunk(bc_keydir *kd, uint32_t need) {
+  if (kd->nchunk >= KD_MAX_CHUNKS) return -1;
+  if (kd->nchunk == kd->capchunk) {
+    uint32_t n = kd->capchunk ? kd->capchunk * 2 : 8;
+    unsigned char **c = realloc(kd->chunk, n * sizeof *c);
+    if (!c) return -1;
+    kd->chunk = c;
+    uint32_t *u = realloc(kd->chunk_units, n * sizeof *u);
+    if (!u) return -1;
+    kd->chunk_units = u;
+    uint32_t *b = realloc(kd->by_addr, n * sizeof *b);
+    if (!b) return -1;
+    kd->by_addr = b;
+    kd->capchunk = n;
+  }
+  uint32_t units = KD_FIRST_CHUNK_UNITS;
+  if (kd->nchunk > 0) {
+    units = kd->chunk_units[kd->nchunk - 1] * 2;
+    if (units > KD_MAX_CHUNK_UNITS) units = KD_MAX_CHUNK_UNITS;
+  }
+  while (units < need + 1 && units < KD_MAX_CHUNK_UNITS) units *= 2;
+  unsigned char *p = malloc((size_t)units * KD_UNIT);
+  if (!p) return -1;
+  kd->chunk[kd->nchunk] = p;
+  kd->chunk_units[kd->nchunk] = units;
+  /* Keep by_addr sorted by chunk address. */
+  uint32_t at = kd->nchunk;
+  while (at > 0 && (uintptr_t)kd->chunk[kd->by_addr[at - 1]] > (uintptr_t)p) {
+    kd->by_addr[at] = kd->by_addr[at - 1];
+    at--;
+  }
+  kd->by_addr[at] = kd->nchunk;
+  kd->nchunk++;
+  kd->heap_bytes += (size_t)units * KD_UNIT;
+  return 0;
+}
+
+/* Put a free block of `units` units at ref on its free list. */
+static void free_block(bc_keydir *kd, uint32_t ref, uint32_t units) {
+  if (units < 3) return; /* too small to hold an entry: lost */
+  unsigned char *p = (unsigned char *)bc_kd_entry(kd, ref);
+  uint32_t list = units < KD_NFREE ? units : 0;
+  memcpy(p, &kd->freel[list], 4);
+  memcpy(p + 4, &units, 4);
+  kd->freel[list] = ref;
+}
+
+/* Take `units` units: a free block of that size, else the bump pointer. */
+static uint32_t arena_alloc(bc_keydir *kd, uint32_t units) {
+  if (units < KD_NFREE && kd->freel[units]) {
+    uint32_t ref = kd->freel[units];
+    memcpy(&kd->freel[units], bc_kd_entry(kd, ref), 4);
+    return ref;
+  }
+  if (units >= KD_NFREE) {
+    uint32_t *link = &kd->freel[0];
+    for (int i = 0; *link && i < KD_LARGE_SEARCH; i++) {
+      uint32_t ref = *link, bu;
+      unsigned char *p = (unsigned char *)bc_kd_entry(kd, ref);
+      memcpy(&bu, p + 4, 4);
+      if (bu >= units) {
+        memcpy(link, p, 4);
+        free_block(kd, ref + units, bu - units);
+        return ref;
+      }
+      link = (uint32_t *)(void *)p;
+    }
+  }
+  while (kd->nchunk == 0 || kd->chunk_units[kd->cur] - kd->bump < units) {
+    if (kd->nchunk > 0) {
+      /* The rest of this chunk becomes a free block. */
+      uint32_t left = kd->chunk_units[kd->cur] - kd->bump;
+      if (left) free_block(kd, make_ref(kd->cur, kd->bump), left);
+      kd->bump = kd->chunk_units[kd->cur];
+    }
+    if (kd->nchunk > 0 && kd->cur + 1 < kd->nchunk) {
+      kd->cur++;
+    } else {
+      if (add_chunk(kd, units) != 0) return 0;
+      kd->cur = kd->nchunk - 1;
+    }
+    kd->bump = kd->cur == 0 ? 1u : 0u;
+  }
+  uint32_t ref = make_ref(kd->cur, kd->bump);
+  kd->bump += units;
+  return ref;
+}
+
+/* ------------------------------------------------------------ hash table */
+
+static size_t slot_of(const bc_keydir *kd, uint64_t h) {
+  return (size_t)(((h >> 32) * (uint64_t)kd->cap) >> 32);
+}
+
+static size_t home(const bc_keydir *kd, uint32_t ref) {
+  const bc_entry *e = bc_kd_entry(kd, ref);
+  return slot_of(kd, kd_hash(kd->seed, e->key, bc_e_klen(e)));
+}
+
+static int same_key(const bc_entry *e, const void *key, size_t klen) {
+  return bc_e_klen(e) == klen && (klen == 0 || memcmp(e->key, key, klen) == 0);
+}
+
+/* Slot holding key, or the empty slot where it would go. */
+static size_t find_slot(const bc_keydir *kd, const void *key, size_t klen) {
+  size_t i = slot_of(kd, kd_hash(kd->seed, key, klen));
+  for (;;) {
+    uint32_t r = kd->slot[i];
+    if (!r || same_key(bc_kd_entry(kd, r), key, klen)) return i;
+    if (++i == kd->cap) i = 0;
+  }
 }
 
 int bc_kd_init(bc_keydir *kd, uint64_t seed) {
   memset(kd, 0, sizeof *kd);
   kd->slot = calloc(KD_MIN_CAP, sizeof *kd->slot);
-  if (!kd->slot) return -1;
-  kd->mask = KD_MIN_CAP - 1;
+  kd->freel = calloc(KD_NFREE, sizeof *kd->freel);
+  if (!kd->slot || !kd->freel) {
+    free(kd->slot);
+    free(kd->freel);
+    kd->slot = NULL;
+    kd->freel = NULL;
+    return -1;
+  }
+  kd->cap = KD_MIN_CAP;
+  kd->bump = 1; /* unit 0 of chunk 0 is ref 0, "none" */
   kd->seed = seed;
-  kd->heap_bytes = KD_MIN_CAP * sizeof *kd->slot;
+  kd->heap_bytes = KD_MIN_CAP * sizeof *kd->slot + KD_NFREE * sizeof *kd->freel;
   return 0;
 }
 
 void bc_kd_free(bc_keydir *kd) {
   if (!kd->slot) return;
-  for (size_t i = 0; i <= kd->mask; i++) free(kd->slot[i]);
+  bc_kt_drop(kd);
+  for (uint32_t c = 0; c < kd->nchunk; c++) free(kd->chunk[c]);
+  free(kd->chunk);
+  free(kd->chunk_units);
+  free(kd->by_addr);
+  free(kd->freel);
   free(kd->slot);
+  uint64_t v = kd->version;
   memset(kd, 0, sizeof *kd);
-}
-
-/* Slot holding key, or the empty slot where it would go. */
-static size_t find_slot(const bc_keydir *kd, const void *key, size_t klen) {
-  size_t i = (size_t)kd_hash(kd->seed, key, klen) & kd->mask;
-  for (;;) {
-    const bc_entry *e = kd->slot[i];
-    if (!e) return i;
-    if (bc_e_klen(e) == klen && (klen == 0 || memcmp(e->key, key, klen) == 0))
-      return i;
-    i = (i + 1) & kd->mask;
-  }
+  kd->version = v + 1;
 }
 
 bc_entry *bc_kd_get(const bc_keydir *kd, const void *key, size_t klen) {
+  uint32_t r = kd->slot[find_slot(kd, key, klen)];
+  return r ? bc_kd_entry(kd, r) : NULL;
+}
+
+uint32_t bc_kd_ref(const bc_keydir *kd, const void *key, size_t klen) {
   return kd->slot[find_slot(kd, key, klen)];
 }
 
 size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen) {
-  size_t i = (size_t)kd_hash(kd->seed, key, klen) & kd->mask, n = 1;
-  while (kd->slot[i] && !(bc_e_klen(kd->slot[i]) == klen &&
-                          (klen == 0 || memcmp(kd->slot[i]->key, key, klen) == 0))) {
-    i = (i + 1) & kd->mask;
+  size_t i = slot_of(kd, kd_hash(kd->seed, key, klen)), n = 1;
+  while (kd->slot[i] && !same_key(bc_kd_entry(kd, kd->slot[i]), key, klen)) {
+    if (++i == kd->cap) i = 0;
     n++;
   }
   return n;
 }
 
 static int resize(bc_keydir *kd, size_t cap) {
-  bc_entry **ns = calloc(cap, sizeof *ns);
+  if (cap > UINT32_MAX) return -1;
+  uint32_t *ns = calloc(cap, sizeof *ns);
   if (!ns) return -1;
-  bc_entry **old = kd->slot;
-  size_t oldcap = kd->mask + 1;
+  uint32_t *old = kd->slot;
+  size_t oldcap = kd->cap;
   kd->slot = ns;
-  kd->mask = cap - 1;
+  kd->cap = cap;
   for (size_t i = 0; i < oldcap; i++) {
-    bc_entry *e = old[i];
-    if (!e) continue;
-    size_t j = home(kd, e);
-    while (ns[j]) j = (j + 1) & kd->mask;
-    ns[j] = e;
+    uint32_t r = old[i];
+    if (!r) continue;
+    size_t j = home(kd, r);
+    while (ns[j])
+      if (++j == cap) j = 0;
+    ns[j] = r;
   }
   free(old);
   kd->heap_bytes = kd->heap_bytes - oldcap * sizeof *ns + cap * sizeof *ns;
   return 0;
 }
 
-static int grow_for_one(bc_keydir *kd) {
-  size_t cap = kd->mask + 1;
-  if ((kd->count + 1) * 4 <= cap * 3) return 0;
-  if (cap > SIZE_MAX / 2 / sizeof(bc_entry *)) return -1;
-  return resize(kd, cap * 2);
-}
+static int fits(size_t n, size_t cap) { return n * 4 <= cap * 3; }
 
-int bc_kd_reserve(bc_keydir *kd, size_t n) {
-  size_t cap = kd->mask + 1, need = kd->count + n;
+static int grow_for(bc_keydir *kd, size_t n) {
+  size_t need = kd->count + n;
   if (need < kd->count) return -1;
-  if (need * 4 <= cap * 3) return 0;
-  while (need * 4 > cap * 3) {
-    if (cap > SIZE_MAX / 4 / sizeof(bc_entry *)) return -1;
-    cap *= 2;
+  if (fits(need, kd->cap)) return 0;
+  size_t cap = kd->cap;
+  while (!fits(need, cap)) {
+    if (cap > SIZE_MAX / 3) return -1;
+    cap += cap / 2;
   }
   return resize(kd, cap);
 }
 
-int bc_kd_link(bc_keydir *kd, bc_entry *e) {
-  if (grow_for_one(kd) != 0) return -1;
-  size_t i = find_slot(kd, e->key, bc_e_klen(e));
-  kd->slot[i] = e;
-  kd->count++;
+/* Units the bump pointer can still give from the chunks already allocated,
+** to entries of at most maxu units each (a chunk's tail shorter than the
+** next entry is skipped). */
+static uint64_t bump_avail(const bc_keydir *kd, uint32_t maxu) {
+  uint64_t a = 0;
+  for (uint32_t c = kd->cur; c < kd->nchunk; c++) {
+    uint32_t used = c == kd->cur ? kd->bump : (c == 0 ? 1u : 0u);
+    uint32_t f = kd->chunk_units[c] - used;
+    if (f >= maxu) a += f - (maxu - 1);
+  }
+  return a;
+}
+
+int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
+  if (grow_for(kd, n) != 0) return -1;
+  if (n == 0) return 0;
+  /* n entries holding key_bytes in all, whatever their split: each rounds
+  ** up by less than one unit. */
+  uint64_t need = (uint64_t)n * (entry_units(0) + 1) + key_bytes / KD_UNIT;
+  uint32_t maxu = entry_units(key_bytes < BC_MAX_KEY_SIZE ? key_bytes : BC_MAX_KEY_SIZE);
+  while (bump_avail(kd, maxu) < need)
+    if (add_chunk(kd, maxu) != 0) return -1;
   return 0;
 }
 
+/* Link ref (a new entry, or an unlinked one) into the table and the ordered
+** index.  The table has room (grow_for ran). */
+static void link_ref(bc_keydir *kd, uint32_t ref) {
+  const bc_entry *e = bc_kd_entry(kd, ref);
+  size_t i = find_slot(kd, e->key, bc_e_klen(e));
+  kd->slot[i] = ref;
+  kd->count++;
+  if (kd->ordered) bc_kt_insert(kd, ref);
+}
+
 bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen) {
-  if (grow_for_one(kd) != 0) return NULL;
-  size_t sz = sizeof(bc_entry) + klen;
-  bc_entry *e = malloc(sz);
-  if (!e) return NULL;
+  if (grow_for(kd, 1) != 0) return NULL;
+  uint32_t ref = arena_alloc(kd, entry_units(klen));
+  if (!ref) return NULL;
+  bc_entry *e = bc_kd_entry(kd, ref);
   e->seqmeta = 0;
   e->loc = (uint64_t)klen << 40;
   e->file_id = 0;
   e->vsize = 0;
   if (klen) memcpy(e->key, key, klen);
-  size_t i = find_slot(kd, key, klen);
-  kd->slot[i] = e;
-  kd->count++;
-  kd->heap_bytes += sz;
+  link_ref(kd, ref);
   return e;
+}
+
+int bc_kd_link(bc_keydir *kd, bc_entry *e) {
+  if (grow_for(kd, 1) != 0) return -1;
+  link_ref(kd, ptr_ref(kd, e));
+  return 0;
 }
 
 void bc_kd_unlink(bc_keydir *kd, bc_entry *e) {
   size_t i = find_slot(kd, e->key, bc_e_klen(e));
-  if (kd->slot[i] != e) return; /* not linked */
+  uint32_t ref = kd->slot[i];
+  if (!ref || bc_kd_entry(kd, ref) != e) return; /* not linked */
+  if (kd->ordered) bc_kt_remove(kd, ref);
   /* Backward-shift deletion: move later members of the cluster whose home
   ** is not in (i, j] back into the hole. */
   size_t j = i;
   for (;;) {
-    j = (j + 1) & kd->mask;
-    bc_entry *f = kd->slot[j];
+    if (++j == kd->cap) j = 0;
+    uint32_t f = kd->slot[j];
     if (!f) break;
     size_t k = home(kd, f);
     int between = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
@@ -191,32 +399,48 @@ void bc_kd_unlink(bc_keydir *kd, bc_entry *e) {
       i = j;
     }
   }
-  kd->slot[i] = NULL;
+  kd->slot[i] = 0;
   kd->count--;
 }
 
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e) {
-  kd->heap_bytes -= sizeof(bc_entry) + bc_e_klen(e);
-  free(e);
+  free_block(kd, ptr_ref(kd, e), entry_units(bc_e_klen(e)));
+}
+
+void bc_kd_remove(bc_keydir *kd, bc_entry *e) {
+  bc_kd_unlink(kd, e);
+  bc_kd_entry_free(kd, e);
 }
 
 int bc_kd_sweep_deleted(bc_keydir *kd) {
-  size_t cap = kd->mask + 1;
-  bc_entry **ns = calloc(cap, sizeof *ns);
+  uint32_t *ns = calloc(kd->cap, sizeof *ns);
   if (!ns) return -1;
-  for (size_t i = 0; i < cap; i++) {
-    bc_entry *e = kd->slot[i];
-    if (!e) continue;
+  /* Deleted markers exist only during recovery, before any ordered access;
+  ** the ordered index (if any) is dropped, to be rebuilt when wanted. */
+  bc_kt_drop(kd);
+  for (size_t i = 0; i < kd->cap; i++) {
+    uint32_t r = kd->slot[i];
+    if (!r) continue;
+    bc_entry *e = bc_kd_entry(kd, r);
     if (bc_e_deleted(e)) {
+      free_block(kd, r, entry_units(bc_e_klen(e)));
       kd->count--;
-      bc_kd_entry_free(kd, e);
       continue;
     }
-    size_t j = home(kd, e);
-    while (ns[j]) j = (j + 1) & kd->mask;
-    ns[j] = e;
+    size_t j = home(kd, r);
+    while (ns[j])
+      if (++j == kd->cap) j = 0;
+    ns[j] = r;
   }
   free(kd->slot);
   kd->slot = ns;
   return 0;
+}
+
+bc_entry *bc_kd_at(const bc_keydir *kd, size_t i) {
+  return i < kd->cap && kd->slot[i] ? bc_kd_entry(kd, kd->slot[i]) : NULL;
+}
+
+uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i) {
+  return i < kd->cap ? kd->slot[i] : 0;
 }

@@ -351,8 +351,8 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     st = bc_seterr(s, BC_NOMEM, "out of memory");
     goto fail;
   }
-  for (size_t i = 0; i <= s->kd.mask; i++) {
-    bc_entry *e = s->kd.slot[i];
+  for (size_t i = 0; i < s->kd.cap; i++) {
+    bc_entry *e = bc_kd_at(&s->kd, i);
     if (e && e->file_id != s->active_id) live[nlive++] = e;
   }
   qsort(live, nlive, sizeof *live, cmp_loc);

@@ -217,8 +217,7 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
     bc_file *nf = bc_file_get(s, file_id);
     if (nf) nf->live_bytes += bc_entry_rec_size(e);
   } else if (rc->follow) {
-    bc_kd_unlink(&s->kd, e);
-    bc_kd_entry_free(&s->kd, e);
+    bc_kd_remove(&s->kd, e);
   } else {
     bc_e_set(e, seq, 0, 0, 0, 0, 1);
   }
@@ -793,8 +792,11 @@ static bc_status reload(bc_store *s) {
     while (s->nfiles) bc_file_remove(s, s->files[s->nfiles - 1].id);
     uint64_t seed = s->kd.seed;
     bc_kd_free(&s->kd);
+    /* Iterators' cached positions name the old keydir: move the version on. */
+    uint64_t version = s->kd.version;
     bc_follow_free(s);
     if (bc_kd_init(&s->kd, seed) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+    s->kd.version = version + 1;
     s->corrupt = 0;
     st = bc_recover(s);
     /* A file renamed or removed by the writer's merge under our feet. */

@@ -512,7 +512,7 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   uint64_t used = out->live_bytes + headers;
   out->dead_bytes = out->total_bytes > used ? out->total_bytes - used : 0;
   out->active_file_id = s->active_id;
-  out->keydir_bytes = s->kd.heap_bytes;
+  out->keydir_bytes = s->kd.heap_bytes + bc_kt_bytes(&s->kd);
   out->next_seq = s->next_seq;
   out->merges = s->merges;
   out->corrupt = s->corrupt;

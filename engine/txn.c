@@ -117,8 +117,7 @@ static void undo_to(bc_txn *t, size_t n) {
     bc_txn_undo *u = &t->undo[--t->nundo];
     bc_entry *e = u->entry;
     if (u->created) {
-      bc_kd_unlink(&t->ov, e);
-      bc_kd_entry_free(&t->ov, e);
+      bc_kd_remove(&t->ov, e);
     } else {
       e->seqmeta = u->old_seqmeta;
       e->loc = u->old_loc;
@@ -142,10 +141,7 @@ static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
     created = 1;
   }
   if (log_undo(t, e, created) != 0) {
-    if (created) {
-      bc_kd_unlink(&t->ov, e);
-      bc_kd_entry_free(&t->ov, e);
-    }
+    if (created) bc_kd_remove(&t->ov, e);
     return bc_seterr(s, BC_NOMEM, "out of memory");
   }
   bc_rec r = {type, meta, 0, t->id, (uint32_t)klen, (uint32_t)vlen};
@@ -156,8 +152,7 @@ static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
     if (t->nmarks > 0) {
       undo_to(t, t->nundo - 1);
     } else if (created) {
-      bc_kd_unlink(&t->ov, e);
-      bc_kd_entry_free(&t->ov, e);
+      bc_kd_remove(&t->ov, e);
     }
     return st;
   }
@@ -304,31 +299,34 @@ bc_status bc_txn_release(bc_txn *t, unsigned depth) {
   return st;
 }
 
-/* Move t's overlay into the keydir (room was reserved by prepare). */
+/* Apply t's overlay to the keydir (room was reserved by prepare).  The
+** overlay's entries are copied: each keydir owns its own arena. */
 static void apply_overlay(bc_txn *t) {
   bc_store *s = t->s;
   bc_keydir *ov = &t->ov;
-  for (size_t i = 0; i <= ov->mask; i++) {
-    bc_entry *e = ov->slot[i];
+  for (size_t i = 0; i < ov->cap; i++) {
+    const bc_entry *e = bc_kd_at(ov, i);
     if (!e) continue;
-    ov->slot[i] = NULL;
-    size_t esz = sizeof(bc_entry) + bc_e_klen(e);
-    ov->heap_bytes -= esz;
     bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
-    if (k) {
-      bc_acct(s, k, 0);
-      bc_kd_unlink(&s->kd, k);
-      bc_kd_entry_free(&s->kd, k);
-    }
+    if (k) bc_acct(s, k, 0);
     if (bc_e_deleted(e)) {
-      free(e);
+      if (k) bc_kd_remove(&s->kd, k);
       continue;
     }
-    (void)bc_kd_link(&s->kd, e); /* cannot fail: reserved */
-    s->kd.heap_bytes += esz;
-    bc_acct(s, e, 1);
+    if (!k) k = bc_kd_add(&s->kd, e->key, bc_e_klen(e)); /* cannot fail: reserved */
+    bc_e_set(k, bc_e_seq(e), bc_e_meta(e), e->file_id, bc_e_off(e), e->vsize, 0);
+    bc_acct(s, k, 1);
   }
-  ov->count = 0;
+}
+
+/* Entries and key bytes of t's overlay: what applying it may add. */
+static size_t overlay_key_bytes(const bc_txn *t) {
+  size_t n = 0;
+  for (size_t i = 0; i < t->ov.cap; i++) {
+    const bc_entry *e = bc_kd_at(&t->ov, i);
+    if (e) n += bc_e_klen(e);
+  }
+  return n;
 }
 
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
@@ -375,7 +373,7 @@ bc_status bc_txn_prepare(bc_txn *t) {
     st = doomed(t);
   } else if (!t->prepared && t->nrec > 0) {
     /* The commit point: every record and the COMMIT, synced per mode. */
-    if (bc_kd_reserve(&s->kd, t->ov.count) != 0)
+    if (bc_kd_reserve(&s->kd, t->ov.count, overlay_key_bytes(t)) != 0)
       st = bc_seterr(s, BC_NOMEM, "out of memory");
     unsigned char n[8];
     bc_put_u64(n, t->nrec);
@@ -429,6 +427,16 @@ bc_status bc_txn_rollback(bc_txn *t) {
   return BC_OK;
 }
 
-bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
-  return bc_iter_build(t->s, &t->ov, out);
+uint64_t bc_count_view(bc_store *s, bc_txn *t) {
+  pthread_mutex_lock(&s->mu);
+  uint64_t n = s->kd.count;
+  for (size_t i = 0; t && i < t->ov.cap; i++) {
+    const bc_entry *e = bc_kd_at(&t->ov, i);
+    if (!e) continue;
+    int in_kd = bc_kd_get(&s->kd, e->key, bc_e_klen(e)) != NULL;
+    if (bc_e_deleted(e) && in_kd) n--;
+    if (!bc_e_deleted(e) && !in_kd) n++;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return n;
 }

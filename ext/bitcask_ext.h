@@ -33,8 +33,12 @@
 /* Key encoding: a tag byte, then the payload.  Keys that SQLite compares
 ** equal encode to the same bytes; the tags follow SQLite's order of storage
 ** classes (numbers < text < blob). */
-#define BCX_TAG_INT 0x10  /* 8 bytes: big-endian int64 with its sign bit flipped */
-#define BCX_TAG_REAL 0x11 /* 8 bytes: IEEE double, order-preserving transform */
+#define BCX_TAG_REAL_LOW 0x0F  /* 8 bytes: a REAL below -2^63, order-preserving bits */
+#define BCX_TAG_INT 0x10       /* 8 bytes: big-endian int64 with its sign bit flipped
+                               ** (an INTEGER, or an integral REAL); 16 bytes: the
+                               ** same of floor(r), then r's order-preserving bits
+                               ** (a non-integral REAL).  See codec.c. */
+#define BCX_TAG_REAL_HIGH 0x11 /* 8 bytes: a REAL of 2^63 or more, order-preserving bits */
 #define BCX_TAG_TEXT 0x30 /* UTF-8 bytes */
 #define BCX_TAG_BLOB 0x40 /* bytes */
 
@@ -51,6 +55,10 @@ typedef struct bcx_key {
   unsigned char inline_buf[64];
 } bcx_key;
 
+/* The same for a bound of a range (key > ?): any length, as it is only
+** compared with keys, never stored. */
+int bcx_key_encode_bound(sqlite3_value *v, bcx_key *out);
+
 /* Encode `v` as a key.  Returns SQLITE_OK, SQLITE_MISMATCH for NULL (the
 ** caller reports "NOT NULL constraint failed"), SQLITE_TOOBIG for a payload
 ** over BCX_MAX_KEY_PAYLOAD, SQLITE_NOMEM.  On SQLITE_OK call bcx_key_clear. */
@@ -60,10 +68,35 @@ void bcx_key_clear(bcx_key *k);
 ** moved (memcpy, realloc of an array of keys) call this on the new copy. */
 void bcx_key_rebase(bcx_key *k);
 
-/* Compare two encoded keys in SQLite's order for the key column (BINARY
-** collation): numbers by value (an INTEGER and a non-integral REAL
-** exactly), then TEXT, then BLOB.  Returns <0, 0, >0. */
-int bcx_key_compare(const void *a, size_t alen, const void *b, size_t blen);
+/* ---- range.c: key ranges for a scan -------------------------------- */
+
+/* One range of encoded keys, bounds owned (sqlite3_malloc'd) or NULL for
+** unbounded.  Encoded keys compare as bytes in SQLite's order (codec.c). */
+typedef struct bcx_range {
+  unsigned char *lo, *hi;
+  size_t lo_len, hi_len;
+  int lo_excl, hi_excl;
+} bcx_range;
+
+/* The ranges a scan walks, in ascending key order and disjoint. */
+typedef struct bcx_ranges {
+  bcx_range *r; /* sqlite3_malloc'd */
+  int n;
+} bcx_ranges;
+
+enum { BCX_PATTERN_NONE = 0, BCX_PATTERN_LIKE = 1, BCX_PATTERN_GLOB = 2 };
+
+/* Build the ranges holding every key k with lo < k (<= when !lo_excl) and
+** k < hi (<= when !hi_excl) -- lo/hi NULL for no bound -- that can match
+** `pattern` under LIKE (ASCII case-insensitive) or GLOB: the pattern's
+** literal prefix, for TEXT keys, BLOB keys (matched as text) and, when the
+** prefix could begin a number's text, all numeric keys.  A superset of the
+** matches: SQLite still applies the pattern.  out->n == 0 means no key can
+** match.  SQLITE_OK or SQLITE_NOMEM; free with bcx_ranges_free. */
+int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
+                     const bcx_key *hi, int hi_excl, int pattern_op,
+                     const unsigned char *pattern);
+void bcx_ranges_free(bcx_ranges *r);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */

@@ -7,12 +7,27 @@
 ** column with no affinity.  So a key's bytes carry its identity and the meta
 ** byte carries what identity drops:
 **
-**   INTEGER i                 -> 0x10, be64(i ^ 2^63)            meta 0
-**   REAL r, r integral and    -> 0x10, be64((int64)r ^ 2^63)     meta BCX_KEY_REAL
+**   REAL r < -2^63            -> 0x0F, be64(ord(r))                    meta REAL
+**   INTEGER i                 -> 0x10, be64(i ^ 2^63)                  meta 0
+**   REAL r, r integral and    -> 0x10, be64((int64)r ^ 2^63)           meta REAL
 **     within int64 range         (exactly the bytes of the INTEGER (int64)r)
-**   REAL r, otherwise         -> 0x11, be64(order-preserving bits of r)
+**   REAL r, not integral      -> 0x10, be64(floor(r) ^ 2^63), be64(ord(r))
+**                                                                      meta REAL
+**   REAL r >= 2^63            -> 0x11, be64(ord(r))                    meta REAL
 **   TEXT t                    -> 0x30, UTF-8 bytes of t
 **   BLOB b                    -> 0x40, bytes of b
+**
+** where ord(r) is the IEEE bits of r made order-preserving (negative: all
+** bits flipped; positive: the sign bit flipped).
+**
+** Byte order (memcmp, then the shorter first) is then exactly SQLite's order
+** for the column, which the engine's ordered index walks (engine/keytree.c):
+** numbers before TEXT before BLOB; TEXT by BINARY collation (memcmp of UTF-8,
+** then length); BLOB by memcmp; and numbers numerically, INTEGER and REAL
+** mixed, exactly as sqlite3IntFloatCompare: a non-integral r sorts after the
+** integer floor(r) (whose 9 bytes are its prefix) and before floor(r) + 1,
+** and reals beyond the int64 range sort beyond every integer.  A non-integral
+** REAL is always within (-2^53, 2^53), so floor(r) is exact.
 **
 ** "Integral" is tested exactly ((double)(int64)r == r), which is how SQLite
 ** itself decides that an INTEGER and a REAL are equal (sqlite3IntFloatCompare
@@ -77,7 +92,7 @@ static int key_alloc(bcx_key *k, size_t len) {
   return SQLITE_OK;
 }
 
-int bcx_key_encode(sqlite3_value *v, bcx_key *out) {
+static int key_encode(sqlite3_value *v, bcx_key *out, size_t max_payload) {
   unsigned char *p;
   int64_t i;
   int rc;
@@ -91,25 +106,30 @@ int bcx_key_encode(sqlite3_value *v, bcx_key *out) {
     goto encode_int;
   case SQLITE_FLOAT: {
     double r = sqlite3_value_double(v);
-    if (real_is_int64(r, &i)) {
-      out->key_meta = BCX_KEY_REAL;
-      goto encode_int;
-    }
+    out->key_meta = BCX_KEY_REAL;
+    if (real_is_int64(r, &i)) goto encode_int;
     uint64_t bits;
     memcpy(&bits, &r, 8);
     /* Negative doubles: flip every bit; positive: flip the sign bit. */
     bits = (bits >> 63) ? ~bits : (bits ^ 0x8000000000000000ull);
-    out->inline_buf[0] = BCX_TAG_REAL;
-    put_be64(out->inline_buf + 1, bits);
     out->data = out->inline_buf;
-    out->len = 9;
+    if (r < -9223372036854775808.0 || r >= 9223372036854775808.0) {
+      out->inline_buf[0] = r < 0 ? BCX_TAG_REAL_LOW : BCX_TAG_REAL_HIGH;
+      put_be64(out->inline_buf + 1, bits);
+      out->len = 9;
+      return SQLITE_OK;
+    }
+    out->inline_buf[0] = BCX_TAG_INT;
+    put_be64(out->inline_buf + 1, (uint64_t)(int64_t)floor(r) ^ 0x8000000000000000ull);
+    put_be64(out->inline_buf + 9, bits);
+    out->len = 17;
     return SQLITE_OK;
   }
   case SQLITE_TEXT:
   case SQLITE_BLOB: {
     int is_text = sqlite3_value_type(v) == SQLITE_TEXT;
     int n = sqlite3_value_bytes(v);
-    if ((size_t)n > BCX_MAX_KEY_PAYLOAD) return SQLITE_TOOBIG;
+    if ((size_t)n > max_payload) return SQLITE_TOOBIG;
     const void *src = is_text ? (const void *)sqlite3_value_text(v)
                               : sqlite3_value_blob(v);
     n = sqlite3_value_bytes(v);
@@ -133,6 +153,14 @@ encode_int:
   return SQLITE_OK;
 }
 
+int bcx_key_encode(sqlite3_value *v, bcx_key *out) {
+  return key_encode(v, out, BCX_MAX_KEY_PAYLOAD);
+}
+
+int bcx_key_encode_bound(sqlite3_value *v, bcx_key *out) {
+  return key_encode(v, out, (size_t)0x7fffffff);
+}
+
 void bcx_key_rebase(bcx_key *k) {
   if (!k->heap) k->data = k->inline_buf;
 }
@@ -144,7 +172,7 @@ void bcx_key_clear(bcx_key *k) {
   k->len = 0;
 }
 
-/* The double of a BCX_TAG_REAL key's 8 bytes. */
+/* The double of 8 order-preserving bytes (ord(r) above). */
 static double key_real(const unsigned char *p) {
   uint64_t bits = get_be64(p);
   bits = (bits >> 63) ? (bits ^ 0x8000000000000000ull) : ~bits;
@@ -153,39 +181,16 @@ static double key_real(const unsigned char *p) {
   return r;
 }
 
-/* An INTEGER key i against a REAL key r, which is never integral within the
-** int64 range (those are stored as integers): exact, as sqlite3IntFloatCompare. */
-static int int_real_compare(int64_t i, double r) {
-  if (r < -9223372036854775808.0) return 1;
-  if (r >= 9223372036854775808.0) return -1;
-  return i <= (int64_t)floor(r) ? -1 : 1;
-}
-
-int bcx_key_compare(const void *a, size_t alen, const void *b, size_t blen) {
-  const unsigned char *x = a, *y = b;
-  if (alen == 9 && blen == 9 && x[0] != y[0] &&
-      (x[0] == BCX_TAG_INT || x[0] == BCX_TAG_REAL) &&
-      (y[0] == BCX_TAG_INT || y[0] == BCX_TAG_REAL)) {
-    if (x[0] == BCX_TAG_INT)
-      return int_real_compare((int64_t)(get_be64(x + 1) ^ 0x8000000000000000ull),
-                              key_real(y + 1));
-    return -int_real_compare((int64_t)(get_be64(y + 1) ^ 0x8000000000000000ull),
-                             key_real(x + 1));
-  }
-  /* Same class (order-preserving bytes) or different classes (the tags are
-  ** in SQLite's class order). */
-  size_t n = alen < blen ? alen : blen;
-  int c = n ? memcmp(x, y, n) : 0;
-  if (c) return c;
-  return (alen > blen) - (alen < blen);
-}
-
 int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
                    uint8_t meta) {
   const unsigned char *p = key;
   if (klen == 0) return SQLITE_CORRUPT;
   switch (p[0]) {
   case BCX_TAG_INT: {
+    if (klen == 17) {
+      sqlite3_result_double(ctx, key_real(p + 9));
+      return SQLITE_OK;
+    }
     if (klen != 9) return SQLITE_CORRUPT;
     int64_t i = (int64_t)(get_be64(p + 1) ^ 0x8000000000000000ull);
     if (meta & BCX_KEY_REAL)
@@ -194,7 +199,8 @@ int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
       sqlite3_result_int64(ctx, i);
     return SQLITE_OK;
   }
-  case BCX_TAG_REAL:
+  case BCX_TAG_REAL_LOW:
+  case BCX_TAG_REAL_HIGH:
     if (klen != 9) return SQLITE_CORRUPT;
     sqlite3_result_double(ctx, key_real(p + 1));
     return SQLITE_OK;

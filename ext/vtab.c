@@ -19,27 +19,41 @@
 ** NOT NULL is not enforced by SQLite on a WITHOUT ROWID virtual table, so
 ** xUpdate refuses NULL keys itself.
 **
-** Query plans.  xBestIndex encodes its plan in idxNum (and names it in idxStr,
-** which EXPLAIN QUERY PLAN shows as "INDEX <idxNum>:<idxStr>"):
+** Query plans.  xBestIndex encodes its plan in idxNum; idxStr names it for
+** EXPLAIN QUERY PLAN ("SCAN kv VIRTUAL TABLE INDEX <idxNum>:<idxStr>"):
 **
-**   idxNum  idxStr         argv[0]                  rows          cost
-**   0       "scan"         -                        live keys     10 + keys
-**                                                   (at least 16)
-**   1       "key=?"        the key                  1 (unique)    1
-**   2       "key IN (...)" the IN list, walked with 10            10
-**                          sqlite3_vtab_in_first/next
-**   bit 4   a scan in key order ("scan in key order"): SQLite's order for
-**           the column, as a native table's scan; set whenever a column is
-**           used (colUsed != 0: count(*) alone needs no order) or ORDER BY
-**           key is consumed
-**   bit 8   ... descending (ORDER BY key DESC)
+**   bits 0-1  the access:
+**     0 PLAN_SCAN   a walk of the keydir's ordered index, in key order
+**                   (SQLite's order for the column), over the ranges the
+**                   argv constraints give (range.c); idxStr e.g.
+**                   "key>? AND key<=? in key order"
+**     1 PLAN_EQ     key = ?: one keydir probe ("key=?"); 1 row, unique
+**     2 PLAN_IN     key IN (...): one probe per value, the list walked with
+**                   sqlite3_vtab_in_first/next ("key IN (...)")
+**     3 PLAN_COUNT  no column used and no constraint (count(*)): the live
+**                   key count, no key touched ("count")
+**   bit 3     SCAN_DESC: the walk is in descending key order
+**   bits 4+   PLAN_SCAN's argv, 4 bits per argument in argv order:
+**             ARG_GT, ARG_GE, ARG_LT, ARG_LE (a bound on the key), ARG_LIKE,
+**             ARG_GLOB (a pattern; its literal prefix is walked and SQLite
+**             still applies the pattern), ARG_LIMIT, ARG_OFFSET.
 **
-** An `=` or IN on the key with a non-BINARY collation is left to SQLite (the
-** keydir knows only binary equality).  LIMIT/OFFSET are never consumed;
-** ORDER BY only as `ORDER BY key [DESC]` on a scan.  A scan's keys are a
-** snapshot taken in xFilter; a key deleted before its row is reached is
-** skipped.  Values are read in xColumn only when asked for, so a scan that
-** does not use `value` (count(*), SELECT key) reads nothing from disk.
+** Served: `key = ?`, `key IN (...)`, one lower bound (>, >=), one upper bound
+** (<, <=; BETWEEN is both), one LIKE or GLOB, ORDER BY key [ASC|DESC]
+** (orderByConsumed), and LIMIT/OFFSET -- the last only when every other
+** constraint is served exactly (omitted) and ORDER BY is consumed or absent
+** (DESIGN.md section 4).  A bound or `=` under a non-BINARY collation is left
+** to SQLite.  Costs: a probe 1; a scan 10 + the rows it is expected to
+** return: all live keys (at least SCAN_MIN_ROWS) cut by 4 for each bound
+** and by 32 for a pattern prefix, capped by a constant LIMIT + OFFSET.
+**
+** A scan is a cursor in the ordered index (engine/iter.c): each row is the
+** next live key past the previous one as the store is then, so writes and
+** merges made meanwhile (by this statement or another) never make it skip
+** or repeat a key; a key deleted before the scan reaches it is not
+** returned, one inserted ahead of it is.  Values are read in xColumn only
+** when asked for, so a scan that does not use `value` reads nothing from
+** disk.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
 ** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
@@ -61,10 +75,10 @@ SQLITE_EXTENSION_INIT1
 /* Where a table's store is (see options.c). */
 enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
-/* Query plans (idxNum): bits 0-1 the access, bits 2-3 a scan's order. */
-enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_MASK = 3,
-       SCAN_ORDERED = 4, /* in key order (SQLite's order for the column) */
-       SCAN_DESC = 8 };  /* ... descending */
+/* Query plans (idxNum), see the top of the file. */
+enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
+       SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 5 };
+enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
 
 /* The least row count a scan is estimated at (see bitcaskBestIndex). */
 #define SCAN_MIN_ROWS 16.0
@@ -102,19 +116,17 @@ struct bitcask_vtab {
   bitcask_vtab *next;      /* next table in mod->tables */
 };
 
-/* One key of a scan: points into the cursor's bc_iter. */
-typedef struct bcx_scan_ent {
-  const unsigned char *key;
-  size_t klen;
-} bcx_scan_ent;
-
 typedef struct bitcask_cursor {
   sqlite3_vtab_cursor base; /* base class: must be first */
   int plan;                 /* PLAN_* of the current xFilter */
   int eof;                  /* no current row */
-  bc_iter *iter;            /* PLAN_SCAN: the keydir snapshot */
-  bcx_scan_ent *ents;       /* PLAN_SCAN: its entries, maybe sorted */
-  size_t nent, ient;
+  bc_iter *iter;            /* PLAN_SCAN: the cursor in the current range */
+  bcx_ranges ranges;        /* PLAN_SCAN: the ranges to walk, ascending */
+  int irange;               /* the range iter walks (counting down if desc) */
+  int desc;                 /* PLAN_SCAN: descending */
+  sqlite3_int64 limit;      /* PLAN_SCAN: rows still to return; < 0: no limit */
+  sqlite3_int64 count;      /* PLAN_COUNT: rows returned so far, negated */
+  sqlite3_int64 remaining;  /* PLAN_COUNT: rows left, the current one included */
   bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe */
   int nprobe;               /* entries in probes */
   int iprobe;               /* index of the current probe */
@@ -158,9 +170,6 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
                 : bc_get(p->sh->store, k, n, b, v, i);
 }
 
-static bc_status kv_iter(bitcask_vtab *p, bc_iter **it) {
-  return p->txn ? bc_iter_open_txn(p->txn, it) : bc_iter_open(p->sh->store, it);
-}
 
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
@@ -480,20 +489,54 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
 
 /* ---- xBestIndex ------------------------------------------------------- */
 
+static int binary_coll(sqlite3_index_info *info, int i) {
+  const char *coll = sqlite3_vtab_collation(info, i);
+  return !coll || sqlite3_stricmp(coll, "BINARY") == 0;
+}
+
 static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  int iEq = -1, iIn = -1;
+  int iEq = -1, iIn = -1, iLo = -1, iHi = -1, iPat = -1, iLimit = -1, iOffset = -1;
+  int nOther = 0; /* constraints that no plan below serves exactly */
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
-    if (!c->usable || c->iColumn != 0 || c->op != SQLITE_INDEX_CONSTRAINT_EQ)
+    if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
+      if (c->usable) iLimit = i;
       continue;
-    const char *coll = sqlite3_vtab_collation(info, i);
-    if (coll && sqlite3_stricmp(coll, "BINARY") != 0) continue;
-    if (sqlite3_vtab_in(info, i, -1)) {
-      if (iIn < 0) iIn = i;
-    } else if (iEq < 0) {
-      iEq = i;
     }
+    if (c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+      if (c->usable) iOffset = i;
+      continue;
+    }
+    int served = 0;
+    if (c->usable && c->iColumn == 0) {
+      switch (c->op) {
+      case SQLITE_INDEX_CONSTRAINT_EQ:
+        if (!binary_coll(info, i)) break;
+        if (sqlite3_vtab_in(info, i, -1)) {
+          if (iIn < 0) iIn = i, served = 1;
+        } else if (iEq < 0) {
+          iEq = i, served = 1;
+        }
+        break;
+      case SQLITE_INDEX_CONSTRAINT_GT:
+      case SQLITE_INDEX_CONSTRAINT_GE:
+        if (iLo < 0 && binary_coll(info, i)) iLo = i, served = 1;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LT:
+      case SQLITE_INDEX_CONSTRAINT_LE:
+        if (iHi < 0 && binary_coll(info, i)) iHi = i, served = 1;
+        break;
+      case SQLITE_INDEX_CONSTRAINT_LIKE:
+      case SQLITE_INDEX_CONSTRAINT_GLOB:
+        /* Served as a prefix range, never exactly: SQLite still filters. */
+        if (iPat < 0) iPat = i;
+        break;
+      default:
+        break;
+      }
+    }
+    if (!served) nOther++;
   }
   /* Ask for the whole IN list at once; should SQLite decline after all, the
   ** values come one per xFilter call and the equality plan serves them. */
@@ -509,40 +552,98 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     info->estimatedCost = 1.0;
     info->estimatedRows = 1;
     info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
-  } else if (iIn >= 0) {
+    return SQLITE_OK;
+  }
+  if (iIn >= 0) {
     info->aConstraintUsage[iIn].argvIndex = 1;
     info->aConstraintUsage[iIn].omit = 1;
     info->idxNum = PLAN_IN;
     info->idxStr = "key IN (...)";
     info->estimatedCost = 10.0;
     info->estimatedRows = 10;
-  } else {
-    /* The live key count is exact and free; before the store is open (a
-    ** deferred connect) fall back to a large guess. */
-    double n = 1e6;
-    if (p->sh) n = (double)bc_count(p->sh->store);
-    /* Never below SCAN_MIN_ROWS: a plan outlives the data it was made for
-    ** (prepared statements, a table filled after CREATE), and an almost
-    ** empty kv table would otherwise become the outer loop of a join on key
-    ** instead of being probed. */
-    if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
-    /* Rows come in key order -- SQLite's order for the column, as a native
-    ** table's scan -- unless only count(*) is wanted (colUsed 0): then no
-    ** key is compared.  ORDER BY key [DESC] is served by that order. */
-    info->idxNum = PLAN_SCAN;
-    info->idxStr = "scan";
-    if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == 0) {
-      info->idxNum |= SCAN_ORDERED | (info->aOrderBy[0].desc ? SCAN_DESC : 0);
-      info->idxStr = info->aOrderBy[0].desc ? "scan in descending key order"
-                                            : "scan in key order";
-      info->orderByConsumed = 1;
-    } else if (info->colUsed != 0) {
-      info->idxNum |= SCAN_ORDERED;
-      info->idxStr = "scan in key order";
-    }
-    info->estimatedCost = 10.0 + n;
-    info->estimatedRows = n > 0 ? (sqlite3_int64)n : 1;
+    return SQLITE_OK;
   }
+  /* The live key count is exact and free; before the store is open (a
+  ** deferred connect) fall back to a large guess. */
+  double n = 1e6;
+  if (p->sh) n = (double)bc_count(p->sh->store);
+  /* Never below SCAN_MIN_ROWS: a plan outlives the data it was made for
+  ** (prepared statements, a table filled after CREATE), and an almost empty
+  ** kv table would otherwise become the outer loop of a join on key instead
+  ** of being probed. */
+  if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
+  int ordered = info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
+  if (info->colUsed == 0 && iLo < 0 && iHi < 0 && iPat < 0 && !ordered) {
+    info->idxNum = PLAN_COUNT;
+    info->idxStr = "count";
+    info->estimatedCost = 10.0 + n / 100;
+    info->estimatedRows = (sqlite3_int64)n;
+    return SQLITE_OK;
+  }
+
+  int plan = PLAN_SCAN, narg = 0;
+  double rows = n;
+  char desc_buf[160];
+  desc_buf[0] = 0;
+  size_t dl = 0;
+  int use[MAX_ARGS], op[MAX_ARGS];
+  if (iLo >= 0) {
+    use[narg] = iLo;
+    op[narg++] = info->aConstraint[iLo].op == SQLITE_INDEX_CONSTRAINT_GT ? ARG_GT : ARG_GE;
+    rows /= 4;
+  }
+  if (iHi >= 0) {
+    use[narg] = iHi;
+    op[narg++] = info->aConstraint[iHi].op == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT : ARG_LE;
+    rows /= 4;
+  }
+  if (iPat >= 0) {
+    use[narg] = iPat;
+    op[narg++] = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE ? ARG_LIKE : ARG_GLOB;
+    rows /= 32;
+  }
+  if (ordered) {
+    info->orderByConsumed = 1;
+    if (info->aOrderBy[0].desc) plan |= SCAN_DESC;
+  }
+  /* LIMIT/OFFSET: only when nothing is left for SQLite to filter after us
+  ** (the pattern is such a filter). */
+  if (iLimit >= 0 && nOther == 0 && iPat < 0 && (ordered || info->nOrderBy == 0)) {
+    sqlite3_value *lv = NULL, *ov = NULL;
+    double cap = -1;
+    if (sqlite3_vtab_rhs_value(info, iLimit, &lv) == SQLITE_OK && lv)
+      cap = (double)sqlite3_value_int64(lv);
+    use[narg] = iLimit;
+    op[narg++] = ARG_LIMIT;
+    if (iOffset >= 0) {
+      use[narg] = iOffset;
+      op[narg++] = ARG_OFFSET;
+      if (cap >= 0 && sqlite3_vtab_rhs_value(info, iOffset, &ov) == SQLITE_OK && ov)
+        cap += (double)sqlite3_value_int64(ov);
+    }
+    if (cap >= 0 && cap < rows) rows = cap;
+  }
+  for (int a = 0; a < narg; a++) {
+    info->aConstraintUsage[use[a]].argvIndex = a + 1;
+    /* Bounds, LIMIT and OFFSET are applied exactly here; a pattern is not. */
+    info->aConstraintUsage[use[a]].omit = op[a] != ARG_LIKE && op[a] != ARG_GLOB;
+    plan |= op[a] << (ARG_SHIFT + ARG_BITS * a);
+    static const char *const name[] = {"", "key>?", "key>=?", "key<?", "key<=?",
+                                       "key LIKE ?", "key GLOB ?", "LIMIT ?", "OFFSET ?"};
+    int w = snprintf(desc_buf + dl, sizeof desc_buf - dl, "%s%s",
+                     dl && op[a] != ARG_LIMIT && op[a] != ARG_OFFSET ? " AND " : (dl ? " " : ""),
+                     name[op[a]]);
+    if (w > 0 && (size_t)w < sizeof desc_buf - dl) dl += (size_t)w;
+  }
+  info->idxNum = plan;
+  info->idxStr = sqlite3_mprintf("%s %s", dl ? desc_buf : "scan",
+                                 (plan & SCAN_DESC) ? "in descending key order"
+                                                    : "in key order");
+  if (!info->idxStr) return SQLITE_NOMEM;
+  info->needToFreeIdxStr = 1;
+  if (rows < 1) rows = 1;
+  info->estimatedCost = 10.0 + rows;
+  info->estimatedRows = (sqlite3_int64)rows;
   return SQLITE_OK;
 }
 
@@ -561,9 +662,10 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
 static void cursor_reset(bitcask_cursor *c) {
   bc_iter_close(c->iter);
   c->iter = NULL;
-  sqlite3_free(c->ents);
-  c->ents = NULL;
-  c->nent = c->ient = 0;
+  bcx_ranges_free(&c->ranges);
+  c->irange = 0;
+  c->limit = -1;
+  c->count = 0;
   for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
   sqlite3_free(c->probes);
   c->probes = NULL;
@@ -594,28 +696,50 @@ static void probe_advance(bitcask_cursor *c) {
   c->eof = 1;
 }
 
-/* Next key of the scan that is still live -- the snapshot is from xFilter;
-** a key deleted since (by any connection, or by this statement) is skipped
-** rather than returned with a NULL value -- with its current info. */
-static void scan_advance(bitcask_cursor *c) {
+/* Open the engine iterator over range c->irange. */
+static int range_open(bitcask_cursor *c) {
   bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  for (; c->ient < c->nent; c->ient++) {
-    bcx_scan_ent *e = &c->ents[c->ient];
-    if (kv_lookup(p, e->key, e->klen, &c->info) == BC_OK) {
-      c->key = e->key;
-      c->klen = e->klen;
-      c->eof = 0;
-      return;
-    }
-  }
+  const bcx_range *r = &c->ranges.r[c->irange];
+  bc_range br = {r->lo, r->lo_len, r->lo_excl, r->hi, r->hi_len, r->hi_excl, c->desc};
+  bc_status st = bc_iter_open_range(p->sh->store, &br, &c->iter);
+  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
+}
+
+/* The scan's next row: the next live key of the current range, moving on
+** through the ranges, in this connection's view (its transaction, if it has
+** one now -- a scan may outlive the transaction it began in). */
+static int scan_advance(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
   c->eof = 1;
+  if (c->limit == 0) return SQLITE_OK;
+  while (c->iter) {
+    const void *key;
+    size_t klen;
+    bc_status st = bc_iter_next_view(c->iter, p->txn, &key, &klen, &c->info);
+    if (st == BC_OK) {
+      c->key = key;
+      c->klen = klen;
+      c->eof = 0;
+      if (c->limit > 0) c->limit--;
+      return SQLITE_OK;
+    }
+    if (st != BC_DONE) return engine_error(p, st);
+    bc_iter_close(c->iter);
+    c->iter = NULL;
+    if (c->desc ? c->irange == 0 : c->irange + 1 >= c->ranges.n) break;
+    c->irange += c->desc ? -1 : 1;
+    int rc = range_open(c);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
 }
 
 static int bitcaskNext(sqlite3_vtab_cursor *cur) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
-  if ((c->plan & PLAN_MASK) == PLAN_SCAN) {
-    c->ient++;
-    scan_advance(c);
+  if ((c->plan & PLAN_MASK) == PLAN_SCAN) return scan_advance(c);
+  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
+    c->count--;
+    c->eof = c->remaining-- <= 1;
   } else {
     c->iprobe++;
     probe_advance(c);
@@ -642,38 +766,73 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
   return SQLITE_OK;
 }
 
-static int ent_cmp_asc(const void *a, const void *b) {
-  const bcx_scan_ent *x = a, *y = b;
-  return bcx_key_compare(x->key, x->klen, y->key, y->klen);
-}
-
-static int ent_cmp_desc(const void *a, const void *b) {
-  return ent_cmp_asc(b, a);
-}
-
-/* Take the snapshot's keys into c->ents, sorted if the plan asks, and go to
-** the first live one. */
-static int scan_start(bitcask_cursor *c, int idxNum) {
-  size_t n = 0, cap = 0;
-  const void *key;
-  size_t klen;
-  while (bc_iter_next(c->iter, &key, &klen, NULL) == BC_OK) {
-    if (n == cap) {
-      cap = cap ? cap * 2 : 256;
-      bcx_scan_ent *a = sqlite3_realloc64(c->ents, (sqlite3_uint64)cap * sizeof *a);
-      if (!a) return SQLITE_NOMEM;
-      c->ents = a;
+/* Start a PLAN_SCAN: its ranges from argv (see bitcaskBestIndex), then
+** the first row. */
+static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **argv) {
+  bcx_key lo, hi;
+  int have_lo = 0, have_hi = 0, lo_excl = 0, hi_excl = 0, pat_op = BCX_PATTERN_NONE;
+  const unsigned char *pat = NULL;
+  sqlite3_int64 limit = -1, offset = 0;
+  int rc = SQLITE_OK, none = 0;
+  c->desc = (idxNum & SCAN_DESC) != 0;
+  for (int a = 0; a < argc && a < MAX_ARGS && rc == SQLITE_OK; a++) {
+    int op = (idxNum >> (ARG_SHIFT + ARG_BITS * a)) & ((1 << ARG_BITS) - 1);
+    sqlite3_value *v = argv[a];
+    switch (op) {
+    case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE: {
+      int is_lo = op == ARG_GT || op == ARG_GE;
+      bcx_key *k = is_lo ? &lo : &hi;
+      rc = bcx_key_encode_bound(v, k);
+      if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
+        none = 1;
+        rc = SQLITE_OK;
+        break;
+      }
+      if (rc != SQLITE_OK) break;
+      if (is_lo) have_lo = 1, lo_excl = op == ARG_GT;
+      else have_hi = 1, hi_excl = op == ARG_LT;
+      break;
     }
-    c->ents[n].key = key;
-    c->ents[n].klen = klen;
-    n++;
+    case ARG_LIKE: case ARG_GLOB:
+      pat = sqlite3_value_text(v);
+      if (!pat) {
+        if (sqlite3_value_type(v) == SQLITE_NULL) none = 1;
+        else rc = SQLITE_NOMEM;
+        break;
+      }
+      pat_op = op == ARG_LIKE ? BCX_PATTERN_LIKE : BCX_PATTERN_GLOB;
+      break;
+    case ARG_LIMIT:
+      limit = sqlite3_value_int64(v);
+      break;
+    case ARG_OFFSET:
+      offset = sqlite3_value_int64(v);
+      break;
+    default:
+      break;
+    }
   }
-  c->nent = n;
-  c->ient = 0;
-  if ((idxNum & SCAN_ORDERED) && n > 1)
-    qsort(c->ents, n, sizeof *c->ents, (idxNum & SCAN_DESC) ? ent_cmp_desc : ent_cmp_asc);
-  scan_advance(c);
-  return SQLITE_OK;
+  if (rc == SQLITE_OK && !none)
+    rc = bcx_ranges_build(&c->ranges, have_lo ? &lo : NULL, lo_excl,
+                          have_hi ? &hi : NULL, hi_excl, pat_op, pat);
+  if (have_lo) bcx_key_clear(&lo);
+  if (have_hi) bcx_key_clear(&hi);
+  if (rc != SQLITE_OK) return rc;
+  c->limit = limit < 0 ? -1 : limit;
+  if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
+  c->irange = c->desc ? c->ranges.n - 1 : 0;
+  rc = range_open(c);
+  if (rc != SQLITE_OK) return rc;
+  /* OFFSET: skip that many rows (SQLite does not, the constraint omitted). */
+  sqlite3_int64 keep = c->limit;
+  c->limit = -1;
+  for (sqlite3_int64 i = 0; i < offset && rc == SQLITE_OK; i++) {
+    rc = scan_advance(c);
+    if (c->eof) return rc;
+  }
+  c->limit = keep;
+  if (rc == SQLITE_OK) rc = scan_advance(c);
+  return rc;
 }
 
 static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
@@ -681,7 +840,6 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   (void)idxStr;
-  (void)argc;
   cursor_reset(c);
   c->plan = idxNum;
   int rc = vtab_store(p);
@@ -694,10 +852,12 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
     if (st != BC_OK) return engine_error(p, st);
   }
 
-  if ((idxNum & PLAN_MASK) == PLAN_SCAN) {
-    bc_status st = kv_iter(p, &c->iter);
-    if (st != BC_OK) return engine_error(p, st);
-    return scan_start(c, idxNum);
+  if ((idxNum & PLAN_MASK) == PLAN_SCAN) return scan_start(c, idxNum, argc, argv);
+  if ((idxNum & PLAN_MASK) == PLAN_COUNT) {
+    c->count = 0;
+    c->remaining = (sqlite3_int64)bc_count_view(p->sh->store, p->txn);
+    c->eof = c->remaining <= 0;
+    return SQLITE_OK;
   }
   int alloc = 0;
   if (idxNum == PLAN_EQ) {
@@ -721,11 +881,38 @@ static int bitcaskEof(sqlite3_vtab_cursor *cur) {
   return ((bitcask_cursor *)cur)->eof;
 }
 
+/* A PLAN_COUNT cursor asked for a column after all: SQLite reports colUsed
+** 0 for `DELETE FROM kv` too, which then reads each row's key.  Become a
+** full scan positioned at the same row. */
+static int count_to_scan(bitcask_cursor *c) {
+  sqlite3_int64 skip = -c->count;
+  c->plan = PLAN_SCAN;
+  c->ranges.r = sqlite3_malloc(sizeof *c->ranges.r);
+  if (!c->ranges.r) return SQLITE_NOMEM;
+  memset(c->ranges.r, 0, sizeof *c->ranges.r);
+  c->ranges.n = 1;
+  c->irange = 0;
+  c->desc = 0;
+  c->limit = -1;
+  int rc = range_open(c);
+  for (sqlite3_int64 k = 0; rc == SQLITE_OK && k <= skip; k++) rc = scan_advance(c);
+  return rc;
+}
+
 static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
                          int i) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   int rc;
+  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
+    rc = count_to_scan(c);
+    if (rc != SQLITE_OK) return rc;
+    if (c->eof) {
+      /* The rows counted are gone meanwhile. */
+      sqlite3_result_null(ctx);
+      return SQLITE_OK;
+    }
+  }
   if (i == 0) {
     rc = bcx_key_result(ctx, c->key, c->klen, c->info.meta);
   } else {

@@ -592,88 +592,86 @@ static void test_destroy(void **state) {
   tu_model_free(&m);
 }
 
-static void test_iter_snapshot(void **state) {
+/* An iterator is a cursor: writes, deletes and merges between its steps
+** never make it skip a key that is live, repeat a key, or return one that is
+** not live at that step (keys are "key:%06zu", so index order is key order;
+** the empty key sorts first). */
+static void test_iter_cursor_under_writes(void **state) {
   tu_fix *fx = *state;
-  const size_t K = 500;
+  const size_t K = 500, SPAN = K + 200;
   tu_model m;
-  tu_model_init(&m, K + 200);
+  tu_model_init(&m, SPAN);
   bc_store *s = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
   for (size_t i = 0; i < K; i++) TU_OK(tu_put_ver(s, &m, i, 1, 0, 80));
   for (size_t i = 0; i < K; i += 4) TU_OK(tu_del(s, &m, i));
   TU_OK(bc_put(s, "", 0, 5, "empty", 5)); /* the empty key is iterated too */
-  bc_info *want = calloc(K, sizeof *want);
-  for (size_t i = 0; i < K; i++) {
-    char k[32];
-    size_t kl = tu_key(k, i);
-    if (m.v[i]) TU_OK(bc_lookup(s, k, kl, &want[i]));
-  }
-  size_t live = tu_model_count(&m);
+  int empty_live = 1;
 
   bc_iter *it = NULL;
   TU_OK(bc_iter_open(s, &it));
-  /* Writes after the snapshot: new keys, deletes, overwrites, a merge. */
-  for (size_t i = K; i < K + 200; i++) TU_OK(tu_put_ver(s, &m, i, 1, 0, 80));
-  for (size_t i = 1; i < K; i += 4) TU_OK(tu_del(s, &m, i));
-  for (size_t i = 2; i < K; i += 4) TU_OK(tu_put_ver(s, &m, i, 2, 100, 50));
-  TU_OK(bc_merge(s, NULL));
-  TU_OK(bc_delete(s, "", 0));
-
-  char *seen = calloc(K, 1);
-  int seen_empty = 0;
-  size_t n = 0;
-  const void *key;
-  size_t klen;
-  bc_info info;
-  bc_status st;
-  while ((st = bc_iter_next(it, &key, &klen, &info)) == BC_OK) {
-    n++;
-    if (klen == 0) {
-      assert_int_equal(seen_empty, 0);
-      seen_empty = 1;
-      assert_int_equal(info.value_size, 5);
-      assert_int_equal(info.meta, 5);
-      continue;
+  long prev = -2; /* -2: nothing returned yet; -1: the empty key */
+  uint64_t r = 12345;
+  size_t steps = 0, merges = 0;
+  for (;;) {
+    /* Between two steps: a few writes anywhere, now and then a merge. */
+    for (int w = 0; w < 3; w++) {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      size_t i = (size_t)(r >> 33) % SPAN;
+      switch ((r >> 20) % 3) {
+      case 0: TU_OK(tu_put_ver(s, &m, i, 2, 100, 50)); break;
+      case 1: if (m.v[i]) TU_OK(tu_del(s, &m, i)); break;
+      default: if (m.v[i]) TU_OK(tu_put_ver(s, &m, i, 3, 7, 30)); break;
+      }
     }
-    char k[32];
-    assert_true(klen < sizeof k);
-    memcpy(k, key, klen);
-    k[klen] = 0;
-    size_t i;
-    assert_int_equal(sscanf(k, "key:%zu", &i), 1);
-    assert_true(i < K); /* no key written after the snapshot */
-    assert_true(i % 4 != 0); /* no key deleted before it */
-    if (seen[i]) fail_msg("key %zu iterated twice", i);
-    seen[i] = 1;
-    assert_true(info.seq == want[i].seq);
-    assert_int_equal(info.value_size, want[i].value_size);
-    assert_int_equal(info.meta, want[i].meta);
+    if (steps % 97 == 50) {
+      TU_OK(bc_merge(s, NULL));
+      merges++;
+    }
+    if (steps == 20 && empty_live) {
+      TU_OK(bc_delete(s, "", 0));
+      empty_live = 0;
+    }
+    const void *key;
+    size_t klen;
+    bc_info info;
+    bc_status st = bc_iter_next(it, &key, &klen, &info);
+    long got;
+    if (st == BC_DONE) {
+      got = (long)SPAN; /* past every key */
+    } else {
+      TU_OK(st);
+      if (klen == 0) {
+        got = -1;
+      } else {
+        char k[32];
+        assert_true(klen < sizeof k);
+        memcpy(k, key, klen);
+        k[klen] = 0;
+        size_t i;
+        assert_int_equal(sscanf(k, "key:%zu", &i), 1);
+        got = (long)i;
+        assert_non_null(m.v[i]); /* live now */
+        bc_info now;
+        TU_OK(bc_lookup(s, key, klen, &now));
+        assert_true(now.seq == info.seq);
+        assert_int_equal(now.value_size, info.value_size);
+      }
+      if (got <= prev) fail_msg("iterator went from %ld back to %ld", prev, got);
+    }
+    /* Nothing live was skipped between prev and got. */
+    if (prev < -1 && got > -1 && empty_live) fail_msg("the empty key was skipped");
+    for (long i = prev + 1 > 0 ? prev + 1 : 0; i < got && i < (long)SPAN; i++)
+      if (m.v[i]) fail_msg("key %ld skipped (between %ld and %ld)", i, prev, got);
+    if (st == BC_DONE) break;
+    prev = got;
+    steps++;
   }
-  assert_int_equal(st, BC_DONE);
-  assert_int_equal(bc_iter_next(it, &key, &klen, NULL), BC_DONE);
-  assert_int_equal(n, live + 1);
-  assert_int_equal(seen_empty, 1);
+  assert_int_equal(bc_iter_next(it, NULL, NULL, NULL), BC_DONE);
   bc_iter_close(it);
-  bc_iter_close(NULL);
-
-  /* A fresh iterator sees the current state, each key once. */
-  TU_OK(bc_iter_open(s, &it));
-  n = 0;
-  while (bc_iter_next(it, &key, &klen, NULL) == BC_OK) {
-    char k[32];
-    memcpy(k, key, klen);
-    k[klen] = 0;
-    size_t i;
-    assert_int_equal(sscanf(k, "key:%zu", &i), 1);
-    assert_non_null(m.v[i]);
-    n++;
-  }
-  assert_int_equal(n, tu_model_count(&m));
-  bc_iter_close(it);
-  tu_model_check(s, &m, "after iteration");
-  assert_int_equal(bc_close(s), BC_OK);
-  free(seen);
-  free(want);
+  assert_true(steps > 300);
+  assert_true(merges >= 3);
   tu_model_free(&m);
+  TU_OK(bc_close(s));
 }
 
 /* ------------------------------------------------- another process */
@@ -956,7 +954,7 @@ int main(void) {
       TU_TEST(test_second_writer_locked),
       TU_TEST(test_read_only_with_writer),
       TU_TEST(test_destroy),
-      TU_TEST(test_iter_snapshot),
+      TU_TEST(test_iter_cursor_under_writes),
       TU_TEST(test_threads),
       TU_TEST(test_other_process),
       TU_TEST(test_unfinished_marker),

@@ -22,6 +22,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+/* 1 in an AddressSanitizer build (whose allocator bypasses mallinfo2). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -944,28 +944,79 @@ static void reader_round(const fz_archive *a, int big) {
   open_read_only("ro");
 }
 
-/* Store s must hold exactly the keys of snapshot it (each with the same
-** seq, size and meta).  what: for the message. */
-static void same_view(bc_iter *it, bc_store *s, const char *what) {
+/* A copy of every live key and its info (iterators are cursors on an open
+** store, so what a store held at its close is copied out before it). */
+typedef struct snap {
+  unsigned char **k;
+  size_t *kl;
+  bc_info *info;
+  size_t n, cap;
+} snap;
+
+static void snap_free(snap *sn) {
+  for (size_t i = 0; i < sn->n; i++) free(sn->k[i]);
+  free(sn->k);
+  free(sn->kl);
+  free(sn->info);
+  memset(sn, 0, sizeof *sn);
+}
+
+/* 0 ok, -1 out of memory (sn empty then). */
+static int snap_take(bc_store *s, snap *sn) {
+  memset(sn, 0, sizeof *sn);
+  bc_iter *it = NULL;
+  if (bc_iter_open(s, &it) != BC_OK) return -1;
   const void *k;
   size_t kl;
-  bc_info want, got;
-  uint64_t n = 0;
-  while (bc_iter_next(it, &k, &kl, &want) == BC_OK) {
-    n++;
-    bc_status st = bc_lookup(s, k, kl, &got);
-    if (st != BC_OK || got.seq != want.seq || got.value_size != want.value_size ||
-        got.meta != want.meta) {
+  bc_info info;
+  bc_status st;
+  while ((st = bc_iter_next(it, &k, &kl, &info)) == BC_OK) {
+    if (sn->n == sn->cap) {
+      size_t cap = sn->cap ? sn->cap * 2 : 64;
+      unsigned char **a = realloc(sn->k, cap * sizeof *a);
+      if (a) sn->k = a;
+      size_t *b = realloc(sn->kl, cap * sizeof *b);
+      if (b) sn->kl = b;
+      bc_info *c = realloc(sn->info, cap * sizeof *c);
+      if (c) sn->info = c;
+      if (!a || !b || !c) break;
+      sn->cap = cap;
+    }
+    unsigned char *copy = malloc(kl ? kl : 1);
+    if (!copy) break;
+    if (kl) memcpy(copy, k, kl);
+    sn->k[sn->n] = copy;
+    sn->kl[sn->n] = kl;
+    sn->info[sn->n] = info;
+    sn->n++;
+  }
+  bc_iter_close(it);
+  if (st != BC_DONE) {
+    snap_free(sn);
+    return -1;
+  }
+  return 0;
+}
+
+/* Store s must hold exactly the keys of snapshot sn (each with the same
+** seq, size and meta).  what: for the message. */
+static void same_view(const snap *sn, bc_store *s, const char *what) {
+  bc_info got;
+  for (size_t i = 0; i < sn->n; i++) {
+    const bc_info *want = &sn->info[i];
+    bc_status st = bc_lookup(s, sn->k[i], sn->kl[i], &got);
+    if (st != BC_OK || got.seq != want->seq || got.value_size != want->value_size ||
+        got.meta != want->meta) {
       fprintf(stderr, "fuzz_open: %s: key of %zu bytes seq %llu: now %s seq %llu\n",
-              what, kl, (unsigned long long)want.seq, bc_status_name(st),
+              what, sn->kl[i], (unsigned long long)want->seq, bc_status_name(st),
               st == BC_OK ? (unsigned long long)got.seq : 0ull);
       check(!"the reopened store holds what the store held at its close");
     }
   }
-  if (bc_count(s) != n)
-    fprintf(stderr, "fuzz_open: %s: %llu keys at close, %llu after the reopen\n", what,
-            (unsigned long long)n, (unsigned long long)bc_count(s));
-  check(bc_count(s) == n);
+  if (bc_count(s) != sn->n)
+    fprintf(stderr, "fuzz_open: %s: %zu keys at close, %llu after the reopen\n", what,
+            sn->n, (unsigned long long)bc_count(s));
+  check(bc_count(s) == sn->n);
 }
 
 static void writer_round(const uint8_t pre[8], int compare, int reopen_check) {
@@ -1047,8 +1098,8 @@ static void writer_round(const uint8_t pre[8], int compare, int reopen_check) {
     (void)bc_sync(s);
   }
   read_all(s, NULL, NULL);
-  bc_iter *at_close = NULL;
-  if (bc_iter_open(s, &at_close) != BC_OK) at_close = NULL;
+  snap at_close;
+  int have_snap = snap_take(s, &at_close) == 0;
   bc_status cst = bc_close(s);
   follow(fw, "rw", compare);
   free(val);
@@ -1065,8 +1116,8 @@ static void writer_round(const uint8_t pre[8], int compare, int reopen_check) {
       fprintf(stderr, "fuzz_open: the reopen failed: %s\n", err);
       check(!"a store closed without error opens again");
     }
-    if (st == BC_OK && reopen_check && cst == BC_OK && at_close)
-      same_view(at_close, s, "reopen");
+    if (st == BC_OK && reopen_check && cst == BC_OK && have_snap)
+      same_view(&at_close, s, "reopen");
     if (st == BC_OK) {
       read_all(s, NULL, NULL);
       follow(fw, "rw", compare);
@@ -1076,7 +1127,7 @@ static void writer_round(const uint8_t pre[8], int compare, int reopen_check) {
       follow(fw, "rw", compare);
     }
   }
-  bc_iter_close(at_close);
+  snap_free(&at_close);
   (void)bc_close(fw);
   /* Last, delete it (it may take the directory: LLVMFuzzerTestOneInput
   ** makes it again). */
