@@ -145,8 +145,13 @@ $(BUILD)/bench_txn: bench/bench_txn.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
 
-bench: $(BUILD)/bitcask.so $(BUILD)/bench_txn
-	@d=$$(mktemp -d); $(BUILD)/bench_txn $(BUILD)/bitcask $$d; rc=$$?; \
+$(BUILD)/bench_lookup: bench/bench_lookup.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
+
+bench: $(BUILD)/bitcask.so $(BUILD)/bench_txn $(BUILD)/bench_lookup
+	@d=$$(mktemp -d); $(BUILD)/bench_txn $(BUILD)/bitcask $$d && \
+	  $(BUILD)/bench_lookup $(BUILD)/bitcask $$d; rc=$$?; \
 	  rm -rf "$$d"; exit $$rc
 
 demo: $(BUILD)/bitcask.so

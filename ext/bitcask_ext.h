@@ -97,6 +97,8 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
                      const bcx_key *hi, int hi_excl, int pattern_op,
                      const unsigned char *pattern);
 void bcx_ranges_free(bcx_ranges *r);
+/* Encoded keys in order: memcmp, then the shorter first.  <0, 0, >0. */
+int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */

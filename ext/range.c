@@ -38,7 +38,7 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n) {
   return d;
 }
 
-static int bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
+int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
   size_t n = an < bn ? an : bn;
   int c = n ? memcmp(a, b, n) : 0;
   if (c) return c;
@@ -63,7 +63,7 @@ typedef struct span {
 
 static int span_cmp(const void *a, const void *b) {
   const span *x = a, *y = b;
-  return bytes_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
+  return bcx_bytes_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
 }
 
 /* The least byte string greater than every string starting with s[0..n):
@@ -210,7 +210,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       rhx = 1;
     }
     if (lo) {
-      int c = rl ? bytes_cmp(lo->data, lo->len, rl, rll) : 1;
+      int c = rl ? bcx_bytes_cmp(lo->data, lo->len, rl, rll) : 1;
       if (c > 0 || (c == 0 && lo_excl)) {
         rl = lo->data;
         rll = lo->len;
@@ -218,7 +218,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (hi) {
-      int c = rh ? bytes_cmp(hi->data, hi->len, rh, rhl) : -1;
+      int c = rh ? bcx_bytes_cmp(hi->data, hi->len, rh, rhl) : -1;
       if (c < 0 || (c == 0 && hi_excl)) {
         rh = hi->data;
         rhl = hi->len;
@@ -226,7 +226,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (rl && rh) {
-      int c = bytes_cmp(rl, rll, rh, rhl);
+      int c = bcx_bytes_cmp(rl, rll, rh, rhl);
       if (c > 0 || (c == 0 && (rlx || rhx))) continue; /* empty */
     }
     bcx_range *r = &out->r[out->n];

@@ -77,7 +77,8 @@ enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
 /* Query plans (idxNum), see the top of the file. */
 enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
-       SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 5 };
+       SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
+       MAX_BOUNDS = 2 /* per side */ };
 enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
 
 /* The least row count a scan is estimated at (see bitcaskBestIndex). */
@@ -496,7 +497,8 @@ static int binary_coll(sqlite3_index_info *info, int i) {
 
 static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  int iEq = -1, iIn = -1, iLo = -1, iHi = -1, iPat = -1, iLimit = -1, iOffset = -1;
+  int iEq = -1, iIn = -1, iPat = -1, iLimit = -1, iOffset = -1;
+  int iLo[MAX_BOUNDS], iHi[MAX_BOUNDS], nLo = 0, nHi = 0;
   int nOther = 0; /* constraints that no plan below serves exactly */
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
@@ -521,11 +523,11 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
         break;
       case SQLITE_INDEX_CONSTRAINT_GT:
       case SQLITE_INDEX_CONSTRAINT_GE:
-        if (iLo < 0 && binary_coll(info, i)) iLo = i, served = 1;
+        if (nLo < MAX_BOUNDS && binary_coll(info, i)) iLo[nLo++] = i, served = 1;
         break;
       case SQLITE_INDEX_CONSTRAINT_LT:
       case SQLITE_INDEX_CONSTRAINT_LE:
-        if (iHi < 0 && binary_coll(info, i)) iHi = i, served = 1;
+        if (nHi < MAX_BOUNDS && binary_coll(info, i)) iHi[nHi++] = i, served = 1;
         break;
       case SQLITE_INDEX_CONSTRAINT_LIKE:
       case SQLITE_INDEX_CONSTRAINT_GLOB:
@@ -537,6 +539,37 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
       }
     }
     if (!served) nOther++;
+  }
+  /* SQLite's LIKE optimization adds `key >= 'prefix' AND key < 'prefiy'`
+  ** beside a constant `key LIKE/GLOB 'prefix...'`.  Those bounds are virtual
+  ** (SQLite never checks them itself) and wrong for numeric and BLOB keys,
+  ** whose text can match the pattern: leave them unused, so that the
+  ** pattern's own ranges (range.c) decide. */
+  sqlite3_value *pv = NULL;
+  if (iPat >= 0 && sqlite3_vtab_rhs_value(info, iPat, &pv) == SQLITE_OK && pv &&
+      sqlite3_value_type(pv) == SQLITE_TEXT) {
+    const unsigned char *pat = sqlite3_value_text(pv);
+    int glob = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB;
+    size_t n = 0;
+    while (pat && pat[n] && !(glob ? (pat[n] == '*' || pat[n] == '?' || pat[n] == '[')
+                                   : (pat[n] == '%' || pat[n] == '_')))
+      n++;
+    for (int side = 0; n > 0 && side < 2; side++) {
+      int *idx = side ? iHi : iLo, *cnt = side ? &nHi : &nLo;
+      for (int b = 0; b < *cnt; b++) {
+        sqlite3_value *bv = NULL;
+        if (sqlite3_vtab_rhs_value(info, idx[b], &bv) != SQLITE_OK || !bv ||
+            sqlite3_value_type(bv) != SQLITE_TEXT || (size_t)sqlite3_value_bytes(bv) != n)
+          continue;
+        const unsigned char *t = sqlite3_value_text(bv);
+        int derived = side ? (memcmp(t, pat, n - 1) == 0 && t[n - 1] == pat[n - 1] + 1)
+                           : memcmp(t, pat, n) == 0;
+        if (!derived) continue;
+        idx[b] = idx[--*cnt];
+        b--;
+        nOther++;
+      }
+    }
   }
   /* Ask for the whole IN list at once; should SQLite decline after all, the
   ** values come one per xFilter call and the equality plan serves them. */
@@ -573,7 +606,7 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   ** of being probed. */
   if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
   int ordered = info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
-  if (info->colUsed == 0 && iLo < 0 && iHi < 0 && iPat < 0 && !ordered) {
+  if (info->colUsed == 0 && nLo == 0 && nHi == 0 && iPat < 0 && !ordered) {
     info->idxNum = PLAN_COUNT;
     info->idxStr = "count";
     info->estimatedCost = 10.0 + n / 100;
@@ -587,16 +620,18 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   desc_buf[0] = 0;
   size_t dl = 0;
   int use[MAX_ARGS], op[MAX_ARGS];
-  if (iLo >= 0) {
-    use[narg] = iLo;
-    op[narg++] = info->aConstraint[iLo].op == SQLITE_INDEX_CONSTRAINT_GT ? ARG_GT : ARG_GE;
-    rows /= 4;
+  /* Every bound is passed (xFilter keeps the tightest of each side):
+  ** SQLite's LIKE optimization adds bounds of its own beside the user's. */
+  for (int b = 0; b < nLo; b++) {
+    use[narg] = iLo[b];
+    op[narg++] = info->aConstraint[iLo[b]].op == SQLITE_INDEX_CONSTRAINT_GT ? ARG_GT : ARG_GE;
   }
-  if (iHi >= 0) {
-    use[narg] = iHi;
-    op[narg++] = info->aConstraint[iHi].op == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT : ARG_LE;
-    rows /= 4;
+  for (int b = 0; b < nHi; b++) {
+    use[narg] = iHi[b];
+    op[narg++] = info->aConstraint[iHi[b]].op == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT : ARG_LE;
   }
+  if (nLo) rows /= 4;
+  if (nHi) rows /= 4;
   if (iPat >= 0) {
     use[narg] = iPat;
     op[narg++] = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE ? ARG_LIKE : ARG_GLOB;
@@ -780,17 +815,32 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
     sqlite3_value *v = argv[a];
     switch (op) {
     case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE: {
-      int is_lo = op == ARG_GT || op == ARG_GE;
-      bcx_key *k = is_lo ? &lo : &hi;
-      rc = bcx_key_encode_bound(v, k);
+      int is_lo = op == ARG_GT || op == ARG_GE, excl = op == ARG_GT || op == ARG_LT;
+      bcx_key k;
+      rc = bcx_key_encode_bound(v, &k);
       if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
         none = 1;
         rc = SQLITE_OK;
         break;
       }
       if (rc != SQLITE_OK) break;
-      if (is_lo) have_lo = 1, lo_excl = op == ARG_GT;
-      else have_hi = 1, hi_excl = op == ARG_LT;
+      /* Keep the tightest bound of each side. */
+      int *have = is_lo ? &have_lo : &have_hi, *ex = is_lo ? &lo_excl : &hi_excl;
+      bcx_key *cur = is_lo ? &lo : &hi;
+      int tighter = 1;
+      if (*have) {
+        int c = bcx_bytes_cmp(k.data, k.len, cur->data, cur->len);
+        tighter = is_lo ? (c > 0 || (c == 0 && excl)) : (c < 0 || (c == 0 && excl));
+      }
+      if (tighter) {
+        if (*have) bcx_key_clear(cur);
+        *cur = k;
+        bcx_key_rebase(cur);
+        *have = 1;
+        *ex = excl;
+      } else {
+        bcx_key_clear(&k);
+      }
       break;
     }
     case ARG_LIKE: case ARG_GLOB:
