@@ -14,7 +14,9 @@
 **   lookup  SELECT value FROM x WHERE key = ?        (N random keys, all hit)
 **   range   SELECT count(*), sum(length(value)) FROM x
 **           WHERE key BETWEEN ? AND ?               (100 keys each)
-**   prefix  SELECT count(*) FROM x WHERE key LIKE ?  ('key000001234%': 1,000)
+**   prefix  SELECT count(*) FROM x WHERE key LIKE ?  ('key' + 10 digits + '%': 1,000 keys;
+**           the native table scans every row: SQLite's LIKE optimization
+**           needs a TEXT-affinity column)
 **   page    SELECT key FROM x WHERE key > ? ORDER BY key LIMIT 20
 ** Prints microseconds per query and native / bitcask (above 1: bitcask is
 ** faster).  With --only-lookup, prints just the bitcask lookup figure (for
@@ -193,7 +195,7 @@ int main(int argc, char **argv) {
        "SELECT count(*), sum(length(value)) FROM kv WHERE key BETWEEN ? AND ?",
        "SELECT count(*), sum(length(value)) FROM t WHERE key BETWEEN ? AND ?", 20000, b_range},
       {"prefix (1,000 keys)", "SELECT count(*) FROM kv WHERE key LIKE ?",
-       "SELECT count(*) FROM t WHERE key LIKE ?", 2000, b_prefix},
+       "SELECT count(*) FROM t WHERE key LIKE ?", 50, b_prefix},
       {"page (ORDER BY LIMIT 20)", "SELECT key FROM kv WHERE key > ? ORDER BY key LIMIT 20",
        "SELECT key FROM t WHERE key > ? ORDER BY key LIMIT 20", 50000, b_page},
   };
@@ -203,9 +205,10 @@ int main(int argc, char **argv) {
          t_lookup / kv_lookup);
   for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
     long rk, rt;
-    (void)timed(db, q[i].sql_kv, q[i].reps / 10, n, q[i].bind, NULL);
+    /* A warm-up tenth, discarded, then the measured runs. */
+    (void)timed(db, q[i].sql_kv, q[i].reps / 10 + 1, n, q[i].bind, NULL);
     double a = timed(db, q[i].sql_kv, q[i].reps, n, q[i].bind, &rk);
-    (void)timed(db, q[i].sql_t, q[i].reps / 10, n, q[i].bind, NULL);
+    (void)timed(db, q[i].sql_t, q[i].reps / 10 + 1, n, q[i].bind, NULL);
     double b = timed(db, q[i].sql_t, q[i].reps, n, q[i].bind, &rt);
     printf("%-28s %12.3f %12.3f %10.2f\n", q[i].name, a, b, b / a);
   }

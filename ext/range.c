@@ -30,7 +30,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdlib.h>
 #include <string.h>
 
-#define LIKE_VARIANT_LETTERS 2
+#define LIKE_VARIANT_LETTERS 6
 
 static unsigned char *dup_bytes(const unsigned char *p, size_t n) {
   unsigned char *d = sqlite3_malloc64(n ? n : 1);
