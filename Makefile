@@ -141,11 +141,11 @@ test:
 	@echo "make test: all passes succeeded (normal and ASan+UBSan)"
 
 # Benchmarks (bench/): side by side with native SQLite tables, ratios.
-$(BUILD)/bench_txn: bench/bench_txn.c
+$(BUILD)/bench_txn: bench/bench_txn.c bench/bench_util.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
 
-$(BUILD)/bench_lookup: bench/bench_lookup.c
+$(BUILD)/bench_lookup: bench/bench_lookup.c bench/bench_util.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
 

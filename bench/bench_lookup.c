@@ -24,34 +24,14 @@
 ** bitcask table builds its ordered index; that one-time cost is timed and
 ** printed separately.
 */
-#include <sqlite3.h>
+#define BENCH_NAME "bench_lookup"
+#include "bench_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void check(int rc, sqlite3 *db, const char *what) {
-  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    fprintf(stderr, "bench_lookup: %s: %s\n", what, sqlite3_errmsg(db));
-    exit(1);
-  }
-}
-
-static void exec(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    fprintf(stderr, "bench_lookup: %s: %s\n", sql, err);
-    exit(1);
-  }
-}
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) {
@@ -81,26 +61,23 @@ static void load(sqlite3 *db, const char *table, unsigned n, const unsigned *ord
   sqlite3_finalize(st);
 }
 
-/* Mean microseconds per query of `sql` over `reps` runs; bind(i, st) binds
-** the parameters of run i.  Steps every row. */
+/* Mean microseconds per query of `sql` over `reps` runs; bind(st, i, n)
+** binds the parameters of run i.  Steps every row. */
 typedef void (*binder)(sqlite3_stmt *st, unsigned i, unsigned n);
 
-static double timed(sqlite3 *db, const char *sql, unsigned reps, unsigned n, binder bind,
-                    long *rows) {
+static double timed(sqlite3 *db, const char *sql, unsigned reps, unsigned n, binder bind) {
   sqlite3_stmt *st;
   check(sqlite3_prepare_v2(db, sql, -1, &st, NULL), db, sql);
-  long r = 0;
   double t0 = now_us();
   for (unsigned i = 0; i < reps; i++) {
     bind(st, i, n);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) r++;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) continue;
     check(rc, db, sql);
     sqlite3_reset(st);
   }
   double t = (now_us() - t0) / reps;
   sqlite3_finalize(st);
-  if (rows) *rows = r;
   return t;
 }
 
@@ -171,19 +148,18 @@ int main(int argc, char **argv) {
 
   const unsigned L = n;
   /* A warm-up pass, discarded, then the measured one. */
-  (void)timed(db, "SELECT value FROM kv WHERE key = ?", L / 4, n, b_lookup, NULL);
-  double kv_lookup = timed(db, "SELECT value FROM kv WHERE key = ?", L, n, b_lookup, NULL);
+  (void)timed(db, "SELECT value FROM kv WHERE key = ?", L / 4, n, b_lookup);
+  double kv_lookup = timed(db, "SELECT value FROM kv WHERE key = ?", L, n, b_lookup);
   if (only) {
     printf("lookup_us %.3f\n", kv_lookup);
     sqlite3_close(db);
     return 0;
   }
-  (void)timed(db, "SELECT value FROM t WHERE key = ?", L / 4, n, b_lookup, NULL);
-  double t_lookup = timed(db, "SELECT value FROM t WHERE key = ?", L, n, b_lookup, NULL);
+  (void)timed(db, "SELECT value FROM t WHERE key = ?", L / 4, n, b_lookup);
+  double t_lookup = timed(db, "SELECT value FROM t WHERE key = ?", L, n, b_lookup);
 
   double t0 = now_us();
-  long rows;
-  (void)timed(db, "SELECT key FROM kv WHERE key > 'key' ORDER BY key LIMIT 1", 1, n, b_page, NULL);
+  (void)timed(db, "SELECT key FROM kv WHERE key > 'key' ORDER BY key LIMIT 1", 1, n, b_page);
   double build = (now_us() - t0) / 1000.0;
 
   struct {
@@ -204,16 +180,14 @@ int main(int argc, char **argv) {
   printf("%-28s %12.3f %12.3f %10.2f\n", "lookup key = ?", kv_lookup, t_lookup,
          t_lookup / kv_lookup);
   for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
-    long rk, rt;
     /* A warm-up tenth, discarded, then the measured runs. */
-    (void)timed(db, q[i].sql_kv, q[i].reps / 10 + 1, n, q[i].bind, NULL);
-    double a = timed(db, q[i].sql_kv, q[i].reps, n, q[i].bind, &rk);
-    (void)timed(db, q[i].sql_t, q[i].reps / 10 + 1, n, q[i].bind, NULL);
-    double b = timed(db, q[i].sql_t, q[i].reps, n, q[i].bind, &rt);
+    (void)timed(db, q[i].sql_kv, q[i].reps / 10 + 1, n, q[i].bind);
+    double a = timed(db, q[i].sql_kv, q[i].reps, n, q[i].bind);
+    (void)timed(db, q[i].sql_t, q[i].reps / 10 + 1, n, q[i].bind);
+    double b = timed(db, q[i].sql_t, q[i].reps, n, q[i].bind);
     printf("%-28s %12.3f %12.3f %10.2f\n", q[i].name, a, b, b / a);
   }
   printf("first ordered query (builds the ordered index over %u keys): %.1f ms\n", n, build);
-  (void)rows;
   sqlite3_close(db);
   return 0;
 }

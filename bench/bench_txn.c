@@ -12,34 +12,14 @@
 ** bitcask (above 1: bitcask is faster).  Absolute times depend on the disk;
 ** the ratios are the result.
 */
-#include <sqlite3.h>
+#define BENCH_NAME "bench_txn"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void check(int rc, sqlite3 *db, const char *what) {
-  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
-    fprintf(stderr, "bench_txn: %s: %s\n", what, sqlite3_errmsg(db));
-    exit(1);
-  }
-}
-
-static void exec(sqlite3 *db, const char *sql) {
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    fprintf(stderr, "bench_txn: %s: %s\n", sql, err);
-    exit(1);
-  }
-}
 
 /* Mean microseconds per transaction of `ntx` transactions of `rows` rows. */
 static double run(sqlite3 *db, const char *table, int ntx, int rows,
