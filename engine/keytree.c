@@ -416,16 +416,11 @@ typedef struct kt_item {
   uint32_t ref;
 } kt_item;
 
-typedef struct kt_sortctx {
-  const bc_keydir *kd;
-  size_t skip; /* the common prefix */
-} kt_sortctx;
-
 static int item_cmp(const void *a, const void *b, void *arg) {
   const kt_item *x = a, *y = b;
   if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
-  const kt_sortctx *c = arg;
-  const bc_entry *ex = bc_kd_entry(c->kd, x->ref), *ey = bc_kd_entry(c->kd, y->ref);
+  const bc_keydir *kd = arg; /* equal prefixes: compare the whole keys */
+  const bc_entry *ex = bc_kd_entry(kd, x->ref), *ey = bc_kd_entry(kd, y->ref);
   return bc_key_cmp(ex->key, bc_e_klen(ex), ey->key, bc_e_klen(ey));
 }
 
@@ -528,8 +523,7 @@ int bc_kd_ordered(bc_keydir *kd) {
       pfx = (pfx << 8) | (skip + j < kl ? e->key[skip + j] : 0u);
     it[i].prefix = pfx;
   }
-  kt_sortctx ctx = {kd, skip};
-  qsort_r(it, k, sizeof *it, item_cmp, &ctx);
+  qsort_r(it, k, sizeof *it, item_cmp, kd);
   kd->tree.root = NULL;
   kd->tree.height = 0;
   kd->ordered = 1;

@@ -97,6 +97,9 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
                      const bcx_key *hi, int hi_excl, int pattern_op,
                      const unsigned char *pattern);
 void bcx_ranges_free(bcx_ranges *r);
+/* Bytes of the pattern's literal prefix: up to its first wildcard (LIKE:
+** % _; GLOB: * ? [). */
+size_t bcx_pattern_prefix(int pattern_op, const unsigned char *pattern);
 /* Encoded keys in order: memcmp, then the shorter first.  <0, 0, >0. */
 int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn);
 

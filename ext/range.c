@@ -154,7 +154,7 @@ static int starts_number(unsigned char c, int fold) {
 
 /* The spans a pattern can match, sorted; one span of everything when the
 ** pattern has no literal prefix. */
-static void pattern_spans(spans *v, int op, const unsigned char *pat) {
+size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   size_t n = 0;
   for (; pat[n]; n++) {
     unsigned char c = pat[n];
@@ -162,6 +162,11 @@ static void pattern_spans(spans *v, int op, const unsigned char *pat) {
                                : (c == '*' || c == '?' || c == '['))
       break;
   }
+  return n;
+}
+
+static void pattern_spans(spans *v, int op, const unsigned char *pat) {
+  size_t n = bcx_pattern_prefix(op, pat);
   int fold = op == BCX_PATTERN_LIKE;
   if (n == 0) {
     /* Everything: [0x00, 0xFF). */

@@ -549,11 +549,9 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   if (iPat >= 0 && sqlite3_vtab_rhs_value(info, iPat, &pv) == SQLITE_OK && pv &&
       sqlite3_value_type(pv) == SQLITE_TEXT) {
     const unsigned char *pat = sqlite3_value_text(pv);
-    int glob = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB;
-    size_t n = 0;
-    while (pat && pat[n] && !(glob ? (pat[n] == '*' || pat[n] == '?' || pat[n] == '[')
-                                   : (pat[n] == '%' || pat[n] == '_')))
-      n++;
+    int pop = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB ? BCX_PATTERN_GLOB
+                                                                         : BCX_PATTERN_LIKE;
+    size_t n = pat ? bcx_pattern_prefix(pop, pat) : 0;
     for (int side = 0; n > 0 && side < 2; side++) {
       int *idx = side ? iHi : iLo, *cnt = side ? &nHi : &nLo;
       for (int b = 0; b < *cnt; b++) {
