@@ -254,16 +254,15 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
 
 bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
                     size_t klen, const void *value, size_t vlen) {
-  bc_entry *e = bc_kd_get(&s->kd, key, klen);
-  if (!e && type != BC_REC_PUT) return BC_NOTFOUND;
   if (undo_reserve(s) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   int created = 0;
+  bc_entry *e = type == BC_REC_PUT ? bc_kd_upsert(&s->kd, key, klen, &created)
+                                   : bc_kd_get(&s->kd, key, klen);
   if (!e) {
-    e = bc_kd_add(&s->kd, key, klen);
-    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
-    e->loc |= UINT64_C(1) << 57; /* no live version yet */
-    created = 1;
+    if (type != BC_REC_PUT) return BC_NOTFOUND;
+    return bc_seterr(s, BC_NOMEM, "out of memory");
   }
+  if (created) e->loc |= UINT64_C(1) << 57; /* no live version yet */
   bc_rec r = {type, meta, 0, 0, (uint32_t)klen, (uint32_t)vlen};
   uint32_t fid;
   uint64_t off;

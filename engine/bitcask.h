@@ -5,7 +5,8 @@
 ** hash index, the keydir, that maps every live key to the place of its latest
 ** value (Sheehy & Smith, "Bitcask: A Log-Structured Hash Table for Fast
 ** Key/Value Data", Basho 2010, sections 2-3).  Writes append one record to the
-** single active data file; reads are one keydir probe and one positioned read;
+** single active data file; reads are one keydir probe and one read (a copy
+** out of the data file's mapping);
 ** deletes append a tombstone; merge rewrites the live records of the sealed
 ** files into new files with hint files and swaps them in atomically.  The
 ** bytes of every file are documented in docs/FORMAT.md.
@@ -220,8 +221,12 @@ uint64_t bc_count(bc_store *s);
 ** else BC_NOTFOUND.  No I/O.  O(1) expected. */
 bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 
-/* Read the value of `key`: one keydir probe and one positioned read of the
-** record, whose CRC is verified.  On BC_OK *value points to value_size bytes
+/* Read the value of `key`: one keydir probe and one read of the record,
+** whose CRC is verified.  With POSIX I/O (bc_options.io NULL) the read is a
+** copy out of a read-only shared mapping of the data file (mapped at its
+** first read; a mapping counts in the process's RSS as page cache does not,
+** and is released when the file is merged away or the store closed); with a
+** custom bc_io it is one pread.  On BC_OK *value points to value_size bytes
 ** inside buf (valid until buf is reused or freed) and *info is filled.
 ** Returns BC_OK, BC_NOTFOUND, BC_CORRUPT (the record fails its CRC; the
 ** message names file and offset), BC_IOERR, BC_NOMEM. */

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
                              uint32_t flags, int durable, int *fd_out) {
@@ -51,6 +52,40 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
   return BC_OK;
 }
 
+/* Address space reserved for the mapping of a writable store's active file:
+** max_file_size, at most this much (a larger file is mapped at its size). */
+#define ACTIVE_MAP_MAX (UINT64_C(1) << 30)
+
+/* The mapping of f if it may have one and covers [off, off + n), else NULL.
+** Every byte read through it is below f->size, so none is past the end of
+** the file.  Which files are mapped:
+**  - in a writable store, every file: sealed files and merge outputs never
+**    change again (unlinking one leaves its mapping valid); the active file
+**    grows, so it is mapped at max_file_size (pages past its end are never
+**    touched), and when this process cuts a failed write off it, the keydir
+**    entries of those bytes are undone under the same mutex first;
+**  - in a read-only store, only files with a hint or from a merge: the
+**    writer (another process) may still cut back its active file, and a
+**    mapped read past a cut would fault.
+** A failed mmap is not an error: the read goes through pread. */
+static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n) {
+  if (!f->map) {
+    if (!s->use_mmap || f->fd < 0 || (s->read_only && !f->has_hint && !f->merged))
+      return NULL;
+    uint64_t len = f->size;
+    if (f->id == s->active_id && !s->read_only) {
+      len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;
+      if (f->size > len) len = f->size;
+    }
+    if (len == 0 || len > SIZE_MAX) return NULL;
+    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    f->map = p;
+    f->map_len = (size_t)len;
+  }
+  return off + n <= f->map_len ? f->map + off : NULL;
+}
+
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
@@ -59,9 +94,14 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
   if (bc_buf_reserve(buf, (size_t)n) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",
                      (unsigned long long)n);
+  const unsigned char *mapped;
   if (e->file_id == s->active_id && off >= f->size) {
     /* Still in the write buffer. */
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
+  } else if ((mapped = file_map(s, f, off, n)) != NULL) {
+    /* A copy, not a pointer into the mapping: the caller keeps the value
+    ** after the store's mutex is released, when a merge may unmap it. */
+    memcpy(buf->data, mapped, (size_t)n);
   } else {
     ssize_t r = bc_read_all(&s->io, f->fd, buf->data, (size_t)n, off);
     if (r < 0)

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 static int hb_reserve(bc_hintbuf *h, size_t more) {
@@ -141,12 +142,25 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   if (fd < 0) return 0;
   struct stat sb;
   unsigned char *d = NULL;
-  int ok = 0;
+  size_t len = 0;
+  int ok = 0, mapped = 0;
   if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)(BC_HINT_HEADER_SIZE + BC_HINT_TRAILER_SIZE))
     goto done;
-  size_t len = (size_t)sb.st_size;
-  d = malloc(len);
-  if (!d || bc_read_all(&s->io, fd, d, len, 0) != (ssize_t)len) goto done;
+  len = (size_t)sb.st_size;
+  /* Mapped when the store uses POSIX I/O: no copy, and no large malloc
+  ** that would leave the heap holding its size after it is freed. */
+  if (s->use_mmap) {
+    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      d = p;
+      mapped = 1;
+      (void)madvise(p, len, MADV_SEQUENTIAL);
+    }
+  }
+  if (!mapped) {
+    d = malloc(len);
+    if (!d || bc_read_all(&s->io, fd, d, len, 0) != (ssize_t)len) goto done;
+  }
   uint32_t version, id, count;
   uint64_t data_size;
   if (bc_hint_header_decode(d, &version, &id, &data_size) != 0 ||
@@ -173,7 +187,9 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     n++;
   }
   if (n != count || prev_end != f->size) goto done;
-  /* Apply pass. */
+  /* Apply pass, into a table sized for every entry at once (some may be
+  ** markers or keys already there: a little more room than needed). */
+  (void)bc_kd_presize(&s->kd, count);
   ok = 1;
   at = BC_HINT_HEADER_SIZE;
   while (at < body_end) {
@@ -190,7 +206,10 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   }
   f->hint_size = len;
 done:
-  free(d);
+  if (mapped)
+    munmap(d, len);
+  else
+    free(d);
   s->io.close(s->io.ctx, fd);
   return ok;
 }

@@ -205,6 +205,11 @@ bc_entry *bc_kd_entry(const bc_keydir *kd, uint32_t ref);
 /* Insert a new entry for key (which must be absent); fields zero.  NULL on
 ** NOMEM (nothing changed). */
 bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
+/* The entry for key, added (fields zero, as bc_kd_add) when absent: one
+** probe where bc_kd_get + bc_kd_add take two.  *created: 1 if added.  NULL
+** on NOMEM (nothing changed; may happen even when key is present, if the
+** table was due to grow). */
+bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created);
 /* Take e out of the table without freeing it (the caller owns it then). */
 void bc_kd_unlink(bc_keydir *kd, bc_entry *e);
 /* Put an unlinked entry of this keydir back.  -1 on NOMEM (growth failed). */
@@ -216,6 +221,10 @@ void bc_kd_remove(bc_keydir *kd, bc_entry *e);
 /* Make room for n more entries holding key_bytes of keys in all, so that
 ** that many bc_kd_add calls cannot fail.  -1 on NOMEM. */
 int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes);
+/* Size the hash table for n more entries now (one rehash instead of a
+** series of them while they arrive); the arena is not touched.  -1 on
+** NOMEM (nothing changed: an optimisation only). */
+int bc_kd_presize(bc_keydir *kd, size_t n);
 /* Unlink and free every deleted marker.  -1 on NOMEM (table unchanged). */
 int bc_kd_sweep_deleted(bc_keydir *kd);
 /* Slots probed to find key (tests). */
@@ -257,6 +266,11 @@ typedef struct bc_file {
   uint64_t live_bytes; /* bytes of records the keydir points to */
   uint64_t min_seq;    /* lowest seq of any record; UINT64_MAX if none */
   uint64_t max_seq;    /* highest seq of any record; 0 if none */
+  const unsigned char *map; /* read-only shared mapping of bytes [0, map_len)
+                       ** of an immutable file, made at its first read (see
+                       ** bc_datafile_read); NULL if none; owned, released
+                       ** by bc_file_unmap */
+  size_t map_len;
 } bc_file;
 
 /* Undo record of one buffered write (active.c). */
@@ -308,6 +322,8 @@ struct bc_txn {
 struct bc_store {
   char *dir;                /* owned copy of bc_open's dir */
   bc_io io;                 /* copy of the table in use */
+  int use_mmap;             /* POSIX I/O (no bc_options.io): reads of
+                            ** immutable files go through a mapping */
   uint64_t max_file_size;
   bc_sync_mode sync;
   int read_only;
@@ -367,7 +383,8 @@ void bc_path_name(const bc_store *s, char *out, const char *name);
 /* Files array (store.c). */
 bc_file *bc_file_get(bc_store *s, uint32_t id);
 bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */
-void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd */
+void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd, unmaps */
+void bc_file_unmap(bc_file *f);                  /* drop f->map, if any */
 static inline uint64_t bc_entry_rec_size(const bc_entry *e) {
   return bc_rec_size(bc_e_klen(e), e->vsize);
 }

@@ -336,6 +336,8 @@ static uint64_t bump_avail(const bc_keydir *kd, uint32_t maxu) {
   return a;
 }
 
+int bc_kd_presize(bc_keydir *kd, size_t n) { return grow_for(kd, n); }
+
 int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
   if (grow_for(kd, n) != 0) return -1;
   if (n == 0) return 0;
@@ -358,18 +360,40 @@ static void link_ref(bc_keydir *kd, uint32_t ref) {
   if (kd->ordered) bc_kt_insert(kd, ref);
 }
 
-bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen) {
-  if (grow_for(kd, 1) != 0) return NULL;
+/* A new entry for key with its fields zero, not linked yet; 0 on NOMEM. */
+static uint32_t new_entry(bc_keydir *kd, const void *key, size_t klen) {
   uint32_t ref = arena_alloc(kd, entry_units(klen));
-  if (!ref) return NULL;
+  if (!ref) return 0;
   bc_entry *e = bc_kd_entry(kd, ref);
   e->seqmeta = 0;
   e->loc = (uint64_t)klen << 40;
   e->file_id = 0;
   e->vsize = 0;
   if (klen) memcpy(e->key, key, klen);
+  return ref;
+}
+
+bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen) {
+  if (grow_for(kd, 1) != 0) return NULL;
+  uint32_t ref = new_entry(kd, key, klen);
+  if (!ref) return NULL;
   link_ref(kd, ref);
-  return e;
+  return bc_kd_entry(kd, ref);
+}
+
+bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created) {
+  *created = 0;
+  /* Grow first: the slot found below must stay the key's slot. */
+  if (grow_for(kd, 1) != 0) return NULL;
+  size_t i = find_slot(kd, key, klen);
+  if (kd->slot[i]) return bc_kd_entry(kd, kd->slot[i]);
+  uint32_t ref = new_entry(kd, key, klen);
+  if (!ref) return NULL;
+  kd->slot[i] = ref;
+  kd->count++;
+  if (kd->ordered) bc_kt_insert(kd, ref);
+  *created = 1;
+  return bc_kd_entry(kd, ref);
 }
 
 int bc_kd_link(bc_keydir *kd, bc_entry *e) {
@@ -411,6 +435,12 @@ void bc_kd_remove(bc_keydir *kd, bc_entry *e) {
 }
 
 int bc_kd_sweep_deleted(bc_keydir *kd) {
+  /* Usually there is none (a store without tombstones, or merged): then
+  ** the table stays as it is, with no rehash of every key. */
+  size_t ndel = 0;
+  for (size_t i = 0; i < kd->cap; i++)
+    if (kd->slot[i] && bc_e_deleted(bc_kd_entry(kd, kd->slot[i]))) ndel++;
+  if (ndel == 0) return 0;
   uint32_t *ns = calloc(kd->cap, sizeof *ns);
   if (!ns) return -1;
   /* Deleted markers exist only during recovery, before any ordered access;

@@ -201,16 +201,15 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
                        uint8_t meta, uint64_t seq, const void *key,
                        uint32_t klen, uint32_t vlen) {
   bc_store *s = rc->s;
-  bc_entry *e = bc_kd_get(&s->kd, key, klen);
-  if (e) {
+  int created;
+  bc_entry *e = bc_kd_upsert(&s->kd, key, klen, &created);
+  if (!e) return bc_seterr(s, BC_NOMEM, "out of memory rebuilding the keydir");
+  if (!created) {
     if (seq <= bc_e_seq(e)) return BC_OK; /* an older version */
     if (!bc_e_deleted(e)) {
       bc_file *of = bc_file_get(s, e->file_id);
       if (of) of->live_bytes -= bc_entry_rec_size(e);
     }
-  } else {
-    e = bc_kd_add(&s->kd, key, klen);
-    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory rebuilding the keydir");
   }
   if (type == BC_REC_PUT) {
     bc_e_set(e, seq, meta, file_id, off, vlen, 0);
@@ -529,6 +528,7 @@ bc_status bc_recover(bc_store *s) {
         /* A crash while creating it: give it a fresh header. */
         unsigned char hdr[BC_FILE_HEADER_SIZE];
         bc_file_header_encode(hdr, f->id, 0);
+        bc_file_unmap(f);
         s->io.close(s->io.ctx, f->fd);
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
@@ -580,6 +580,7 @@ bc_status bc_recover(bc_store *s) {
     if (st != BC_OK || !bad) continue;
     if (f->id == tail) {
       if (writer) {
+        bc_file_unmap(f);
         s->io.close(s->io.ctx, f->fd);
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
@@ -618,6 +619,7 @@ bc_status bc_recover(bc_store *s) {
     bc_file *last = tail ? bc_file_get(s, tail) : NULL;
     if (last && !last->has_hint && last->header_ok) {
       /* Continue appending to it. */
+      bc_file_unmap(last);
       s->io.close(s->io.ctx, last->fd);
       char path[PATH_MAX];
       bc_path_id(s, path, last->id, ".data");
@@ -731,6 +733,7 @@ static bc_status follow_once(bc_store *s) {
     } else if (!f->header_ok) {
       /* Being created when we last looked (or damaged): look again. */
       uint32_t id = f->id;
+      bc_file_unmap(f);
       s->io.close(s->io.ctx, f->fd);
       f->fd = -1;
       st = open_file(s, id, ".data", 0, f);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,9 +145,16 @@ bc_file *bc_file_add(bc_store *s, uint32_t id) {
   return f;
 }
 
+void bc_file_unmap(bc_file *f) {
+  if (f->map) munmap((void *)f->map, f->map_len);
+  f->map = NULL;
+  f->map_len = 0;
+}
+
 void bc_file_remove(bc_store *s, uint32_t id) {
   bc_file *f = bc_file_get(s, id);
   if (!f) return;
+  bc_file_unmap(f);
   if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
   size_t at = (size_t)(f - s->files);
   memmove(&s->files[at], &s->files[at + 1],
@@ -216,8 +224,10 @@ static void store_free(bc_store *s) {
   syncer_stop(s);
   bc_txn_free(s->txn);
   bc_follow_free(s);
-  for (size_t i = 0; i < s->nfiles; i++)
+  for (size_t i = 0; i < s->nfiles; i++) {
+    bc_file_unmap(&s->files[i]);
     if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
+  }
   bc_lock_release(s);
   bc_undo_clear(s);
   bc_kd_free(&s->kd);
@@ -325,6 +335,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   }
   s->lock_fd = -1;
   s->io = opt->io ? *opt->io : bc_posix_io;
+  s->use_mmap = opt->io == NULL;
   s->max_file_size = mfs;
   s->sync = opt->sync;
   s->read_only = opt->read_only ? 1 : 0;

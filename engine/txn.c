@@ -132,14 +132,10 @@ static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
                            const void *key, size_t klen, const void *value,
                            size_t vlen) {
   bc_store *s = t->s;
-  bc_entry *e = bc_kd_get(&t->ov, key, klen);
-  int created = 0;
-  if (!e) {
-    e = bc_kd_add(&t->ov, key, klen);
-    if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
-    e->loc |= DELETED_BIT; /* nothing of this txn yet */
-    created = 1;
-  }
+  int created;
+  bc_entry *e = bc_kd_upsert(&t->ov, key, klen, &created);
+  if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
+  if (created) e->loc |= DELETED_BIT; /* nothing of this txn yet */
   if (log_undo(t, e, created) != 0) {
     if (created) bc_kd_remove(&t->ov, e);
     return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -307,13 +303,18 @@ static void apply_overlay(bc_txn *t) {
   for (size_t i = 0; i < ov->cap; i++) {
     const bc_entry *e = bc_kd_at(ov, i);
     if (!e) continue;
-    bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
-    if (k) bc_acct(s, k, 0);
     if (bc_e_deleted(e)) {
-      if (k) bc_kd_remove(&s->kd, k);
+      bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
+      if (k) {
+        bc_acct(s, k, 0);
+        bc_kd_remove(&s->kd, k);
+      }
       continue;
     }
-    if (!k) k = bc_kd_add(&s->kd, e->key, bc_e_klen(e)); /* cannot fail: reserved */
+    int created;
+    /* Cannot fail: prepare reserved room. */
+    bc_entry *k = bc_kd_upsert(&s->kd, e->key, bc_e_klen(e), &created);
+    if (!created) bc_acct(s, k, 0);
     bc_e_set(k, bc_e_seq(e), bc_e_meta(e), e->file_id, bc_e_off(e), e->vsize, 0);
     bc_acct(s, k, 1);
   }
