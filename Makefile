@@ -3,6 +3,7 @@
 #   make            build/libbitcask.a, build/bitcask.so, build/slt, engine tests
 #   make test       every test, once normally and once under ASan + UBSan
 #   make demo       the main job on real data, through the sqlite3 shell
+#   make bench      the benchmarks against native SQLite, LMDB, LevelDB (bench/)
 #   make clean
 #
 # BUILD=dir SAN=1 builds a sanitizer variant into another directory; `make
@@ -27,9 +28,12 @@ EXT_OBJ     = $(EXT_SRC:%.c=$(BUILD)/%.o)
 ENGINE_TEST_SRC = $(sort $(wildcard test/engine/test_*.c))
 ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
 HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
+# What the engine links against: libdeflate for its CRC-32, pthreads.  Tests
+# also link zlib, whose crc32() is their independent check of the format.
+ENGINE_LIBS = -ldeflate -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
-        check-model check-faults check-fuzz soak fuzz bench demo clean
+        check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
      $(BUILD)/crash_txn
@@ -45,18 +49,18 @@ $(BUILD)/libbitcask.a: $(ENGINE_OBJ)
 # The extension: the engine linked in statically, so `.load ./build/bitcask`
 # needs nothing else.  Only sqlite3_bitcask_init is exported.
 $(BUILD)/bitcask.so: $(EXT_OBJ) $(BUILD)/libbitcask.a
-	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a -lz -lpthread -lm
+	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lm
 
 $(BUILD)/slt: test/slt.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) $< -o $@ -lsqlite3 -lmd
 
 $(BUILD)/test_%: test/engine/test_%.c $(BUILD)/libbitcask.a $(HEADERS)
-	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lcmocka -lz -lpthread
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lcmocka $(ENGINE_LIBS) -lz
 
 # The kill -9 crash test of transactions and merges (DESIGN.md section 3).
 $(BUILD)/crash_txn: test/crash/crash_txn.c $(BUILD)/libbitcask.a $(HEADERS)
-	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 
 CRASH_ITERS ?= 200
 
@@ -64,7 +68,7 @@ CRASH_ITERS ?= 200
 # puts, deletes, merges, reopens, rotations and kill -9s checked against a
 # model.  `make soak SOAK_SECONDS=n` runs it for a given time.
 $(BUILD)/model_test: test/model/model_test.c $(BUILD)/libbitcask.a $(HEADERS)
-	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 
 MODEL_SEQUENCES ?= 40
 SOAK_SECONDS ?= 600
@@ -76,14 +80,14 @@ FAULT_WRAPS = -Wl,--wrap=pwrite -Wl,--wrap=pread -Wl,--wrap=fdatasync \
               -Wl,--wrap=open
 $(BUILD)/sql_faults: test/fault/sql_faults.c $(EXT_OBJ) $(ENGINE_OBJ) $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine -Iext $(LDFLAGS_SAN) $< $(EXT_OBJ) $(ENGINE_OBJ) \
-	  -o $@ $(FAULT_WRAPS) -lsqlite3 -lz -lpthread -lm
+	  -o $@ $(FAULT_WRAPS) -lsqlite3 $(ENGINE_LIBS) -lm
 
 # The fuzz target (test/fuzz/fuzz_open.c): `make fuzz` runs it under
 # libFuzzer (clang) for FUZZ_SECONDS; every check replays its corpus with a
 # plain driver.
 $(BUILD)/fuzz_replay: test/fuzz/fuzz_open.c test/fuzz/replay.c $(BUILD)/libbitcask.a $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) test/fuzz/fuzz_open.c test/fuzz/replay.c \
-	  -o $@ $(BUILD)/libbitcask.a -lz -lpthread
+	  -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 
 FUZZ_SECONDS ?= 600
 EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
@@ -91,7 +95,8 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
                $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
 
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash $(EXTRA_CHECKS) check-shell
+check: all check-runner check-engine check-sql check-crash $(EXTRA_CHECKS) check-shell \
+       bench-smoke
 
 check-model: $(BUILD)/model_test
 	@d=$$(mktemp -d); $(BUILD)/model_test --dir $$d --sequences $(MODEL_SEQUENCES); \
@@ -110,7 +115,7 @@ check-fuzz: $(BUILD)/fuzz_replay
 fuzz:
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -Iengine test/fuzz/fuzz_open.c engine/*.c -o build-fuzz/fuzz_open -lz -lpthread
+	  -Iengine test/fuzz/fuzz_open.c engine/*.c -o build-fuzz/fuzz_open $(ENGINE_LIBS) -lz
 	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_open -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	  build-fuzz/corpus test/fuzz/corpus
@@ -140,19 +145,52 @@ test:
 	$(MAKE) check BUILD=build-asan SAN=1 OPT=-O1
 	@echo "make test: all passes succeeded (normal and ASan+UBSan)"
 
-# Benchmarks (bench/): side by side with native SQLite tables, ratios.
-$(BUILD)/bench_txn: bench/bench_txn.c bench/bench_util.h
-	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
+# Benchmarks (bench/): bitcask side by side with native SQLite tables, LMDB,
+# LevelDB and raw write(2), as ratios in one run (bench/report.sh, targets in
+# bench/targets.csv).  `make bench` is the reference run: it installs the
+# bench-only packages (LMDB, LevelDB, gnuplot) when missing, runs BENCH_N keys
+# BENCH_RUNS times and writes bench/results/.  `make bench-smoke` (part of
+# every check) runs every benchmark once on 10,000 keys with what is
+# installed, so the bench code never rots; it asserts nothing about speed.
+BENCH_N    ?= 1000000
+BENCH_RUNS ?= 5
+BENCH_PKGS  = liblmdb-dev libleveldb-dev gnuplot-nox
+BENCH_DEFS  = $(if $(wildcard /usr/include/lmdb.h),-DHAVE_LMDB) \
+              $(if $(wildcard /usr/include/leveldb/c.h),-DHAVE_LEVELDB)
+BENCH_LIBS  = $(if $(wildcard /usr/include/lmdb.h),-llmdb) \
+              $(if $(wildcard /usr/include/leveldb/c.h),-lleveldb)
 
-$(BUILD)/bench_lookup: bench/bench_lookup.c bench/bench_util.h
+$(BUILD)/bench_sql: bench/bench_sql.c bench/bench_util.h
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $< -o $@ -lsqlite3
+	$(CC) $(CFLAGS) $(LDFLAGS_SAN) $< -o $@ -lsqlite3
 
-bench: $(BUILD)/bitcask.so $(BUILD)/bench_txn $(BUILD)/bench_lookup
-	@d=$$(mktemp -d); $(BUILD)/bench_txn $(BUILD)/bitcask $$d && \
-	  $(BUILD)/bench_lookup $(BUILD)/bitcask $$d; rc=$$?; \
-	  rm -rf "$$d"; exit $$rc
+$(BUILD)/bench_engine: bench/bench_engine.c bench/bench_util.h $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(BENCH_DEFS) $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a \
+	  $(BENCH_LIBS) -lsqlite3 $(ENGINE_LIBS)
+
+# One pass of both benchmark programs: N keys, RUNS runs, results in OUT.
+define bench_pass
+	@d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; set -e; \
+	  mkdir -p $(3); \
+	  echo "bench: $(1) keys, $(2) runs per system; rows in $(3)/runs.csv" >&2; \
+	  $(BUILD)/bench_sql $(BUILD)/bitcask $$d/sql $(1) $(2) > $(3)/runs.csv; \
+	  $(BUILD)/bench_engine $$d/engine $(1) $(2) >> $(3)/runs.csv; \
+	  bash bench/report.sh $(3)/runs.csv $(3)
+endef
+
+bench:
+	@missing=""; for p in $(BENCH_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then echo "bench: installing$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y --no-install-recommends $$missing; fi
+	$(MAKE) bench-run
+
+bench-run: $(BUILD)/bitcask.so $(BUILD)/bench_sql $(BUILD)/bench_engine
+	$(call bench_pass,$(BENCH_N),$(BENCH_RUNS),bench/results)
+
+bench-smoke: $(BUILD)/bitcask.so $(BUILD)/bench_sql $(BUILD)/bench_engine
+	$(call bench_pass,10000,1,$(BUILD)/bench-smoke)
 
 demo: $(BUILD)/bitcask.so
 	bash demo/demo.sh $(BUILD)/bitcask
