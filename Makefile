@@ -46,10 +46,11 @@ $(BUILD)/libbitcask.a: $(ENGINE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The extension: the engine linked in statically, so `.load ./build/bitcask`
-# needs nothing else.  Only sqlite3_bitcask_init is exported.
+# The extension: the engine and libdeflate linked in statically, so `.load
+# ./build/bitcask` needs nothing else.  Only sqlite3_bitcask_init is exported.
 $(BUILD)/bitcask.so: $(EXT_OBJ) $(BUILD)/libbitcask.a
-	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lm
+	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a \
+	  -Wl,--exclude-libs,ALL -Wl,-Bstatic -ldeflate -Wl,-Bdynamic -lpthread -lm
 
 $(BUILD)/slt: test/slt.c
 	@mkdir -p $(BUILD)

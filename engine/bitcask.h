@@ -225,8 +225,10 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 ** whose CRC is verified.  With POSIX I/O (bc_options.io NULL) the read is a
 ** copy out of a read-only shared mapping of the data file (mapped at its
 ** first read; a mapping counts in the process's RSS as page cache does not,
-** and is released when the file is merged away or the store closed); with a
-** custom bc_io it is one pread.  On BC_OK *value points to value_size bytes
+** and is released when the file is merged away or the store closed); in a
+** read_only store, or with a custom bc_io, it is one pread.  A device error
+** under a mapped read raises SIGBUS instead of returning BC_IOERR (as with
+** LMDB); damaged bytes that read fine still fail the CRC (BC_CORRUPT).  On BC_OK *value points to value_size bytes
 ** inside buf (valid until buf is reused or freed) and *info is filled.
 ** Returns BC_OK, BC_NOTFOUND, BC_CORRUPT (the record fails its CRC; the
 ** message names file and offset), BC_IOERR, BC_NOMEM. */

@@ -64,14 +64,13 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 **    grows, so it is mapped at max_file_size (pages past its end are never
 **    touched), and when this process cuts a failed write off it, the keydir
 **    entries of those bytes are undone under the same mutex first;
-**  - in a read-only store, only files with a hint or from a merge: the
-**    writer (another process) may still cut back its active file, and a
-**    mapped read past a cut would fault.
+**  - in a read-only store, none: the writer (another process) may still cut
+**    back its active file -- even one it had sealed and hinted, when making
+**    the next file failed -- and a mapped read past a cut would fault.
 ** A failed mmap is not an error: the read goes through pread. */
 static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n) {
   if (!f->map) {
-    if (!s->use_mmap || f->fd < 0 || (s->read_only && !f->has_hint && !f->merged))
-      return NULL;
+    if (!s->use_mmap || f->fd < 0 || s->read_only) return NULL;
     uint64_t len = f->size;
     if (f->id == s->active_id && !s->read_only) {
       len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;

@@ -187,9 +187,11 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     n++;
   }
   if (n != count || prev_end != f->size) goto done;
-  /* Apply pass, into a table sized for every entry at once (some may be
-  ** markers or keys already there: a little more room than needed). */
-  (void)bc_kd_presize(&s->kd, count);
+  /* Apply pass, into a table sized for this file's keys at once rather than
+  ** grown step by step.  Only up to `count` keys in all: when files share
+  ** keys (an unmerged store) most of a later file's keys are already there,
+  ** and room for all of them again would stay unused for good. */
+  if (count > s->kd.count) (void)bc_kd_presize(&s->kd, count - s->kd.count);
   ok = 1;
   at = BC_HINT_HEADER_SIZE;
   while (at < body_end) {
