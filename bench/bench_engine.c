@@ -548,13 +548,8 @@ typedef struct open_arg {
 /* Seconds of one bc_open (read-write, create=0, sync off); checks the count
 ** and, for a copy without hints, that opening it wrote none. */
 static double open_once(const open_arg *a) {
-  bc_options o;
-  bc_options_init(&o);
-  o.sync = BC_SYNC_OFF;
-  bc_store *s = NULL;
-  char err[512];
   double t0 = now_us();
-  if (bc_open(a->dir, &o, &s, err, sizeof err) != BC_OK) die(a->dir, err);
+  bc_store *s = store_open(a->dir, 0);
   double t = (now_us() - t0) / 1e6;
   if (bc_count(s) != a->n) die(a->dir, "bc_count after open is not the key count");
   store_close(s);
@@ -646,13 +641,8 @@ static void fig_open_4k(unsigned n, int runs) {
 
 static double keydir_mem(void *p) {
   const open_arg *a = p;
-  bc_options o;
-  bc_options_init(&o);
-  o.sync = BC_SYNC_OFF;
-  bc_store *s = NULL;
-  char err[512];
   uint64_t before = bench_rss_now();
-  if (bc_open(a->dir, &o, &s, err, sizeof err) != BC_OK) die(a->dir, err);
+  bc_store *s = store_open(a->dir, 0);
   uint64_t after = bench_rss_now();
   if (bc_count(s) != a->n) die(a->dir, "bc_count after open is not the key count");
   bc_stats st;
