@@ -438,6 +438,41 @@ uint64_t bc_count_view(bc_store *s, bc_txn *t);
 /* Free the iterator.  NULL is a no-op. */
 void bc_iter_close(bc_iter *it);
 
+/* ---- unordered scans (the Bitcask paper's "fold") ----
+** Every live key with its value, in the order the records lie on disk rather
+** than in key order: no ordered index is built and the values are read front
+** to back.  The scan works on a snapshot of the keydir taken by
+** bc_scan_open (4 bytes per live key, malloc'd) and pins the keydir until
+** bc_scan_close, so that freed entries are not reused meanwhile (deleted
+** entries' memory comes back at the close).
+**
+** With writes, deletes and merges going on between steps (through any
+** handle): each key live at the open and still live when the scan reaches it
+** is returned exactly once, with its value as of that step; a key deleted
+** before the scan reaches it is not returned; keys added after the open are
+** not returned.  On a read-only store, or when t has written already, the
+** scan is an ordered iterator underneath (bc_iter_open's semantics, key
+** order), because a snapshot cannot cover those. */
+typedef struct bc_scan bc_scan;
+
+/* Open a scan of the committed store, or of t's view (t may be NULL).
+** *out receives it, owned by the caller (bc_scan_close before closing the
+** store).  Returns BC_OK or BC_NOMEM. */
+bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out);
+
+/* The next key, in t's view (NULL: committed).  On BC_OK *key and *klen point
+** into the scan's storage (valid until the next bc_scan_next or
+** bc_scan_close), *info (may be NULL) is filled, and -- when buf is not
+** NULL -- the value is read into buf as bc_get does (*value points into buf,
+** the CRC verified).  Returns BC_OK, BC_DONE (no more keys), BC_NOMEM, or a
+** read error of bc_get for that key (BC_CORRUPT, BC_IOERR): the scan then
+** moves on past the key, so the next call may go on. */
+bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
+                       bc_info *info, bc_buf *buf, const void **value);
+
+/* Close the scan.  NULL is a no-op. */
+void bc_scan_close(bc_scan *sc);
+
 /* Delete a closed store: its data, hint, merge, manifest, lock and marker
 ** files, then the directory itself if the store's marker says the engine
 ** created it and it is then empty.  Files the engine did not write are left

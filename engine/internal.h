@@ -186,6 +186,8 @@ typedef struct bc_keydir {
   int ordered;            /* the tree is built and kept in step */
   bc_keytree tree;
   uint64_t version;       /* see keydir.c */
+  uint32_t pins;          /* open snapshots (bc_kd_pin): frees are deferred */
+  uint32_t deferred;      /* refs freed while pinned, chained by file_id */
   size_t heap_bytes;      /* arena chunks + table + free-list heads */
   uint64_t seed;          /* hash seed, per store */
 } bc_keydir;
@@ -210,11 +212,14 @@ bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
 ** on NOMEM (nothing changed; may happen even when key is present, if the
 ** table was due to grow). */
 bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created);
-/* Take e out of the table without freeing it (the caller owns it then). */
+/* Take e out of the table without freeing it (the caller owns it then); it
+** is marked deleted while unlinked. */
 void bc_kd_unlink(bc_keydir *kd, bc_entry *e);
-/* Put an unlinked entry of this keydir back.  -1 on NOMEM (growth failed). */
+/* Put an unlinked entry of this keydir back (its deleted mark cleared).  -1
+** on NOMEM (growth failed). */
 int bc_kd_link(bc_keydir *kd, bc_entry *e);
-/* Return an unlinked entry's memory to the arena. */
+/* Return an unlinked entry's memory to the arena; while the keydir is pinned
+** the entry stays as it is (marked deleted) until the last unpin. */
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e);
 /* Unlink and free. */
 void bc_kd_remove(bc_keydir *kd, bc_entry *e);
@@ -233,6 +238,17 @@ size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen);
 ** walks in no particular order. */
 bc_entry *bc_kd_at(const bc_keydir *kd, size_t i);
 uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
+/* Snapshots of the keydir (scan.c).  While a keydir is pinned no entry's
+** memory is reused: a ref taken from it keeps naming the same entry, which
+** is either linked (live) or marked deleted.  Pins nest; the last unpin
+** releases the deferred frees. */
+void bc_kd_pin(bc_keydir *kd);
+void bc_kd_unpin(bc_keydir *kd);
+/* The refs of every linked entry, sorted (so in arena order: entries in the
+** order they were created, which for a store loaded from its files is the
+** order of the records on disk).  *out: malloc'd, owned by the caller; *n
+** entries.  -1 on NOMEM. */
+int bc_kd_snapshot(const bc_keydir *kd, uint32_t **out, size_t *n);
 
 /* Key order: memcmp over the common length, then the shorter first. */
 int bc_key_cmp(const void *a, size_t an, const void *b, size_t bn);

@@ -37,9 +37,15 @@
 **
 ** Invariants:
 **  - No key appears twice.  count is the number of linked entries.
-**  - A "deleted" entry exists only during recovery (a tombstone's seq, so that
-**    an older put read later cannot resurrect the key); bc_kd_sweep_deleted
-**    drops them before the store is used.
+**  - A linked "deleted" entry exists only during recovery (a tombstone's seq,
+**    so that an older put read later cannot resurrect the key);
+**    bc_kd_sweep_deleted drops them before the store is used.  An unlinked
+**    entry is always marked deleted, so a snapshot's ref to it (below)
+**    reads as "not live".
+**  - While pins > 0 (a snapshot scan is open, scan.c) freed entries are not
+**    reused: they stay marked deleted, chained through file_id from
+**    `deferred`, and go to the free lists at the last unpin.  So a ref
+**    taken during the pin names the same entry until then.
 **  - Offsets fit 40 bits (max_file_size <= 2^40) and seqs 56 bits; the callers
 **    enforce both.
 **  - version changes whenever the ordered index's set of keys changes or the
@@ -353,7 +359,8 @@ int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
 /* Link ref (a new entry, or an unlinked one) into the table and the ordered
 ** index.  The table has room (grow_for ran). */
 static void link_ref(bc_keydir *kd, uint32_t ref) {
-  const bc_entry *e = bc_kd_entry(kd, ref);
+  bc_entry *e = bc_kd_entry(kd, ref);
+  e->loc &= ~(UINT64_C(1) << 57);
   size_t i = find_slot(kd, e->key, bc_e_klen(e));
   kd->slot[i] = ref;
   kd->count++;
@@ -423,10 +430,18 @@ void bc_kd_unlink(bc_keydir *kd, bc_entry *e) {
   }
   kd->slot[i] = 0;
   kd->count--;
+  e->loc |= UINT64_C(1) << 57;
 }
 
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e) {
-  free_block(kd, ptr_ref(kd, e), entry_units(bc_e_klen(e)));
+  uint32_t ref = ptr_ref(kd, e);
+  if (kd->pins) {
+    e->loc |= UINT64_C(1) << 57;
+    e->file_id = kd->deferred;
+    kd->deferred = ref;
+    return;
+  }
+  free_block(kd, ref, entry_units(bc_e_klen(e)));
 }
 
 void bc_kd_remove(bc_keydir *kd, bc_entry *e) {
@@ -471,4 +486,70 @@ bc_entry *bc_kd_at(const bc_keydir *kd, size_t i) {
 
 uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i) {
   return i < kd->cap ? kd->slot[i] : 0;
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+void bc_kd_pin(bc_keydir *kd) { kd->pins++; }
+
+void bc_kd_unpin(bc_keydir *kd) {
+  if (kd->pins == 0 || --kd->pins > 0) return;
+  while (kd->deferred) {
+    uint32_t ref = kd->deferred;
+    bc_entry *e = bc_kd_entry(kd, ref);
+    kd->deferred = e->file_id;
+    free_block(kd, ref, entry_units(bc_e_klen(e)));
+  }
+}
+
+/* LSD radix sort of the n refs in a, in as few passes of at most 12 bits
+** as cover the largest ref (two for up to 16M units of arena, ~2M keys);
+** tmp has room for n.  Returns whichever of a and tmp holds the result. */
+static uint32_t *sort_refs(uint32_t *a, uint32_t *tmp, size_t n) {
+  uint32_t max = 0;
+  for (size_t i = 0; i < n; i++)
+    if (a[i] > max) max = a[i];
+  unsigned bits = 0;
+  while (bits < 32 && (max >> bits) != 0) bits++;
+  unsigned passes = (bits + 11) / 12, width = passes ? (bits + passes - 1) / passes : 0;
+  size_t count[1u << 12];
+  uint32_t *src = a, *dst = tmp, mask = (UINT32_C(1) << width) - 1;
+  for (unsigned p = 0, shift = 0; p < passes; p++, shift += width) {
+    memset(count, 0, ((size_t)mask + 1) * sizeof *count);
+    for (size_t i = 0; i < n; i++) count[(src[i] >> shift) & mask]++;
+    size_t sum = 0;
+    for (size_t b = 0; b <= mask; b++) {
+      size_t c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & mask]++] = src[i];
+    uint32_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  return src;
+}
+
+int bc_kd_snapshot(const bc_keydir *kd, uint32_t **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  size_t m = 0;
+  uint32_t *refs = malloc((kd->count ? kd->count : 1) * sizeof *refs);
+  if (!refs) return -1;
+  for (size_t i = 0; i < kd->cap && m < kd->count; i++)
+    if (kd->slot[i]) refs[m++] = kd->slot[i];
+  if (m > 1) {
+    uint32_t *tmp = malloc(m * sizeof *tmp);
+    if (!tmp) {
+      free(refs);
+      return -1;
+    }
+    uint32_t *sorted = sort_refs(refs, tmp, m);
+    free(sorted == refs ? tmp : refs);
+    refs = sorted;
+  }
+  *out = refs;
+  *n = m;
+  return 0;
 }

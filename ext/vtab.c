@@ -32,6 +32,15 @@
 **                   sqlite3_vtab_in_first/next ("key IN (...)")
 **     3 PLAN_COUNT  no column used and no constraint (count(*)): the live
 **                   key count, no key touched ("count")
+**   bit 2     SCAN_ANYORDER: PLAN_SCAN in no particular order -- an
+**             unordered scan of the engine (engine/scan.c): the values read
+**             front to back through the data files, no ordered index built.
+**             Chosen when no bound, pattern or ORDER BY is served and the
+**             key column is not used (colUsed), so the order can be seen by
+**             nobody: SQLite marks every column used for an UPDATE, whose
+**             order matters when it changes keys; a DELETE reads the key
+**             without saying so, and its order does not matter.
+**             ("scan in storage order")
 **   bit 3     SCAN_DESC: the walk is in descending key order
 **   bits 4+   PLAN_SCAN's argv, 4 bits per argument in argv order:
 **             ARG_GT, ARG_GE, ARG_LT, ARG_LE (a bound on the key), ARG_LIKE,
@@ -53,7 +62,10 @@
 ** or repeat a key; a key deleted before the scan reaches it is not
 ** returned, one inserted ahead of it is.  Values are read in xColumn only
 ** when asked for, so a scan that does not use `value` reads nothing from
-** disk.
+** disk.  A SCAN_ANYORDER scan is a snapshot of the keys taken at xFilter
+** (engine/scan.c): it never repeats a key and never skips one that stays
+** live, but keys inserted after xFilter are not returned; its values are
+** read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
 ** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
@@ -77,7 +89,7 @@ enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
 /* Query plans (idxNum), see the top of the file. */
 enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
-       SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
+       SCAN_ANYORDER = 4, SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
        MAX_BOUNDS = 2 /* per side */ };
 enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
 
@@ -122,6 +134,9 @@ typedef struct bitcask_cursor {
   int plan;                 /* PLAN_* of the current xFilter */
   int eof;                  /* no current row */
   bc_iter *iter;            /* PLAN_SCAN: the cursor in the current range */
+  bc_scan *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
+  const void *sval;         /* SCAN_ANYORDER: the current row's value, read
+                            ** with its key (in vbuf) */
   bcx_ranges ranges;        /* PLAN_SCAN: the ranges to walk, ascending */
   int irange;               /* the range iter walks (counting down if desc) */
   int desc;                 /* PLAN_SCAN: descending */
@@ -641,6 +656,8 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   }
   /* LIMIT/OFFSET: only when nothing is left for SQLite to filter after us
   ** (the pattern is such a filter). */
+  if (!ordered && nLo == 0 && nHi == 0 && iPat < 0 && (info->colUsed & 1) == 0)
+    plan |= SCAN_ANYORDER;
   if (iLimit >= 0 && nOther == 0 && iPat < 0 && (ordered || info->nOrderBy == 0)) {
     sqlite3_value *lv = NULL, *ov = NULL;
     double cap = -1;
@@ -670,8 +687,9 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   }
   info->idxNum = plan;
   info->idxStr = sqlite3_mprintf("%s %s", dl ? desc_buf : "scan",
-                                 (plan & SCAN_DESC) ? "in descending key order"
-                                                    : "in key order");
+                                 (plan & SCAN_ANYORDER) ? "in storage order"
+                                 : (plan & SCAN_DESC)   ? "in descending key order"
+                                                        : "in key order");
   if (!info->idxStr) return SQLITE_NOMEM;
   info->needToFreeIdxStr = 1;
   if (rows < 1) rows = 1;
@@ -695,6 +713,9 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
 static void cursor_reset(bitcask_cursor *c) {
   bc_iter_close(c->iter);
   c->iter = NULL;
+  bc_scan_close(c->snap);
+  c->snap = NULL;
+  c->sval = NULL;
   bcx_ranges_free(&c->ranges);
   c->irange = 0;
   c->limit = -1;
@@ -745,6 +766,20 @@ static int scan_advance(bitcask_cursor *c) {
   bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
   c->eof = 1;
   if (c->limit == 0) return SQLITE_OK;
+  if (c->snap) {
+    /* Unordered: the value comes with the key (a SCAN_ANYORDER plan uses
+    ** it), one trip into the engine per row. */
+    const void *key;
+    size_t klen;
+    bc_status st = bc_scan_next(c->snap, p->txn, &key, &klen, &c->info, &c->vbuf, &c->sval);
+    if (st == BC_DONE) return SQLITE_OK;
+    if (st != BC_OK) return engine_error(p, st);
+    c->key = key;
+    c->klen = klen;
+    c->eof = 0;
+    if (c->limit > 0) c->limit--;
+    return SQLITE_OK;
+  }
   while (c->iter) {
     const void *key;
     size_t klen;
@@ -868,9 +903,15 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
   if (rc != SQLITE_OK) return rc;
   c->limit = limit < 0 ? -1 : limit;
   if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
-  c->irange = c->desc ? c->ranges.n - 1 : 0;
-  rc = range_open(c);
-  if (rc != SQLITE_OK) return rc;
+  if (idxNum & SCAN_ANYORDER) {
+    bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+    bc_status st = bc_scan_open(p->sh->store, p->txn, &c->snap);
+    if (st != BC_OK) return engine_error(p, st);
+  } else {
+    c->irange = c->desc ? c->ranges.n - 1 : 0;
+    rc = range_open(c);
+    if (rc != SQLITE_OK) return rc;
+  }
   /* OFFSET: skip that many rows (SQLite does not, the constraint omitted). */
   sqlite3_int64 keep = c->limit;
   c->limit = -1;
@@ -966,6 +1007,10 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
   } else {
     /* An UPDATE that does not change `value` need not read it. */
     if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
+    if (c->snap) {
+      rc = bcx_value_result(ctx, c->sval, c->info.value_size, c->info.meta);
+      goto done;
+    }
     const void *val;
     bc_info info;
     bc_status st = kv_get(p, c->key, c->klen, &c->vbuf, &val, &info);
@@ -985,6 +1030,7 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
     }
     rc = bcx_value_result(ctx, val, info.value_size, info.meta);
   }
+done:
   if (rc == SQLITE_CORRUPT) {
     sqlite3_result_error(ctx, "bitcask: a record has a malformed key or value", -1);
     sqlite3_result_error_code(ctx, SQLITE_CORRUPT);

@@ -1,0 +1,120 @@
+/*
+** scan.c -- unordered scans: every live key of a store with its value, in
+** the order the records lie on disk (the Bitcask paper's "fold").
+**
+**   bc_scan *sc;
+**   bc_scan_open(s, NULL, &sc);
+**   while (bc_scan_next(sc, NULL, &k, &kn, &info, &buf, &v) == BC_OK) use(v);
+**   bc_scan_close(sc);
+**
+** An ordered iterator (iter.c) needs the keydir's ordered index, built by a
+** sort of every key on first use, and pays a tree step and a keydir probe
+** per row.  A scan that does not care about order takes a snapshot instead:
+** the refs of the keydir's entries, sorted into arena order (keydir.c), which
+** for a store loaded from its files is the order of the records on disk, so
+** the values are read front to back through the mapped data files.  The
+** snapshot is 4 bytes per key, taken in one pass over the hash table.
+**
+** While the scan is open the keydir is pinned: no entry's memory is reused,
+** so each ref still names its entry, which is then either live or marked
+** deleted.  Hence, with writes and merges going on between steps: every key
+** live when the scan opened and still live when the scan reaches it is
+** returned once, with the value it has then; a key deleted before the scan
+** reaches it is not returned; keys added after the open are not returned.
+** A transaction's view is applied per row: its deletes hide keys and its
+** puts replace values.
+**
+** Where a snapshot cannot serve, the scan is an ordered iterator underneath
+** (same results, key order): on a read-only store, whose keydir a refresh
+** may rebuild from scratch, and in a transaction that has written already,
+** whose new keys are not in the keydir.
+*/
+#include "internal.h"
+
+#include <stdlib.h>
+
+struct bc_scan {
+  bc_store *s;
+  bc_iter *it;    /* the ordered fallback, or NULL */
+  uint32_t *ref;  /* the snapshot, in arena order; owned (malloc) */
+  size_t n;       /* refs in the snapshot */
+  size_t next;    /* index of the next ref to visit */
+  int pinned;     /* s->kd is pinned by this scan */
+};
+
+bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
+  *out = NULL;
+  bc_scan *sc = calloc(1, sizeof *sc);
+  if (!sc) return BC_NOMEM;
+  sc->s = s;
+  pthread_mutex_lock(&s->mu);
+  int ordered = s->read_only || (t && t->ov.count > 0);
+  bc_status st = BC_OK;
+  if (!ordered) {
+    if (bc_kd_snapshot(&s->kd, &sc->ref, &sc->n) != 0) {
+      st = BC_NOMEM;
+    } else {
+      bc_kd_pin(&s->kd);
+      sc->pinned = 1;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (st == BC_OK && ordered) st = bc_iter_open(s, &sc->it);
+  if (st != BC_OK) {
+    bc_scan_close(sc);
+    return st;
+  }
+  *out = sc;
+  return BC_OK;
+}
+
+bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
+                       bc_info *info, bc_buf *buf, const void **value) {
+  bc_store *s = sc->s;
+  bc_status st;
+  if (sc->it) {
+    st = bc_iter_next_view(sc->it, t, key, klen, info);
+    if (st == BC_OK && buf) {
+      bc_info vi;
+      st = t ? bc_txn_get(t, *key, *klen, buf, value, &vi)
+             : bc_get(s, *key, *klen, buf, value, &vi);
+      if (st == BC_OK && info) *info = vi;
+    }
+    return st;
+  }
+  pthread_mutex_lock(&s->mu);
+  bc_keydir *ov = t && t->ov.count > 0 ? &t->ov : NULL;
+  st = BC_DONE;
+  while (sc->next < sc->n) {
+    bc_entry *e = bc_kd_entry(&s->kd, sc->ref[sc->next++]);
+    if (bc_e_deleted(e)) continue;
+    const bc_entry *v = e;
+    if (ov) {
+      const bc_entry *o = bc_kd_get(ov, e->key, bc_e_klen(e));
+      if (o && bc_e_deleted(o)) continue;
+      if (o) v = o;
+    }
+    st = buf ? bc_datafile_read(s, v, e->key, bc_e_klen(e), buf, value) : BC_OK;
+    if (st == BC_OK) {
+      /* The key's bytes never change while the keydir is pinned. */
+      *key = e->key;
+      *klen = bc_e_klen(e);
+      bc_fill_info(v, info);
+    }
+    break;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+void bc_scan_close(bc_scan *sc) {
+  if (!sc) return;
+  if (sc->pinned) {
+    pthread_mutex_lock(&sc->s->mu);
+    bc_kd_unpin(&sc->s->kd);
+    pthread_mutex_unlock(&sc->s->mu);
+  }
+  bc_iter_close(sc->it);
+  free(sc->ref);
+  free(sc);
+}
