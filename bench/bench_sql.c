@@ -40,8 +40,9 @@
 **                     LIMIT 20
 ** The read figures and sql_txn1_full use tables loaded once (bitcask
 ** sync=full, native synchronous=NORMAL, FULL for sql_txn1_full); they open
-** the loaded database in each run (not timed) and
-** time the statements only.  The ordered index of the bitcask table is
+** the loaded database in each run (not timed; for bitcask that includes
+** loading the keydir, which the extension does on first use) and time the
+** statements only.  The ordered index of the bitcask table is
 ** built by the first ordered query of each run, outside the timing.
 */
 #define BENCH_NAME "bench_sql"
@@ -326,6 +327,11 @@ static double run_query(void *p) {
     check(sqlite3_create_module(db, "constvtab", &cv_module, NULL), db, "module");
     exec(db, "CREATE VIRTUAL TABLE IF NOT EXISTS kv USING constvtab");
   }
+  /* A bitcask table opens its store (loads the keydir) on first use, not at
+  ** connect: do that here, untimed, as the open of a native table's file
+  ** is.  Opening is measured on its own (eng_open_hints).  One probe, the
+  ** same statement for every system. */
+  exec(db, "SELECT count(*) FROM kv WHERE key = 'key'");
   if (a->bind == BIND_RANGE100 || strstr(a->sql, "ORDER BY"))
     exec(db, "SELECT key FROM kv WHERE key > 'key' ORDER BY key LIMIT 1");
   sqlite3_stmt *st;
