@@ -179,7 +179,9 @@ typedef struct bc_keydir {
   uint32_t cur, bump;     /* bump allocation: chunk cur from unit bump */
   uint32_t *freel;        /* free-list heads (refs) by size; owned */
   /* hash table */
-  uint32_t *slot;         /* cap slots of refs, 0 = empty; owned */
+  uint32_t *slot;         /* cap slots of refs, 0 = empty; owned (one
+                          ** allocation with tag) */
+  uint8_t *tag;           /* cap tags: 8 bits of each slot's key hash */
   size_t cap;
   size_t count;           /* entries linked (deleted markers included) */
   /* ordered index */

@@ -93,6 +93,9 @@ enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
        MAX_BOUNDS = 2 /* per side */ };
 enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
 
+/* The largest value buffer a table keeps for its next cursor. */
+#define SPARE_BUF_MAX (1u << 20)
+
 /* The least row count a scan is estimated at (see bitcaskBestIndex). */
 #define SCAN_MIN_ROWS 16.0
 
@@ -127,6 +130,8 @@ struct bitcask_vtab {
   bcx_svpt *svpt;          /* open savepoints, oldest first; sqlite3_malloc'd */
   int nsvpt, nsvptAlloc;
   bitcask_vtab *next;      /* next table in mod->tables */
+  bc_buf spare;            /* a closed cursor's value buffer, for the next
+                           ** cursor: no allocation per statement */
 };
 
 typedef struct bitcask_cursor {
@@ -143,7 +148,9 @@ typedef struct bitcask_cursor {
   sqlite3_int64 limit;      /* PLAN_SCAN: rows still to return; < 0: no limit */
   sqlite3_int64 count;      /* PLAN_COUNT: rows returned so far, negated */
   sqlite3_int64 remaining;  /* PLAN_COUNT: rows left, the current one included */
-  bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe */
+  bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe (&one, or
+                            ** sqlite3_malloc'd) */
+  bcx_key one;              /* PLAN_EQ: the key */
   int nprobe;               /* entries in probes */
   int iprobe;               /* index of the current probe */
   const unsigned char *key; /* current key bytes (in iter or probes) */
@@ -272,6 +279,7 @@ static void vtab_free(bitcask_vtab *p) {
   sqlite3_free(p->zPath);
   sqlite3_free(p->svpt);
   sqlite3_free(p->base.zErrMsg);
+  bc_buf_free(&p->spare);
   sqlite3_free(p);
 }
 
@@ -701,11 +709,13 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
 /* ---- cursor ------------------------------------------------------------ */
 
 static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
-  (void)pVtab;
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bitcask_cursor *c = sqlite3_malloc(sizeof *c);
   if (!c) return SQLITE_NOMEM;
   memset(c, 0, sizeof *c);
   c->eof = 1;
+  c->vbuf = p->spare;
+  memset(&p->spare, 0, sizeof p->spare);
   *ppCursor = &c->base;
   return SQLITE_OK;
 }
@@ -721,7 +731,7 @@ static void cursor_reset(bitcask_cursor *c) {
   c->limit = -1;
   c->count = 0;
   for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
-  sqlite3_free(c->probes);
+  if (c->probes != &c->one) sqlite3_free(c->probes);
   c->probes = NULL;
   c->nprobe = c->iprobe = 0;
   c->eof = 1;
@@ -729,8 +739,13 @@ static void cursor_reset(bitcask_cursor *c) {
 
 static int bitcaskClose(sqlite3_vtab_cursor *cur) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
+  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   cursor_reset(c);
-  bc_buf_free(&c->vbuf);
+  if (!p->spare.data && c->vbuf.cap <= SPARE_BUF_MAX) {
+    p->spare = c->vbuf;
+  } else {
+    bc_buf_free(&c->vbuf);
+  }
   sqlite3_free(c);
   return SQLITE_OK;
 }
@@ -950,7 +965,13 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   }
   int alloc = 0;
   if (idxNum == PLAN_EQ) {
-    rc = probe_add(c, argv[0], &alloc);
+    rc = bcx_key_encode(argv[0], &c->one);
+    if (rc == SQLITE_OK) {
+      c->probes = &c->one;
+      c->nprobe = 1;
+    } else if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) {
+      rc = SQLITE_OK; /* NULL, or too long to exist: no row */
+    }
   } else {
     sqlite3_value *v;
     for (rc = sqlite3_vtab_in_first(argv[0], &v); rc == SQLITE_OK && v;
