@@ -184,6 +184,7 @@ typedef struct bc_keydir {
   uint8_t *tag;           /* cap tags: 8 bits of each slot's key hash */
   size_t cap;
   size_t count;           /* entries linked (deleted markers included) */
+  size_t key_bytes;       /* key bytes of the entries linked */
   /* ordered index */
   int ordered;            /* the tree is built and kept in step */
   bc_keytree tree;

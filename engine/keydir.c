@@ -397,6 +397,7 @@ static void link_ref(bc_keydir *kd, uint32_t ref) {
   kd->slot[i] = ref;
   kd->tag[i] = tag_of(h);
   kd->count++;
+  kd->key_bytes += bc_e_klen(e);
   if (kd->ordered) bc_kt_insert(kd, ref);
 }
 
@@ -433,6 +434,7 @@ bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created
   kd->slot[i] = ref;
   kd->tag[i] = tag_of(h);
   kd->count++;
+  kd->key_bytes += klen;
   if (kd->ordered) bc_kt_insert(kd, ref);
   *created = 1;
   return bc_kd_entry(kd, ref);
@@ -466,6 +468,7 @@ void bc_kd_unlink(bc_keydir *kd, bc_entry *e) {
   }
   kd->slot[i] = 0;
   kd->count--;
+  kd->key_bytes -= bc_e_klen(e);
   e->loc |= UINT64_C(1) << 57;
 }
 
@@ -503,8 +506,9 @@ int bc_kd_sweep_deleted(bc_keydir *kd) {
     if (!r) continue;
     bc_entry *e = bc_kd_entry(kd, r);
     if (bc_e_deleted(e)) {
-      free_block(kd, r, entry_units(bc_e_klen(e)));
       kd->count--;
+      kd->key_bytes -= bc_e_klen(e);
+      free_block(kd, r, entry_units(bc_e_klen(e)));
       continue;
     }
     uint64_t h = entry_hash(kd, r);

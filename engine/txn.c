@@ -300,8 +300,16 @@ bc_status bc_txn_release(bc_txn *t, unsigned depth) {
 static void apply_overlay(bc_txn *t) {
   bc_store *s = t->s;
   bc_keydir *ov = &t->ov;
-  for (size_t i = 0; i < ov->cap; i++) {
-    const bc_entry *e = bc_kd_at(ov, i);
+  /* In the overlay's arena order, which is the order of the writes: its
+  ** entries are then read sequentially (in hash order each would be a cache
+  ** miss in a large transaction), and the keydir's new entries follow the
+  ** records on disk, as a storage-order scan (scan.c) likes.  Without
+  ** memory for the order, hash order does. */
+  uint32_t *order = NULL;
+  size_t n = ov->cap;
+  if (bc_kd_snapshot(ov, &order, &n) != 0) n = ov->cap;
+  for (size_t i = 0; i < n; i++) {
+    const bc_entry *e = order ? bc_kd_entry(ov, order[i]) : bc_kd_at(ov, i);
     if (!e) continue;
     if (bc_e_deleted(e)) {
       bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
@@ -318,17 +326,11 @@ static void apply_overlay(bc_txn *t) {
     bc_e_set(k, bc_e_seq(e), bc_e_meta(e), e->file_id, bc_e_off(e), e->vsize, 0);
     bc_acct(s, k, 1);
   }
+  free(order);
 }
 
 /* Entries and key bytes of t's overlay: what applying it may add. */
-static size_t overlay_key_bytes(const bc_txn *t) {
-  size_t n = 0;
-  for (size_t i = 0; i < t->ov.cap; i++) {
-    const bc_entry *e = bc_kd_at(&t->ov, i);
-    if (e) n += bc_e_klen(e);
-  }
-  return n;
-}
+static size_t overlay_key_bytes(const bc_txn *t) { return t->ov.key_bytes; }
 
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
 static bc_status append_abort(bc_txn *t) {

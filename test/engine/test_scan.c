@@ -163,6 +163,12 @@ static void test_writes_and_merges_between_steps(void **state) {
     for (size_t i = 0; i < N; i++)
       if (at_open[i] && !deleted[i] && !seen[i]) fail_msg("round %zu: key %zu skipped", round, i);
     assert_true(s->kd.pins == 0 && s->kd.deferred == 0);
+    size_t kb = 0;
+    for (size_t i = 0; i < s->kd.cap; i++) {
+      const bc_entry *e = bc_kd_at(&s->kd, i);
+      if (e) kb += bc_e_klen(e);
+    }
+    assert_int_equal(kb, s->kd.key_bytes);
     tu_model_check(s, &m, "after the scan");
     bc_buf_free(&b);
     free(at_open);
