@@ -215,6 +215,13 @@ bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
 ** on NOMEM (nothing changed; may happen even when key is present, if the
 ** table was due to grow). */
 bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created);
+/* The same with the key's hash given (bc_kd_hash), for callers that hash
+** ahead to prefetch: bc_kd_prefetch(kd, h) asks for h's slot and tag. */
+uint64_t bc_kd_hash(const bc_keydir *kd, const void *key, size_t klen);
+void bc_kd_prefetch(const bc_keydir *kd, uint64_t h);
+bc_entry *bc_kd_get_h(const bc_keydir *kd, const void *key, size_t klen, uint64_t h);
+bc_entry *bc_kd_upsert_h(bc_keydir *kd, const void *key, size_t klen, uint64_t h,
+                         int *created);
 /* Take e out of the table without freeing it (the caller owns it then); it
 ** is marked deleted while unlinked. */
 void bc_kd_unlink(bc_keydir *kd, bc_entry *e);

@@ -75,6 +75,7 @@
 #define KD_MAX_CHUNKS (1u << (32u - KD_UNIT_BITS))
 #define KD_NFREE 64u /* exact free lists for 3..63 units; [0] holds the rest */
 #define KD_LARGE_SEARCH 16
+#define KD_PREFETCH 16 /* slots ahead whose entries a rehash prefetches */
 
 static uint64_t fmix64(uint64_t h) {
   h ^= h >> 33;
@@ -306,8 +307,22 @@ void bc_kd_free(bc_keydir *kd) {
 }
 
 bc_entry *bc_kd_get(const bc_keydir *kd, const void *key, size_t klen) {
-  uint32_t r = kd->slot[find_slot(kd, key, klen, kd_hash(kd->seed, key, klen))];
+  return bc_kd_get_h(kd, key, klen, kd_hash(kd->seed, key, klen));
+}
+
+bc_entry *bc_kd_get_h(const bc_keydir *kd, const void *key, size_t klen, uint64_t h) {
+  uint32_t r = kd->slot[find_slot(kd, key, klen, h)];
   return r ? bc_kd_entry(kd, r) : NULL;
+}
+
+uint64_t bc_kd_hash(const bc_keydir *kd, const void *key, size_t klen) {
+  return kd_hash(kd->seed, key, klen);
+}
+
+void bc_kd_prefetch(const bc_keydir *kd, uint64_t h) {
+  size_t i = slot_of(kd, h);
+  __builtin_prefetch(&kd->slot[i]);
+  __builtin_prefetch(&kd->tag[i]);
 }
 
 size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen) {
@@ -332,6 +347,10 @@ static int resize(bc_keydir *kd, size_t cap) {
   kd->tag = nt;
   kd->cap = cap;
   for (size_t i = 0; i < oldcap; i++) {
+    /* Every entry is read for its hash: ask for the ones a few slots on
+    ** now, so that the cache misses overlap instead of queueing. */
+    if (i + KD_PREFETCH < oldcap && old[i + KD_PREFETCH])
+      __builtin_prefetch(bc_kd_entry(kd, old[i + KD_PREFETCH]));
     uint32_t r = old[i];
     if (!r) continue;
     uint64_t h = entry_hash(kd, r);
@@ -423,10 +442,14 @@ bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen) {
 }
 
 bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created) {
+  return bc_kd_upsert_h(kd, key, klen, kd_hash(kd->seed, key, klen), created);
+}
+
+bc_entry *bc_kd_upsert_h(bc_keydir *kd, const void *key, size_t klen, uint64_t h,
+                         int *created) {
   *created = 0;
   /* Grow first: the slot found below must stay the key's slot. */
   if (grow_for(kd, 1) != 0) return NULL;
-  uint64_t h = kd_hash(kd->seed, key, klen);
   size_t i = find_slot(kd, key, klen, h);
   if (kd->slot[i]) return bc_kd_entry(kd, kd->slot[i]);
   uint32_t ref = new_entry(kd, key, klen);

@@ -308,11 +308,31 @@ static void apply_overlay(bc_txn *t) {
   uint32_t *order = NULL;
   size_t n = ov->cap;
   if (bc_kd_snapshot(ov, &order, &n) != 0) n = ov->cap;
+  /* The keydir's slots are cache misses in a large keydir: hash AHEAD
+  ** entries ahead and prefetch their slots, so the misses overlap. */
+  enum { AHEAD = 8 };
+  uint64_t hq[AHEAD];
+  for (size_t j = 0; order && j < AHEAD && j < n; j++) {
+    const bc_entry *f = bc_kd_entry(ov, order[j]);
+    hq[j] = bc_kd_hash(&s->kd, f->key, bc_e_klen(f));
+    bc_kd_prefetch(&s->kd, hq[j]);
+  }
   for (size_t i = 0; i < n; i++) {
     const bc_entry *e = order ? bc_kd_entry(ov, order[i]) : bc_kd_at(ov, i);
     if (!e) continue;
+    uint64_t h;
+    if (order) {
+      h = hq[i % AHEAD];
+      if (i + AHEAD < n) {
+        const bc_entry *f = bc_kd_entry(ov, order[i + AHEAD]);
+        hq[i % AHEAD] = bc_kd_hash(&s->kd, f->key, bc_e_klen(f));
+        bc_kd_prefetch(&s->kd, hq[i % AHEAD]);
+      }
+    } else {
+      h = bc_kd_hash(&s->kd, e->key, bc_e_klen(e));
+    }
     if (bc_e_deleted(e)) {
-      bc_entry *k = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
+      bc_entry *k = bc_kd_get_h(&s->kd, e->key, bc_e_klen(e), h);
       if (k) {
         bc_acct(s, k, 0);
         bc_kd_remove(&s->kd, k);
@@ -321,7 +341,7 @@ static void apply_overlay(bc_txn *t) {
     }
     int created;
     /* Cannot fail: prepare reserved room. */
-    bc_entry *k = bc_kd_upsert(&s->kd, e->key, bc_e_klen(e), &created);
+    bc_entry *k = bc_kd_upsert_h(&s->kd, e->key, bc_e_klen(e), h, &created);
     if (!created) bc_acct(s, k, 0);
     bc_e_set(k, bc_e_seq(e), bc_e_meta(e), e->file_id, bc_e_off(e), e->vsize, 0);
     bc_acct(s, k, 1);
