@@ -82,9 +82,11 @@ typedef enum bc_status {
   BC_VERSION,     /* a file of a newer format version than BC_FORMAT_VERSION */
   BC_BUSY,        /* another transaction of this store is open (see bc_txn);
                   ** retry after it commits or rolls back */
-  BC_FULL         /* as BC_IOERR, and the cause is a full disk or quota
+  BC_FULL,        /* as BC_IOERR, and the cause is a full disk or quota
                   ** (ENOSPC, EDQUOT): the next write after space returns
                   ** works */
+  BC_EXISTS       /* bc_txn_insert: the key is live already (not an error;
+                  ** nothing was written) */
 } bc_status;
 
 /* The constant name of a status, e.g. "BC_LOCKED".  Never NULL. */
@@ -305,6 +307,12 @@ bc_status bc_txn_begin(bc_store *s, bc_txn **out);
 bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                      const void *value, size_t vlen);
 bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen);
+
+/* Like bc_txn_put, only when key is not live in t's view (SQL's INSERT):
+** else BC_EXISTS and nothing is written.  One keydir hash and one trip to
+** the store where bc_txn_lookup + bc_txn_put take two of each. */
+bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
+                        const void *value, size_t vlen);
 
 /* Like bc_lookup and bc_get, in t's view: its own writes, then committed
 ** data. */

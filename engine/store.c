@@ -49,6 +49,7 @@ const char *bc_status_name(bc_status st) {
     case BC_VERSION: return "BC_VERSION";
     case BC_BUSY: return "BC_BUSY";
     case BC_FULL: return "BC_FULL";
+    case BC_EXISTS: return "BC_EXISTS";
   }
   return "BC_(unknown)";
 }

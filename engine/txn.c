@@ -76,7 +76,10 @@ bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
     /* Standalone writes before it are committed now (undo log empty); a
     ** rollback's marker may stay in the buffer. */
     t = calloc(1, sizeof *t);
-    if (!t || bc_kd_init(&t->ov, s->kd.seed ^ UINT64_C(0x9e3779b97f4a7c15)) != 0) {
+    /* The keydir's seed: a key's hash serves both tables (bc_txn_insert
+    ** probes both with one).  The overlay is applied in write order, not in
+    ** hash order, so the shared hash cannot pile keys into one region. */
+    if (!t || bc_kd_init(&t->ov, s->kd.seed) != 0) {
       free(t);
       t = NULL;
       st = bc_seterr(s, BC_NOMEM, "out of memory");
@@ -129,11 +132,11 @@ static void undo_to(bc_txn *t, size_t n) {
 
 /* Append one record of t and point its overlay entry at it. */
 static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
-                           const void *key, size_t klen, const void *value,
-                           size_t vlen) {
+                           const void *key, size_t klen, uint64_t h,
+                           const void *value, size_t vlen) {
   bc_store *s = t->s;
   int created;
-  bc_entry *e = bc_kd_upsert(&t->ov, key, klen, &created);
+  bc_entry *e = bc_kd_upsert_h(&t->ov, key, klen, h, &created);
   if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
   if (created) e->loc |= DELETED_BIT; /* nothing of this txn yet */
   if (log_undo(t, e, created) != 0) {
@@ -162,10 +165,14 @@ static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
 
 /* The entry for key in t's view: the overlay's, else the keydir's.  NULL if
 ** the key is not live there. */
-static bc_entry *view_get(bc_txn *t, const void *key, size_t klen) {
-  bc_entry *e = bc_kd_get(&t->ov, key, klen);
+static bc_entry *view_get_h(bc_txn *t, const void *key, size_t klen, uint64_t h) {
+  bc_entry *e = bc_kd_get_h(&t->ov, key, klen, h);
   if (e) return bc_e_deleted(e) ? NULL : e;
-  return bc_kd_get(&t->s->kd, key, klen);
+  return bc_kd_get_h(&t->s->kd, key, klen, h);
+}
+
+static bc_entry *view_get(bc_txn *t, const void *key, size_t klen) {
+  return view_get_h(t, key, klen, bc_kd_hash(&t->s->kd, key, klen));
 }
 
 
@@ -174,7 +181,22 @@ bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, vlen);
-  if (st == BC_OK) st = txn_write(t, BC_REC_PUT, meta, key, klen, value, vlen);
+  if (st == BC_OK)
+    st = txn_write(t, BC_REC_PUT, meta, key, klen, bc_kd_hash(&s->kd, key, klen), value, vlen);
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
+                        const void *value, size_t vlen) {
+  bc_store *s = t->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, vlen);
+  if (st == BC_OK) {
+    uint64_t h = bc_kd_hash(&s->kd, key, klen);
+    st = view_get_h(t, key, klen, h) ? BC_EXISTS
+                                     : txn_write(t, BC_REC_PUT, meta, key, klen, h, value, vlen);
+  }
   pthread_mutex_unlock(&s->mu);
   return st;
 }
@@ -183,9 +205,11 @@ bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, 0);
-  if (st == BC_OK)
-    st = view_get(t, key, klen) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, NULL, 0)
-                                : BC_NOTFOUND;
+  if (st == BC_OK) {
+    uint64_t h = bc_kd_hash(&s->kd, key, klen);
+    st = view_get_h(t, key, klen, h) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, h, NULL, 0)
+                                     : BC_NOTFOUND;
+  }
   pthread_mutex_unlock(&s->mu);
   return st;
 }

@@ -44,6 +44,7 @@ int bcx_rc(bc_status st) {
   case BC_VERSION: return SQLITE_CANTOPEN;
   case BC_BUSY: return SQLITE_BUSY;
   case BC_FULL: return SQLITE_FULL;
+  case BC_EXISTS: return SQLITE_CONSTRAINT;
   }
   return SQLITE_ERROR;
 }

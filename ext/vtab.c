@@ -1116,12 +1116,18 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     /* INSERT */
     rc = bcx_value_encode(argv[3], &val);
-    if (rc == SQLITE_OK && !isReplace &&
-        bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK)
-      rc = constraint_error(p, "UNIQUE");
-    if (rc == SQLITE_OK)
-      st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
-                      val.data, val.len);
+    if (rc != SQLITE_OK) goto done;
+    uint8_t meta = (uint8_t)(newk.key_meta | val.value_meta);
+    if (isReplace) {
+      st = bc_txn_put(t, newk.data, newk.len, meta, val.data, val.len);
+    } else {
+      /* The existence check and the write in one call (one probe). */
+      st = bc_txn_insert(t, newk.data, newk.len, meta, val.data, val.len);
+      if (st == BC_EXISTS) {
+        st = BC_OK;
+        rc = constraint_error(p, "UNIQUE");
+      }
+    }
     goto done;
   }
 

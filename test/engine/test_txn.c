@@ -161,6 +161,44 @@ static void test_commit_visibility(void **state) {
   assert_int_equal(bc_count(f->s), 2);
 }
 
+/* bc_txn_insert: a put only where the key is not live in the txn's view. */
+static void test_insert_if_absent(void **state) {
+  fixture *f = *state;
+  assert_int_equal(bc_put(f->s, "a", 1, 0, "1", 1), BC_OK);
+  assert_int_equal(bc_put(f->s, "b", 1, 0, "2", 1), BC_OK);
+  bc_txn *t;
+  assert_int_equal(bc_txn_begin(f->s, &t), BC_OK);
+  bc_buf b = {0};
+  const void *v;
+  bc_info info;
+  /* Committed: exists, nothing written. */
+  assert_int_equal(bc_txn_insert(t, "a", 1, 0, "X", 1), BC_EXISTS);
+  assert_int_equal(bc_txn_get(t, "a", 1, &b, &v, &info), BC_OK);
+  assert_memory_equal(v, "1", 1);
+  /* Absent: written. */
+  assert_int_equal(bc_txn_insert(t, "c", 1, 4, "3", 1), BC_OK);
+  /* Written by the txn: exists. */
+  assert_int_equal(bc_txn_insert(t, "c", 1, 0, "Y", 1), BC_EXISTS);
+  /* Deleted by the txn: absent again. */
+  assert_int_equal(bc_txn_delete(t, "b", 1), BC_OK);
+  assert_int_equal(bc_txn_insert(t, "b", 1, 0, "B", 1), BC_OK);
+  /* Too long a key is refused as by bc_txn_put. */
+  static unsigned char big[BC_MAX_KEY_SIZE + 1];
+  assert_int_equal(bc_txn_insert(t, big, sizeof big, 0, "", 0), BC_INVALID);
+  assert_int_equal(bc_txn_commit(t), BC_OK);
+  reopen(f);
+  assert_int_equal(bc_count(f->s), 3);
+  assert_int_equal(bc_get(f->s, "a", 1, &b, &v, &info), BC_OK);
+  assert_memory_equal(v, "1", 1);
+  assert_int_equal(bc_get(f->s, "b", 1, &b, &v, &info), BC_OK);
+  assert_memory_equal(v, "B", 1);
+  assert_int_equal(bc_get(f->s, "c", 1, &b, &v, &info), BC_OK);
+  assert_memory_equal(v, "3", 1);
+  assert_int_equal(info.meta, 4);
+  bc_buf_free(&b);
+  assert_string_equal(bc_status_name(BC_EXISTS), "BC_EXISTS");
+}
+
 static void test_rollback(void **state) {
   fixture *f = *state;
   bc_txn *t;
@@ -487,6 +525,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_commit_visibility, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_insert_if_absent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
       cmocka_unit_test_setup_teardown(test_serialised, setup, teardown),
       cmocka_unit_test_setup_teardown(test_across_rotation, setup, teardown),
