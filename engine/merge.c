@@ -205,13 +205,18 @@ static bc_status out_new(merger *mg) {
   return BC_OK;
 }
 
-/* Append one PUT to the outputs; *id and *off receive where it went. */
-static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
-                         uint32_t *id, uint64_t *off) {
+/* Append the live record of e to the outputs as a standalone PUT; *id and
+** *off receive where it went.  rec (borrowed) is the record's bytes as
+** verified by bc_datafile_record, r its decoded header.  A record that is
+** standalone already (txn 0, the entry's meta) is copied byte for byte and
+** its verified CRC stands; otherwise the copy's header is rewritten and its
+** CRC computed afresh over the copy. */
+static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec,
+                         const bc_rec *r, uint32_t *id, uint64_t *off) {
   bc_store *s = mg->s;
   bc_status st;
-  uint32_t klen = bc_e_klen(e);
-  uint64_t rsz = bc_entry_rec_size(e);
+  uint32_t klen = r->klen;
+  uint64_t rsz = bc_rec_size(klen, r->vlen);
   if (mg->nouts == 0) {
     if ((st = out_new(mg)) != BC_OK) return st;
   } else {
@@ -222,30 +227,36 @@ static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
     }
   }
   out_file *o = &mg->outs[mg->nouts - 1];
-  bc_rec r = {BC_REC_PUT, bc_e_meta(e), bc_e_seq(e), 0, klen, e->vsize};
+  bc_rec w = {BC_REC_PUT, bc_e_meta(e), r->seq, 0, klen, r->vlen};
+  int verbatim = r->txn == 0 && r->meta == w.meta;
   if (rsz > mg->bufcap - mg->len && (st = out_flush(mg)) != BC_OK) return st;
   *off = o->size + mg->len;
   *id = o->id;
+  const unsigned char *key = rec + BC_REC_HEADER_SIZE;
   if (rsz <= mg->bufcap) {
     unsigned char *p = mg->buf + mg->len;
-    bc_rec_encode(p, &r, e->key, value);
-    if (klen) memcpy(p + BC_REC_HEADER_SIZE, e->key, klen);
-    if (e->vsize) memcpy(p + BC_REC_HEADER_SIZE + klen, value, e->vsize);
+    memcpy(p, rec, (size_t)rsz);
+    if (!verbatim)
+      bc_rec_encode(p, &w, p + BC_REC_HEADER_SIZE, p + BC_REC_HEADER_SIZE + klen);
     mg->len += (size_t)rsz;
   } else {
+    /* Larger than the buffer (which out_put flushed): straight from rec. */
     unsigned char hdr[BC_REC_HEADER_SIZE];
-    bc_rec_encode(hdr, &r, e->key, value);
+    if (verbatim)
+      memcpy(hdr, rec, sizeof hdr);
+    else
+      bc_rec_encode(hdr, &w, key, key + klen);
     if (bc_write_all(&s->io, o->fd, hdr, sizeof hdr, *off) != 0 ||
-        (klen && bc_write_all(&s->io, o->fd, e->key, klen, *off + sizeof hdr) != 0) ||
-        bc_write_all(&s->io, o->fd, value, e->vsize, *off + sizeof hdr + klen) != 0)
+        bc_write_all(&s->io, o->fd, key, (size_t)rsz - sizeof hdr,
+                     *off + sizeof hdr) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno,
                              "merge: writing %010u.data.merging failed", o->id);
     o->size += rsz;
   }
-  if (bc_hintbuf_add(&o->hint, &r, *off, e->key, 0) != 0)
+  if (bc_hintbuf_add(&o->hint, &w, *off, key, 0) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
-  if (r.seq < o->min_seq) o->min_seq = r.seq;
-  if (r.seq > o->max_seq) o->max_seq = r.seq;
+  if (w.seq < o->min_seq) o->min_seq = w.seq;
+  if (w.seq > o->max_seq) o->max_seq = w.seq;
   o->live += rsz;
   return BC_OK;
 }
@@ -365,13 +376,22 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     st = bc_seterr(s, BC_NOMEM, "out of memory");
     goto fail;
   }
+  bc_file *f = NULL;
   for (size_t i = 0; i < nlive; i++) {
-    const void *value;
     bc_entry *e = live[i];
-    st = bc_datafile_read(s, e, e->key, bc_e_klen(e), &rb, &value);
+    const unsigned char *rec;
+    bc_rec r;
+    if (!f || f->id != e->file_id) {
+      f = bc_file_get(s, e->file_id);
+      if (!f) {
+        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
+        goto fail;
+      }
+    }
+    st = bc_datafile_record(s, f, e, &rb, &rec, &r);
     if (st != BC_OK) goto fail;
     old_seq[i] = bc_e_seq(e);
-    st = out_put(&mg, e, value, &new_id[i], &new_off[i]);
+    st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
     if (st != BC_OK) goto fail;
   }
   if (mg.nouts > 0 && (st = out_finish(&mg)) != BC_OK) goto fail;
