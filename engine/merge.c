@@ -134,6 +134,7 @@ typedef struct out_file {
   uint32_t id;
   int fd;              /* owned until installed */
   uint64_t size;       /* bytes written */
+  uint64_t kicked;     /* bytes whose writeback was started (out_writebehind) */
   uint64_t min_seq, max_seq, live;
   bc_hintbuf hint;     /* owned */
   uint64_t hint_size;
@@ -149,6 +150,28 @@ typedef struct merger {
 
 #define MERGE_BUF (1u << 20)
 
+/* Start writeback of o's bytes not yet handed to the device once
+** WRITEBEHIND of them have gathered, so that the disk works while the merge
+** goes on copying and the fsync of out_finish waits for the last few only.
+** A hint to the kernel (sync_file_range(2), Linux): durability still comes
+** from that fsync, so a failure here is ignored.  Only with the POSIX I/O
+** table: a bc_options.io (fault injection) must see every call made on its
+** descriptors, and this one is not in the table. */
+#define WRITEBEHIND (8u << 20)
+
+static void out_writebehind(merger *mg, out_file *o) {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+  bc_store *s = mg->s;
+  if (s->io.pwrite != bc_posix_io.pwrite || o->size - o->kicked < WRITEBEHIND) return;
+  (void)sync_file_range(o->fd, (off_t)o->kicked, (off_t)(o->size - o->kicked),
+                        SYNC_FILE_RANGE_WRITE);
+  o->kicked = o->size;
+#else
+  (void)mg;
+  (void)o;
+#endif
+}
+
 static bc_status out_flush(merger *mg) {
   out_file *o = &mg->outs[mg->nouts - 1];
   if (mg->len == 0) return BC_OK;
@@ -157,6 +180,7 @@ static bc_status out_flush(merger *mg) {
                            "merge: writing %010u.data.merging failed", o->id);
   o->size += mg->len;
   mg->len = 0;
+  out_writebehind(mg, o);
   return BC_OK;
 }
 
@@ -252,6 +276,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
       return bc_seterr_errno(s, BC_IOERR, errno,
                              "merge: writing %010u.data.merging failed", o->id);
     o->size += rsz;
+    out_writebehind(mg, o);
   }
   if (bc_hintbuf_add(&o->hint, &w, *off, key, 0) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
