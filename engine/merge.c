@@ -307,12 +307,24 @@ static void merger_free(merger *mg) {
   free(mg->buf);
 }
 
+/* One live record to copy.  Its location is copied out of the entry so that
+** sorting never touches the entries, which lie scattered over the keydir's
+** arena. */
+typedef struct live_ref {
+  uint64_t off;        /* record offset in file_id */
+  uint32_t file_id;
+  bc_entry *e;         /* the keydir entry (borrowed) */
+} live_ref;
+
 static int cmp_loc(const void *a, const void *b) {
-  const bc_entry *x = *(const bc_entry *const *)a, *y = *(const bc_entry *const *)b;
+  const live_ref *x = a, *y = b;
   if (x->file_id != y->file_id) return x->file_id < y->file_id ? -1 : 1;
-  uint64_t ox = bc_e_off(x), oy = bc_e_off(y);
-  return (ox > oy) - (ox < oy);
+  return (x->off > y->off) - (x->off < y->off);
 }
+
+/* Entries this far ahead of the copy are prefetched: the copy's first touch
+** of each one was a cache miss (3% of a merge's samples). */
+#define PREFETCH_AHEAD 8
 
 static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   char tmp[PATH_MAX], final[PATH_MAX];
@@ -376,7 +388,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   }
 
   /* Step 2: the live entries of the inputs, in file order. */
-  bc_entry **live = malloc((s->kd.count + 1) * sizeof *live);
+  live_ref *live = malloc((s->kd.count + 1) * sizeof *live);
   size_t nlive = 0;
   uint32_t *new_id = NULL;
   uint64_t *new_off = NULL, *old_seq = NULL;
@@ -389,7 +401,8 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   }
   for (size_t i = 0; i < s->kd.cap; i++) {
     bc_entry *e = bc_kd_at(&s->kd, i);
-    if (e && e->file_id != s->active_id) live[nlive++] = e;
+    if (e && e->file_id != s->active_id)
+      live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
   }
   qsort(live, nlive, sizeof *live, cmp_loc);
   new_id = malloc((nlive + 1) * sizeof *new_id);
@@ -403,13 +416,15 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   }
   bc_file *f = NULL;
   for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i];
+    bc_entry *e = live[i].e;
+    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
     const unsigned char *rec;
     bc_rec r;
-    if (!f || f->id != e->file_id) {
-      f = bc_file_get(s, e->file_id);
+    if (!f || f->id != live[i].file_id) {
+      f = bc_file_get(s, live[i].file_id);
       if (!f) {
-        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
+        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing",
+                       live[i].file_id);
         goto fail;
       }
     }
@@ -437,7 +452,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
 
   /* Committed.  Switch memory over to the outputs. */
   for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i];
+    bc_entry *e = live[i].e;
     if (bc_e_seq(e) != old_seq[i]) continue;
     bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
   }
