@@ -136,8 +136,10 @@ typedef struct out_file {
   uint64_t size;       /* bytes written */
   uint64_t kicked;     /* bytes whose writeback was started (out_writebehind) */
   uint64_t min_seq, max_seq, live;
-  bc_hintbuf hint;     /* owned */
+  bc_hintbuf hint;     /* owned; freed once written */
   uint64_t hint_size;
+  int hint_fd;         /* the written .hint.merging until out_sync; owned; -1 */
+  int synced;          /* out_sync made data and hint durable */
 } out_file;
 
 typedef struct merger {
@@ -151,25 +153,31 @@ typedef struct merger {
 #define MERGE_BUF (1u << 20)
 
 /* Start writeback of o's bytes not yet handed to the device once
-** WRITEBEHIND of them have gathered, so that the disk works while the merge
-** goes on copying and the fsync of out_finish waits for the last few only.
-** A hint to the kernel (sync_file_range(2), Linux): durability still comes
-** from that fsync, so a failure here is ignored.  Only with the POSIX I/O
-** table: a bc_options.io (fault injection) must see every call made on its
-** descriptors, and this one is not in the table. */
+** WRITEBEHIND of them have gathered (all of them if `all`), so that the
+** disk works while the merge goes on copying and the fsyncs of out_sync
+** find little left to wait for.  A hint to the kernel (sync_file_range(2),
+** Linux): durability still comes from those fsyncs, so a failure here is
+** ignored.  Only with the POSIX I/O table: a bc_options.io (fault
+** injection) must see every call made on its descriptors, and this one is
+** not in the table. */
 #define WRITEBEHIND (8u << 20)
 
-static void out_writebehind(merger *mg, out_file *o) {
+static void writeback_start(bc_store *s, int fd, uint64_t from, uint64_t len) {
 #if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
-  bc_store *s = mg->s;
-  if (s->io.pwrite != bc_posix_io.pwrite || o->size - o->kicked < WRITEBEHIND) return;
-  (void)sync_file_range(o->fd, (off_t)o->kicked, (off_t)(o->size - o->kicked),
-                        SYNC_FILE_RANGE_WRITE);
-  o->kicked = o->size;
+  if (s->io.pwrite != bc_posix_io.pwrite || len == 0) return;
+  (void)sync_file_range(fd, (off_t)from, (off_t)len, SYNC_FILE_RANGE_WRITE);
 #else
-  (void)mg;
-  (void)o;
+  (void)s;
+  (void)fd;
+  (void)from;
+  (void)len;
 #endif
+}
+
+static void out_writebehind(merger *mg, out_file *o, int all) {
+  if (o->size - o->kicked < (all ? 1 : WRITEBEHIND)) return;
+  writeback_start(mg->s, o->fd, o->kicked, o->size - o->kicked);
+  o->kicked = o->size;
 }
 
 static bc_status out_flush(merger *mg) {
@@ -180,28 +188,58 @@ static bc_status out_flush(merger *mg) {
                            "merge: writing %010u.data.merging failed", o->id);
   o->size += mg->len;
   mg->len = 0;
-  out_writebehind(mg, o);
+  out_writebehind(mg, o, 0);
   return BC_OK;
 }
 
-/* Flush, fsync and write the hint of the last output. */
+/* Make output i durable: fsync its data and hint files, close the hint's
+** descriptor. */
+static bc_status out_sync(merger *mg, size_t i) {
+  bc_store *s = mg->s;
+  out_file *o = &mg->outs[i];
+  if (o->synced) return BC_OK;
+  if (bc_fsync(s, o->fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
+                           o->id);
+  if (bc_fsync(s, o->hint_fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.hint.merging failed",
+                           o->id);
+  int fd = o->hint_fd;
+  o->hint_fd = -1;
+  if (s->io.close(s->io.ctx, fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.hint.merging failed",
+                           o->id);
+  o->synced = 1;
+  return BC_OK;
+}
+
+/* The last output is complete: flush it, write its hint (from memory, built
+** as its records were written), start the writeback of both, and make the
+** output before it durable.  Its own fsyncs come one output later (or from
+** bc_merge_run after the last): by then the disk has written it, so the
+** merge does not sit idle waiting for it, and at most two hint files are
+** open at a time. */
 static bc_status out_finish(merger *mg) {
   bc_store *s = mg->s;
   out_file *o = &mg->outs[mg->nouts - 1];
   bc_status st = out_flush(mg);
   if (st != BC_OK) return st;
-  if (bc_fsync(s, o->fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
-                           o->id);
+  out_writebehind(mg, o, 1);
   if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char path[PATH_MAX];
   bc_path_id(s, path, o->id, ".hint.merging");
-  st = bc_hint_write(s, &o->hint, path, NULL, 1);
-  if (st != BC_OK) return st;
+  o->hint_fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (o->hint_fd < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: creating %010u.hint.merging failed",
+                           o->id);
+  if (bc_write_all(&s->io, o->hint_fd, o->hint.data, o->hint.len, 0) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: writing %010u.hint.merging failed",
+                           o->id);
+  writeback_start(s, o->hint_fd, 0, o->hint.len);
   o->hint_size = o->hint.len;
   bc_hintbuf_free(&o->hint);
-  return BC_OK;
+  return mg->nouts >= 2 ? out_sync(mg, mg->nouts - 2) : BC_OK;
 }
 
 static bc_status out_new(merger *mg) {
@@ -220,6 +258,7 @@ static bc_status out_new(merger *mg) {
   s->next_file_id = o->id == UINT32_MAX ? 0 : o->id + 1;
   o->min_seq = UINT64_MAX;
   o->fd = -1;
+  o->hint_fd = -1;
   if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   mg->nouts++;
   bc_status st = bc_datafile_create(s, o->id, ".data.merging", BC_FILE_FLAG_MERGED, 0,
@@ -276,7 +315,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
       return bc_seterr_errno(s, BC_IOERR, errno,
                              "merge: writing %010u.data.merging failed", o->id);
     o->size += rsz;
-    out_writebehind(mg, o);
+    out_writebehind(mg, o, 0);
   }
   if (bc_hintbuf_add(&o->hint, &w, *off, key, 0) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -294,6 +333,8 @@ static void out_discard(merger *mg) {
     out_file *o = &mg->outs[i];
     if (o->fd >= 0) s->io.close(s->io.ctx, o->fd);
     o->fd = -1;
+    if (o->hint_fd >= 0) s->io.close(s->io.ctx, o->hint_fd);
+    o->hint_fd = -1;
     bc_path_id(s, path, o->id, ".data.merging");
     s->io.unlink(s->io.ctx, path);
     bc_path_id(s, path, o->id, ".hint.merging");
@@ -434,7 +475,9 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
     if (st != BC_OK) goto fail;
   }
-  if (mg.nouts > 0 && (st = out_finish(&mg)) != BC_OK) goto fail;
+  if (mg.nouts > 0 && ((st = out_finish(&mg)) != BC_OK ||
+                       (st = out_sync(&mg, mg.nouts - 1)) != BC_OK))
+    goto fail;
   if (bc_fsync_store_dir(s) != 0) {
     st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
     goto fail;
