@@ -28,7 +28,21 @@
 **    copied.  If that ever did not hold, the merge is skipped rather than
 **    risk resurrecting a key.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
-**    depends on the outputs being durable before MERGE exists.
+**    depends on the outputs being durable before MERGE exists.  Each
+**    output's data and hint are fsync'd when the next output is finished
+**    (the last one's right after it), always before the directory fsync and
+**    MERGE; their writeback is started early (sync_file_range) so that those
+**    fsyncs find the work done.
+**  - Each live record is read once: its CRC, key and seq are checked where
+**    it lies in its input's mapping (bc_datafile_record), then it is copied
+**    into the output buffer, where only a record written by a transaction
+**    gets a new header (txn 0) and CRC.  Output buffer writes are 1 MiB.
+**
+** Where the time goes (eng_merge: 125,000 live 4 KiB records out of 1 GB,
+** perf and strace -c -w): most of it in the kernel, copying the output into
+** the page cache (pwrite) and freeing the inputs' pages (unlink), the same
+** work as write(2) of the live bytes plus deleting the old files; the CRC
+** check, one user-space copy and the sort of the live entries are the rest.
 */
 #include "internal.h"
 
