@@ -85,6 +85,40 @@ static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint
   return off + n <= f->map_len ? f->map + off : NULL;
 }
 
+/* The checks of a read: rec (n bytes, resident) is a PUT whose CRC holds and
+** whose key, sizes and seq are e's.  BC_OK with *r decoded, else BC_CORRUPT
+** naming file f and the offset. */
+static bc_status rec_verify(bc_store *s, const bc_file *f, const bc_entry *e,
+                            const void *key, size_t klen,
+                            const unsigned char *rec, bc_rec *r) {
+  uint32_t crc;
+  if (bc_rec_decode(rec, r, &crc) != 0 || r->type != BC_REC_PUT ||
+      r->klen != klen || r->vlen != e->vsize || r->seq != bc_e_seq(e) ||
+      !bc_rec_crc_ok(rec, r, crc) ||
+      (klen && memcmp(rec + BC_REC_HEADER_SIZE, key, klen) != 0))
+    return bc_seterr(s, BC_CORRUPT,
+                     "data file %010u.data: record at offset %llu fails its "
+                     "checksum or does not match the keydir",
+                     f->id, (unsigned long long)bc_e_off(e));
+  return BC_OK;
+}
+
+/* Read the n-byte record at off of f into buf->data (reserved by the
+** caller): one pread. */
+static bc_status rec_pread(bc_store *s, const bc_file *f, uint64_t off, uint64_t n,
+                           bc_buf *buf) {
+  ssize_t r = bc_read_all(&s->io, f->fd, buf->data, (size_t)n, off);
+  if (r < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "data file %010u.data: read at offset %llu failed",
+                           f->id, (unsigned long long)off);
+  if ((uint64_t)r < n)
+    return bc_seterr(s, BC_CORRUPT,
+                     "data file %010u.data: record at offset %llu is cut short",
+                     f->id, (unsigned long long)off);
+  return BC_OK;
+}
+
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
@@ -94,6 +128,7 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
     return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",
                      (unsigned long long)n);
   const unsigned char *mapped;
+  bc_status st;
   if (e->file_id == s->active_id && off >= f->size) {
     /* Still in the write buffer. */
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
@@ -101,28 +136,30 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
     /* A copy, not a pointer into the mapping: the caller keeps the value
     ** after the store's mutex is released, when a merge may unmap it. */
     memcpy(buf->data, mapped, (size_t)n);
-  } else {
-    ssize_t r = bc_read_all(&s->io, f->fd, buf->data, (size_t)n, off);
-    if (r < 0)
-      return bc_seterr_errno(s, BC_IOERR, errno,
-                             "data file %010u.data: read at offset %llu failed",
-                             f->id, (unsigned long long)off);
-    if ((uint64_t)r < n)
-      return bc_seterr(s, BC_CORRUPT,
-                       "data file %010u.data: record at offset %llu is cut short",
-                       f->id, (unsigned long long)off);
+  } else if ((st = rec_pread(s, f, off, n, buf)) != BC_OK) {
+    return st;
   }
   bc_rec r;
-  uint32_t crc;
-  if (bc_rec_decode(buf->data, &r, &crc) != 0 || r.type != BC_REC_PUT ||
-      r.klen != klen || r.vlen != e->vsize || r.seq != bc_e_seq(e) ||
-      !bc_rec_crc_ok(buf->data, &r, crc) ||
-      (klen && memcmp(buf->data + BC_REC_HEADER_SIZE, key, klen) != 0))
-    return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: record at offset %llu fails its "
-                     "checksum or does not match the keydir",
-                     f->id, (unsigned long long)off);
+  if ((st = rec_verify(s, f, e, key, klen, buf->data, &r)) != BC_OK) return st;
   *value = buf->data + BC_REC_HEADER_SIZE + klen;
+  return BC_OK;
+}
+
+bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
+                             bc_buf *buf, const unsigned char **rec, bc_rec *r) {
+  uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
+  const unsigned char *p = file_map(s, f, off, n);
+  if (!p) {
+    if (bc_buf_reserve(buf, (size_t)n) != 0)
+      return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",
+                       (unsigned long long)n);
+    bc_status st = rec_pread(s, f, off, n, buf);
+    if (st != BC_OK) return st;
+    p = buf->data;
+  }
+  bc_status st = rec_verify(s, f, e, e->key, bc_e_klen(e), p, r);
+  if (st != BC_OK) return st;
+  *rec = p;
   return BC_OK;
 }
 

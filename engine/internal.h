@@ -437,6 +437,13 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** buffer), verify CRC, type, key and seq.  *value points into buf. */
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value);
+/* The whole record of entry e (header, key and value: bc_entry_rec_size(e)
+** bytes) in f, a file other than the active one, verified as
+** bc_datafile_read does; *r receives its decoded header.  *rec points into
+** f's mapping when it has one -- no copy; valid while the caller holds s->mu
+** and f stays in s->files -- else into buf, where it was read. */
+bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
+                             bc_buf *buf, const unsigned char **rec, bc_rec *r);
 typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
 /* Scan the records of data file fd (id for messages) from offset `from` (32:
 ** the first record) to size.

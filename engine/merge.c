@@ -28,7 +28,21 @@
 **    copied.  If that ever did not hold, the merge is skipped rather than
 **    risk resurrecting a key.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
-**    depends on the outputs being durable before MERGE exists.
+**    depends on the outputs being durable before MERGE exists.  Each
+**    output's data and hint are fsync'd when the next output is finished
+**    (the last one's right after it), always before the directory fsync and
+**    MERGE; their writeback is started early (sync_file_range) so that those
+**    fsyncs find the work done.
+**  - Each live record is read once: its CRC, key and seq are checked where
+**    it lies in its input's mapping (bc_datafile_record), then it is copied
+**    into the output buffer, where only a record written by a transaction
+**    gets a new header (txn 0) and CRC.  Output buffer writes are 1 MiB.
+**
+** Where the time goes (eng_merge: 125,000 live 4 KiB records out of 1 GB,
+** perf and strace -c -w): most of it in the kernel, copying the output into
+** the page cache (pwrite) and freeing the inputs' pages (unlink), the same
+** work as write(2) of the live bytes plus deleting the old files; the CRC
+** check, one user-space copy and the sort of the live entries are the rest.
 */
 #include "internal.h"
 
@@ -134,9 +148,12 @@ typedef struct out_file {
   uint32_t id;
   int fd;              /* owned until installed */
   uint64_t size;       /* bytes written */
+  uint64_t kicked;     /* bytes whose writeback was started (out_writebehind) */
   uint64_t min_seq, max_seq, live;
-  bc_hintbuf hint;     /* owned */
+  bc_hintbuf hint;     /* owned; freed once written */
   uint64_t hint_size;
+  int hint_fd;         /* the written .hint.merging until out_sync; owned; -1 */
+  int synced;          /* out_sync made data and hint durable */
 } out_file;
 
 typedef struct merger {
@@ -149,6 +166,34 @@ typedef struct merger {
 
 #define MERGE_BUF (1u << 20)
 
+/* Start writeback of o's bytes not yet handed to the device once
+** WRITEBEHIND of them have gathered (all of them if `all`), so that the
+** disk works while the merge goes on copying and the fsyncs of out_sync
+** find little left to wait for.  A hint to the kernel (sync_file_range(2),
+** Linux): durability still comes from those fsyncs, so a failure here is
+** ignored.  Only with the POSIX I/O table: a bc_options.io (fault
+** injection) must see every call made on its descriptors, and this one is
+** not in the table. */
+#define WRITEBEHIND (8u << 20)
+
+static void writeback_start(bc_store *s, int fd, uint64_t from, uint64_t len) {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+  if (s->io.pwrite != bc_posix_io.pwrite || len == 0) return;
+  (void)sync_file_range(fd, (off_t)from, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)s;
+  (void)fd;
+  (void)from;
+  (void)len;
+#endif
+}
+
+static void out_writebehind(merger *mg, out_file *o, int all) {
+  if (o->size - o->kicked < (all ? 1 : WRITEBEHIND)) return;
+  writeback_start(mg->s, o->fd, o->kicked, o->size - o->kicked);
+  o->kicked = o->size;
+}
+
 static bc_status out_flush(merger *mg) {
   out_file *o = &mg->outs[mg->nouts - 1];
   if (mg->len == 0) return BC_OK;
@@ -157,27 +202,58 @@ static bc_status out_flush(merger *mg) {
                            "merge: writing %010u.data.merging failed", o->id);
   o->size += mg->len;
   mg->len = 0;
+  out_writebehind(mg, o, 0);
   return BC_OK;
 }
 
-/* Flush, fsync and write the hint of the last output. */
+/* Make output i durable: fsync its data and hint files, close the hint's
+** descriptor. */
+static bc_status out_sync(merger *mg, size_t i) {
+  bc_store *s = mg->s;
+  out_file *o = &mg->outs[i];
+  if (o->synced) return BC_OK;
+  if (bc_fsync(s, o->fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
+                           o->id);
+  if (bc_fsync(s, o->hint_fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.hint.merging failed",
+                           o->id);
+  int fd = o->hint_fd;
+  o->hint_fd = -1;
+  if (s->io.close(s->io.ctx, fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.hint.merging failed",
+                           o->id);
+  o->synced = 1;
+  return BC_OK;
+}
+
+/* The last output is complete: flush it, write its hint (from memory, built
+** as its records were written), start the writeback of both, and make the
+** output before it durable.  Its own fsyncs come one output later (or from
+** bc_merge_run after the last): by then the disk has written it, so the
+** merge does not sit idle waiting for it, and at most two hint files are
+** open at a time. */
 static bc_status out_finish(merger *mg) {
   bc_store *s = mg->s;
   out_file *o = &mg->outs[mg->nouts - 1];
   bc_status st = out_flush(mg);
   if (st != BC_OK) return st;
-  if (bc_fsync(s, o->fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
-                           o->id);
+  out_writebehind(mg, o, 1);
   if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char path[PATH_MAX];
   bc_path_id(s, path, o->id, ".hint.merging");
-  st = bc_hint_write(s, &o->hint, path, NULL, 1);
-  if (st != BC_OK) return st;
+  o->hint_fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (o->hint_fd < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: creating %010u.hint.merging failed",
+                           o->id);
+  if (bc_write_all(&s->io, o->hint_fd, o->hint.data, o->hint.len, 0) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: writing %010u.hint.merging failed",
+                           o->id);
+  writeback_start(s, o->hint_fd, 0, o->hint.len);
   o->hint_size = o->hint.len;
   bc_hintbuf_free(&o->hint);
-  return BC_OK;
+  return mg->nouts >= 2 ? out_sync(mg, mg->nouts - 2) : BC_OK;
 }
 
 static bc_status out_new(merger *mg) {
@@ -196,6 +272,7 @@ static bc_status out_new(merger *mg) {
   s->next_file_id = o->id == UINT32_MAX ? 0 : o->id + 1;
   o->min_seq = UINT64_MAX;
   o->fd = -1;
+  o->hint_fd = -1;
   if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   mg->nouts++;
   bc_status st = bc_datafile_create(s, o->id, ".data.merging", BC_FILE_FLAG_MERGED, 0,
@@ -205,13 +282,18 @@ static bc_status out_new(merger *mg) {
   return BC_OK;
 }
 
-/* Append one PUT to the outputs; *id and *off receive where it went. */
-static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
-                         uint32_t *id, uint64_t *off) {
+/* Append the live record of e to the outputs as a standalone PUT; *id and
+** *off receive where it went.  rec (borrowed) is the record's bytes as
+** verified by bc_datafile_record, r its decoded header.  A record that is
+** standalone already (txn 0, the entry's meta) is copied byte for byte and
+** its verified CRC stands; otherwise the copy's header is rewritten and its
+** CRC computed afresh over the copy. */
+static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec,
+                         const bc_rec *r, uint32_t *id, uint64_t *off) {
   bc_store *s = mg->s;
   bc_status st;
-  uint32_t klen = bc_e_klen(e);
-  uint64_t rsz = bc_entry_rec_size(e);
+  uint32_t klen = r->klen;
+  uint64_t rsz = bc_rec_size(klen, r->vlen);
   if (mg->nouts == 0) {
     if ((st = out_new(mg)) != BC_OK) return st;
   } else {
@@ -222,30 +304,37 @@ static bc_status out_put(merger *mg, const bc_entry *e, const void *value,
     }
   }
   out_file *o = &mg->outs[mg->nouts - 1];
-  bc_rec r = {BC_REC_PUT, bc_e_meta(e), bc_e_seq(e), 0, klen, e->vsize};
+  bc_rec w = {BC_REC_PUT, bc_e_meta(e), r->seq, 0, klen, r->vlen};
+  int verbatim = r->txn == 0 && r->meta == w.meta;
   if (rsz > mg->bufcap - mg->len && (st = out_flush(mg)) != BC_OK) return st;
   *off = o->size + mg->len;
   *id = o->id;
+  const unsigned char *key = rec + BC_REC_HEADER_SIZE;
   if (rsz <= mg->bufcap) {
     unsigned char *p = mg->buf + mg->len;
-    bc_rec_encode(p, &r, e->key, value);
-    if (klen) memcpy(p + BC_REC_HEADER_SIZE, e->key, klen);
-    if (e->vsize) memcpy(p + BC_REC_HEADER_SIZE + klen, value, e->vsize);
+    memcpy(p, rec, (size_t)rsz);
+    if (!verbatim)
+      bc_rec_encode(p, &w, p + BC_REC_HEADER_SIZE, p + BC_REC_HEADER_SIZE + klen);
     mg->len += (size_t)rsz;
   } else {
+    /* Larger than the buffer (which out_put flushed): straight from rec. */
     unsigned char hdr[BC_REC_HEADER_SIZE];
-    bc_rec_encode(hdr, &r, e->key, value);
+    if (verbatim)
+      memcpy(hdr, rec, sizeof hdr);
+    else
+      bc_rec_encode(hdr, &w, key, key + klen);
     if (bc_write_all(&s->io, o->fd, hdr, sizeof hdr, *off) != 0 ||
-        (klen && bc_write_all(&s->io, o->fd, e->key, klen, *off + sizeof hdr) != 0) ||
-        bc_write_all(&s->io, o->fd, value, e->vsize, *off + sizeof hdr + klen) != 0)
+        bc_write_all(&s->io, o->fd, key, (size_t)rsz - sizeof hdr,
+                     *off + sizeof hdr) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno,
                              "merge: writing %010u.data.merging failed", o->id);
     o->size += rsz;
+    out_writebehind(mg, o, 0);
   }
-  if (bc_hintbuf_add(&o->hint, &r, *off, e->key, 0) != 0)
+  if (bc_hintbuf_add(&o->hint, &w, *off, key, 0) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
-  if (r.seq < o->min_seq) o->min_seq = r.seq;
-  if (r.seq > o->max_seq) o->max_seq = r.seq;
+  if (w.seq < o->min_seq) o->min_seq = w.seq;
+  if (w.seq > o->max_seq) o->max_seq = w.seq;
   o->live += rsz;
   return BC_OK;
 }
@@ -258,6 +347,8 @@ static void out_discard(merger *mg) {
     out_file *o = &mg->outs[i];
     if (o->fd >= 0) s->io.close(s->io.ctx, o->fd);
     o->fd = -1;
+    if (o->hint_fd >= 0) s->io.close(s->io.ctx, o->hint_fd);
+    o->hint_fd = -1;
     bc_path_id(s, path, o->id, ".data.merging");
     s->io.unlink(s->io.ctx, path);
     bc_path_id(s, path, o->id, ".hint.merging");
@@ -271,12 +362,24 @@ static void merger_free(merger *mg) {
   free(mg->buf);
 }
 
+/* One live record to copy.  Its location is copied out of the entry so that
+** sorting never touches the entries, which lie scattered over the keydir's
+** arena. */
+typedef struct live_ref {
+  uint64_t off;        /* record offset in file_id */
+  uint32_t file_id;
+  bc_entry *e;         /* the keydir entry (borrowed) */
+} live_ref;
+
 static int cmp_loc(const void *a, const void *b) {
-  const bc_entry *x = *(const bc_entry *const *)a, *y = *(const bc_entry *const *)b;
+  const live_ref *x = a, *y = b;
   if (x->file_id != y->file_id) return x->file_id < y->file_id ? -1 : 1;
-  uint64_t ox = bc_e_off(x), oy = bc_e_off(y);
-  return (ox > oy) - (ox < oy);
+  return (x->off > y->off) - (x->off < y->off);
 }
+
+/* Entries this far ahead of the copy are prefetched: the copy's first touch
+** of each one was a cache miss (3% of a merge's samples). */
+#define PREFETCH_AHEAD 8
 
 static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   char tmp[PATH_MAX], final[PATH_MAX];
@@ -340,7 +443,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   }
 
   /* Step 2: the live entries of the inputs, in file order. */
-  bc_entry **live = malloc((s->kd.count + 1) * sizeof *live);
+  live_ref *live = malloc((s->kd.count + 1) * sizeof *live);
   size_t nlive = 0;
   uint32_t *new_id = NULL;
   uint64_t *new_off = NULL, *old_seq = NULL;
@@ -353,7 +456,8 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   }
   for (size_t i = 0; i < s->kd.cap; i++) {
     bc_entry *e = bc_kd_at(&s->kd, i);
-    if (e && e->file_id != s->active_id) live[nlive++] = e;
+    if (e && e->file_id != s->active_id)
+      live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
   }
   qsort(live, nlive, sizeof *live, cmp_loc);
   new_id = malloc((nlive + 1) * sizeof *new_id);
@@ -365,16 +469,29 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     st = bc_seterr(s, BC_NOMEM, "out of memory");
     goto fail;
   }
+  bc_file *f = NULL;
   for (size_t i = 0; i < nlive; i++) {
-    const void *value;
-    bc_entry *e = live[i];
-    st = bc_datafile_read(s, e, e->key, bc_e_klen(e), &rb, &value);
+    bc_entry *e = live[i].e;
+    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
+    const unsigned char *rec;
+    bc_rec r;
+    if (!f || f->id != live[i].file_id) {
+      f = bc_file_get(s, live[i].file_id);
+      if (!f) {
+        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing",
+                       live[i].file_id);
+        goto fail;
+      }
+    }
+    st = bc_datafile_record(s, f, e, &rb, &rec, &r);
     if (st != BC_OK) goto fail;
     old_seq[i] = bc_e_seq(e);
-    st = out_put(&mg, e, value, &new_id[i], &new_off[i]);
+    st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
     if (st != BC_OK) goto fail;
   }
-  if (mg.nouts > 0 && (st = out_finish(&mg)) != BC_OK) goto fail;
+  if (mg.nouts > 0 && ((st = out_finish(&mg)) != BC_OK ||
+                       (st = out_sync(&mg, mg.nouts - 1)) != BC_OK))
+    goto fail;
   if (bc_fsync_store_dir(s) != 0) {
     st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
     goto fail;
@@ -392,7 +509,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
 
   /* Committed.  Switch memory over to the outputs. */
   for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i];
+    bc_entry *e = live[i].e;
     if (bc_e_seq(e) != old_seq[i]) continue;
     bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
   }

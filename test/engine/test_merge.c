@@ -208,6 +208,48 @@ static void test_merge_big_values(void **state) {
   tu_model_free(&m);
 }
 
+/* A record written by a transaction (txn != 0) is copied as a standalone one
+** (txn 0, new CRC); one that is standalone already is copied byte for byte.
+** Both must read back, and the merged files must stand on their own when
+** scanned without their hints (a record still carrying its txn would wait
+** for a COMMIT that merge does not copy). */
+static void test_merge_txn_records_become_standalone(void **state) {
+  tu_fix *fx = *state;
+  tu_model m;
+  tu_model_init(&m, 40);
+  bc_store *s = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+  for (size_t i = 0; i < 40; i++) TU_OK(tu_put_ver(s, &m, i, 1, 50, 50));
+  bc_txn *t;
+  TU_OK(bc_txn_begin(s, &t));
+  for (size_t i = 0; i < 40; i += 2) {
+    char k[32];
+    size_t kl = tu_key(k, i);
+    unsigned char v[300];
+    size_t vl = tu_vlen(i, 2, 50, 250);
+    tu_fill(v, vl, i, 2);
+    TU_OK(bc_txn_put(t, k, kl, 7, v, vl));
+    tu_model_set(&m, i, v, vl, 7);
+  }
+  TU_OK(bc_txn_commit(t));
+  TU_OK(bc_merge(s, NULL));
+  tu_model_check(s, &m, "after merging transactional records");
+  assert_int_equal(bc_close(s), BC_OK);
+  uint32_t ids[64];
+  size_t n = tu_data_ids(fx->base, ids, 64);
+  for (size_t i = 0; i < n; i++) {
+    char p[PATH_MAX];
+    tu_path(p, "%s/%010u.hint", fx->base, ids[i]);
+    if (tu_exists(p)) assert_int_equal(unlink(p), 0);
+  }
+  s = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+  tu_model_check(s, &m, "reopen, merged files scanned without hints");
+  assert_int_equal(tu_stats(s).corrupt, 0);
+  TU_OK(bc_merge(s, NULL));
+  tu_model_check(s, &m, "second merge, records copied byte for byte");
+  assert_int_equal(bc_close(s), BC_OK);
+  tu_model_free(&m);
+}
+
 /* Crash safety of the swap rests on fsync: a merge fsyncs its outputs and the
 ** directory even when the store itself never does. */
 static void test_merge_fsyncs_even_with_sync_off(void **state) {
@@ -482,6 +524,7 @@ int main(void) {
       TU_TEST(test_merge_with_writes),
       TU_TEST(test_merge_empty_and_all_deleted),
       TU_TEST(test_merge_big_values),
+      TU_TEST(test_merge_txn_records_become_standalone),
       TU_TEST(test_merge_fsyncs_even_with_sync_off),
       TU_TEST(test_merge_fault_at_every_step),
       TU_TEST(test_merge_fault_sticky),
