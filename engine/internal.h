@@ -254,11 +254,24 @@ uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
 ** releases the deferred frees. */
 void bc_kd_pin(bc_keydir *kd);
 void bc_kd_unpin(bc_keydir *kd);
-/* The refs of every linked entry, sorted (so in arena order: entries in the
-** order they were created, which for a store loaded from its files is the
-** order of the records on disk).  *out: malloc'd, owned by the caller; *n
-** entries.  -1 on NOMEM. */
-int bc_kd_snapshot(const bc_keydir *kd, uint32_t **out, size_t *n);
+/* A snapshot of which entries are linked: one bit per 8-byte arena unit
+** (an entry's first unit), chunk after chunk, so walking it visits the
+** entries in arena order -- the order they were created, which for a store
+** loaded from its files is the order of the records on disk -- with no
+** sort.  About 5 bits per key of 16 bytes. */
+typedef struct bc_kd_snap {
+  uint64_t *bits;   /* malloc'd */
+  size_t *first;    /* nchunk + 1 entries: chunk c's first word; malloc'd */
+  uint32_t nchunk;  /* chunks when taken (later ones are not covered) */
+  uint32_t chunk;   /* iteration: the chunk of `word` */
+  size_t word;      /* iteration: the word being walked */
+  uint64_t cur;     /* iteration: its bits not yet returned */
+} bc_kd_snap;
+/* Take a snapshot of kd's linked entries.  -1 on NOMEM (*sn is then empty). */
+int bc_kd_snap_take(const bc_keydir *kd, bc_kd_snap *sn);
+/* The next ref in arena order, or 0 when done. */
+uint32_t bc_kd_snap_next(bc_kd_snap *sn);
+void bc_kd_snap_free(bc_kd_snap *sn);
 
 /* Key order: memcmp over the common length, then the shorter first. */
 int bc_key_cmp(const void *a, size_t an, const void *b, size_t bn);

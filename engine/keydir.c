@@ -569,54 +569,51 @@ void bc_kd_unpin(bc_keydir *kd) {
   }
 }
 
-/* LSD radix sort of the n refs in a, in as few passes of at most 12 bits
-** as cover the largest ref (two for up to 16M units of arena, ~2M keys);
-** tmp has room for n.  Returns whichever of a and tmp holds the result. */
-static uint32_t *sort_refs(uint32_t *a, uint32_t *tmp, size_t n) {
-  uint32_t max = 0;
-  for (size_t i = 0; i < n; i++)
-    if (a[i] > max) max = a[i];
-  unsigned bits = 0;
-  while (bits < 32 && (max >> bits) != 0) bits++;
-  unsigned passes = (bits + 11) / 12, width = passes ? (bits + passes - 1) / passes : 0;
-  size_t count[1u << 12];
-  uint32_t *src = a, *dst = tmp, mask = (UINT32_C(1) << width) - 1;
-  for (unsigned p = 0, shift = 0; p < passes; p++, shift += width) {
-    memset(count, 0, ((size_t)mask + 1) * sizeof *count);
-    for (size_t i = 0; i < n; i++) count[(src[i] >> shift) & mask]++;
-    size_t sum = 0;
-    for (size_t b = 0; b <= mask; b++) {
-      size_t c = count[b];
-      count[b] = sum;
-      sum += c;
-    }
-    for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & mask]++] = src[i];
-    uint32_t *t = src;
-    src = dst;
-    dst = t;
+int bc_kd_snap_take(const bc_keydir *kd, bc_kd_snap *sn) {
+  memset(sn, 0, sizeof *sn);
+  sn->nchunk = kd->nchunk;
+  sn->first = malloc(((size_t)kd->nchunk + 1) * sizeof *sn->first);
+  if (!sn->first) return -1;
+  /* Chunks are multiples of 64 units: each starts on a word. */
+  size_t words = 0;
+  for (uint32_t c = 0; c < kd->nchunk; c++) {
+    sn->first[c] = words;
+    words += kd->chunk_units[c] / 64;
   }
-  return src;
+  sn->first[kd->nchunk] = words;
+  sn->bits = calloc(words ? words : 1, sizeof *sn->bits);
+  if (!sn->bits) {
+    free(sn->first);
+    sn->first = NULL;
+    return -1;
+  }
+  for (size_t i = 0, seen = 0; i < kd->cap && seen < kd->count; i++) {
+    uint32_t r = kd->slot[i];
+    if (!r) continue;
+    seen++;
+    uint32_t u = r & (KD_MAX_CHUNK_UNITS - 1);
+    sn->bits[sn->first[r >> KD_UNIT_BITS] + u / 64] |= UINT64_C(1) << (u % 64);
+  }
+  sn->word = 0;
+  sn->cur = words ? sn->bits[0] : 0;
+  return 0;
 }
 
-int bc_kd_snapshot(const bc_keydir *kd, uint32_t **out, size_t *n) {
-  *out = NULL;
-  *n = 0;
-  size_t m = 0;
-  uint32_t *refs = malloc((kd->count ? kd->count : 1) * sizeof *refs);
-  if (!refs) return -1;
-  for (size_t i = 0; i < kd->cap && m < kd->count; i++)
-    if (kd->slot[i]) refs[m++] = kd->slot[i];
-  if (m > 1) {
-    uint32_t *tmp = malloc(m * sizeof *tmp);
-    if (!tmp) {
-      free(refs);
-      return -1;
+uint32_t bc_kd_snap_next(bc_kd_snap *sn) {
+  for (;;) {
+    if (sn->cur) {
+      unsigned b = (unsigned)__builtin_ctzll(sn->cur);
+      sn->cur &= sn->cur - 1;
+      while (sn->word >= sn->first[sn->chunk + 1]) sn->chunk++;
+      return make_ref(sn->chunk, (uint32_t)((sn->word - sn->first[sn->chunk]) * 64 + b));
     }
-    uint32_t *sorted = sort_refs(refs, tmp, m);
-    free(sorted == refs ? tmp : refs);
-    refs = sorted;
+    if (sn->nchunk == 0 || ++sn->word >= sn->first[sn->nchunk]) return 0;
+    sn->cur = sn->bits[sn->word];
   }
-  *out = refs;
-  *n = m;
-  return 0;
+}
+
+void bc_kd_snap_free(bc_kd_snap *sn) {
+  free(sn->bits);
+  free(sn->first);
+  memset(sn, 0, sizeof *sn);
 }

@@ -10,10 +10,12 @@
 ** An ordered iterator (iter.c) needs the keydir's ordered index, built by a
 ** sort of every key on first use, and pays a tree step and a keydir probe
 ** per row.  A scan that does not care about order takes a snapshot instead:
-** the refs of the keydir's entries, sorted into arena order (keydir.c), which
-** for a store loaded from its files is the order of the records on disk, so
-** the values are read front to back through the mapped data files.  The
-** snapshot is 4 bytes per key, taken in one pass over the hash table.
+** which of the keydir's entries are live, as a bitmap over its arena
+** (keydir.c) walked in arena order, which for a store loaded from its files
+** is the order of the records on disk, so the values are read front to back
+** through the mapped data files.  The snapshot is one bit per 8 bytes of
+** arena (about 5 bits per key of 16 bytes), taken in one pass over the
+** hash table.
 **
 ** While the scan is open the keydir is pinned: no entry's memory is reused,
 ** so each ref still names its entry, which is then either live or marked
@@ -36,10 +38,8 @@
 struct bc_scan {
   bc_store *s;
   bc_iter *it;    /* the ordered fallback, or NULL */
-  uint32_t *ref;  /* the snapshot, in arena order; owned (malloc) */
-  size_t n;       /* refs in the snapshot */
-  size_t next;    /* index of the next ref to visit */
-  int pinned;     /* s->kd is pinned by this scan */
+  bc_kd_snap snap; /* the snapshot, walked in arena order; owned */
+  int pinned;      /* s->kd is pinned by this scan (and snap is taken) */
 };
 
 bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
@@ -51,7 +51,7 @@ bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
   int ordered = s->read_only || (t && t->ov.count > 0);
   bc_status st = BC_OK;
   if (!ordered) {
-    if (bc_kd_snapshot(&s->kd, &sc->ref, &sc->n) != 0) {
+    if (bc_kd_snap_take(&s->kd, &sc->snap) != 0) {
       st = BC_NOMEM;
     } else {
       bc_kd_pin(&s->kd);
@@ -85,8 +85,9 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
   pthread_mutex_lock(&s->mu);
   bc_keydir *ov = t && t->ov.count > 0 ? &t->ov : NULL;
   st = BC_DONE;
-  while (sc->next < sc->n) {
-    bc_entry *e = bc_kd_entry(&s->kd, sc->ref[sc->next++]);
+  uint32_t ref;
+  while (sc->pinned && (ref = bc_kd_snap_next(&sc->snap)) != 0) {
+    bc_entry *e = bc_kd_entry(&s->kd, ref);
     if (bc_e_deleted(e)) continue;
     const bc_entry *v = e;
     if (ov) {
@@ -115,6 +116,6 @@ void bc_scan_close(bc_scan *sc) {
     pthread_mutex_unlock(&sc->s->mu);
   }
   bc_iter_close(sc->it);
-  free(sc->ref);
+  bc_kd_snap_free(&sc->snap);
   free(sc);
 }

@@ -329,30 +329,36 @@ static void apply_overlay(bc_txn *t) {
   ** miss in a large transaction), and the keydir's new entries follow the
   ** records on disk, as a storage-order scan (scan.c) likes.  Without
   ** memory for the order, hash order does. */
-  uint32_t *order = NULL;
-  size_t n = ov->cap;
-  if (bc_kd_snapshot(ov, &order, &n) != 0) n = ov->cap;
+  bc_kd_snap order;
+  int ordered = bc_kd_snap_take(ov, &order) == 0;
   /* The keydir's slots are cache misses in a large keydir: hash AHEAD
   ** entries ahead and prefetch their slots, so the misses overlap. */
   enum { AHEAD = 8 };
+  uint32_t rq[AHEAD];
   uint64_t hq[AHEAD];
-  for (size_t j = 0; order && j < AHEAD && j < n; j++) {
-    const bc_entry *f = bc_kd_entry(ov, order[j]);
+  for (size_t j = 0; ordered && j < AHEAD; j++) {
+    rq[j] = bc_kd_snap_next(&order);
+    if (!rq[j]) continue;
+    const bc_entry *f = bc_kd_entry(ov, rq[j]);
     hq[j] = bc_kd_hash(&s->kd, f->key, bc_e_klen(f));
     bc_kd_prefetch(&s->kd, hq[j]);
   }
-  for (size_t i = 0; i < n; i++) {
-    const bc_entry *e = order ? bc_kd_entry(ov, order[i]) : bc_kd_at(ov, i);
-    if (!e) continue;
+  for (size_t i = 0; ordered || i < ov->cap; i++) {
+    const bc_entry *e;
     uint64_t h;
-    if (order) {
+    if (ordered) {
+      uint32_t r = rq[i % AHEAD];
+      if (!r) break;
+      e = bc_kd_entry(ov, r);
       h = hq[i % AHEAD];
-      if (i + AHEAD < n) {
-        const bc_entry *f = bc_kd_entry(ov, order[i + AHEAD]);
+      rq[i % AHEAD] = bc_kd_snap_next(&order);
+      if (rq[i % AHEAD]) {
+        const bc_entry *f = bc_kd_entry(ov, rq[i % AHEAD]);
         hq[i % AHEAD] = bc_kd_hash(&s->kd, f->key, bc_e_klen(f));
         bc_kd_prefetch(&s->kd, hq[i % AHEAD]);
       }
     } else {
+      if (!(e = bc_kd_at(ov, i))) continue;
       h = bc_kd_hash(&s->kd, e->key, bc_e_klen(e));
     }
     if (bc_e_deleted(e)) {
@@ -370,7 +376,7 @@ static void apply_overlay(bc_txn *t) {
     bc_e_set(k, bc_e_seq(e), bc_e_meta(e), e->file_id, bc_e_off(e), e->vsize, 0);
     bc_acct(s, k, 1);
   }
-  free(order);
+  if (ordered) bc_kd_snap_free(&order);
 }
 
 /* Entries and key bytes of t's overlay: what applying it may add. */
