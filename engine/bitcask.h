@@ -450,7 +450,8 @@ void bc_iter_close(bc_iter *it);
 ** Every live key with its value, in the order the records lie on disk rather
 ** than in key order: no ordered index is built and the values are read front
 ** to back.  The scan works on a snapshot of the keydir taken by
-** bc_scan_open (4 bytes per live key, malloc'd) and pins the keydir until
+** bc_scan_open (a bitmap, one bit per 8 bytes of keydir arena: about 5 bits
+** per key of 16 bytes; malloc'd) and pins the keydir until
 ** bc_scan_close, so that freed entries are not reused meanwhile (deleted
 ** entries' memory comes back at the close).
 **
