@@ -24,6 +24,12 @@
 **  - Rotation happens before an append when the active file has reached
 **    max_file_size; record offsets therefore stay below max_file_size <= 2^40.
 **  - Sequence numbers are assigned here, strictly increasing.
+**  - While s->ahint_id is the active file's id, s->ahint holds one hint entry
+**    per record of that file, in order, exactly up to s->ahint_end (the end
+**    of its last record, in the file or in the buffer).  Rotation writes it
+**    as the sealed file's hint once the file is complete and fsync'd, instead
+**    of reading the file back.  Anything that cuts the file back drops it
+**    (ahint_id 0), and that file's hint is then made by a scan.
 */
 #include "internal.h"
 
@@ -78,6 +84,38 @@ static void undo_all(bc_store *s) {
   }
 }
 
+/* Forget the in-memory hint of the active file: its hint, when it is sealed,
+** will be made by scanning it. */
+static void ahint_drop(bc_store *s) {
+  bc_hintbuf_free(&s->ahint);
+  s->ahint_id = 0;
+  s->ahint_end = 0;
+}
+
+/* Start the in-memory hint of file id, new and empty.  Without memory there
+** is none (a hint is an optimisation). */
+static void ahint_start(bc_store *s, uint32_t id) {
+  ahint_drop(s);
+  if (bc_hintbuf_init(&s->ahint, id) != 0) return;
+  s->ahint_id = id;
+  s->ahint_end = BC_FILE_HEADER_SIZE;
+}
+
+/* Record r (its seq assigned) was just placed at offset `at` of the active
+** file f: add its hint entry.  key and value are the record's (value: a
+** transaction marker's 8 bytes). */
+static void ahint_note(bc_store *s, const bc_file *f, const bc_rec *r, uint64_t at,
+                       const void *key, const void *value) {
+  if (s->ahint_id != f->id) return;
+  int marker = r->type == BC_REC_COMMIT || r->type == BC_REC_ROLLBACK_TO;
+  uint64_t arg = marker ? bc_get_u64(value) : 0;
+  if (at != s->ahint_end || bc_hintbuf_add(&s->ahint, r, at, key, arg) != 0) {
+    ahint_drop(s);
+    return;
+  }
+  s->ahint_end = at + bc_rec_size(r->klen, r->vlen);
+}
+
 /* The standalone records so far are committed: forget their undo. */
 static void commit_point(bc_store *s) {
   bc_undo_clear(s);
@@ -93,6 +131,7 @@ static void back_to_commit_point(bc_store *s) {
   if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)s->commit_size) != 0)
     s->dirty_tail = 1;
   f->size = s->commit_size;
+  ahint_drop(s);
   undo_all(s);
   s->wlen = 0;
   if (s->txn) s->txn->doomed = 1;
@@ -150,6 +189,7 @@ bc_status bc_active_create(bc_store *s) {
   f->header_ok = 1;
   s->active_id = id;
   s->commit_size = f->size;
+  ahint_start(s, id);
   if (s->sync == BC_SYNC_OFF) s->need_dirsync = 1;
   return BC_OK;
 }
@@ -172,7 +212,11 @@ bc_status bc_rotate(bc_store *s) {
   commit_point(s);
   uint32_t old = f->id;
   /* A hint is an optimisation: failing to write one costs a scan at open. */
-  (void)bc_hint_create(s, f, durable);
+  if (s->ahint_id == f->id && s->ahint_end == f->size)
+    (void)bc_hint_install(s, f, &s->ahint, durable);
+  else
+    (void)bc_hint_create(s, f, durable);
+  ahint_drop(s);
   s->err[0] = 0;
   st = bc_active_create(s);
   if (st != BC_OK) {
@@ -245,6 +289,7 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
     f->size += rsz;
     s->need_fsync = 1;
   }
+  ahint_note(s, f, r, at, key, value);
   s->next_seq++;
   bc_file_note_seq(f, r->seq);
   *file_id = f->id;

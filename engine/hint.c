@@ -4,8 +4,13 @@
 ** opening a store reads hints instead of values.
 **
 ** Invariants:
-**  - A hint is built from what is durable: by scanning the sealed data file
-**    back (bc_hint_create) or, for merge outputs, from the records just written.
+**  - A hint describes only what is durable in its data file.  It is built in
+**    memory as records are appended (the active file's, active.c; a merge
+**    output's, merge.c) and written only when the data file is sealed: after
+**    its last record is written and, unless sync is off, fsync'd.  A sealed
+**    file with no such hint (the tail a writer went on appending to after an
+**    open, or a write failure that cut the file back) gets one by scanning
+**    it (bc_hint_create).
 **  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
 **    fsync'd, and only then renamed into place: a hint file with its final
 **    name is complete unless damaged, and damage is caught by its CRCs.
@@ -108,6 +113,20 @@ static bc_status add_cb(void *arg, const bc_recinfo *ri) {
                                                                      : BC_NOMEM;
 }
 
+bc_status bc_hint_install(bc_store *s, bc_file *f, bc_hintbuf *h, int durable) {
+  if (bc_hintbuf_finish(h, f->id, f->size) != 0)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  char tmp[PATH_MAX], final[PATH_MAX];
+  bc_path_id(s, tmp, f->id, ".hint.tmp");
+  bc_path_id(s, final, f->id, ".hint");
+  bc_status st = bc_hint_write(s, h, tmp, final, durable);
+  if (st == BC_OK) {
+    f->has_hint = 1;
+    f->hint_size = h->len;
+  }
+  return st;
+}
+
 bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   bc_hintbuf h;
   if (bc_hintbuf_init(&h, f->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -119,18 +138,7 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
     st = bc_seterr(s, BC_CORRUPT,
                    "data file %010u.data: record at offset %llu is damaged; no "
                    "hint written", f->id, (unsigned long long)end);
-  if (st == BC_OK && bc_hintbuf_finish(&h, f->id, f->size) != 0)
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-  if (st == BC_OK) {
-    char tmp[PATH_MAX], final[PATH_MAX];
-    bc_path_id(s, tmp, f->id, ".hint.tmp");
-    bc_path_id(s, final, f->id, ".hint");
-    st = bc_hint_write(s, &h, tmp, final, durable);
-    if (st == BC_OK) {
-      f->has_hint = 1;
-      f->hint_size = h.len;
-    }
-  }
+  if (st == BC_OK) st = bc_hint_install(s, f, &h, durable);
   bc_hintbuf_free(&h);
   return st;
 }

@@ -293,6 +293,13 @@ size_t bc_kt_bytes(const bc_keydir *kd);
 
 /* ------------------------------------------------------------- the store */
 
+/* Growable in-memory hint file being built. */
+typedef struct bc_hintbuf {
+  unsigned char *data; /* owned */
+  size_t len, cap;
+  uint32_t count;
+} bc_hintbuf;
+
 /* One data file of the store. */
 typedef struct bc_file {
   uint32_t id;
@@ -394,6 +401,12 @@ struct bc_store {
                             ** failed: retried before any write */
   int hold_rotation;        /* append to the active file even if full: an
                             ** abort must follow its COMMIT in the same file */
+  bc_hintbuf ahint;         /* the active file's hint, one entry per record as
+                            ** it is appended (active.c), written when the
+                            ** file is sealed; owned */
+  uint32_t ahint_id;        /* the file ahint describes; 0: none (a sealed
+                            ** file then gets its hint by a scan) */
+  uint64_t ahint_end;       /* offset just past the last record in ahint */
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
@@ -469,12 +482,6 @@ bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
                            int *bad);
 
 /* hint.c */
-/* Growable in-memory hint file being built. */
-typedef struct bc_hintbuf {
-  unsigned char *data; /* owned */
-  size_t len, cap;
-  uint32_t count;
-} bc_hintbuf;
 int bc_hintbuf_init(bc_hintbuf *h, uint32_t id);
 /* key: the key bytes; for a transaction marker (no key) arg is its value,
 ** stored after the entry in place of a key. */
@@ -488,6 +495,10 @@ bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
                         const char *final, int durable);
 /* Build the hint of sealed file f by scanning it, write and install it. */
 bc_status bc_hint_create(bc_store *s, bc_file *f, int durable);
+/* Finish h (built by bc_hintbuf_init/add, one entry per record of sealed
+** file f, exactly up to f->size), write it as f's hint file and install it.
+** h stays the caller's (bc_hintbuf_free it either way). */
+bc_status bc_hint_install(bc_store *s, bc_file *f, bc_hintbuf *h, int durable);
 /* Load hint file `path` of data file f.  1: valid, cb was called for every
 ** entry; 0: missing or invalid (cb never called); BC_* errors from cb are
 ** returned as negative -(status). */

@@ -234,6 +234,7 @@ static void store_free(bc_store *s) {
   bc_kd_free(&s->kd);
   free(s->files);
   free(s->wbuf);
+  bc_hintbuf_free(&s->ahint);
   free(s->undo);
   free(s->dir);
   pthread_mutex_destroy(&s->mu);

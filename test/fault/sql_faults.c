@@ -276,14 +276,18 @@ static int io_layer(const char *n) {
 }
 
 /* Callers on whose paths a failed call is tolerated by design: a hint file
-** is an optimisation (written at rotation, read at open: without it the
-** data file is scanned); the abort record of a rollback only lets recovery
-** drop records early; a close cannot report anything to SQL. */
+** is an optimisation (written at rotation -- built in memory, or by a scan --
+** and read at open: without it the data file is scanned); the abort record
+** of a rollback only lets recovery drop records early; a close cannot report
+** anything to SQL.  A name matches with or without a compiler clone suffix
+** (".part.0", ".isra.0", ...). */
 static int tolerated_frame(const char *n) {
-  static const char *const ok[] = {"bc_hint_create", "bc_hint_load",
+  static const char *const ok[] = {"bc_hint_create", "bc_hint_install", "bc_hint_load",
                                    "bc_txn_rollback", "bc_close", NULL};
-  for (int i = 0; ok[i]; i++)
-    if (strcmp(n, ok[i]) == 0) return 1;
+  for (int i = 0; ok[i]; i++) {
+    size_t l = strlen(ok[i]);
+    if (strncmp(n, ok[i], l) == 0 && (n[l] == 0 || n[l] == '.')) return 1;
+  }
   return 0;
 }
 
