@@ -14,9 +14,10 @@
 **  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
 **    fsync'd, and only then renamed into place: a hint file with its final
 **    name is complete unless damaged, and damage is caught by its CRCs.
-**  - bc_hint_load validates the whole file (header CRC, trailer CRC, file id,
-**    data_size == the data file's size, every entry's bounds) before calling
-**    back even once, so an invalid hint leaves no trace and the caller scans.
+**  - bc_hint_open validates the whole file (header CRC, trailer CRC, file id,
+**    data_size == the data file's size, every entry's bounds) before
+**    bc_hint_apply calls back even once, so an invalid hint leaves no trace
+**    and the caller scans.
 */
 #include "internal.h"
 
@@ -143,40 +144,47 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   return st;
 }
 
-int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
-                 void *arg, bc_status *st) {
-  *st = BC_OK;
+void bc_hint_close(bc_hintfile *hf) {
+  if (hf->mapped)
+    munmap(hf->data, hf->len);
+  else
+    free(hf->data);
+  memset(hf, 0, sizeof *hf);
+}
+
+int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *hf) {
+  memset(hf, 0, sizeof *hf);
   int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
   if (fd < 0) return 0;
   struct stat sb;
-  unsigned char *d = NULL;
-  size_t len = 0;
-  int ok = 0, mapped = 0;
+  int ok = 0;
   if (fstat(fd, &sb) != 0 || sb.st_size < (off_t)(BC_HINT_HEADER_SIZE + BC_HINT_TRAILER_SIZE))
     goto done;
-  len = (size_t)sb.st_size;
+  hf->len = (size_t)sb.st_size;
   /* Mapped when the store uses POSIX I/O: no copy, and no large malloc
   ** that would leave the heap holding its size after it is freed. */
   if (s->use_mmap) {
-    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, hf->len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p != MAP_FAILED) {
-      d = p;
-      mapped = 1;
-      (void)madvise(p, len, MADV_SEQUENTIAL);
+      hf->data = p;
+      hf->mapped = 1;
+      (void)madvise(p, hf->len, MADV_SEQUENTIAL);
     }
   }
-  if (!mapped) {
-    d = malloc(len);
-    if (!d || bc_read_all(&s->io, fd, d, len, 0) != (ssize_t)len) goto done;
+  if (!hf->mapped) {
+    hf->data = malloc(hf->len);
+    if (!hf->data || bc_read_all(&s->io, fd, hf->data, hf->len, 0) != (ssize_t)hf->len)
+      goto done;
   }
+  const unsigned char *d = hf->data;
   uint32_t version, id, count;
   uint64_t data_size;
   if (bc_hint_header_decode(d, &version, &id, &data_size) != 0 ||
       version != BC_FORMAT_VERSION || id != f->id || data_size != f->size)
     goto done;
-  size_t body_end = len - BC_HINT_TRAILER_SIZE;
+  size_t body_end = hf->len - BC_HINT_TRAILER_SIZE;
   if (bc_hint_trailer_check(d + body_end, &count, d, body_end) != 0) goto done;
-  /* Validation pass: entries tile the data file exactly. */
+  /* Entries tile the data file exactly. */
   size_t at = BC_HINT_HEADER_SIZE;
   uint32_t n = 0;
   uint64_t prev_end = BC_FILE_HEADER_SIZE;
@@ -195,13 +203,24 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     n++;
   }
   if (n != count || prev_end != f->size) goto done;
-  /* Apply pass, into a table sized for this file's keys at once rather than
-  ** grown step by step.  Only up to `count` keys in all: when files share
-  ** keys (an unmerged store) most of a later file's keys are already there,
-  ** and room for all of them again would stay unused for good. */
-  if (count > s->kd.count) (void)bc_kd_presize(&s->kd, count - s->kd.count);
+  hf->count = count;
   ok = 1;
-  at = BC_HINT_HEADER_SIZE;
+done:
+  s->io.close(s->io.ctx, fd);
+  if (!ok) bc_hint_close(hf);
+  return ok;
+}
+
+bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_cb cb,
+                        void *arg) {
+  /* Into a table sized for this file's keys at once rather than grown step
+  ** by step.  Only up to `count` keys in all: when files share keys (an
+  ** unmerged store) most of a later file's keys are already there, and room
+  ** for all of them again would stay unused for good. */
+  if (hf->count > s->kd.count) (void)bc_kd_presize(&s->kd, hf->count - s->kd.count);
+  const unsigned char *d = hf->data;
+  size_t body_end = hf->len - BC_HINT_TRAILER_SIZE;
+  size_t at = BC_HINT_HEADER_SIZE;
   while (at < body_end) {
     bc_recinfo ri;
     bc_hint_entry_decode(d + at, &ri.r, &ri.off);
@@ -210,16 +229,20 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
     ri.value = NULL;
     ri.arg = marker ? bc_get_u64(ri.key) : 0;
     ri.damaged = 0;
-    *st = cb(arg, &ri);
-    if (*st != BC_OK) break;
+    bc_status st = cb(arg, &ri);
+    if (st != BC_OK) return st;
     at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);
   }
-  f->hint_size = len;
-done:
-  if (mapped)
-    munmap(d, len);
-  else
-    free(d);
-  s->io.close(s->io.ctx, fd);
-  return ok;
+  f->hint_size = hf->len;
+  return BC_OK;
+}
+
+int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
+                 void *arg, bc_status *st) {
+  bc_hintfile hf;
+  *st = BC_OK;
+  if (!bc_hint_open(s, f, path, &hf)) return 0;
+  *st = bc_hint_apply(s, f, &hf, cb, arg);
+  bc_hint_close(&hf);
+  return 1;
 }

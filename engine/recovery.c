@@ -166,6 +166,7 @@ typedef struct recov {
                        ** last read; its abort, if it comes next, means the
                        ** keydir must be rebuilt */
   int reload;          /* ... and it came */
+  uint64_t deleted;    /* deleted markers made (an upper bound of those left) */
 } recov;
 
 struct bc_follow {
@@ -219,6 +220,7 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
     bc_kd_remove(&s->kd, e);
   } else {
     bc_e_set(e, seq, 0, 0, 0, 0, 1);
+    rc->deleted++;
   }
   return BC_OK;
 }
@@ -445,6 +447,8 @@ bc_status bc_recover(bc_store *s) {
   recov rc = {0};
   uint32_t *ids = NULL; /* ids of the data files to load; owned */
   size_t nids = 0;
+  bc_hintfile *hf = NULL; /* hf[i]: s->files[i]'s hint, validated ahead; owned */
+  size_t nhf = 0;
   rc.s = s;
   int writer = !s->read_only;
   bc_status st = bc_dirlist_read(s, s->dir, &dl);
@@ -520,6 +524,32 @@ bc_status bc_recover(bc_store *s) {
     if (!last->header_ok && last->size <= BC_FILE_HEADER_SIZE) tail = last->id;
   }
 
+  /* Validate the hint files ahead, mapped (no copy), so that the keydir is
+  ** sized once for the keys of every merged file before the first is
+  ** inserted, rather than rehashed as each file's keys arrive.  The outputs
+  ** of a merge hold each live key once, so their counts add up; the other
+  ** files share keys, and bc_hint_apply sizes for each in turn.  Without a
+  ** mapping each hint is read when its turn comes, so that only one is in
+  ** memory at a time. */
+  hf = calloc(s->nfiles ? s->nfiles : 1, sizeof *hf);
+  if (!hf) goto oom;
+  nhf = s->nfiles;
+  if (s->use_mmap) {
+    uint64_t merged_keys = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+      bc_file *f = &s->files[i];
+      int merging = !has_id(dl.data, dl.ndata, f->id);
+      if (!f->header_ok || !(has_id(dl.hint, dl.nhint, f->id) ||
+                             (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))))
+        continue;
+      char path[PATH_MAX];
+      bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
+      if (bc_hint_open(s, f, path, &hf[i]) && f->merged) merged_keys += hf[i].count;
+    }
+    if (merged_keys > s->kd.count && merged_keys <= SIZE_MAX)
+      (void)bc_kd_presize(&s->kd, (size_t)(merged_keys - s->kd.count));
+  }
+
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     rc.f = f;
@@ -554,9 +584,11 @@ bc_status bc_recover(bc_store *s) {
         (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))) {
       char path[PATH_MAX];
       bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
-      int ok = bc_hint_load(s, f, path, on_record, &rc, &st);
-      if (st != BC_OK) break;
-      if (ok) {
+      if (!s->use_mmap) (void)bc_hint_open(s, f, path, &hf[i]);
+      if (hf[i].data) {
+        st = bc_hint_apply(s, f, &hf[i], on_record, &rc);
+        bc_hint_close(&hf[i]);
+        if (st != BC_OK) break;
         f->has_hint = 1;
         continue;
       }
@@ -609,8 +641,9 @@ bc_status bc_recover(bc_store *s) {
     if (st != BC_OK) goto out;
     rc.settled_txn = last;
   }
-  /* Uncommitted transactions vanish with the deleted markers. */
-  if (bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
+  /* Uncommitted transactions vanish with the deleted markers (a walk of
+  ** every entry, skipped when no tombstone made one). */
+  if (rc.deleted && bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
   s->next_seq = rc.max_seq + 1;
 
   if (writer) {
@@ -654,6 +687,8 @@ out:
     }
   }
   free(ids);
+  for (size_t i = 0; i < nhf; i++) bc_hint_close(&hf[i]);
+  free(hf);
   for (size_t i = 0; i < rc.np; i++) free(rc.p[i].key);
   free(rc.p);
   drop_held(&rc);

@@ -283,7 +283,7 @@ static int io_layer(const char *n) {
 ** (".part.0", ".isra.0", ...). */
 static int tolerated_frame(const char *n) {
   static const char *const ok[] = {"bc_hint_create", "bc_hint_install", "bc_hint_load",
-                                   "bc_txn_rollback", "bc_close", NULL};
+                                   "bc_hint_open", "bc_txn_rollback", "bc_close", NULL};
   for (int i = 0; ok[i]; i++) {
     size_t l = strlen(ok[i]);
     if (strncmp(n, ok[i], l) == 0 && (n[l] == 0 || n[l] == '.')) return 1;
