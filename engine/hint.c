@@ -211,6 +211,25 @@ done:
   return ok;
 }
 
+/* How many hint entries ahead bc_hint_apply prefetches. */
+#define PREFETCH_AHEAD 16
+
+/* Hash the key of the (valid) hint entry at d + *at and prefetch its keydir
+** slot; step *at to the next entry.  Returns the hash (0 for a marker, which
+** has no key). */
+static uint64_t prefetch_at(const bc_keydir *kd, const unsigned char *d, size_t *at) {
+  uint64_t h = 0;
+  uint32_t klen = bc_get_u32(d + *at + 4);
+  if (is_marker(d[*at])) {
+    klen = 8;
+  } else {
+    h = bc_kd_hash(kd, d + *at + BC_HINT_ENTRY_SIZE, klen);
+    bc_kd_prefetch(kd, h);
+  }
+  *at += BC_HINT_ENTRY_SIZE + klen;
+  return h;
+}
+
 bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_cb cb,
                         void *arg) {
   /* Into a table sized for this file's keys at once rather than grown step
@@ -220,8 +239,19 @@ bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_c
   if (hf->count > s->kd.count) (void)bc_kd_presize(&s->kd, hf->count - s->kd.count);
   const unsigned char *d = hf->data;
   size_t body_end = hf->len - BC_HINT_TRAILER_SIZE;
+  /* A cursor runs PREFETCH_AHEAD entries ahead of the one being applied
+  ** (number n): it hashes each key and prefetches its slot, so that the
+  ** cache misses of that many inserts overlap instead of queueing; the hash
+  ** is kept (hash[k % PREFETCH_AHEAD] for entry k) and handed to the
+  ** callback with the entry.  Entries were validated by bc_hint_open, so the
+  ** cursor can step blindly. */
+  uint64_t hash[PREFETCH_AHEAD] = {0};
+  size_t ahead = BC_HINT_HEADER_SIZE;
+  uint64_t n = 0, nahead = 0;
   size_t at = BC_HINT_HEADER_SIZE;
   while (at < body_end) {
+    while (ahead < body_end && nahead < n + PREFETCH_AHEAD)
+      hash[nahead++ % PREFETCH_AHEAD] = prefetch_at(&s->kd, d, &ahead);
     bc_recinfo ri;
     bc_hint_entry_decode(d + at, &ri.r, &ri.off);
     int marker = is_marker(ri.r.type);
@@ -229,9 +259,12 @@ bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_c
     ri.value = NULL;
     ri.arg = marker ? bc_get_u64(ri.key) : 0;
     ri.damaged = 0;
+    ri.hash = hash[n % PREFETCH_AHEAD];
+    ri.hashed = !marker;
     bc_status st = cb(arg, &ri);
     if (st != BC_OK) return st;
     at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);
+    n++;
   }
   f->hint_size = hf->len;
   return BC_OK;

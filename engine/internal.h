@@ -75,6 +75,9 @@ typedef struct bc_recinfo {
   uint64_t arg;
   int damaged;               /* the record fails its CRC: header, key and
                              ** value are untrusted (scans only) */
+  int hashed;                /* hash is the key's bc_kd_hash in the store's
+                             ** keydir (hint loads, which hash ahead) */
+  uint64_t hash;
 } bc_recinfo;
 
 static inline uint64_t bc_rec_size(uint32_t klen, uint32_t vlen) {

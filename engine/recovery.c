@@ -198,12 +198,14 @@ static int push_pending(pending **a, size_t *n, size_t *cap, const bc_recinfo *r
   return 0;
 }
 
+/* h: the key's hash in s->kd if known, else NULL. */
 static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
                        uint8_t meta, uint64_t seq, const void *key,
-                       uint32_t klen, uint32_t vlen) {
+                       uint32_t klen, uint32_t vlen, const uint64_t *h) {
   bc_store *s = rc->s;
   int created;
-  bc_entry *e = bc_kd_upsert(&s->kd, key, klen, &created);
+  bc_entry *e = h ? bc_kd_upsert_h(&s->kd, key, klen, *h, &created)
+                  : bc_kd_upsert(&s->kd, key, klen, &created);
   if (!e) return bc_seterr(s, BC_NOMEM, "out of memory rebuilding the keydir");
   if (!created) {
     if (seq <= bc_e_seq(e)) return BC_OK; /* an older version */
@@ -306,7 +308,7 @@ static bc_status apply_commit(recov *rc, uint64_t txn, uint64_t count) {
     }
     if (st == BC_OK && whole)
       st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key, p->klen,
-                 p->vlen);
+                 p->vlen, NULL);
     free(p->key);
   }
   rc->np = w;
@@ -364,7 +366,7 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
     case BC_REC_TOMBSTONE:
       if (r->txn == 0)
         return apply(rc, rc->f->id, ri->off, r->type, r->meta, r->seq, ri->key,
-                     r->klen, r->vlen);
+                     r->klen, r->vlen, ri->hashed ? &ri->hash : NULL);
       if (push_pending(&rc->p, &rc->np, &rc->cap, ri, rc->f->id, r->type) != 0)
         return bc_seterr(rc->s, BC_NOMEM, "out of memory");
       return BC_OK;
