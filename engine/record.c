@@ -24,23 +24,6 @@ static const char HINT_MAGIC[8] = {'B', 'C', 'A', 'S', 'K', 'H', 'N', 'T'};
 static const char TRAILER_MAGIC[4] = {'B', 'C', 'H', 'E'};
 static const char MERGE_MAGIC[8] = {'B', 'C', 'A', 'S', 'K', 'M', 'R', 'G'};
 
-void bc_put_u32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-void bc_put_u64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-uint32_t bc_get_u32(const unsigned char *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t bc_get_u64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
 /* CRC-32 of p[0..n) continuing from crc (0 to start). */
 static uint32_t crc_more(uint32_t crc, const void *p, size_t n) {
   return libdeflate_crc32(crc, p, n);
