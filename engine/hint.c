@@ -14,10 +14,10 @@
 **  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
 **    fsync'd, and only then renamed into place: a hint file with its final
 **    name is complete unless damaged, and damage is caught by its CRCs.
-**  - bc_hint_open validates the whole file (header CRC, trailer CRC, file id,
-**    data_size == the data file's size, every entry's bounds) before
-**    bc_hint_apply calls back even once, so an invalid hint leaves no trace
-**    and the caller scans.
+**  - bc_hint_open and bc_hint_check validate the whole file (header CRC,
+**    trailer CRC, file id, data_size == the data file's size, every entry's
+**    bounds) before bc_hint_apply calls back even once, so an invalid hint
+**    leaves no trace and the caller scans.
 */
 #include "internal.h"
 
@@ -176,14 +176,27 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
     if (!hf->data || bc_read_all(&s->io, fd, hf->data, hf->len, 0) != (ssize_t)hf->len)
       goto done;
   }
-  const unsigned char *d = hf->data;
-  uint32_t version, id, count;
+  uint32_t version, id;
   uint64_t data_size;
-  if (bc_hint_header_decode(d, &version, &id, &data_size) != 0 ||
+  if (bc_hint_header_decode(hf->data, &version, &id, &data_size) != 0 ||
       version != BC_FORMAT_VERSION || id != f->id || data_size != f->size)
     goto done;
+  /* Not checked yet (bc_hint_check does), but no more than could fit. */
+  uint32_t count = bc_get_u32(hf->data + hf->len - BC_HINT_TRAILER_SIZE + 4);
+  size_t most = (hf->len - BC_HINT_HEADER_SIZE - BC_HINT_TRAILER_SIZE) / BC_HINT_ENTRY_SIZE;
+  hf->count = count < most ? count : (uint32_t)most;
+  ok = 1;
+done:
+  s->io.close(s->io.ctx, fd);
+  if (!ok) bc_hint_close(hf);
+  return ok;
+}
+
+int bc_hint_check(const bc_hintfile *hf, const bc_file *f) {
+  const unsigned char *d = hf->data;
+  uint32_t count;
   size_t body_end = hf->len - BC_HINT_TRAILER_SIZE;
-  if (bc_hint_trailer_check(d + body_end, &count, d, body_end) != 0) goto done;
+  if (bc_hint_trailer_check(d + body_end, &count, d, body_end) != 0) return 0;
   /* Entries tile the data file exactly. */
   size_t at = BC_HINT_HEADER_SIZE;
   uint32_t n = 0;
@@ -191,24 +204,18 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
   while (at < body_end) {
     bc_rec r;
     uint64_t off;
-    if (body_end - at < BC_HINT_ENTRY_SIZE) goto done;
-    if (bc_hint_entry_decode(d + at, &r, &off) != 0) goto done;
+    if (body_end - at < BC_HINT_ENTRY_SIZE) return 0;
+    if (bc_hint_entry_decode(d + at, &r, &off) != 0) return 0;
     size_t extra = is_marker(r.type) ? 8 : r.klen;
-    if (body_end - at - BC_HINT_ENTRY_SIZE < extra) goto done;
+    if (body_end - at - BC_HINT_ENTRY_SIZE < extra) return 0;
     if (off != prev_end || off > BC_MAX_OFFSET ||
         off + bc_rec_size(r.klen, r.vlen) > f->size)
-      goto done;
+      return 0;
     prev_end = off + bc_rec_size(r.klen, r.vlen);
     at += BC_HINT_ENTRY_SIZE + extra;
     n++;
   }
-  if (n != count || prev_end != f->size) goto done;
-  hf->count = count;
-  ok = 1;
-done:
-  s->io.close(s->io.ctx, fd);
-  if (!ok) bc_hint_close(hf);
-  return ok;
+  return n == count && count == hf->count && prev_end == f->size;
 }
 
 /* How many hint entries ahead bc_hint_apply prefetches. */
@@ -243,7 +250,7 @@ bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_c
   ** (number n): it hashes each key and prefetches its slot, so that the
   ** cache misses of that many inserts overlap instead of queueing; the hash
   ** is kept (hash[k % PREFETCH_AHEAD] for entry k) and handed to the
-  ** callback with the entry.  Entries were validated by bc_hint_open, so the
+  ** callback with the entry.  Entries were validated by bc_hint_check, so the
   ** cursor can step blindly. */
   uint64_t hash[PREFETCH_AHEAD] = {0};
   size_t ahead = BC_HINT_HEADER_SIZE;
@@ -275,7 +282,8 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   bc_hintfile hf;
   *st = BC_OK;
   if (!bc_hint_open(s, f, path, &hf)) return 0;
-  *st = bc_hint_apply(s, f, &hf, cb, arg);
+  int ok = bc_hint_check(&hf, f);
+  if (ok) *st = bc_hint_apply(s, f, &hf, cb, arg);
   bc_hint_close(&hf);
-  return 1;
+  return ok;
 }

@@ -518,26 +518,31 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable);
 ** file f, exactly up to f->size), write it as f's hint file and install it.
 ** h stays the caller's (bc_hintbuf_free it either way). */
 bc_status bc_hint_install(bc_store *s, bc_file *f, bc_hintbuf *h, int durable);
-/* Load hint file `path` of data file f: bc_hint_open, bc_hint_apply,
-** bc_hint_close.  1: valid, cb was called for every entry (*st: the first
+/* Load hint file `path` of data file f: bc_hint_open, bc_hint_check,
+** bc_hint_apply, bc_hint_close.  1: valid, cb was called for every entry (*st: the first
 ** error cb returned, which stopped the walk, else BC_OK); 0: missing or
 ** invalid (cb never called). */
 int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
                  void *arg, bc_status *st);
-/* A hint file read and validated, not yet applied. */
+/* A hint file read (or mapped), not yet applied. */
 typedef struct bc_hintfile {
   unsigned char *data; /* the whole file: mapped (mapped 1) or malloc'd; owned */
   size_t len;
   int mapped;
-  uint32_t count;      /* entries */
+  uint32_t count;      /* entries, as the trailer says: checked by
+                       ** bc_hint_check; before that only an estimate, at
+                       ** most what the file could hold */
 } bc_hintfile;
-/* Read hint file `path` of data file f (mapped when the store uses POSIX
-** I/O) and validate all of it.  1: valid, *hf filled (release it with
-** bc_hint_close); 0: missing or invalid, *hf empty.  No other outcome: an
-** I/O error makes the hint invalid. */
+/* Read hint file `path` of data file f -- mapped when the store uses POSIX
+** I/O, so that only what is then touched is read -- and check its header.
+** 1: *hf filled (release it with bc_hint_close); 0: missing, unreadable or
+** not f's, *hf empty. */
 int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *hf);
-/* Call cb for every entry of hf, in order, after sizing the keydir for its
-** keys; stops at and returns the first error cb returns.  Sets f->hint_size. */
+/* Validate all of an opened hint against f.  1 valid, 0 not. */
+int bc_hint_check(const bc_hintfile *hf, const bc_file *f);
+/* Call cb for every entry of hf (checked), in order, after sizing the keydir
+** for its keys; stops at and returns the first error cb returns.  Sets
+** f->hint_size. */
 bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_cb cb,
                         void *arg);
 /* Release hf's memory (a no-op on an empty one). */

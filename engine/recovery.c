@@ -526,13 +526,14 @@ bc_status bc_recover(bc_store *s) {
     if (!last->header_ok && last->size <= BC_FILE_HEADER_SIZE) tail = last->id;
   }
 
-  /* Validate the hint files ahead, mapped (no copy), so that the keydir is
+  /* Map the hint files ahead and read their counts, so that the keydir is
   ** sized once for the keys of every merged file before the first is
   ** inserted, rather than rehashed as each file's keys arrive.  The outputs
   ** of a merge hold each live key once, so their counts add up; the other
-  ** files share keys, and bc_hint_apply sizes for each in turn.  Without a
-  ** mapping each hint is read when its turn comes, so that only one is in
-  ** memory at a time. */
+  ** files share keys, and bc_hint_apply sizes for each in turn.  A count is
+  ** trusted only for this estimate until its file is checked, in turn,
+  ** just before it is applied: only the pages of one hint at a time are
+  ** read.  Without a mapping each hint is read when its turn comes. */
   hf = calloc(s->nfiles ? s->nfiles : 1, sizeof *hf);
   if (!hf) goto oom;
   nhf = s->nfiles;
@@ -587,6 +588,7 @@ bc_status bc_recover(bc_store *s) {
       char path[PATH_MAX];
       bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
       if (!s->use_mmap) (void)bc_hint_open(s, f, path, &hf[i]);
+      if (hf[i].data && !bc_hint_check(&hf[i], f)) bc_hint_close(&hf[i]);
       if (hf[i].data) {
         st = bc_hint_apply(s, f, &hf[i], on_record, &rc);
         bc_hint_close(&hf[i]);
