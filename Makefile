@@ -28,9 +28,10 @@ EXT_OBJ     = $(EXT_SRC:%.c=$(BUILD)/%.o)
 ENGINE_TEST_SRC = $(sort $(wildcard test/engine/test_*.c))
 ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
 HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
-# What the engine links against: libdeflate for its CRC-32, pthreads.  Tests
+# What the engine links against: libdeflate and ISA-L for its CRC-32 (record.c
+# says which when), pthreads.  Tests
 # also link zlib, whose crc32() is their independent check of the format.
-ENGINE_LIBS = -ldeflate -lpthread
+ENGINE_LIBS = -ldeflate -lisal -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
@@ -46,11 +47,12 @@ $(BUILD)/libbitcask.a: $(ENGINE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The extension: the engine and libdeflate linked in statically, so `.load
-# ./build/bitcask` needs nothing else.  Only sqlite3_bitcask_init is exported.
+# The extension: the engine and libdeflate linked in statically; ISA-L
+# (libisal2, no static library in Debian) dynamically.  Only
+# sqlite3_bitcask_init is exported.
 $(BUILD)/bitcask.so: $(EXT_OBJ) $(BUILD)/libbitcask.a
 	$(CC) -shared $(LDFLAGS_SAN) -o $@ $(EXT_OBJ) $(BUILD)/libbitcask.a \
-	  -Wl,--exclude-libs,ALL -Wl,-Bstatic -ldeflate -Wl,-Bdynamic -lpthread -lm
+	  -Wl,--exclude-libs,ALL -Wl,-Bstatic -ldeflate -Wl,-Bdynamic -lisal -lpthread -lm
 
 $(BUILD)/slt: test/slt.c
 	@mkdir -p $(BUILD)
