@@ -30,7 +30,9 @@ static const char MERGE_MAGIC[8] = {'B', 'C', 'A', 'S', 'K', 'M', 'R', 'G'};
 
 /* CRC-32 of p[0..n) continuing from crc (0 to start). */
 static uint32_t crc_more(uint32_t crc, const void *p, size_t n) {
-  if (n >= 256) return crc32_gzip_refl(crc, p, n);
+  /* (libdeflate also takes a NULL p, returning crc: the tests' torn
+  ** headers are encoded so.) */
+  if (n >= 256 && p) return crc32_gzip_refl(crc, p, n);
   return libdeflate_crc32(crc, p, n);
 }
 
