@@ -453,15 +453,15 @@ static void fig_put_batch(unsigned n, int runs) {
 
 /* ------------------------------------------------------ eng_append_bw */
 
-/* Seconds taken by write(2) of `bytes` random bytes to the fresh file path
-** in RAW_CHUNK chunks, then one fsync if `sync` (open and close not
-** timed). */
 /* Write back everything dirty, untimed, before a bandwidth figure starts
 ** its clock: every system starts from a clean page cache, so no run pays
 ** for the writeback of its setup (a 1 GB store built just before a merge)
 ** or of the run before it. */
 static void settle(void) { sync(); }
 
+/* Seconds taken by write(2) of `bytes` random bytes to the fresh file path
+** in RAW_CHUNK chunks, then one fsync if `sync` (open and close not
+** timed). */
 static double raw_write(const char *path, uint64_t bytes, int sync) {
   bench_rmrf(path);
   settle();

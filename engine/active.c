@@ -310,7 +310,7 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     if (type != BC_REC_PUT) return BC_NOTFOUND;
     return bc_seterr(s, BC_NOMEM, "out of memory");
   }
-  if (created) e->loc |= UINT64_C(1) << 57; /* no live version yet */
+  if (created) e->loc |= BC_E_DELETED; /* no live version yet */
   bc_rec r = {type, meta, 0, 0, (uint32_t)klen, (uint32_t)vlen};
   uint32_t fid;
   uint64_t off;

@@ -456,12 +456,13 @@ void bc_iter_close(bc_iter *it);
 ** entries' memory comes back at the close).
 **
 ** With writes, deletes and merges going on between steps (through any
-** handle): each key live at the open and still live when the scan reaches it
-** is returned exactly once, with its value as of that step; a key deleted
-** before the scan reaches it is not returned; keys added after the open are
-** not returned.  On a read-only store, or when t has written already, the
-** scan is an ordered iterator underneath (bc_iter_open's semantics, key
-** order), because a snapshot cannot cover those. */
+** handle): each key live at the open and live when the scan reaches it
+** (also if it was deleted and put back meanwhile) is returned exactly once,
+** with its value as of that step; a key deleted before the scan reaches it
+** is not returned; keys added after the open are not returned.  On a
+** read-only store, when t has written already, or when the snapshot's
+** memory cannot be had, the scan is an ordered iterator underneath
+** (bc_iter_open's semantics, key order). */
 typedef struct bc_scan bc_scan;
 
 /* Open a scan of the committed store, or of t's view (t may be NULL).
@@ -473,9 +474,10 @@ bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out);
 ** into the scan's storage (valid until the next bc_scan_next or
 ** bc_scan_close), *info (may be NULL) is filled, and -- when buf is not
 ** NULL -- the value is read into buf as bc_get does (*value points into buf,
-** the CRC verified).  Returns BC_OK, BC_DONE (no more keys), BC_NOMEM, or a
-** read error of bc_get for that key (BC_CORRUPT, BC_IOERR): the scan then
-** moves on past the key, so the next call may go on. */
+** the CRC verified).  Returns BC_OK, BC_DONE (no more keys), BC_NOMEM, the
+** error of a doomed t (as bc_txn_get), or a read error of bc_get
+** for that key (BC_CORRUPT, BC_IOERR): the scan then moves on past the key,
+** so the next call may go on. */
 bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value);
 

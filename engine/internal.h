@@ -169,7 +169,8 @@ static inline uint64_t bc_e_seq(const bc_entry *e) { return e->seqmeta & BC_MAX_
 static inline uint8_t bc_e_meta(const bc_entry *e) { return (uint8_t)(e->seqmeta >> 56); }
 static inline uint64_t bc_e_off(const bc_entry *e) { return e->loc & BC_MAX_OFFSET; }
 static inline uint32_t bc_e_klen(const bc_entry *e) { return (uint32_t)((e->loc >> 40) & 0x1FFFFu); }
-static inline int bc_e_deleted(const bc_entry *e) { return (int)((e->loc >> 57) & 1u); }
+#define BC_E_DELETED (UINT64_C(1) << 57) /* the deleted bit of loc */
+static inline int bc_e_deleted(const bc_entry *e) { return (e->loc & BC_E_DELETED) != 0; }
 static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
                             uint32_t file_id, uint64_t off, uint32_t vsize,
                             int deleted) {
@@ -234,6 +235,8 @@ bc_entry *bc_kd_add(bc_keydir *kd, const void *key, size_t klen);
 ** on NOMEM (nothing changed; may happen even when key is present, if the
 ** table was due to grow). */
 bc_entry *bc_kd_upsert(bc_keydir *kd, const void *key, size_t klen, int *created);
+/* (txn.c) The error of a call on a doomed or prepared transaction. */
+bc_status bc_txn_doomed(bc_txn *t);
 /* The same with the key's hash given (bc_kd_hash), for callers that hash
 ** ahead to prefetch: bc_kd_prefetch(kd, h) asks for h's slot and tag. */
 uint64_t bc_kd_hash(const bc_keydir *kd, const void *key, size_t klen);

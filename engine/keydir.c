@@ -273,6 +273,17 @@ static uint32_t *table_alloc(size_t cap, uint8_t **tag) {
 
 #define TABLE_BYTES(cap) ((cap) * (sizeof(uint32_t) + 1))
 
+/* Rehash ref into the fresh table ns/nt of kd->cap slots (no key there is
+** equal to it): its home slot or the next free one. */
+static void table_put(const bc_keydir *kd, uint32_t *ns, uint8_t *nt, uint32_t ref) {
+  uint64_t h = entry_hash(kd, ref);
+  size_t j = slot_of(kd, h);
+  while (ns[j])
+    if (++j == kd->cap) j = 0;
+  ns[j] = ref;
+  nt[j] = tag_of(h);
+}
+
 int bc_kd_init(bc_keydir *kd, uint64_t seed) {
   memset(kd, 0, sizeof *kd);
   kd->slot = table_alloc(KD_MIN_CAP, &kd->tag);
@@ -353,12 +364,7 @@ static int resize(bc_keydir *kd, size_t cap) {
       __builtin_prefetch(bc_kd_entry(kd, old[i + KD_PREFETCH]));
     uint32_t r = old[i];
     if (!r) continue;
-    uint64_t h = entry_hash(kd, r);
-    size_t j = slot_of(kd, h);
-    while (ns[j])
-      if (++j == cap) j = 0;
-    ns[j] = r;
-    nt[j] = tag_of(h);
+    table_put(kd, ns, nt, r);
   }
   free(old);
   kd->heap_bytes = kd->heap_bytes - TABLE_BYTES(oldcap) + TABLE_BYTES(cap);
@@ -410,7 +416,7 @@ int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
 ** index.  The table has room (grow_for ran). */
 static void link_ref(bc_keydir *kd, uint32_t ref) {
   bc_entry *e = bc_kd_entry(kd, ref);
-  e->loc &= ~(UINT64_C(1) << 57);
+  e->loc &= ~BC_E_DELETED;
   uint64_t h = kd_hash(kd->seed, e->key, bc_e_klen(e));
   size_t i = find_slot(kd, e->key, bc_e_klen(e), h);
   kd->slot[i] = ref;
@@ -492,13 +498,13 @@ void bc_kd_unlink(bc_keydir *kd, bc_entry *e) {
   kd->slot[i] = 0;
   kd->count--;
   kd->key_bytes -= bc_e_klen(e);
-  e->loc |= UINT64_C(1) << 57;
+  e->loc |= BC_E_DELETED;
 }
 
 void bc_kd_entry_free(bc_keydir *kd, bc_entry *e) {
   uint32_t ref = ptr_ref(kd, e);
   if (kd->pins) {
-    e->loc |= UINT64_C(1) << 57;
+    e->loc |= BC_E_DELETED;
     e->file_id = kd->deferred;
     kd->deferred = ref;
     return;
@@ -534,12 +540,7 @@ int bc_kd_sweep_deleted(bc_keydir *kd) {
       free_block(kd, r, entry_units(bc_e_klen(e)));
       continue;
     }
-    uint64_t h = entry_hash(kd, r);
-    size_t j = slot_of(kd, h);
-    while (ns[j])
-      if (++j == kd->cap) j = 0;
-    ns[j] = r;
-    nt[j] = tag_of(h);
+    table_put(kd, ns, nt, r);
   }
   free(kd->slot);
   kd->slot = ns;

@@ -12,8 +12,8 @@
 ** per row.  A scan that does not care about order takes a snapshot instead:
 ** which of the keydir's entries are live, as a bitmap over its arena
 ** (keydir.c) walked in arena order, which for a store loaded from its files
-** is the order of the records on disk, so the values are read front to back
-** through the mapped data files.  The snapshot is one bit per 8 bytes of
+** is usually the order of the records on disk (reused free blocks aside),
+** so the values are read front to back through the mapped data files.  The snapshot is one bit per 8 bytes of
 ** arena (about 5 bits per key of 16 bytes), taken in one pass over the
 ** hash table.
 **
@@ -21,15 +21,19 @@
 ** so each ref still names its entry, which is then either live or marked
 ** deleted.  Hence, with writes and merges going on between steps: every key
 ** live when the scan opened and still live when the scan reaches it is
-** returned once, with the value it has then; a key deleted before the scan
-** reaches it is not returned; keys added after the open are not returned.
+** returned once, with the value it has then (a key deleted and put back
+** meanwhile has a new entry: found by its key when the scan reaches the old
+** one); a key deleted before the scan reaches it is not returned; keys added
+** after the open are not returned.  (Entries made while the keydir is
+** pinned never take memory the snapshot marks, so no key comes twice.)
 ** A transaction's view is applied per row: its deletes hide keys and its
 ** puts replace values.
 **
 ** Where a snapshot cannot serve, the scan is an ordered iterator underneath
 ** (same results, key order): on a read-only store, whose keydir a refresh
-** may rebuild from scratch, and in a transaction that has written already,
-** whose new keys are not in the keydir.
+** may rebuild from scratch, in a transaction that has written already,
+** whose new keys are not in the keydir, and when the snapshot's memory
+** cannot be had.
 */
 #include "internal.h"
 
@@ -49,17 +53,16 @@ bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
   sc->s = s;
   pthread_mutex_lock(&s->mu);
   int ordered = s->read_only || (t && t->ov.count > 0);
-  bc_status st = BC_OK;
   if (!ordered) {
     if (bc_kd_snap_take(&s->kd, &sc->snap) != 0) {
-      st = BC_NOMEM;
+      ordered = 1;
     } else {
       bc_kd_pin(&s->kd);
       sc->pinned = 1;
     }
   }
   pthread_mutex_unlock(&s->mu);
-  if (st == BC_OK && ordered) st = bc_iter_open(s, &sc->it);
+  bc_status st = ordered ? bc_iter_open(s, &sc->it) : BC_OK;
   if (st != BC_OK) {
     bc_scan_close(sc);
     return st;
@@ -73,22 +76,36 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
   bc_store *s = sc->s;
   bc_status st;
   if (sc->it) {
-    st = bc_iter_next_view(sc->it, t, key, klen, info);
-    if (st == BC_OK && buf) {
+    for (;;) {
+      st = bc_iter_next_view(sc->it, t, key, klen, info);
+      if (st != BC_OK || !buf) return st;
       bc_info vi;
       st = t ? bc_txn_get(t, *key, *klen, buf, value, &vi)
              : bc_get(s, *key, *klen, buf, value, &vi);
+      /* Deleted between the two calls (through another handle): the
+      ** iterator goes on past it. */
+      if (st == BC_NOTFOUND) continue;
       if (st == BC_OK && info) *info = vi;
+      return st;
     }
-    return st;
   }
   pthread_mutex_lock(&s->mu);
+  if (t && t->doomed) {
+    st = bc_txn_doomed(t);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+  }
   bc_keydir *ov = t && t->ov.count > 0 ? &t->ov : NULL;
   st = BC_DONE;
   uint32_t ref;
   while (sc->pinned && (ref = bc_kd_snap_next(&sc->snap)) != 0) {
     bc_entry *e = bc_kd_entry(&s->kd, ref);
-    if (bc_e_deleted(e)) continue;
+    if (bc_e_deleted(e)) {
+      /* Deleted since the open -- and maybe put back, under a new entry.
+      ** Its key bytes are intact while pinned. */
+      e = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
+      if (!e) continue;
+    }
     const bc_entry *v = e;
     if (ov) {
       const bc_entry *o = bc_kd_get(ov, e->key, bc_e_klen(e));

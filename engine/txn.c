@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DELETED_BIT (UINT64_C(1) << 57)
 
 void bc_txn_free(bc_txn *t) {
   if (!t) return;
@@ -54,7 +53,7 @@ void bc_txn_free(bc_txn *t) {
   free(t);
 }
 
-static bc_status doomed(bc_txn *t) {
+bc_status bc_txn_doomed(bc_txn *t) {
   if (t->prepared)
     return bc_seterr(t->s, BC_INVALID, "the transaction is prepared: only "
                                        "commit or rollback may follow");
@@ -138,7 +137,7 @@ static bc_status txn_write(bc_txn *t, uint8_t type, uint8_t meta,
   int created;
   bc_entry *e = bc_kd_upsert_h(&t->ov, key, klen, h, &created);
   if (!e) return bc_seterr(s, BC_NOMEM, "out of memory");
-  if (created) e->loc |= DELETED_BIT; /* nothing of this txn yet */
+  if (created) e->loc |= BC_E_DELETED; /* nothing of this txn yet */
   if (log_undo(t, e, created) != 0) {
     if (created) bc_kd_remove(&t->ov, e);
     return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -180,7 +179,7 @@ bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                      const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK)
     st = txn_write(t, BC_REC_PUT, meta, key, klen, bc_kd_hash(&s->kd, key, klen), value, vlen);
   pthread_mutex_unlock(&s->mu);
@@ -191,7 +190,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                         const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? BC_EXISTS
@@ -204,7 +203,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
 bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? doomed(t) : bc_check_sizes(s, klen, 0);
+  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, 0);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, h, NULL, 0)
@@ -231,7 +230,7 @@ bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_NOTFOUND;
   bc_entry *e = t->doomed ? NULL : view_get(t, key, klen);
-  if (t->doomed) st = doomed(t);
+  if (t->doomed) st = bc_txn_doomed(t);
   if (e) {
     st = bc_datafile_read(s, e, key, klen, buf, value);
     if (st == BC_OK) bc_fill_info(e, info);
@@ -272,7 +271,7 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
   if (depth < 1 || depth > t->nmarks) {
     st = bc_seterr(s, BC_INVALID, "no savepoint at depth %u", depth);
   } else if (t->doomed || t->prepared) {
-    st = doomed(t);
+    st = bc_txn_doomed(t);
   } else {
     bc_txn_mark *m = &t->marks[depth - 1];
     if (t->nrec > m->nrec) {
@@ -423,7 +422,7 @@ bc_status bc_txn_prepare(bc_txn *t) {
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
   if (t->doomed) {
-    st = doomed(t);
+    st = bc_txn_doomed(t);
   } else if (!t->prepared && t->nrec > 0) {
     /* The commit point: every record and the COMMIT, synced per mode. */
     if (bc_kd_reserve(&s->kd, t->ov.count, overlay_key_bytes(t)) != 0)

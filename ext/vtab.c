@@ -142,6 +142,8 @@ typedef struct bitcask_cursor {
   bc_scan *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
   const void *sval;         /* SCAN_ANYORDER: the current row's value, read
                             ** with its key (in vbuf) */
+  int skipping;             /* the rows of an OFFSET are being skipped: no
+                            ** value is read for them */
   bcx_ranges ranges;        /* PLAN_SCAN: the ranges to walk, ascending */
   int irange;               /* the range iter walks (counting down if desc) */
   int desc;                 /* PLAN_SCAN: descending */
@@ -786,7 +788,8 @@ static int scan_advance(bitcask_cursor *c) {
     ** it), one trip into the engine per row. */
     const void *key;
     size_t klen;
-    bc_status st = bc_scan_next(c->snap, p->txn, &key, &klen, &c->info, &c->vbuf, &c->sval);
+    bc_status st = bc_scan_next(c->snap, p->txn, &key, &klen, &c->info,
+                                c->skipping ? NULL : &c->vbuf, &c->sval);
     if (st == BC_DONE) return SQLITE_OK;
     if (st != BC_OK) return engine_error(p, st);
     c->key = key;
@@ -930,10 +933,13 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
   /* OFFSET: skip that many rows (SQLite does not, the constraint omitted). */
   sqlite3_int64 keep = c->limit;
   c->limit = -1;
+  c->skipping = 1;
   for (sqlite3_int64 i = 0; i < offset && rc == SQLITE_OK; i++) {
     rc = scan_advance(c);
-    if (c->eof) return rc;
+    if (c->eof) break;
   }
+  c->skipping = 0;
+  if (c->eof && offset > 0) return rc;
   c->limit = keep;
   if (rc == SQLITE_OK) rc = scan_advance(c);
   return rc;

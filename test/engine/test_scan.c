@@ -235,6 +235,41 @@ static void test_txn_view(void **state) {
   TU_OK(bc_close(s));
 }
 
+/* A key deleted and put back before the scan reaches it is returned, once,
+** with its new value; one put back after the scan passed it is not
+** returned again. */
+static void test_deleted_and_put_back(void **state) {
+  tu_fix *fx = *state;
+  bc_store *s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
+  const char *keys[] = {"a", "b", "c", "d"};
+  for (int i = 0; i < 4; i++) TU_OK(bc_put(s, keys[i], 1, 0, keys[i], 1));
+  bc_scan *sc;
+  TU_OK(bc_scan_open(s, NULL, &sc));
+  bc_buf b = {0};
+  const void *key, *v;
+  size_t klen;
+  bc_info info;
+  TU_OK(bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v));
+  assert_memory_equal(key, "a", 1);
+  TU_OK(bc_delete(s, "a", 1));
+  TU_OK(bc_put(s, "a", 1, 0, "A2", 2)); /* behind the scan */
+  TU_OK(bc_delete(s, "c", 1));
+  TU_OK(bc_sync(s));
+  TU_OK(bc_put(s, "c", 1, 0, "C2", 2)); /* ahead of it */
+  TU_OK(bc_delete(s, "d", 1));          /* ahead, and gone */
+  TU_OK(bc_sync(s));
+  char got[8] = "";
+  size_t n = 0;
+  while (bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v) == BC_OK) {
+    got[n++] = *(const char *)key;
+    if (*(const char *)key == 'c') assert_memory_equal(v, "C2", 2);
+  }
+  assert_string_equal(got, "bc");
+  bc_scan_close(sc);
+  bc_buf_free(&b);
+  TU_OK(bc_close(s));
+}
+
 static void test_read_only_is_ordered(void **state) {
   tu_fix *fx = *state;
   bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
@@ -343,6 +378,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_all_keys_in_disk_order, tu_setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_writes_and_merges_between_steps, tu_setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_txn_view, tu_setup, tu_teardown),
+      cmocka_unit_test_setup_teardown(test_deleted_and_put_back, tu_setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_read_only_is_ordered, tu_setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_damaged_record, tu_setup, tu_teardown),
       cmocka_unit_test_setup_teardown(test_deferred_frees, tu_setup, tu_teardown),
