@@ -271,9 +271,9 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
   r->seq = s->next_seq;
   if (rsz <= s->wcap) {
     unsigned char *p = s->wbuf + s->wlen;
-    bc_rec_encode(p, r, key, value);
     if (r->klen) memcpy(p + BC_REC_HEADER_SIZE, key, r->klen);
     if (r->vlen) memcpy(p + BC_REC_HEADER_SIZE + r->klen, value, r->vlen);
+    bc_rec_encode_in_place(p, r);
     s->wlen += (size_t)rsz;
   } else {
     /* Larger than the buffer (which is empty now): write it directly. */

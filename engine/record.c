@@ -60,8 +60,8 @@ int bc_file_header_decode(const unsigned char in[BC_FILE_HEADER_SIZE],
 
 /* ----------------------------------------------------------------- record */
 
-void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
-                   const void *key, const void *value) {
+/* Header bytes 4..31 of r. */
+static void rec_fields(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r) {
   out[4] = r->type;
   out[5] = r->meta;
   out[6] = 0;
@@ -70,10 +70,20 @@ void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
   bc_put_u64(out + 16, r->txn);
   bc_put_u32(out + 24, r->klen);
   bc_put_u32(out + 28, r->vlen);
+}
+
+void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
+                   const void *key, const void *value) {
+  rec_fields(out, r);
   uint32_t crc = crc_more(0, out + 4, BC_REC_HEADER_SIZE - 4);
   if (r->klen) crc = crc_more(crc, key, r->klen);
   if (r->vlen) crc = crc_more(crc, value, r->vlen);
   bc_put_u32(out, crc);
+}
+
+void bc_rec_encode_in_place(unsigned char *rec, const bc_rec *r) {
+  rec_fields(rec, r);
+  bc_put_u32(rec, crc_more(0, rec + 4, BC_REC_HEADER_SIZE - 4 + (size_t)r->klen + r->vlen));
 }
 
 int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
