@@ -313,8 +313,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
   if (rsz <= mg->bufcap) {
     unsigned char *p = mg->buf + mg->len;
     memcpy(p, rec, (size_t)rsz);
-    if (!verbatim)
-      bc_rec_encode(p, &w, p + BC_REC_HEADER_SIZE, p + BC_REC_HEADER_SIZE + klen);
+    if (!verbatim) bc_rec_encode_in_place(p, &w);
     mg->len += (size_t)rsz;
   } else {
     /* Larger than the buffer (which out_put flushed): straight from rec. */
