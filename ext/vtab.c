@@ -833,8 +833,17 @@ static int bitcaskNext(sqlite3_vtab_cursor *cur) {
   return SQLITE_OK;
 }
 
-/* Add the key of `v` to the cursor's probe list; NULL, and keys too long to
-** exist, match nothing and are skipped. */
+/* Encode the key of `v` into *k, the next place of the cursor's probe list,
+** and count it; NULL, and keys too long to exist, match nothing and are
+** skipped. */
+static int probe_push(bitcask_cursor *c, sqlite3_value *v, bcx_key *k) {
+  int rc = bcx_key_encode(v, k);
+  if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
+  if (rc == SQLITE_OK) c->nprobe++;
+  return rc;
+}
+
+/* Add the key of `v` to the cursor's probe list (grown as needed). */
 static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
   if (c->nprobe == *pAlloc) {
     int n = *pAlloc ? *pAlloc * 2 : 4;
@@ -845,11 +854,7 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
     c->probes = a;
     *pAlloc = n;
   }
-  int rc = bcx_key_encode(v, &c->probes[c->nprobe]);
-  if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
-  if (rc != SQLITE_OK) return rc;
-  c->nprobe++;
-  return SQLITE_OK;
+  return probe_push(c, v, &c->probes[c->nprobe]);
 }
 
 /* Start a PLAN_SCAN: its ranges from argv (see bitcaskBestIndex), then
@@ -971,13 +976,8 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   }
   int alloc = 0;
   if (idxNum == PLAN_EQ) {
-    rc = bcx_key_encode(argv[0], &c->one);
-    if (rc == SQLITE_OK) {
-      c->probes = &c->one;
-      c->nprobe = 1;
-    } else if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) {
-      rc = SQLITE_OK; /* NULL, or too long to exist: no row */
-    }
+    c->probes = &c->one; /* the list of one key, in the cursor */
+    rc = probe_push(c, argv[0], &c->one);
   } else {
     sqlite3_value *v;
     for (rc = sqlite3_vtab_in_first(argv[0], &v); rc == SQLITE_OK && v;
