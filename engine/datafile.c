@@ -67,20 +67,27 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 **  - in a read-only store, none: the writer (another process) may still cut
 **    back its active file -- even one it had sealed and hinted, when making
 **    the next file failed -- and a mapped read past a cut would fault.
-** A failed mmap is not an error: the read goes through pread. */
+** A failed mmap is not an error: the read goes through pread.
+** A mapping outlives its descriptor and does not count against
+** RLIMIT_NOFILE: once a file other than the active one is mapped, its
+** descriptor is closed.  Each mapping is one entry of the process's
+** vm.max_map_count (65530 by default); past it mmap fails and reads of the
+** files mapped no more go through pread and the descriptor cache. */
 static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n) {
   if (!f->map) {
-    if (!s->use_mmap || f->fd < 0 || s->read_only) return NULL;
+    if (!s->use_mmap || s->read_only) return NULL;
     uint64_t len = f->size;
     if (f->id == s->active_id && !s->read_only) {
       len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;
       if (f->size > len) len = f->size;
     }
-    if (len == 0 || len > SIZE_MAX) return NULL;
-    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, f->fd, 0);
+    int fd;
+    if (len == 0 || len > SIZE_MAX || bc_file_fd(s, f, &fd) != BC_OK) return NULL;
+    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return NULL;
     f->map = p;
     f->map_len = (size_t)len;
+    if (f->id != s->active_id) bc_file_close(s, f);
   }
   return off + n <= f->map_len ? f->map + off : NULL;
 }
@@ -105,9 +112,12 @@ static bc_status rec_verify(bc_store *s, const bc_file *f, const bc_entry *e,
 
 /* Read the n-byte record at off of f into buf->data (reserved by the
 ** caller): one pread. */
-static bc_status rec_pread(bc_store *s, const bc_file *f, uint64_t off, uint64_t n,
+static bc_status rec_pread(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
                            bc_buf *buf) {
-  ssize_t r = bc_read_all(&s->io, f->fd, buf->data, (size_t)n, off);
+  int fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  ssize_t r = bc_read_all(&s->io, fd, buf->data, (size_t)n, off);
   if (r < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
                            "data file %010u.data: read at offset %llu failed",
