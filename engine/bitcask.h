@@ -243,7 +243,8 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 ** copy out of a read-only shared mapping of the data file (mapped at its
 ** first read; a mapping counts in the process's RSS as page cache does not,
 ** and is released when the file is merged away or the store closed); in a
-** read_only store, or with a custom bc_io, it is one pread.  A device error
+** read_only store, or with a custom bc_io, it is one pread (after an open
+** when the file's descriptor is not in the cache: max_open_files).  A device error
 ** under a mapped read raises SIGBUS instead of returning BC_IOERR (as with
 ** LMDB); damaged bytes that read fine still fail the CRC (BC_CORRUPT).  On BC_OK *value points to value_size bytes
 ** inside buf (valid until buf is reused or freed) and *info is filled.

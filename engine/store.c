@@ -288,6 +288,11 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
     }
     /* Out of descriptors: give back the cache's, oldest first. */
     if ((errno == EMFILE || errno == ENFILE) && fdc_evict(s) == 0) continue;
+    if (errno == ENOENT && s->read_only)
+      return bc_seterr_errno(s, BC_IOERR, errno,
+                             "data file %010u.data: open failed: the writer "
+                             "removed it (a merge) since this reader listed "
+                             "the files; bc_refresh catches up", f->id);
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
                            f->id, f->path_merging ? ".data.merging" : ".data");
   }
