@@ -56,7 +56,9 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** max_file_size, at most this much (a larger file is mapped at its size). */
 #define ACTIVE_MAP_MAX (UINT64_C(1) << 30)
 
-/* The mapping of f if it may have one and covers [off, off + n), else NULL.
+/* The mapping of f if it may have one and covers [off, off + n), else NULL;
+** *st: BC_OK, or the error of opening f to map it (then NULL: the read
+** fails rather than open again for a pread).
 ** Every byte read through it is below f->size, so none is past the end of
 ** the file.  Which files are mapped:
 **  - in a writable store, every file: sealed files and merge outputs never
@@ -73,7 +75,9 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** descriptor is closed.  Each mapping is one entry of the process's
 ** vm.max_map_count (65530 by default); past it mmap fails and reads of the
 ** files mapped no more go through pread and the descriptor cache. */
-static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n) {
+static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
+                                     bc_status *st) {
+  *st = BC_OK;
   if (!f->map) {
     if (!s->use_mmap || s->read_only) return NULL;
     uint64_t len = f->size;
@@ -82,7 +86,7 @@ static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint
       if (f->size > len) len = f->size;
     }
     int fd;
-    if (len == 0 || len > SIZE_MAX || bc_file_fd(s, f, &fd) != BC_OK) return NULL;
+    if (len == 0 || len > SIZE_MAX || (*st = bc_file_fd(s, f, &fd)) != BC_OK) return NULL;
     void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return NULL;
     f->map = p;
@@ -142,11 +146,11 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
   if (e->file_id == s->active_id && off >= f->size) {
     /* Still in the write buffer. */
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
-  } else if ((mapped = file_map(s, f, off, n)) != NULL) {
+  } else if ((mapped = file_map(s, f, off, n, &st)) != NULL) {
     /* A copy, not a pointer into the mapping: the caller keeps the value
     ** after the store's mutex is released, when a merge may unmap it. */
     memcpy(buf->data, mapped, (size_t)n);
-  } else if ((st = rec_pread(s, f, off, n, buf)) != BC_OK) {
+  } else if (st != BC_OK || (st = rec_pread(s, f, off, n, buf)) != BC_OK) {
     return st;
   }
   bc_rec r;
@@ -158,7 +162,9 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
                              bc_buf *buf, const unsigned char **rec, bc_rec *r) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
-  const unsigned char *p = file_map(s, f, off, n);
+  bc_status mst;
+  const unsigned char *p = file_map(s, f, off, n, &mst);
+  if (mst != BC_OK) return mst;
   if (!p) {
     if (bc_buf_reserve(buf, (size_t)n) != 0)
       return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",
