@@ -462,11 +462,82 @@ static void test_reader_after_merge_under_it(void **state) {
   TU_OK(bc_close(w));
 }
 
+/* A reader of a merge committed but not installed reads its outputs under
+** their .data.merging names; when the writer's next open renames them, a
+** reader that closed one (max_open_files 1) finds it again under .data. */
+static void test_reader_of_renamed_merge_outputs(void **state) {
+  tu_fix *fx = *state;
+  char dir[PATH_MAX], p[PATH_MAX];
+  tu_path(dir, "%s/s", fx->base);
+  tio t;
+  tio_init(&t);
+  t.real_fsync = 0;
+  bc_options o;
+  bc_options_init(&o);
+  o.create = 1;
+  o.max_file_size = BC_MIN_MAX_FILE_SIZE;
+  o.sync = BC_SYNC_OFF;
+  o.io = &t.io;
+  bc_store *w = tu_open_opts(dir, &o);
+  static unsigned char v[VLEN];
+  for (int i = 0; i < 30; i++) {
+    tu_fill(v, VLEN, (size_t)i, 1);
+    TU_OK(bc_put(w, &i, sizeof i, 0, v, VLEN));
+  }
+  TU_OK(bc_close(w));
+  w = tu_open_opts(dir, &o);
+  /* Every rename after MERGE's (step 4 on) fails: the merge is committed,
+  ** its outputs keep their .data.merging names.  The renames before: the
+  ** hint of the active file, which the merge seals first, and MERGE. */
+  t.mask = TIO_RENAME;
+  t.counting = 1;
+  t.fail_at = 3;
+  t.sticky = 1;
+  assert_int_equal(bc_merge(w, NULL), BC_IOERR);
+  t.counting = 0;
+  t.fail_at = 0;
+  bc_close(w);
+  tu_path(p, "%s/MERGE", dir);
+  assert_true(tu_exists(p));
+  assert_true(tu_count_files(dir, ".data.merging") >= 20);
+
+  bc_options ro = o;
+  ro.create = 0;
+  ro.read_only = 1;
+  ro.max_open_files = 1;
+  bc_store *r = tu_open_opts(dir, &ro);
+  bc_buf b = {0};
+  const void *val;
+  bc_info info;
+  for (int i = 0; i < 30; i++) {
+    TU_OK(bc_get(r, &i, sizeof i, &b, &val, &info));
+    tu_fill(v, VLEN, (size_t)i, 1);
+    assert_memory_equal(val, v, VLEN);
+  }
+  /* The writer's open finishes the merge: outputs renamed, inputs gone. */
+  w = tu_open_opts(dir, &o);
+  assert_int_equal(tu_count_files(dir, ".data.merging"), 0);
+  assert_false(tu_exists(p));
+  for (int i = 29; i >= 0; i--) {
+    bc_status st = bc_get(r, &i, sizeof i, &b, &val, &info);
+    if (st != BC_OK) fail_msg("key %d: %s: %s", i, bc_status_name(st), bc_errmsg(r));
+    tu_fill(v, VLEN, (size_t)i, 1);
+    assert_memory_equal(val, v, VLEN);
+  }
+  TU_OK(bc_refresh(r));
+  for (int i = 0; i < 30; i++) TU_OK(bc_get(r, &i, sizeof i, &b, &val, &info));
+  bc_buf_free(&b);
+  TU_OK(bc_close(r));
+  TU_OK(bc_close(w));
+  tio_free(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       TU_TEST(test_option_and_stats),
       TU_TEST(test_emfile_message),
       TU_TEST(test_reader_after_merge_under_it),
+      TU_TEST(test_reader_of_renamed_merge_outputs),
       SHM_TEST(test_many_files_posix),
       SHM_TEST(test_many_files_custom_io),
       SHM_TEST(test_many_files_custom_io_small_cache),
