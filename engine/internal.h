@@ -333,7 +333,9 @@ typedef struct bc_file {
   int fd;              /* -1 when closed; owned.  The active file's (O_RDWR)
                        ** is always open, outside the descriptor cache: use
                        ** it directly.  Any other file's (O_RDONLY) comes and
-                       ** goes with the cache: get it with bc_file_fd. */
+                       ** goes with the cache: get it with bc_file_fd.  (The
+                       ** tail that recovery cuts back or gives a new header
+                       ** is held O_RDWR outside the cache meanwhile.) */
   uint32_t slot;       /* 1 + its slot in s->fdc when fd is in the cache;
                        ** 0 when fd is held outside it (or closed) */
   int path_merging;    /* still named <id>.data.merging (a read-only store

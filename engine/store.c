@@ -8,7 +8,9 @@
 **  - Every public function that takes a bc_store holds s->mu for its whole
 **    duration; the files it calls expect that (internal.h).
 **  - s->files is sorted by id and holds every data file the keydir may point
-**    to; its fds are owned.
+**    to; its fds are owned.  Besides the active file's, at most
+**    s->max_open_files of them are open, in the descriptor cache (an LRU);
+**    the others are closed and opened again on demand (bc_file_fd).
 **  - bc_open publishes a store only after recovery succeeded; on any failure
 **    everything it acquired (lock, fds, memory) is released and nothing on
 **    disk was changed except what recovery is allowed to repair (a torn tail,
