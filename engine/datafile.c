@@ -73,8 +73,8 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** A mapping outlives its descriptor and does not count against
 ** RLIMIT_NOFILE: once a file other than the active one is mapped, its
 ** descriptor is closed.  Each mapping is one entry of the process's
-** vm.max_map_count (65530 by default); past it mmap fails and reads of the
-** files mapped no more go through pread and the descriptor cache. */
+** vm.max_map_count (65530 by default); past it mmap fails, and a file that
+** could not be mapped is read with pread through the descriptor cache. */
 static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
                                      bc_status *st) {
   *st = BC_OK;

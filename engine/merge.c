@@ -17,8 +17,7 @@
 **  - After it, the merge is done: the keydir and the file list switch to the
 **    outputs at once (opened again on demand, into the descriptor cache),
 **    the inputs' descriptors are closed, and if steps 4-6 fail they are
-**    retried by the
-**    next bc_merge (s->merge_pending) or by the next open.
+**    retried by the next bc_merge (s->merge_pending) or by the next open.
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
