@@ -222,7 +222,11 @@ bc_status bc_rotate(bc_store *s) {
   ahint_drop(s);
   s->err[0] = 0;
   st = bc_active_create(s);
-  if (st != BC_OK) {
+  if (st == BC_OK) {
+    /* Sealed: its descriptor goes (reads reopen it into the cache, or map
+    ** it). */
+    bc_file_close(s, bc_file_get(s, old));
+  } else {
     /* Keep appending to the old file; its hint would go stale. */
     f = bc_file_get(s, old);
     if (f->has_hint) {

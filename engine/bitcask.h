@@ -63,6 +63,10 @@ extern "C" {
 #define BC_DEFAULT_MAX_FILE_SIZE (64u * 1024u * 1024u)
 #define BC_MIN_MAX_FILE_SIZE 4096u
 
+/* bc_options.max_open_files: the default's cap and the largest value. */
+#define BC_DEFAULT_MAX_OPEN_FILES_CAP 1000u
+#define BC_MAX_OPEN_FILES_LIMIT (1u << 20)
+
 /* Status codes.  Every function that can fail returns one; bc_errmsg() then
 ** describes the failure with its context (file, errno text, pid...). */
 typedef enum bc_status {
@@ -134,10 +138,21 @@ typedef struct bc_options {
                           ** exist) when it is missing, and adopt an existing
                           ** empty directory; 0: BC_NOTSTORE if not a store */
   const bc_io *io;        /* NULL: POSIX; else borrowed, must outlive the store */
+  uint32_t max_open_files; /* descriptors of data files other than the active
+                          ** one that the store keeps open at most (an LRU
+                          ** cache: a file is opened again when it is needed
+                          ** after being closed), 1..BC_MAX_OPEN_FILES_LIMIT;
+                          ** 0 means the default: a quarter of the process's
+                          ** soft RLIMIT_NOFILE at bc_open, at least 1 and at
+                          ** most BC_DEFAULT_MAX_OPEN_FILES_CAP.  With POSIX
+                          ** I/O in a writable store a sealed file's mapping
+                          ** replaces its descriptor once it is read, so
+                          ** few stay open; reads with pread (read_only, a
+                          ** custom io) go through the cache. */
 } bc_options;
 
 /* Fill *opt with the defaults: max_file_size 0 (64 MiB), BC_SYNC_FULL,
-** read_only 0, create 0, io NULL. */
+** read_only 0, create 0, io NULL, max_open_files 0 (from RLIMIT_NOFILE). */
 void bc_options_init(bc_options *opt);
 
 /* Opaque handles. */
@@ -228,7 +243,8 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 ** copy out of a read-only shared mapping of the data file (mapped at its
 ** first read; a mapping counts in the process's RSS as page cache does not,
 ** and is released when the file is merged away or the store closed); in a
-** read_only store, or with a custom bc_io, it is one pread.  A device error
+** read_only store, or with a custom bc_io, it is one pread (after an open
+** when the file's descriptor is not in the cache: max_open_files).  A device error
 ** under a mapped read raises SIGBUS instead of returning BC_IOERR (as with
 ** LMDB); damaged bytes that read fine still fail the CRC (BC_CORRUPT).  On BC_OK *value points to value_size bytes
 ** inside buf (valid until buf is reused or freed) and *info is filled.
@@ -387,6 +403,11 @@ typedef struct bc_stats {
                             ** made since open */
   uint64_t commits;         /* transactions committed since open */
   uint64_t max_file_size;   /* bytes, as in effect */
+  uint64_t open_files;      /* descriptors of data files the store holds
+                            ** open now: the active file's and those in the
+                            ** cache (not LOCK, not a merge's outputs) */
+  uint64_t max_open_files;  /* the cache's limit, as in effect (the
+                            ** active file's descriptor is outside it) */
   bc_sync_mode sync;        /* as in effect */
   int read_only;
 } bc_stats;

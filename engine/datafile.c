@@ -56,7 +56,9 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** max_file_size, at most this much (a larger file is mapped at its size). */
 #define ACTIVE_MAP_MAX (UINT64_C(1) << 30)
 
-/* The mapping of f if it may have one and covers [off, off + n), else NULL.
+/* The mapping of f if it may have one and covers [off, off + n), else NULL;
+** *st: BC_OK, or the error of opening f to map it (then NULL: the read
+** fails rather than open again for a pread).
 ** Every byte read through it is below f->size, so none is past the end of
 ** the file.  Which files are mapped:
 **  - in a writable store, every file: sealed files and merge outputs never
@@ -67,20 +69,29 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 **  - in a read-only store, none: the writer (another process) may still cut
 **    back its active file -- even one it had sealed and hinted, when making
 **    the next file failed -- and a mapped read past a cut would fault.
-** A failed mmap is not an error: the read goes through pread. */
-static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n) {
+** A failed mmap is not an error: the read goes through pread.
+** A mapping outlives its descriptor and does not count against
+** RLIMIT_NOFILE: once a file other than the active one is mapped, its
+** descriptor is closed.  Each mapping is one entry of the process's
+** vm.max_map_count (65530 by default); past it mmap fails, and a file that
+** could not be mapped is read with pread through the descriptor cache. */
+static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
+                                     bc_status *st) {
+  *st = BC_OK;
   if (!f->map) {
-    if (!s->use_mmap || f->fd < 0 || s->read_only) return NULL;
+    if (!s->use_mmap || s->read_only) return NULL;
     uint64_t len = f->size;
     if (f->id == s->active_id && !s->read_only) {
       len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;
       if (f->size > len) len = f->size;
     }
-    if (len == 0 || len > SIZE_MAX) return NULL;
-    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, f->fd, 0);
+    int fd;
+    if (len == 0 || len > SIZE_MAX || (*st = bc_file_fd(s, f, &fd)) != BC_OK) return NULL;
+    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return NULL;
     f->map = p;
     f->map_len = (size_t)len;
+    if (f->id != s->active_id) bc_file_close(s, f);
   }
   return off + n <= f->map_len ? f->map + off : NULL;
 }
@@ -105,9 +116,12 @@ static bc_status rec_verify(bc_store *s, const bc_file *f, const bc_entry *e,
 
 /* Read the n-byte record at off of f into buf->data (reserved by the
 ** caller): one pread. */
-static bc_status rec_pread(bc_store *s, const bc_file *f, uint64_t off, uint64_t n,
+static bc_status rec_pread(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
                            bc_buf *buf) {
-  ssize_t r = bc_read_all(&s->io, f->fd, buf->data, (size_t)n, off);
+  int fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  ssize_t r = bc_read_all(&s->io, fd, buf->data, (size_t)n, off);
   if (r < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
                            "data file %010u.data: read at offset %llu failed",
@@ -132,11 +146,11 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
   if (e->file_id == s->active_id && off >= f->size) {
     /* Still in the write buffer. */
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
-  } else if ((mapped = file_map(s, f, off, n)) != NULL) {
+  } else if ((mapped = file_map(s, f, off, n, &st)) != NULL) {
     /* A copy, not a pointer into the mapping: the caller keeps the value
     ** after the store's mutex is released, when a merge may unmap it. */
     memcpy(buf->data, mapped, (size_t)n);
-  } else if ((st = rec_pread(s, f, off, n, buf)) != BC_OK) {
+  } else if (st != BC_OK || (st = rec_pread(s, f, off, n, buf)) != BC_OK) {
     return st;
   }
   bc_rec r;
@@ -148,7 +162,9 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
                              bc_buf *buf, const unsigned char **rec, bc_rec *r) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
-  const unsigned char *p = file_map(s, f, off, n);
+  bc_status mst;
+  const unsigned char *p = file_map(s, f, off, n, &mst);
+  if (mst != BC_OK) return mst;
   if (!p) {
     if (bc_buf_reserve(buf, (size_t)n) != 0)
       return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",

@@ -132,9 +132,11 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   bc_hintbuf h;
   if (bc_hintbuf_init(&h, f->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   uint64_t end;
-  int bad;
-  bc_status st = bc_datafile_scan(s, f->fd, f->id, BC_FILE_HEADER_SIZE, f->size,
-                                  add_cb, &h, &end, &bad);
+  int bad, fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st == BC_OK)
+    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, add_cb, &h,
+                          &end, &bad);
   if (st == BC_OK && bad)
     st = bc_seterr(s, BC_CORRUPT,
                    "data file %010u.data: record at offset %llu is damaged; no "

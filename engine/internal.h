@@ -32,6 +32,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -329,7 +330,16 @@ typedef struct bc_hintbuf {
 /* One data file of the store. */
 typedef struct bc_file {
   uint32_t id;
-  int fd;              /* O_RDONLY when sealed, O_RDWR when active; owned */
+  int fd;              /* -1 when closed; owned.  The active file's (O_RDWR)
+                       ** is always open, outside the descriptor cache: use
+                       ** it directly.  Any other file's (O_RDONLY) comes and
+                       ** goes with the cache: get it with bc_file_fd.  (The
+                       ** tail that recovery cuts back or gives a new header
+                       ** is held O_RDWR outside the cache meanwhile.) */
+  uint32_t slot;       /* 1 + its slot in s->fdc when fd is in the cache;
+                       ** 0 when fd is held outside it (or closed) */
+  int path_merging;    /* still named <id>.data.merging (a read-only store
+                       ** reading the outputs of a merge not yet finished) */
   int merged;          /* written by a merge */
   int has_hint;        /* a valid hint file is on disk */
   int header_ok;       /* the file header is valid */
@@ -344,6 +354,15 @@ typedef struct bc_file {
                        ** by bc_file_unmap */
   size_t map_len;
 } bc_file;
+
+/* One slot of the descriptor cache: an LRU list of the data files whose
+** descriptor is open in it, linked by slot index (store.c). */
+typedef struct bc_fdslot {
+  uint32_t id;         /* the file (in s->files) whose fd this slot holds */
+  uint32_t prev, next; /* toward the most / least recently used; BC_FDC_NIL
+                       ** at the ends (next also links the free slots) */
+} bc_fdslot;
+#define BC_FDC_NIL UINT32_MAX
 
 /* Undo record of one buffered write (active.c). */
 typedef struct bc_undo {
@@ -404,6 +423,12 @@ struct bc_store {
   bc_keydir kd;
   bc_file *files;           /* sorted by id; owned */
   size_t nfiles, capfiles;
+  uint32_t max_open_files;  /* the descriptor cache's limit (>= 1) */
+  bc_fdslot *fdc;           /* the cache's slots, fdc_cap of them (grown up
+                            ** to max_open_files); owned */
+  uint32_t fdc_cap, fdc_n;  /* slots allocated, descriptors cached */
+  uint32_t fdc_head, fdc_tail, fdc_free; /* most, least recently used;
+                            ** free slots; BC_FDC_NIL when none */
   uint32_t active_id;       /* 0 when read-only */
   uint32_t next_file_id;
   uint64_t next_seq;
@@ -463,6 +488,20 @@ bc_file *bc_file_get(bc_store *s, uint32_t id);
 bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */
 void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd, unmaps */
 void bc_file_unmap(bc_file *f);                  /* drop f->map, if any */
+/* The descriptor cache (store.c).  bc_file_fd: f's descriptor in *fd,
+** opened read-only into the cache when it is closed (closing the least
+** recently used cached one when the cache is full, or when the process is
+** out of descriptors), and marked most recently used.  Valid until the next
+** call that may open a data file (bc_file_fd, a read, a merge step): use it
+** at once.  Returns BC_OK, BC_IOERR (message names the file; EMFILE says
+** so plainly), BC_NOMEM. */
+bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd);
+/* Close f's descriptor, cached or held outside the cache (a no-op when
+** closed): before it is opened again in another mode, or when it is no
+** longer needed (a file mapped, a file sealed). */
+void bc_file_close(bc_store *s, bc_file *f);
+/* fstat(2) of f: of its descriptor when open, else of its path. */
+int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb);
 static inline uint64_t bc_entry_rec_size(const bc_entry *e) {
   return bc_rec_size(bc_e_klen(e), e->vsize);
 }

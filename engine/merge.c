@@ -15,9 +15,9 @@
 **  - Before the commit point nothing the store relies on has changed: a
 **    failure (or crash) leaves only .merging/.tmp files, which are deleted.
 **  - After it, the merge is done: the keydir and the file list switch to the
-**    outputs at once (their descriptors are already open), the inputs'
-**    descriptors are closed, and if steps 4-6 fail they are retried by the
-**    next bc_merge (s->merge_pending) or by the next open.
+**    outputs at once (opened again on demand, into the descriptor cache),
+**    the inputs' descriptors are closed, and if steps 4-6 fail they are
+**    retried by the next bc_merge (s->merge_pending) or by the next open.
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
@@ -146,7 +146,7 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
 
 typedef struct out_file {
   uint32_t id;
-  int fd;              /* owned until installed */
+  int fd;              /* owned; closed by out_sync (-1) */
   uint64_t size;       /* bytes written */
   uint64_t kicked;     /* bytes whose writeback was started (out_writebehind) */
   uint64_t min_seq, max_seq, live;
@@ -206,8 +206,9 @@ static bc_status out_flush(merger *mg) {
   return BC_OK;
 }
 
-/* Make output i durable: fsync its data and hint files, close the hint's
-** descriptor. */
+/* Make output i durable: fsync its data and hint files, close their
+** descriptors (so a merge holds at most two outputs open, whatever their
+** number). */
 static bc_status out_sync(merger *mg, size_t i) {
   bc_store *s = mg->s;
   out_file *o = &mg->outs[i];
@@ -222,6 +223,11 @@ static bc_status out_sync(merger *mg, size_t i) {
   o->hint_fd = -1;
   if (s->io.close(s->io.ctx, fd) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.hint.merging failed",
+                           o->id);
+  fd = o->fd;
+  o->fd = -1;
+  if (s->io.close(s->io.ctx, fd) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.data.merging failed",
                            o->id);
   o->synced = 1;
   return BC_OK;
@@ -518,14 +524,9 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     out_file *o = &mg.outs[i];
     bc_file *f = bc_file_add(s, o->id);
     new_bytes += o->size + o->hint_size;
-    if (!f) {
-      /* Cannot track it; the next open will.  Its keys point to it. */
-      s->io.close(s->io.ctx, o->fd);
-      o->fd = -1;
-      continue;
-    }
-    f->fd = o->fd;
-    o->fd = -1;
+    if (!f) continue; /* cannot track it; the next open will.  Its keys
+                         ** point to it. */
+    f->path_merging = 1; /* until step 4 renames it */
     f->merged = 1;
     f->has_hint = 1;
     f->header_ok = 1;
@@ -541,6 +542,10 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   /* Steps 4-6. */
   st = bc_merge_redo(s, &m);
   if (st != BC_OK) s->merge_pending = 1;
+  for (uint32_t i = 0; i < m.n_outputs && st == BC_OK; i++) {
+    bc_file *of = bc_file_get(s, m.outputs[i]);
+    if (of) of->path_merging = 0;
+  }
   goto done;
 
 fail:

@@ -389,17 +389,27 @@ static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
                            int writable, bc_file *f) {
   char path[PATH_MAX];
   bc_path_id(s, path, id, suffix);
-  f->fd = s->io.open(s->io.ctx, path, writable ? O_RDWR : O_RDONLY, 0);
-  if (f->fd < 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", id,
+  /* Read-only: into the descriptor cache, which closes it again when full,
+  ** so a store of any number of files opens within its limit. */
+  f->path_merging = strcmp(suffix, ".data.merging") == 0;
+  int fd;
+  bc_status st = BC_OK;
+  if (writable) {
+    f->fd = fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+    if (fd < 0)
+      st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", id,
                            suffix);
+  } else {
+    st = bc_file_fd(s, f, &fd);
+  }
+  if (st != BC_OK) return st;
   struct stat sb;
-  if (fstat(f->fd, &sb) != 0)
+  if (fstat(fd, &sb) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: stat failed", id,
                            suffix);
   f->size = (uint64_t)sb.st_size;
   unsigned char hdr[BC_FILE_HEADER_SIZE];
-  ssize_t n = bc_read_all(&s->io, f->fd, hdr, sizeof hdr, 0);
+  ssize_t n = bc_read_all(&s->io, fd, hdr, sizeof hdr, 0);
   if (n < 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: read failed", id,
                            suffix);
@@ -562,7 +572,7 @@ bc_status bc_recover(bc_store *s) {
         unsigned char hdr[BC_FILE_HEADER_SIZE];
         bc_file_header_encode(hdr, f->id, 0);
         bc_file_unmap(f);
-        s->io.close(s->io.ctx, f->fd);
+        bc_file_close(s, f);
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
@@ -602,8 +612,10 @@ bc_status bc_recover(bc_store *s) {
       }
     }
     uint64_t end;
-    int bad;
-    st = bc_datafile_scan(s, f->fd, f->id, BC_FILE_HEADER_SIZE, f->size, on_record, &rc, &end, &bad);
+    int bad, fd;
+    st = bc_file_fd(s, f, &fd);
+    if (st != BC_OK) break;
+    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, on_record, &rc, &end, &bad);
     if (st != BC_OK) break;
     /* Damaged records with nothing valid after them: in the tail file that
     ** is the torn tail (cut where they start); elsewhere corruption. */
@@ -617,7 +629,7 @@ bc_status bc_recover(bc_store *s) {
     if (f->id == tail) {
       if (writer) {
         bc_file_unmap(f);
-        s->io.close(s->io.ctx, f->fd);
+        bc_file_close(s, f);
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
@@ -657,7 +669,7 @@ bc_status bc_recover(bc_store *s) {
     if (last && !last->has_hint && last->header_ok) {
       /* Continue appending to it. */
       bc_file_unmap(last);
-      s->io.close(s->io.ctx, last->fd);
+      bc_file_close(s, last);
       char path[PATH_MAX];
       bc_path_id(s, path, last->id, ".data");
       last->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
@@ -724,9 +736,10 @@ static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
                              int tail) {
   rc->f = f;
   uint64_t end;
-  int bad;
-  bc_status st = bc_datafile_scan(s, f->fd, f->id, f->size, size, on_record, rc,
-                                  &end, &bad);
+  int bad, fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  st = bc_datafile_scan(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
   if (st != BC_OK) return st;
   if (tail) {
     if (rc->nheld) {
@@ -766,15 +779,14 @@ static bc_status follow_once(bc_store *s) {
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     struct stat sb;
-    if (!has_id(dl.data, dl.ndata, f->id) || fstat(f->fd, &sb) != 0 ||
+    if (!has_id(dl.data, dl.ndata, f->id) || bc_file_stat(s, f, &sb) != 0 ||
         (uint64_t)sb.st_size < f->size) {
       st = BC_DONE;
     } else if (!f->header_ok) {
       /* Being created when we last looked (or damaged): look again. */
       uint32_t id = f->id;
       bc_file_unmap(f);
-      s->io.close(s->io.ctx, f->fd);
-      f->fd = -1;
+      bc_file_close(s, f);
       st = open_file(s, id, ".data", 0, f);
       if (st == BC_OK && f->header_ok && f->merged) st = BC_DONE;
       if (st == BC_OK && f->header_ok) {

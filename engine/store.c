@@ -8,7 +8,9 @@
 **  - Every public function that takes a bc_store holds s->mu for its whole
 **    duration; the files it calls expect that (internal.h).
 **  - s->files is sorted by id and holds every data file the keydir may point
-**    to; its fds are owned.
+**    to; its fds are owned.  Besides the active file's, at most
+**    s->max_open_files of them are open, in the descriptor cache (an LRU);
+**    the others are closed and opened again on demand (bc_file_fd).
 **  - bc_open publishes a store only after recovery succeeded; on any failure
 **    everything it acquired (lock, fds, memory) is released and nothing on
 **    disk was changed except what recovery is allowed to repair (a torn tail,
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,10 +71,35 @@ void bc_buf_free(bc_buf *buf) {
 
 /* ------------------------------------------------------------ messages */
 
+/* Out of descriptors: say so first, with the limit and what to change,
+** since what failed (a create, an fsync of the directory, which has to
+** open it) is only where it showed. */
+static int fd_exhausted(bc_store *s, int errnum, int n) {
+  if (errnum == ENFILE)
+    return snprintf(s->err + n, sizeof s->err - (size_t)n,
+                    "too many open files in the system (ENFILE: the kernel's "
+                    "file table is full; lower max_open_files, now %u, or "
+                    "raise fs.file-max): ", s->max_open_files);
+  struct rlimit rl;
+  char lim[32] = "unknown";
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
+  return snprintf(s->err + n, sizeof s->err - (size_t)n,
+                  "too many open files (the process's limit is %s: raise "
+                  "`ulimit -n` or lower max_open_files, now %u): ",
+                  lim, s->max_open_files);
+}
+
 static bc_status vseterr(bc_store *s, bc_status st, int errnum, const char *fmt,
                          va_list ap) {
   int n = snprintf(s->err, sizeof s->err, "bitcask store '%s': ", s->dir);
   if (n < 0 || (size_t)n >= sizeof s->err) return st;
+  if (errnum == EMFILE || errnum == ENFILE) {
+    int k = fd_exhausted(s, errnum, n);
+    if (k < 0 || (size_t)(n + k) >= sizeof s->err) return st;
+    n += k;
+    errnum = 0; /* said already */
+  }
   int m = vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
   if (m >= 0 && errnum && (size_t)(n + m) < sizeof s->err)
     snprintf(s->err + n + m, sizeof s->err - (size_t)(n + m), ": %s",
@@ -156,11 +184,146 @@ void bc_file_remove(bc_store *s, uint32_t id) {
   bc_file *f = bc_file_get(s, id);
   if (!f) return;
   bc_file_unmap(f);
-  if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
+  bc_file_close(s, f);
   size_t at = (size_t)(f - s->files);
   memmove(&s->files[at], &s->files[at + 1],
           (s->nfiles - at - 1) * sizeof *s->files);
   s->nfiles--;
+}
+
+/* ------------------------------------------------- the descriptor cache
+**
+** An LRU of the descriptors of data files other than the active one (as
+** LevelDB's table cache): at most s->max_open_files are open at a time.
+** The active file's descriptor, a merge's outputs, LOCK, and the short-lived
+** descriptors of hint files, MERGE and the directory are outside it.  A slot
+** names its file by id, so the memmoves of s->files do not disturb it. */
+
+/* Unlink slot i from the LRU list. */
+static void fdc_unlink(bc_store *s, uint32_t i) {
+  bc_fdslot *e = &s->fdc[i];
+  if (e->prev != BC_FDC_NIL)
+    s->fdc[e->prev].next = e->next;
+  else
+    s->fdc_head = e->next;
+  if (e->next != BC_FDC_NIL)
+    s->fdc[e->next].prev = e->prev;
+  else
+    s->fdc_tail = e->prev;
+}
+
+/* Link slot i in as the most recently used. */
+static void fdc_push(bc_store *s, uint32_t i) {
+  bc_fdslot *e = &s->fdc[i];
+  e->prev = BC_FDC_NIL;
+  e->next = s->fdc_head;
+  if (s->fdc_head != BC_FDC_NIL) s->fdc[s->fdc_head].prev = i;
+  s->fdc_head = i;
+  if (s->fdc_tail == BC_FDC_NIL) s->fdc_tail = i;
+}
+
+void bc_file_close(bc_store *s, bc_file *f) {
+  if (f->slot) {
+    uint32_t i = f->slot - 1;
+    fdc_unlink(s, i);
+    s->fdc[i].next = s->fdc_free;
+    s->fdc_free = i;
+    s->fdc_n--;
+    f->slot = 0;
+  }
+  if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
+  f->fd = -1;
+}
+
+/* Close the least recently used cached descriptor.  0, or -1 if none. */
+static int fdc_evict(bc_store *s) {
+  if (s->fdc_tail == BC_FDC_NIL) return -1;
+  bc_file *v = bc_file_get(s, s->fdc[s->fdc_tail].id);
+  if (v && v->slot == s->fdc_tail + 1) {
+    bc_file_close(s, v);
+  } else {
+    /* Cannot happen (a file leaves s->files only through bc_file_remove,
+    ** which closes it first); drop the slot rather than loop. */
+    uint32_t i = s->fdc_tail;
+    fdc_unlink(s, i);
+    s->fdc[i].next = s->fdc_free;
+    s->fdc_free = i;
+    s->fdc_n--;
+  }
+  return 0;
+}
+
+bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
+  if (f->fd >= 0) {
+    if (f->slot && s->fdc_head != f->slot - 1) {
+      fdc_unlink(s, f->slot - 1);
+      fdc_push(s, f->slot - 1);
+    }
+    *fd = f->fd;
+    return BC_OK;
+  }
+  while (s->fdc_n >= s->max_open_files)
+    if (fdc_evict(s) != 0) break;
+  if (s->fdc_free == BC_FDC_NIL) {
+    /* Grow the slots (doubling, up to the limit). */
+    uint32_t cap = s->fdc_cap ? s->fdc_cap * 2 : 16;
+    if (cap > s->max_open_files) cap = s->max_open_files;
+    if (cap <= s->fdc_cap) cap = s->fdc_cap + 1;
+    bc_fdslot *p = realloc(s->fdc, (size_t)cap * sizeof *p);
+    if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
+    s->fdc = p;
+    for (uint32_t i = cap; i-- > s->fdc_cap;) {
+      p[i].next = s->fdc_free;
+      s->fdc_free = i;
+    }
+    s->fdc_cap = cap;
+  }
+  char path[PATH_MAX];
+  int d;
+  for (;;) {
+    bc_path_id(s, path, f->id, f->path_merging ? ".data.merging" : ".data");
+    d = s->io.open(s->io.ctx, path, O_RDONLY, 0);
+    if (d >= 0) break;
+    if (errno == ENOENT && f->path_merging) {
+      f->path_merging = 0; /* the writer finished the merge: renamed */
+      continue;
+    }
+    /* Out of descriptors: give back the cache's, oldest first. */
+    if ((errno == EMFILE || errno == ENFILE) && fdc_evict(s) == 0) continue;
+    if (errno == ENOENT && s->read_only)
+      return bc_seterr_errno(s, BC_IOERR, errno,
+                             "data file %010u.data: open failed: the writer "
+                             "removed it (a merge) since this reader listed "
+                             "the files; bc_refresh catches up", f->id);
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
+                           f->id, f->path_merging ? ".data.merging" : ".data");
+  }
+  uint32_t i = s->fdc_free;
+  s->fdc_free = s->fdc[i].next;
+  s->fdc[i].id = f->id;
+  fdc_push(s, i);
+  s->fdc_n++;
+  f->slot = i + 1;
+  f->fd = d;
+  *fd = d;
+  return BC_OK;
+}
+
+int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
+  if (f->fd >= 0) return fstat(f->fd, sb);
+  char path[PATH_MAX];
+  bc_path_id(s, path, f->id, f->path_merging ? ".data.merging" : ".data");
+  return stat(path, sb);
+}
+
+/* The default max_open_files: a quarter of the soft RLIMIT_NOFILE, so that
+** the store leaves most of the process's descriptors to the rest of it. */
+static uint32_t default_max_open_files(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur / 4 >= BC_DEFAULT_MAX_OPEN_FILES_CAP)
+    return BC_DEFAULT_MAX_OPEN_FILES_CAP;
+  return rl.rlim_cur / 4 ? (uint32_t)(rl.rlim_cur / 4) : 1;
 }
 
 void bc_file_note_seq(bc_file *f, uint64_t seq) {
@@ -227,8 +390,9 @@ static void store_free(bc_store *s) {
   bc_follow_free(s);
   for (size_t i = 0; i < s->nfiles; i++) {
     bc_file_unmap(&s->files[i]);
-    if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
+    bc_file_close(s, &s->files[i]);
   }
+  free(s->fdc);
   bc_lock_release(s);
   bc_undo_clear(s);
   bc_kd_free(&s->kd);
@@ -330,12 +494,22 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                BC_MIN_MAX_FILE_SIZE);
     return BC_INVALID;
   }
+  if (opt->max_open_files > BC_MAX_OPEN_FILES_LIMIT) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "bitcask store '%s': max_open_files must be between 1 and %u "
+               "(0: the default)", dir, BC_MAX_OPEN_FILES_LIMIT);
+    return BC_INVALID;
+  }
   bc_store *s = calloc(1, sizeof *s);
   if (!s) {
     copy_err(err, errlen, "bitcask store: out of memory");
     return BC_NOMEM;
   }
   s->lock_fd = -1;
+  s->max_open_files = opt->max_open_files ? opt->max_open_files
+                                          : default_max_open_files();
+  s->fdc_head = s->fdc_tail = s->fdc_free = BC_FDC_NIL;
   s->io = opt->io ? *opt->io : bc_posix_io;
   s->use_mmap = opt->io == NULL;
   s->max_file_size = mfs;
@@ -533,6 +707,8 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   out->fsyncs = s->fsyncs;
   out->commits = s->commits;
   out->max_file_size = s->max_file_size;
+  for (size_t i = 0; i < s->nfiles; i++) out->open_files += s->files[i].fd >= 0;
+  out->max_open_files = s->max_open_files;
   out->sync = s->sync;
   out->read_only = s->read_only;
   pthread_mutex_unlock(&s->mu);

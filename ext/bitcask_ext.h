@@ -135,6 +135,7 @@ typedef struct bcx_options {
   uint64_t max_file_size; /* 0 when not given */
   int sync;              /* bc_sync_mode; -1 when not given */
   int readonly;          /* 1, 0; -1 when not given */
+  uint32_t max_open_files; /* 0 when not given */
 } bcx_options;
 
 /* Parse argv[3..argc-1].  On error returns SQLITE_ERROR and sets *pzErr (a

@@ -199,7 +199,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "\"dead_bytes\":%llu,\"keydir_bytes\":%llu,\"next_seq\":%llu,"
       "\"merges\":%llu,\"corrupt_records\":%llu,\"truncated_bytes\":%llu,"
       "\"commits\":%llu,\"fsyncs\":%llu,"
-      "\"max_file_size\":%llu,\"sync\":\"%s\",\"read_only\":%s}",
+      "\"max_file_size\":%llu,\"open_files\":%llu,\"max_open_files\":%llu,"
+      "\"sync\":\"%s\",\"read_only\":%s}",
       (unsigned long long)st.keys, (unsigned long long)st.data_files,
       (unsigned long long)st.hint_files, (unsigned long long)st.active_file_id,
       (unsigned long long)st.total_bytes, (unsigned long long)st.live_bytes,
@@ -207,7 +208,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       (unsigned long long)st.next_seq, (unsigned long long)st.merges,
       (unsigned long long)st.corrupt, (unsigned long long)st.truncated_bytes,
       (unsigned long long)st.commits, (unsigned long long)st.fsyncs,
-      (unsigned long long)st.max_file_size,
+      (unsigned long long)st.max_file_size, (unsigned long long)st.open_files,
+      (unsigned long long)st.max_open_files,
       st.sync <= BC_SYNC_OFF ? sync_names[st.sync] : "?",
       st.read_only ? "true" : "false");
   int rc = sqlite3_str_errcode(s);

@@ -13,6 +13,9 @@
 **   readonly       1 | 0 (also true/false, yes/no, on/off): open the store
 **                  without the writer lock, never write, and follow what the
 **                  writer (another process) commits
+**   max_open_files descriptors of sealed data files kept open at most,
+**                  1 .. 1048576; default a quarter of RLIMIT_NOFILE's soft
+**                  limit, at most 1000 (bc_options.max_open_files)
 **
 ** Names are case-insensitive; a value may be quoted with '...' or "...".
 ** Every error names the table and the option.
@@ -76,13 +79,14 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
   out->max_file_size = 0;
   out->sync = -1;
   out->readonly = -1;
+  out->max_open_files = 0;
   for (int i = 3; i < argc; i++) {
     const char *arg = argv[i];
     const char *eq = strchr(arg, '=');
     if (!eq) {
       *pzErr = sqlite3_mprintf(
           "bitcask table '%s': argument '%s' is not of the form option=value "
-          "(options: dir, max_file_size, sync, readonly)", table, arg);
+          "(options: dir, max_file_size, sync, readonly, max_open_files)", table, arg);
       return SQLITE_ERROR;
     }
     char *name = unquote(arg, (size_t)(eq - arg));
@@ -149,9 +153,26 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
       } else {
         out->readonly = on;
       }
+    } else if (sqlite3_stricmp(name, "max_open_files") == 0) {
+      uint64_t v = 0;
+      const char *p = value;
+      while (isdigit((unsigned char)*p) && v <= BC_MAX_OPEN_FILES_LIMIT)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+      if (out->max_open_files) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option max_open_files given twice",
+                                 table);
+        rc = SQLITE_ERROR;
+      } else if (p == value || *p || v < 1 || v > BC_MAX_OPEN_FILES_LIMIT) {
+        *pzErr = sqlite3_mprintf(
+            "bitcask table '%s': option max_open_files: '%s' is not a whole number "
+            "between 1 and %u", table, value, BC_MAX_OPEN_FILES_LIMIT);
+        rc = SQLITE_ERROR;
+      } else {
+        out->max_open_files = (uint32_t)v;
+      }
     } else {
       *pzErr = sqlite3_mprintf(
-          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync, readonly)",
+          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync, readonly, max_open_files)",
           table, name);
       rc = SQLITE_ERROR;
     }

@@ -322,6 +322,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   bc_options_init(&p->opts);
   if (o.max_file_size) p->opts.max_file_size = o.max_file_size;
   if (o.sync >= 0) p->opts.sync = (bc_sync_mode)o.sync;
+  p->opts.max_open_files = o.max_open_files;
   /* readonly=1, or a database opened read-only: follow the writer's store
   ** without its lock and write nothing. */
   p->opts.read_only = o.readonly == 1 || sqlite3_db_readonly(db, zDb) == 1;
