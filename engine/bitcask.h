@@ -382,6 +382,13 @@ typedef struct bc_stats {
   uint64_t next_seq;        /* sequence number of the next record */
   uint64_t merges;          /* merges completed since open */
   uint64_t corrupt;         /* records failing their CRC found at open */
+  uint64_t damaged_files;   /* data files found damaged (docs/FORMAT.md
+                            ** "Damaged files": a bad header, shorter than
+                            ** their hint, gone with their hint left, damaged
+                            ** records, or records of a transaction that
+                            ** cannot be applied whole): they are read for
+                            ** what they still hold, never appended to, and
+                            ** left out of merges, untouched on disk */
   uint64_t truncated_bytes; /* torn-tail bytes truncated at open */
   uint64_t fsyncs;          /* fsync calls (data files and directory)
                             ** made since open */

@@ -408,14 +408,29 @@ static void test_flipped_value_sealed_with_hint(void **state) {
     TU_OK(bc_get(s, k, kl, &b, &v, &info));
     assert_memory_equal(v, other.v[i], other.len[i]);
   }
-  /* A merge meets the damaged live record: BC_CORRUPT, nothing swapped. */
-  uint64_t rec = 1;
-  assert_int_equal(bc_merge(s, &rec), BC_CORRUPT);
-  assert_true(rec == 0);
+  /* A merge meets the damaged live record: its file is left out, kept as
+  ** it is, and the rest merged. */
+  size_t l0;
+  unsigned char *d0 = tu_read_file(p, &l0);
+  assert_true(tu_stats(s).damaged_files == 0); /* the hint hid it */
+  TU_OK(bc_merge(s, NULL));
+  assert_true(tu_stats(s).damaged_files == 1);
   assert_int_equal(tu_count_files(fx->base, ".data.merging"), 0);
   assert_int_equal(tu_count_files(fx->base, ".hint.merging"), 0);
-  assert_true(tu_exists(p));
+  size_t l1;
+  unsigned char *d1 = tu_read_file(p, &l1);
+  assert_true(l0 == l1 && memcmp(d0, d1, l0) == 0);
+  free(d0);
+  free(d1);
+  assert_true(tu_exists(h));
   assert_int_equal(bc_get(s, recs[j].key, recs[j].r.klen, &b, &v, &info), BC_CORRUPT);
+  for (size_t i = 0; i < 300; i++) {
+    if (!other.v[i]) continue;
+    char k[32];
+    size_t kl = tu_key(k, i);
+    TU_OK(bc_get(s, k, kl, &b, &v, &info));
+    assert_memory_equal(v, other.v[i], other.len[i]);
+  }
   /* Overwriting the damaged key heals it. */
   TU_OK(tu_put_ver(s, &other, victim, 5, 10, 10));
   tu_model_check(s, &other, "after healing the damaged key");
@@ -786,7 +801,9 @@ static void expect(bc_store *s, const char *key, const char *val, const char *wh
 
 /* A COMMIT whose record count does not match the pending records (one was
 ** lost to damage) is not applied at all: a transaction is never applied in
-** part (docs/FORMAT.md "Transaction markers"). */
+** part (docs/FORMAT.md "Transaction markers"); its keys read BC_CORRUPT
+** (docs/FORMAT.md "Damaged files").  Before issue 12 they read absent and
+** as their older value. */
 static void test_commit_count_mismatch(void **state) {
   tu_fix *fx = *state;
   bc_store *s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
@@ -800,10 +817,37 @@ static void test_commit_count_mismatch(void **state) {
   append_rec(p1, BC_REC_PUT, 5, 5, "B", "b1", 2);
   append_commit(p1, 6, 5, 1);
   s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
-  expect(s, "A", NULL, "partial txn");
-  expect(s, "base", "base-v", "partial txn");
+  /* The transaction is not applied in part, yet it did commit: the keys it
+  ** is known to have written have lost their newest version, and say so
+  ** rather than read as absent or as their older value. */
+  bc_buf b = {0};
+  const void *v;
+  assert_int_equal(bc_get(s, "A", 1, &b, &v, NULL), BC_CORRUPT);
+  assert_non_null(strstr(bc_errmsg(s), "0000000001.data"));
+  assert_int_equal(bc_get(s, "base", 4, &b, &v, NULL), BC_CORRUPT);
+  bc_buf_free(&b);
+  assert_int_equal(bc_lookup(s, "A", 1, NULL), BC_OK);
   expect(s, "B", "b1", "whole txn");
-  assert_int_equal(tu_stats(s).corrupt, 1);
+  bc_stats st = tu_stats(s);
+  assert_int_equal(st.corrupt, 1);
+  assert_int_equal(st.damaged_files, 1);
+  assert_int_equal(st.keys, 3);
+  /* The damaged file is not continued, and a merge keeps it. */
+  assert_true(st.active_file_id == 2);
+  TU_OK(bc_merge(s, NULL));
+  char p2[PATH_MAX];
+  data_path(p2, fx->base, 1);
+  assert_true(tu_exists(p2));
+  /* A new write replaces the lost version. */
+  TU_OK(bc_put(s, "A", 1, 0, "a2", 2));
+  expect(s, "A", "a2", "overwritten");
+  assert_int_equal(bc_close(s), BC_OK);
+  s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
+  expect(s, "A", "a2", "reopened");
+  expect(s, "B", "b1", "reopened");
+  b = (bc_buf){0};
+  assert_int_equal(bc_get(s, "base", 4, &b, &v, NULL), BC_CORRUPT);
+  bc_buf_free(&b);
   assert_int_equal(bc_close(s), BC_OK);
 }
 
