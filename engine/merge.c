@@ -21,11 +21,20 @@
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
-**  - Tombstones: every sealed file is an input and the only file outside is
-**    the active file, all of whose records are newer than any input record
-**    (it was created after every input was sealed or written).  So no file
-**    outside can hold an older version of a deleted key, and no tombstone is
-**    copied.  If that ever did not hold, the merge is skipped rather than
+**  - Inputs: every sealed file that is not damaged (bc_file.damaged).  A
+**    damaged file stays as it is, with the keydir entries pointing into it
+**    and the lost ones (BC_E_LOST): the merge deletes nothing it could not
+**    account for.  A live record failing its CRC here makes its file
+**    damaged (and those sharing a transaction with it), and the merge
+**    starts over without them.
+**  - Tombstones: outside the inputs are the active file, all of whose
+**    records are newer than any input record (it was created after every
+**    input was sealed or written), and the damaged files.  With none of
+**    these no file outside can hold an older version of a deleted key, and
+**    no tombstone is copied; with some, the newest tombstone of every key
+**    that is not live and whose seq is above the lowest seq of a damaged
+**    file is copied (read from the inputs' hints, or scans).  If the active
+**    file's records were not all newer, the merge is skipped rather than
 **    risk resurrecting a key.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
 **    depends on the outputs being durable before MERGE exists.  Each

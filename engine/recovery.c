@@ -22,6 +22,15 @@
 **    rest of the file is read.  A header that does not decode stops the
 **    file's scan (nothing after it can be framed); outside the tail that is
 **    counted too.  Files are never modified except to cut a torn tail.
+**  - Damage never makes a key read an older version when a file still says
+**    what the damaged one held (docs/FORMAT.md "Damaged files"): a file with
+**    a bad header is read from its hint or by a scan; a hint for a longer
+**    file is applied (its missing records read BC_CORRUPT); a hint without
+**    its data file is applied to a missing placeholder (bc_file.missing); a
+**    committed transaction with records missing gives its keys lost
+**    entries.  Such files are marked damaged (bc_file.damaged), and so are
+**    the files sharing a transaction with one (bc_damage_spread): never
+**    continued, never merged, never modified.
 **  - A read-only open changes nothing on disk; it sees an interrupted but
 **    committed merge as finished.
 */
