@@ -519,7 +519,10 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
     out->damaged_files += f->damaged ? 1 : 0;
     out->hint_files += f->has_hint ? 1 : 0;
     out->total_bytes += f->size;
-    out->live_bytes += f->live_bytes;
+    /* Not more than a sealed file holds: keys of records cut off a damaged
+    ** file still point past its end. */
+    out->live_bytes += f->id == s->active_id || f->live_bytes <= f->size
+                           ? f->live_bytes : f->size;
   }
   out->total_bytes += s->wlen;
   /* File headers are overhead, not dead records. */
