@@ -348,7 +348,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
 }
 
 /* Append a tombstone of key (seq as it was) to the outputs: a tombstone a
-** damaged file outside the merge may still need (see bc_merge_run). */
+** damaged file outside the merge may still need (see merge_files). */
 static bc_status out_tomb(merger *mg, const void *key, uint32_t klen, uint64_t seq) {
   bc_store *s = mg->s;
   bc_status st;
