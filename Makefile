@@ -34,10 +34,11 @@ HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 ENGINE_LIBS = -ldeflate -lisal -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
+        check-corrupt check-corrupt-long \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
-     $(BUILD)/crash_txn
+     $(BUILD)/crash_txn $(BUILD)/corrupt_matrix
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -66,6 +67,12 @@ $(BUILD)/crash_txn: test/crash/crash_txn.c $(BUILD)/libbitcask.a $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 
 CRASH_ITERS ?= 200
+
+# The corruption matrix (test/crash/corrupt_matrix.c): every file of a store
+# with a known history, damaged in every way, must answer right or say
+# BC_CORRUPT.  `make check-corrupt-long` tries many more offsets.
+$(BUILD)/corrupt_matrix: test/crash/corrupt_matrix.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS)
 
 # The model-based random test (DESIGN.md section 3): random sequences of
 # puts, deletes, merges, reopens, rotations and kill -9s checked against a
@@ -98,7 +105,8 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
                $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
 
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash $(EXTRA_CHECKS) check-shell \
+check: all check-runner check-engine check-sql check-crash check-corrupt $(EXTRA_CHECKS) \
+       check-shell \
        bench-smoke
 
 check-model: $(BUILD)/model_test
@@ -126,6 +134,15 @@ fuzz:
 check-crash: $(BUILD)/crash_txn
 	@d=$$(mktemp -d); $(BUILD)/crash_txn $$d/store $(CRASH_ITERS); rc=$$?; \
 	  rm -rf "$$d"; exit $$rc
+
+# In memory when /dev/shm is there: thousands of copies of a small store.
+CORRUPT_TMP = d=$$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
+
+check-corrupt: $(BUILD)/corrupt_matrix
+	@$(CORRUPT_TMP); $(BUILD)/corrupt_matrix $$d; rc=$$?; rm -rf "$$d"; exit $$rc
+
+check-corrupt-long: $(BUILD)/corrupt_matrix
+	@$(CORRUPT_TMP); $(BUILD)/corrupt_matrix $$d --long; rc=$$?; rm -rf "$$d"; exit $$rc
 
 check-runner: $(BUILD)/slt
 	bash test/runner/selftest.sh $(BUILD)/slt

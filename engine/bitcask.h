@@ -185,14 +185,17 @@ void bc_buf_free(bc_buf *buf);
 ** the data file when its hint is missing, stale or damaged; scan the active
 ** file, and truncate a torn tail (a record cut short or failing its CRC at the
 ** end of the newest file) unless read_only.  A record failing its CRC inside
-** a sealed file ends that file's scan; it is counted in bc_stats.corrupt and
-** never returned.
+** a sealed file is counted in bc_stats.corrupt and never returned.  Damaged
+** files (docs/FORMAT.md "Damaged files": a bad header, shorter than their
+** hint, gone with their hint left) are read for what they still hold; a key
+** whose newest version they lost reads BC_CORRUPT, never an older version.
 **
 ** dir: borrowed, copied.  opt: borrowed; NULL means defaults.  *out: receives
 ** the new store on BC_OK, NULL otherwise.  err/errlen: on failure receives a
 ** NUL-terminated message naming the directory and the cause (may be NULL).
 ** Returns BC_OK, BC_NOMEM, BC_IOERR, BC_CORRUPT (an interrupted merge's
-** manifest is damaged), BC_LOCKED (message names the holder's pid),
+** manifest is damaged, or an output it lists is missing), BC_LOCKED
+** (message names the holder's pid),
 ** BC_NOTSTORE, BC_VERSION, BC_INVALID (bad option). */
 bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                   char *err, size_t errlen);
@@ -231,7 +234,9 @@ const char *bc_dir(const bc_store *s);
 ** it had read. */
 bc_status bc_refresh(bc_store *s);
 
-/* Number of live keys.  O(1). */
+/* Number of live keys.  O(1).  A key whose newest version is lost to
+** damage (docs/FORMAT.md "Damaged files", rule 5) counts: bc_lookup and
+** iterators see it, bc_get gives BC_CORRUPT, a new write replaces it. */
 uint64_t bc_count(bc_store *s);
 
 /* Keydir-only lookup: BC_OK and *info filled (may be NULL) if `key` is live,
@@ -248,8 +253,10 @@ bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info);
 ** under a mapped read raises SIGBUS instead of returning BC_IOERR (as with
 ** LMDB); damaged bytes that read fine still fail the CRC (BC_CORRUPT).  On BC_OK *value points to value_size bytes
 ** inside buf (valid until buf is reused or freed) and *info is filled.
-** Returns BC_OK, BC_NOTFOUND, BC_CORRUPT (the record fails its CRC; the
-** message names file and offset), BC_IOERR, BC_NOMEM. */
+** Returns BC_OK, BC_NOTFOUND, BC_CORRUPT (the record fails its CRC, or
+** recovery found its newest version lost -- a data file cut short or gone,
+** a transaction not all readable; the message names the file), BC_IOERR,
+** BC_NOMEM. */
 bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
                  const void **value, bc_info *info);
 
@@ -372,15 +379,18 @@ bc_status bc_txn_commit(bc_txn *t);
 bc_status bc_txn_rollback(bc_txn *t);
 
 /* Merge (compaction): seal the active file if it holds records, then rewrite
-** the live records of every sealed file into new data files with hint files,
-** install them atomically (a MERGE manifest is the commit point, see
-** docs/FORMAT.md) and delete the old files.  Tombstones are dropped unless a
-** file outside the merge may still hold an older version of the key.  A crash
-** at any step leaves a store that opens with every live key and no deleted
-** key.  *reclaimed (may be NULL) receives the bytes the data and hint files
-** shrank by (0 if they did not).  Returns BC_OK, BC_READONLY, BC_BUSY (a
-** transaction is open), BC_IOERR, BC_NOMEM, BC_CORRUPT (a live record failed
-** its CRC; nothing was swapped). */
+** the live records of every sealed file that is not damaged into new data
+** files with hint files, install them atomically (a MERGE manifest is the
+** commit point, see docs/FORMAT.md) and delete the old files.  Damaged files
+** (bc_stats.damaged_files) stay as they are, with the keys they serve or
+** report; a live record failing its CRC makes its file damaged and the merge
+** starts over without it.  Tombstones are dropped unless a file outside the
+** merge may still hold an older version of the key.  A crash at any step
+** leaves a store that opens with every live key and no deleted key.
+** *reclaimed (may be NULL) receives the bytes the data and hint files shrank
+** by (0 if they did not).  Returns BC_OK, BC_READONLY, BC_BUSY (a
+** transaction is open), BC_IOERR, BC_NOMEM, BC_CORRUPT (nothing was
+** swapped). */
 bc_status bc_merge(bc_store *s, uint64_t *reclaimed);
 
 /* Figures of bc_stats(). */
@@ -398,6 +408,13 @@ typedef struct bc_stats {
   uint64_t next_seq;        /* sequence number of the next record */
   uint64_t merges;          /* merges completed since open */
   uint64_t corrupt;         /* records failing their CRC found at open */
+  uint64_t damaged_files;   /* data files found damaged (docs/FORMAT.md
+                            ** "Damaged files": a bad header, shorter than
+                            ** their hint, gone with their hint left, damaged
+                            ** records, or records of a transaction that
+                            ** cannot be applied whole): they are read for
+                            ** what they still hold, never appended to, and
+                            ** left out of merges, untouched on disk */
   uint64_t truncated_bytes; /* torn-tail bytes truncated at open */
   uint64_t fsyncs;          /* fsync calls (data files and directory)
                             ** made since open */

@@ -133,11 +133,40 @@ static bc_status rec_pread(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
   return BC_OK;
 }
 
+/* Entries that recovery knows cannot be read (docs/FORMAT.md "Damaged
+** files"): BC_CORRUPT naming the file, before any I/O.  A lost entry (the
+** newest version is a record of a transaction that could not be applied
+** whole), a file that is gone, and a record past the end of a file that is
+** not the active one (its hint said it was there: the file was cut). */
+static bc_status damage_check(bc_store *s, const bc_file *f, const bc_entry *e) {
+  uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
+  if (bc_e_lost(e))
+    return bc_seterr(s, BC_CORRUPT,
+                     "data file %010u.data: this key's newest version (seq %llu, at "
+                     "offset %llu) belongs to a transaction whose records are not "
+                     "all readable; it is lost", f->id,
+                     (unsigned long long)bc_e_seq(e), (unsigned long long)off);
+  if (f->missing)
+    return bc_seterr(s, BC_CORRUPT,
+                     "data file %010u.data is missing; its hint file says it held "
+                     "this key's newest version (seq %llu)", f->id,
+                     (unsigned long long)bc_e_seq(e));
+  if (f->id != s->active_id && off + n > f->size)
+    return bc_seterr(s, BC_CORRUPT,
+                     "record missing: data file %010u.data is shorter (%llu bytes) "
+                     "than its hint says (a record at offset %llu, %llu bytes)",
+                     f->id, (unsigned long long)f->size, (unsigned long long)off,
+                     (unsigned long long)n);
+  return BC_OK;
+}
+
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
   bc_file *f = bc_file_get(s, e->file_id);
   if (!f) return bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
+  bc_status dst = damage_check(s, f, e);
+  if (dst != BC_OK) return dst;
   if (bc_buf_reserve(buf, (size_t)n) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory reading a %llu-byte record",
                      (unsigned long long)n);
@@ -162,6 +191,8 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
 bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
                              bc_buf *buf, const unsigned char **rec, bc_rec *r) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
+  bc_status dst = damage_check(s, f, e);
+  if (dst != BC_OK) return dst;
   bc_status mst;
   const unsigned char *p = file_map(s, f, off, n, &mst);
   if (mst != BC_OK) return mst;

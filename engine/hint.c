@@ -15,9 +15,11 @@
 **    fsync'd, and only then renamed into place: a hint file with its final
 **    name is complete unless damaged, and damage is caught by its CRCs.
 **  - bc_hint_open and bc_hint_check validate the whole file (header CRC,
-**    trailer CRC, file id, data_size == the data file's size, every entry's
-**    bounds) before bc_hint_apply calls back even once, so an invalid hint
-**    leaves no trace and the caller scans.
+**    trailer CRC, file id, every entry's bounds within data_size) before
+**    bc_hint_apply calls back even once, so an invalid hint leaves no trace
+**    and the caller scans.  A hint valid in itself whose data_size is not
+**    the data file's size is evidence of damage (or, for the tail file, of
+**    a rotation cut short): recovery.c decides what it is worth.
 */
 #include "internal.h"
 
@@ -181,8 +183,9 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
   uint32_t version, id;
   uint64_t data_size;
   if (bc_hint_header_decode(hf->data, &version, &id, &data_size) != 0 ||
-      version != BC_FORMAT_VERSION || id != f->id || data_size != f->size)
+      version != BC_FORMAT_VERSION || id != f->id)
     goto done;
+  hf->data_size = data_size;
   /* Not checked yet (bc_hint_check does), but no more than could fit. */
   uint32_t count = bc_get_u32(hf->data + hf->len - BC_HINT_TRAILER_SIZE + 4);
   size_t most = (hf->len - BC_HINT_HEADER_SIZE - BC_HINT_TRAILER_SIZE) / BC_HINT_ENTRY_SIZE;
@@ -211,13 +214,14 @@ int bc_hint_check(const bc_hintfile *hf, const bc_file *f) {
     size_t extra = is_marker(r.type) ? 8 : r.klen;
     if (body_end - at - BC_HINT_ENTRY_SIZE < extra) return 0;
     if (off != prev_end || off > BC_MAX_OFFSET ||
-        off + bc_rec_size(r.klen, r.vlen) > f->size)
+        off + bc_rec_size(r.klen, r.vlen) > hf->data_size)
       return 0;
     prev_end = off + bc_rec_size(r.klen, r.vlen);
     at += BC_HINT_ENTRY_SIZE + extra;
     n++;
   }
-  return n == count && count == hf->count && prev_end == f->size;
+  (void)f;
+  return n == count && count == hf->count && prev_end == hf->data_size;
 }
 
 /* How many hint entries ahead bc_hint_apply prefetches. */
@@ -284,7 +288,7 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   bc_hintfile hf;
   *st = BC_OK;
   if (!bc_hint_open(s, f, path, &hf)) return 0;
-  int ok = bc_hint_check(&hf, f);
+  int ok = hf.data_size == f->size && bc_hint_check(&hf, f);
   if (ok) *st = bc_hint_apply(s, f, &hf, cb, arg);
   bc_hint_close(&hf);
   return ok;

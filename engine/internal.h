@@ -176,6 +176,12 @@ static inline uint64_t bc_e_off(const bc_entry *e) { return e->loc & BC_MAX_OFFS
 static inline uint32_t bc_e_klen(const bc_entry *e) { return (uint32_t)((e->loc >> 40) & 0x1FFFFu); }
 #define BC_E_DELETED (UINT64_C(1) << 57) /* the deleted bit of loc */
 static inline int bc_e_deleted(const bc_entry *e) { return (e->loc & BC_E_DELETED) != 0; }
+/* The lost bit of loc: the key's newest version is a record of a transaction
+** that recovery could not apply whole (some of its records are unreadable);
+** file_id and offset name that record, and a read gives BC_CORRUPT.  Set by
+** recovery only; bc_e_set clears it (a newer version replaces the loss). */
+#define BC_E_LOST (UINT64_C(1) << 58)
+static inline int bc_e_lost(const bc_entry *e) { return (e->loc & BC_E_LOST) != 0; }
 static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
                             uint32_t file_id, uint64_t off, uint32_t vsize,
                             int deleted) {
@@ -343,6 +349,14 @@ typedef struct bc_file {
   int merged;          /* written by a merge */
   int has_hint;        /* a valid hint file is on disk */
   int header_ok;       /* the file header is valid */
+  int damaged;         /* BC_DAMAGE_*: recovery found it damaged (docs/FORMAT.md
+                       ** "Damaged files"): never the active file, never a
+                       ** merge input, never modified */
+  int missing;         /* the data file is gone but its hint file is there:
+                       ** fd is -1, size 0; its keys read BC_CORRUPT */
+  uint32_t tx_lo, tx_hi; /* ids of the first and last file of the
+                       ** transactions spanning files that it holds records
+                       ** of (0, 0: none): damage spreads over them */
   uint64_t size;       /* bytes in the file (active: excluding s->wbuf) */
   uint64_t hint_size;  /* bytes of its hint file when has_hint */
   uint64_t live_bytes; /* bytes of records the keydir points to */
@@ -363,6 +377,14 @@ typedef struct bc_fdslot {
                        ** at the ends (next also links the free slots) */
 } bc_fdslot;
 #define BC_FDC_NIL UINT32_MAX
+
+/* Why a file is damaged (bc_file.damaged); 0: it is not. */
+enum { BC_DAMAGE_NONE = 0, BC_DAMAGE_HEADER, BC_DAMAGE_SHORT, BC_DAMAGE_MISSING,
+       BC_DAMAGE_RECORDS, BC_DAMAGE_TXN, BC_DAMAGE_LINKED };
+/* Mark f damaged for `why` unless it already is (the first cause stays). */
+static inline void bc_file_damaged(bc_file *f, int why) {
+  if (f && !f->damaged) f->damaged = why;
+}
 
 /* Undo record of one buffered write (active.c). */
 typedef struct bc_undo {
@@ -578,13 +600,17 @@ typedef struct bc_hintfile {
   uint32_t count;      /* entries, as the trailer says: checked by
                        ** bc_hint_check; before that only an estimate, at
                        ** most what the file could hold */
+  uint64_t data_size;  /* size of the data file it describes, as its header
+                       ** says (the data file's may differ: damage) */
 } bc_hintfile;
 /* Read hint file `path` of data file f -- mapped when the store uses POSIX
 ** I/O, so that only what is then touched is read -- and check its header.
 ** 1: *hf filled (release it with bc_hint_close); 0: missing, unreadable or
-** not f's, *hf empty. */
+** not f's, *hf empty.  hf->data_size may differ from f->size: the caller
+** decides (bc_hint_load requires them equal). */
 int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *hf);
-/* Validate all of an opened hint against f.  1 valid, 0 not. */
+/* Validate all of an opened hint in itself: trailer CRC, and entries that
+** tile [32, hf->data_size) exactly.  1 valid, 0 not. */
 int bc_hint_check(const bc_hintfile *hf, const bc_file *f);
 /* Call cb for every entry of hf (checked), in order, after sizing the keydir
 ** for its keys; stops at and returns the first error cb returns.  Sets
@@ -635,6 +661,11 @@ void bc_txn_free(bc_txn *t);
 
 /* recovery.c */
 bc_status bc_recover(bc_store *s);
+/* Mark damaged (BC_DAMAGE_LINKED) every file sharing a transaction with a
+** damaged one, until none is left: a transaction's records in a damaged
+** file need its COMMIT and ROLLBACK_TO records, wherever they are, to stay
+** (docs/FORMAT.md "Damaged files"). */
+void bc_damage_spread(bc_store *s);
 void bc_follow_free(bc_store *s);
 /* Directory listing: names of ours, parsed. */
 typedef struct bc_dirlist {

@@ -21,11 +21,20 @@
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
-**  - Tombstones: every sealed file is an input and the only file outside is
-**    the active file, all of whose records are newer than any input record
-**    (it was created after every input was sealed or written).  So no file
-**    outside can hold an older version of a deleted key, and no tombstone is
-**    copied.  If that ever did not hold, the merge is skipped rather than
+**  - Inputs: every sealed file that is not damaged (bc_file.damaged).  A
+**    damaged file stays as it is, with the keydir entries pointing into it
+**    and the lost ones (BC_E_LOST): the merge deletes nothing it could not
+**    account for.  A live record failing its CRC here makes its file
+**    damaged (and those sharing a transaction with it), and the merge
+**    starts over without them.
+**  - Tombstones: outside the inputs are the active file, all of whose
+**    records are newer than any input record (it was created after every
+**    input was sealed or written), and the damaged files.  With none of
+**    these no file outside can hold an older version of a deleted key, and
+**    no tombstone is copied; with some, the newest tombstone of every key
+**    that is not live and whose seq is above the lowest seq of a damaged
+**    file is copied (read from the inputs' hints, or scans).  If the active
+**    file's records were not all newer, the merge is skipped rather than
 **    risk resurrecting a key.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
 **    depends on the outputs being durable before MERGE exists.  Each
@@ -344,6 +353,37 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
   return BC_OK;
 }
 
+/* Append a tombstone of key (seq as it was) to the outputs: a tombstone a
+** damaged file outside the merge may still need (see merge_files). */
+static bc_status out_tomb(merger *mg, const void *key, uint32_t klen, uint64_t seq) {
+  bc_store *s = mg->s;
+  bc_status st;
+  uint64_t rsz = bc_rec_size(klen, 0);
+  if (mg->nouts == 0) {
+    if ((st = out_new(mg)) != BC_OK) return st;
+  } else {
+    out_file *o = &mg->outs[mg->nouts - 1];
+    if (o->size + mg->len >= s->max_file_size) {
+      if ((st = out_finish(mg)) != BC_OK) return st;
+      if ((st = out_new(mg)) != BC_OK) return st;
+    }
+  }
+  /* At most 32 + BC_MAX_KEY_SIZE bytes: fits an empty buffer. */
+  if (rsz > mg->bufcap - mg->len && (st = out_flush(mg)) != BC_OK) return st;
+  out_file *o = &mg->outs[mg->nouts - 1];
+  uint64_t off = o->size + mg->len;
+  unsigned char *p = mg->buf + mg->len;
+  bc_rec w = {BC_REC_TOMBSTONE, 0, seq, 0, klen, 0};
+  if (klen) memcpy(p + BC_REC_HEADER_SIZE, key, klen);
+  bc_rec_encode_in_place(p, &w);
+  mg->len += (size_t)rsz;
+  if (bc_hintbuf_add(&o->hint, &w, off, key, 0) != 0)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  if (seq < o->min_seq) o->min_seq = seq;
+  if (seq > o->max_seq) o->max_seq = seq;
+  return BC_OK;
+}
+
 /* Before the commit point: remove every output. */
 static void out_discard(merger *mg) {
   bc_store *s = mg->s;
@@ -410,6 +450,58 @@ static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   return st;
 }
 
+/* The tombstones of the inputs that a damaged file may still need: for each
+** key not live in the keydir, the newest tombstone of it in an input, if its
+** seq is above `dmin` (the lowest seq of any damaged file).  Gathered into
+** tk (a keydir used as a set: seq per key). */
+typedef struct tombs {
+  bc_store *s;
+  bc_keydir tk;
+  uint64_t dmin;
+  int damaged;         /* a damaged record was met */
+} tombs;
+
+static bc_status tomb_cb(void *arg, const bc_recinfo *ri) {
+  tombs *t = arg;
+  if (ri->damaged) {
+    t->damaged = 1;
+    return BC_OK;
+  }
+  if (ri->r.type != BC_REC_TOMBSTONE || ri->r.seq <= t->dmin) return BC_OK;
+  if (bc_kd_get(&t->s->kd, ri->key, ri->r.klen)) return BC_OK; /* live */
+  int created;
+  bc_entry *e = bc_kd_upsert(&t->tk, ri->key, ri->r.klen, &created);
+  if (!e) return bc_seterr(t->s, BC_NOMEM, "out of memory");
+  if (created || ri->r.seq > bc_e_seq(e)) bc_e_set(e, ri->r.seq, 0, 0, 0, 0, 0);
+  return BC_OK;
+}
+
+/* Read input f's tombstones into t: from its hint, else by a scan.  A damaged
+** record (it may be a tombstone) makes it BC_CORRUPT, *bad_file f's id. */
+static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file) {
+  char path[PATH_MAX];
+  bc_path_id(s, path, f->id, ".hint");
+  bc_status st = BC_OK;
+  if (!(f->has_hint && bc_hint_load(s, f, path, tomb_cb, t, &st))) {
+    if (st != BC_OK) return st;
+    uint64_t end;
+    int bad, fd;
+    st = bc_file_fd(s, f, &fd);
+    if (st != BC_OK) return st;
+    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, tomb_cb, t,
+                          &end, &bad);
+    if (st == BC_OK && bad) t->damaged = 1;
+  }
+  if (st == BC_OK && t->damaged) {
+    *bad_file = f->id;
+    st = bc_seterr(s, BC_CORRUPT, "data file %010u.data: a record is damaged",
+                   f->id);
+  }
+  return st;
+}
+
+static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file);
+
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   bc_status st;
   *reclaimed = 0;
@@ -427,17 +519,42 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
 
   /* Step 1. */
   bc_file *act = bc_file_get(s, s->active_id);
-  if (act->size + s->wlen > BC_FILE_HEADER_SIZE) {
-    if ((st = bc_rotate(s)) != BC_OK) return st;
-    act = bc_file_get(s, s->active_id);
+  if (act->size + s->wlen > BC_FILE_HEADER_SIZE && (st = bc_rotate(s)) != BC_OK)
+    return st;
+  /* A live record that fails its CRC (damage since the open) makes its
+  ** file damaged: left out, and the merge starts over without it. */
+  for (size_t tries = 0;; tries++) {
+    uint32_t bad_file = 0;
+    st = merge_files(s, reclaimed, &bad_file);
+    bc_file *bf = bad_file ? bc_file_get(s, bad_file) : NULL;
+    if (st != BC_CORRUPT || !bf || bf->damaged || tries > s->nfiles) return st;
+    bf->damaged = BC_DAMAGE_RECORDS;
+    bc_damage_spread(s);
+    s->corrupt++;
+    s->err[0] = 0;
   }
+}
+
+/* Steps 2-6 over every sealed file that is not damaged. */
+static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file) {
+  bc_status st;
+  bc_file *act = bc_file_get(s, s->active_id);
   bc_manifest m = {0};
   uint64_t inputs_max_seq = 0, old_bytes = 0;
   m.inputs = malloc((s->nfiles + 1) * sizeof *m.inputs);
   if (!m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
+  /* Damaged files are no input: kept as they are, they go on serving (or
+  ** reporting) what they hold.  dmin: the lowest seq in any of them. */
+  uint64_t dmin = UINT64_MAX;
+  size_t ndamaged = 0;
   for (size_t i = 0; i < s->nfiles; i++) {
     bc_file *f = &s->files[i];
     if (f->id == s->active_id) continue;
+    if (f->damaged) {
+      ndamaged++;
+      if (f->min_seq < dmin) dmin = f->min_seq;
+      continue;
+    }
     m.inputs[m.n_inputs++] = f->id;
     if (f->max_seq > inputs_max_seq) inputs_max_seq = f->max_seq;
     old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
@@ -455,14 +572,20 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   merger mg = {0};
   mg.s = s;
   bc_buf rb = {0};
+  tombs tb = {s, {0}, dmin, 0};
+  int tk_init = 0;
   if (!live) {
     st = bc_seterr(s, BC_NOMEM, "out of memory");
     goto fail;
   }
   for (size_t i = 0; i < s->kd.cap; i++) {
     bc_entry *e = bc_kd_at(&s->kd, i);
-    if (e && e->file_id != s->active_id)
-      live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
+    if (!e || e->file_id == s->active_id || bc_e_lost(e)) continue;
+    if (ndamaged) {
+      const bc_file *ef = bc_file_get(s, e->file_id);
+      if (!ef || ef->damaged) continue; /* stays where it is */
+    }
+    live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
   }
   qsort(live, nlive, sizeof *live, cmp_loc);
   new_id = malloc((nlive + 1) * sizeof *new_id);
@@ -489,10 +612,29 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
       }
     }
     st = bc_datafile_record(s, f, e, &rb, &rec, &r);
+    if (st == BC_CORRUPT) *bad_file = f->id;
     if (st != BC_OK) goto fail;
     old_seq[i] = bc_e_seq(e);
     st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
     if (st != BC_OK) goto fail;
+  }
+  /* Tombstones: every file outside the merge but the active one (whose
+  ** records are all newer) is damaged; one may hold an older record of a
+  ** deleted key, which a dropped tombstone would bring back. */
+  if (ndamaged && dmin != UINT64_MAX) {
+    if (bc_kd_init(&tb.tk, s->kd.seed) != 0) {
+      st = bc_seterr(s, BC_NOMEM, "out of memory");
+      goto fail;
+    }
+    tk_init = 1;
+    for (uint32_t i = 0; i < m.n_inputs; i++)
+      if ((st = tombs_of(s, bc_file_get(s, m.inputs[i]), &tb, bad_file)) != BC_OK)
+        goto fail;
+    for (size_t i = 0; i < tb.tk.cap; i++) {
+      bc_entry *e = bc_kd_at(&tb.tk, i);
+      if (e && (st = out_tomb(&mg, e->key, bc_e_klen(e), bc_e_seq(e))) != BC_OK)
+        goto fail;
+    }
   }
   if (mg.nouts > 0 && ((st = out_finish(&mg)) != BC_OK ||
                        (st = out_sync(&mg, mg.nouts - 1)) != BC_OK))
@@ -551,6 +693,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
 fail:
   out_discard(&mg);
 done:
+  if (tk_init) bc_kd_free(&tb.tk);
   free(rb.data);
   merger_free(&mg);
   free(live);

@@ -22,6 +22,15 @@
 **    rest of the file is read.  A header that does not decode stops the
 **    file's scan (nothing after it can be framed); outside the tail that is
 **    counted too.  Files are never modified except to cut a torn tail.
+**  - Damage never makes a key read an older version when a file still says
+**    what the damaged one held (docs/FORMAT.md "Damaged files"): a file with
+**    a bad header is read from its hint or by a scan; a hint for a longer
+**    file is applied (its missing records read BC_CORRUPT); a hint without
+**    its data file is applied to a missing placeholder (bc_file.missing); a
+**    committed transaction with records missing gives its keys lost
+**    entries.  Such files are marked damaged (bc_file.damaged), and so are
+**    the files sharing a transaction with one (bc_damage_spread): never
+**    continued, never merged, never modified.
 **  - A read-only open changes nothing on disk; it sees an interrupted but
 **    committed merge as finished.
 */
@@ -147,8 +156,16 @@ typedef struct pending {
   unsigned char *key; /* owned */
 } pending;
 
+/* The first data file of a transaction with pending records. */
+typedef struct txspan {
+  uint64_t txn;
+  uint32_t lo;
+} txspan;
+
 typedef struct recov {
   bc_store *s;
+  txspan *tx;     /* owned; one per transaction with pending records */
+  size_t ntx, captx;
   bc_file *f;     /* file being read */
   pending *p;     /* owned, in read order */
   size_t np, cap;
@@ -159,6 +176,7 @@ typedef struct recov {
   int has_commit;      /* a COMMIT was read and waits for the next record,
                        ** which may void it (an abort: see txn.c) */
   uint64_t commit_txn, commit_count;
+  uint32_t commit_file; /* the data file that COMMIT is in */
   uint64_t max_seq;
   int follow;          /* bc_refresh: every record read is newer than the
                        ** keydir, so a tombstone just removes its key */
@@ -198,17 +216,38 @@ static int push_pending(pending **a, size_t *n, size_t *cap, const bc_recinfo *r
   return 0;
 }
 
-/* h: the key's hash in s->kd if known, else NULL. */
+/* Whether e is known to be unreadable: lost (BC_E_LOST), or in a data file
+** that is missing or shorter than the record (docs/FORMAT.md "Damaged
+** files"). */
+static int unreadable(bc_store *s, const bc_entry *e) {
+  if (bc_e_lost(e)) return 1;
+  if (bc_e_deleted(e)) return 0;
+  const bc_file *f = bc_file_get(s, e->file_id);
+  return !f || f->missing || bc_e_off(e) + bc_entry_rec_size(e) > f->size;
+}
+
+/* h: the key's hash in s->kd if known, else NULL.  lost: the version is a
+** record of a transaction that cannot be applied whole -- the entry takes
+** the lost bit (a PUT's shape, whatever type the record has). */
 static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
                        uint8_t meta, uint64_t seq, const void *key,
-                       uint32_t klen, uint32_t vlen, const uint64_t *h) {
+                       uint32_t klen, uint32_t vlen, const uint64_t *h, int lost) {
   bc_store *s = rc->s;
   int created;
   bc_entry *e = h ? bc_kd_upsert_h(&s->kd, key, klen, *h, &created)
                   : bc_kd_upsert(&s->kd, key, klen, &created);
   if (!e) return bc_seterr(s, BC_NOMEM, "out of memory rebuilding the keydir");
+  if (lost) type = BC_REC_PUT;
   if (!created) {
-    if (seq <= bc_e_seq(e)) return BC_OK; /* an older version */
+    /* An older version -- or the same one (one seq is one record) found
+    ** where it cannot be read, when it is already known where it can. */
+    if (seq < bc_e_seq(e)) return BC_OK;
+    if (seq == bc_e_seq(e)) {
+      const bc_file *nf = bc_file_get(s, file_id);
+      int readable = !lost && nf && !nf->missing &&
+                     off + bc_rec_size(klen, vlen) <= nf->size;
+      if (!readable || !unreadable(s, e)) return BC_OK;
+    }
     if (!bc_e_deleted(e)) {
       bc_file *of = bc_file_get(s, e->file_id);
       if (of) of->live_bytes -= bc_entry_rec_size(e);
@@ -216,6 +255,7 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
   }
   if (type == BC_REC_PUT) {
     bc_e_set(e, seq, meta, file_id, off, vlen, 0);
+    if (lost) e->loc |= BC_E_LOST;
     bc_file *nf = bc_file_get(s, file_id);
     if (nf) nf->live_bytes += bc_entry_rec_size(e);
   } else if (rc->follow) {
@@ -228,6 +268,7 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
 }
 
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri);
+static void tx_end(recov *rc, uint64_t txn, uint32_t last);
 
 /* Damaged records followed by a valid one are corruption, not a torn tail:
 ** each is counted and, if it is a put or tombstone, takes its key's place
@@ -239,6 +280,7 @@ static bc_status release_held(recov *rc) {
   for (size_t i = 0; i < rc->nheld; i++) {
     pending *h = &rc->held[i];
     rc->s->corrupt++;
+    bc_file_damaged(bc_file_get(rc->s, h->file_id), BC_DAMAGE_RECORDS);
     /* Everything but a keyless span (type 0, no sizes) or something shaped
     ** like a transaction marker stands for a key (its type byte may be the
     ** damaged one). */
@@ -289,15 +331,24 @@ static bc_status on_record(void *arg, const bc_recinfo *ri) {
   return st == BC_OK ? on_valid_record(rc, ri) : st;
 }
 
-/* Apply (or, if incomplete, drop and report) the pending records of txn. */
-static bc_status apply_commit(recov *rc, uint64_t txn, uint64_t count) {
+/* Apply the pending records of txn -- or, if some are missing, report
+** them. */
+static bc_status apply_commit(recov *rc, uint64_t txn, uint64_t count,
+                              uint32_t commit_file) {
   /* A COMMIT carries the count of its transaction's records: fewer pending
   ** means some were lost (a damaged file), and applying the rest would
-  ** break atomicity -- drop it whole and report it. */
+  ** break atomicity.  Yet the transaction did commit, so each key it is
+  ** known to have written has that write as its newest version: the key
+  ** takes a lost entry at that record (BC_CORRUPT on read), not its older
+  ** version back.  Every file holding its records is damaged: kept whole,
+  ** so the next open finds the same. */
   uint64_t n = 0;
   for (size_t i = 0; i < rc->np; i++) n += rc->p[i].txn == txn;
   int whole = n == count;
-  if (!whole) rc->s->corrupt++;
+  if (!whole) {
+    rc->s->corrupt++;
+    bc_file_damaged(bc_file_get(rc->s, commit_file), BC_DAMAGE_TXN);
+  }
   bc_status st = BC_OK;
   size_t w = 0;
   for (size_t i = 0; i < rc->np; i++) {
@@ -306,13 +357,81 @@ static bc_status apply_commit(recov *rc, uint64_t txn, uint64_t count) {
       rc->p[w++] = *p;
       continue;
     }
-    if (st == BC_OK && whole)
+    if (!whole) bc_file_damaged(bc_file_get(rc->s, p->file_id), BC_DAMAGE_TXN);
+    if (st == BC_OK)
       st = apply(rc, p->file_id, p->off, p->type, p->meta, p->seq, p->key, p->klen,
-                 p->vlen, NULL);
+                 p->vlen, NULL, !whole);
     free(p->key);
   }
   rc->np = w;
+  tx_end(rc, txn, commit_file);
   return st;
+}
+
+/* The transaction txn has a record in file `id`: remember its first file. */
+static int tx_note(recov *rc, uint64_t txn, uint32_t id) {
+  for (size_t i = 0; i < rc->ntx; i++)
+    if (rc->tx[i].txn == txn) return 0;
+  if (rc->ntx == rc->captx) {
+    size_t c = rc->captx ? rc->captx * 2 : 4;
+    txspan *p = realloc(rc->tx, c * sizeof *p);
+    if (!p) return -1;
+    rc->tx = p;
+    rc->captx = c;
+  }
+  rc->tx[rc->ntx++] = (txspan){txn, id};
+  return 0;
+}
+
+/* Index of the first file of s with id >= id (s->files is sorted). */
+static size_t file_lower_bound(const bc_store *s, uint32_t id) {
+  size_t lo = 0, hi = s->nfiles;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->files[mid].id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* txn is over (committed in file `last`, or 0: dropped): if it spanned
+** files, each non-merged file from its first to `last` records the span. */
+static void tx_end(recov *rc, uint64_t txn, uint32_t last) {
+  for (size_t i = 0; i < rc->ntx; i++) {
+    if (rc->tx[i].txn != txn) continue;
+    uint32_t lo = rc->tx[i].lo;
+    rc->tx[i] = rc->tx[--rc->ntx];
+    if (!last || lo >= last) return;
+    bc_store *s = rc->s;
+    for (size_t j = file_lower_bound(s, lo); j < s->nfiles && s->files[j].id <= last; j++) {
+      bc_file *f = &s->files[j];
+      if (f->merged) continue;
+      if (!f->tx_lo || lo < f->tx_lo) f->tx_lo = lo;
+      if (last > f->tx_hi) f->tx_hi = last;
+    }
+    return;
+  }
+}
+
+void bc_damage_spread(bc_store *s) {
+  int any = 0;
+  for (size_t i = 0; i < s->nfiles && !any; i++) any = s->files[i].damaged != 0;
+  for (int changed = any; changed;) {
+    changed = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+      bc_file *f = &s->files[i];
+      if (f->damaged || !f->tx_lo) continue;
+      for (size_t j = file_lower_bound(s, f->tx_lo);
+           j < s->nfiles && s->files[j].id <= f->tx_hi; j++)
+        if (s->files[j].damaged) {
+          f->damaged = BC_DAMAGE_LINKED;
+          changed = 1;
+          break;
+        }
+    }
+  }
 }
 
 /* Drop txn's pending records with seq > S. */
@@ -332,7 +451,7 @@ static void drop_pending(recov *rc, uint64_t txn, uint64_t S) {
 static bc_status settle_commit(recov *rc) {
   if (!rc->has_commit) return BC_OK;
   rc->has_commit = 0;
-  return apply_commit(rc, rc->commit_txn, rc->commit_count);
+  return apply_commit(rc, rc->commit_txn, rc->commit_count, rc->commit_file);
 }
 
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
@@ -356,6 +475,7 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
       /* COMMIT then its abort: the host's commit failed after ours. */
       rc->has_commit = 0;
       drop_pending(rc, r->txn, 0);
+      tx_end(rc, r->txn, 0);
       return BC_OK;
     }
     bc_status st = settle_commit(rc);
@@ -366,17 +486,20 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
     case BC_REC_TOMBSTONE:
       if (r->txn == 0)
         return apply(rc, rc->f->id, ri->off, r->type, r->meta, r->seq, ri->key,
-                     r->klen, r->vlen, ri->hashed ? &ri->hash : NULL);
-      if (push_pending(&rc->p, &rc->np, &rc->cap, ri, rc->f->id, r->type) != 0)
+                     r->klen, r->vlen, ri->hashed ? &ri->hash : NULL, 0);
+      if (push_pending(&rc->p, &rc->np, &rc->cap, ri, rc->f->id, r->type) != 0 ||
+          tx_note(rc, r->txn, rc->f->id) != 0)
         return bc_seterr(rc->s, BC_NOMEM, "out of memory");
       return BC_OK;
     case BC_REC_COMMIT:
       rc->has_commit = 1;
       rc->commit_txn = r->txn;
       rc->commit_count = ri->arg;
+      rc->commit_file = rc->f->id;
       return BC_OK;
     case BC_REC_ROLLBACK_TO:
       drop_pending(rc, r->txn, ri->arg);
+      if (ri->arg == 0) tx_end(rc, r->txn, 0); /* rolled back whole */
       return BC_OK;
     default:
       return BC_OK;
@@ -470,6 +593,17 @@ bc_status bc_recover(bc_store *s) {
   if (dl.has_merge) {
     int found = bc_manifest_read(s, &m, &st);
     if (found < 0) goto out;
+    /* As bc_merge_redo refuses a writer: an output gone means its records
+    ** are gone, while the inputs -- which a read-only open drops -- hold
+    ** them still. */
+    for (uint32_t i = 0; found && !writer && i < m.n_outputs; i++)
+      if (!has_id(dl.data, dl.ndata, m.outputs[i]) &&
+          !has_id(dl.data_merging, dl.ndata_merging, m.outputs[i])) {
+        st = bc_seterr(s, BC_CORRUPT,
+                       "merge output %010u.data is missing; the merge's input "
+                       "files are kept", m.outputs[i]);
+        goto out;
+      }
     if (found && writer) {
       st = bc_merge_redo(s, &m);
       if (st != BC_OK) goto out;
@@ -523,18 +657,38 @@ bc_status bc_recover(bc_store *s) {
     st = open_file(s, ids[i], merging ? ".data.merging" : ".data", 0, f);
     if (st != BC_OK) goto out;
   }
+  /* A hint file whose data file is gone (and no MERGE says why: a merge's
+  ** inputs are skipped) is evidence of what that file held: it is read in
+  ** its turn, and its keys read BC_CORRUPT naming the missing file. */
+  for (size_t i = 0; i < dl.nhint; i++) {
+    uint32_t id = dl.hint[i];
+    if (bc_file_get(s, id) || has_id(m.inputs, m.n_inputs, id)) continue;
+    bc_file *f = bc_file_add(s, id);
+    if (!f) goto oom;
+    f->missing = 1; /* damaged once its hint proves valid; else dropped */
+  }
 
   /* The tail: the newest file that is not a merge output -- or the newest
-  ** file of all if its header is missing or torn and it is no longer than a
-  ** header, which only a crash while creating the next active file leaves.
-  ** A bad header anywhere else is damage: counted, and the file left alone. */
+  ** file of all if its header is missing or torn, it is no longer than a
+  ** header and it has no hint file, which only a crash while creating the
+  ** next active file leaves.  A bad header anywhere else is damage. */
   uint32_t tail = 0;
   for (size_t i = 0; i < s->nfiles; i++)
     if (s->files[i].header_ok && !s->files[i].merged) tail = s->files[i].id;
   if (s->nfiles) {
     bc_file *last = &s->files[s->nfiles - 1];
-    if (!last->header_ok && last->size <= BC_FILE_HEADER_SIZE) tail = last->id;
+    if (!last->header_ok && !last->missing && last->size <= BC_FILE_HEADER_SIZE &&
+        !has_id(dl.hint, dl.nhint, last->id) &&
+        !has_id(dl.hint_merging, dl.nhint_merging, last->id))
+      tail = last->id;
   }
+  /* A file with a damaged header newer than the tail may have been the
+  ** active file: the tail was then sealed, and damage at its end is
+  ** corruption, not a torn tail to cut. */
+  int tail_cut = 1;
+  for (size_t i = 0; i < s->nfiles; i++)
+    if (s->files[i].id > tail && !s->files[i].header_ok && !s->files[i].missing)
+      tail_cut = 0;
 
   /* Map the hint files ahead and read their counts, so that the keydir is
   ** sized once for the keys of every merged file before the first is
@@ -566,8 +720,8 @@ bc_status bc_recover(bc_store *s) {
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     rc.f = f;
-    if (!f->header_ok) {
-      if (f->id == tail && writer) {
+    if (!f->header_ok && f->id == tail) {
+      if (writer) {
         /* A crash while creating it: give it a fresh header. */
         unsigned char hdr[BC_FILE_HEADER_SIZE];
         bc_file_header_encode(hdr, f->id, 0);
@@ -587,46 +741,72 @@ bc_status bc_recover(bc_store *s) {
         s->truncated_bytes += f->size;
         f->size = BC_FILE_HEADER_SIZE;
         f->header_ok = 1;
-      } else if (f->id != tail) {
-        s->corrupt++;
       }
       continue;
     }
-    int merging = !has_id(dl.data, dl.ndata, f->id);
+    /* A damaged header (bad magic, CRC or file_id) does not make the
+    ** records after it any less valid: each proves itself by its CRC, and
+    ** the hint file, if valid, still says what the file held.  Such a file
+    ** is read like any other, and marked damaged. */
+    if (!f->header_ok && !f->missing) {
+      s->corrupt++;
+      bc_file_damaged(f, BC_DAMAGE_HEADER);
+    }
+    int merging = !f->missing && !has_id(dl.data, dl.ndata, f->id);
+    int is_tail = f->id == tail;
+    uint64_t scan_from = BC_FILE_HEADER_SIZE;
     if (has_id(dl.hint, dl.nhint, f->id) ||
         (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))) {
       char path[PATH_MAX];
       bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
-      if (!s->use_mmap) (void)bc_hint_open(s, f, path, &hf[i]);
+      if (!hf[i].data) (void)bc_hint_open(s, f, path, &hf[i]);
       if (hf[i].data && !bc_hint_check(&hf[i], f)) bc_hint_close(&hf[i]);
+      /* A hint valid in itself but for a longer file than this one is
+      ** applied all the same: the keys of the records that are gone point
+      ** past the file's end and read BC_CORRUPT.  One for a shorter file
+      ** covers its part, and the rest is scanned -- but in the tail it is
+      ** what a rotation cut short leaves (the file went on as the active
+      ** one), and is ignored as before. */
+      if (hf[i].data && hf[i].data_size < f->size && is_tail && f->header_ok)
+        bc_hint_close(&hf[i]);
       if (hf[i].data) {
+        uint64_t dsize = hf[i].data_size;
         st = bc_hint_apply(s, f, &hf[i], on_record, &rc);
         bc_hint_close(&hf[i]);
         if (st != BC_OK) break;
-        f->has_hint = 1;
-        continue;
-      }
-      if (writer && f->id == tail && !merging) {
+        /* A hint counts as the file's only when it describes all of it. */
+        f->has_hint = dsize == f->size;
+        if (dsize > f->size) {
+          s->corrupt++;
+          bc_file_damaged(f, f->missing ? BC_DAMAGE_MISSING : BC_DAMAGE_SHORT);
+        }
+        if (dsize >= f->size) continue;
+        scan_from = dsize;
+        is_tail = 0;
+      } else if (writer && is_tail && !merging) {
         /* An invalid hint of the file that stays active: remove it. */
         (void)s->io.unlink(s->io.ctx, path);
       }
     }
+    if (f->missing || f->size <= scan_from) continue;
+    /* Only a tail with a valid header is cut: any other end is final. */
+    is_tail = is_tail && f->header_ok && tail_cut;
     uint64_t end;
     int bad, fd;
     st = bc_file_fd(s, f, &fd);
     if (st != BC_OK) break;
-    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, on_record, &rc, &end, &bad);
+    st = bc_datafile_scan(s, fd, f->id, scan_from, f->size, on_record, &rc, &end, &bad);
     if (st != BC_OK) break;
     /* Damaged records with nothing valid after them: in the tail file that
     ** is the torn tail (cut where they start); elsewhere corruption. */
-    if (rc.nheld && f->id == tail) {
+    if (rc.nheld && is_tail) {
       end = rc.held[0].off;
       bad = 1;
       drop_held(&rc);
     }
     st = release_held(&rc);
     if (st != BC_OK || !bad) continue;
-    if (f->id == tail) {
+    if (is_tail) {
       if (writer) {
         bc_file_unmap(f);
         bc_file_close(s, f);
@@ -645,9 +825,14 @@ bc_status bc_recover(bc_store *s) {
       f->size = end;
     } else {
       s->corrupt++;
+      bc_file_damaged(f, BC_DAMAGE_RECORDS);
     }
   }
   if (st != BC_OK) goto out;
+  /* A hint left of a missing data file that proved invalid is no evidence
+  ** of anything: no key points at it. */
+  for (size_t i = s->nfiles; i-- > 0;)
+    if (s->files[i].missing && !s->files[i].damaged) bc_file_remove(s, s->files[i].id);
 
   /* The last COMMIT of the store has no abort after it (yet: a read-only
   ** follower remembers it, see bc_refresh). */
@@ -661,12 +846,13 @@ bc_status bc_recover(bc_store *s) {
   ** every entry, skipped when no tombstone made one). */
   if (rc.deleted && bc_kd_sweep_deleted(&s->kd) != 0) goto oom;
   s->next_seq = rc.max_seq + 1;
+  bc_damage_spread(s);
 
   if (writer) {
     /* The tail goes on as the active file even when merge outputs have
     ** higher ids: every record appended to it is newer than theirs. */
     bc_file *last = tail ? bc_file_get(s, tail) : NULL;
-    if (last && !last->has_hint && last->header_ok) {
+    if (last && !last->has_hint && last->header_ok && !last->damaged) {
       /* Continue appending to it. */
       bc_file_unmap(last);
       bc_file_close(s, last);
@@ -707,6 +893,7 @@ out:
   free(hf);
   for (size_t i = 0; i < rc.np; i++) free(rc.p[i].key);
   free(rc.p);
+  free(rc.tx);
   drop_held(&rc);
   free(rc.held);
   bc_manifest_free(&m);
@@ -721,6 +908,7 @@ void bc_follow_free(bc_store *s) {
   if (!fw) return;
   for (size_t i = 0; i < fw->rc.np; i++) free(fw->rc.p[i].key);
   free(fw->rc.p);
+  free(fw->rc.tx);
   drop_held(&fw->rc);
   free(fw->rc.held);
   free(fw);
@@ -779,6 +967,7 @@ static bc_status follow_once(bc_store *s) {
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     struct stat sb;
+    if (f->missing) continue; /* only its hint was there: nothing to follow */
     if (!has_id(dl.data, dl.ndata, f->id) || bc_file_stat(s, f, &sb) != 0 ||
         (uint64_t)sb.st_size < f->size) {
       st = BC_DONE;

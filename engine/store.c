@@ -686,16 +686,22 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&s->mu);
   out->keys = s->kd.count;
-  out->data_files = s->nfiles;
+  uint64_t missing = 0;
   for (size_t i = 0; i < s->nfiles; i++) {
     const bc_file *f = &s->files[i];
+    missing += f->missing ? 1 : 0;
+    out->damaged_files += f->damaged ? 1 : 0;
     out->hint_files += f->has_hint ? 1 : 0;
     out->total_bytes += f->size;
-    out->live_bytes += f->live_bytes;
+    /* Not more than a sealed file holds: keys of records cut off a damaged
+    ** file still point past its end. */
+    out->live_bytes += f->id == s->active_id || f->live_bytes <= f->size
+                           ? f->live_bytes : f->size;
   }
   out->total_bytes += s->wlen;
   /* File headers are overhead, not dead records. */
-  uint64_t headers = (uint64_t)s->nfiles * BC_FILE_HEADER_SIZE;
+  out->data_files = s->nfiles - missing;
+  uint64_t headers = out->data_files * BC_FILE_HEADER_SIZE;
   uint64_t used = out->live_bytes + headers;
   out->dead_bytes = out->total_bytes > used ? out->total_bytes - used : 0;
   out->active_file_id = s->active_id;

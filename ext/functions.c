@@ -197,7 +197,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       ",\"keys\":%llu,\"files\":%llu,\"hint_files\":%llu,"
       "\"active_file_id\":%llu,\"total_bytes\":%llu,\"live_bytes\":%llu,"
       "\"dead_bytes\":%llu,\"keydir_bytes\":%llu,\"next_seq\":%llu,"
-      "\"merges\":%llu,\"corrupt_records\":%llu,\"truncated_bytes\":%llu,"
+      "\"merges\":%llu,\"corrupt_records\":%llu,\"damaged_files\":%llu,"
+      "\"truncated_bytes\":%llu,"
       "\"commits\":%llu,\"fsyncs\":%llu,"
       "\"max_file_size\":%llu,\"open_files\":%llu,\"max_open_files\":%llu,"
       "\"sync\":\"%s\",\"read_only\":%s}",
@@ -206,7 +207,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       (unsigned long long)st.total_bytes, (unsigned long long)st.live_bytes,
       (unsigned long long)st.dead_bytes, (unsigned long long)st.keydir_bytes,
       (unsigned long long)st.next_seq, (unsigned long long)st.merges,
-      (unsigned long long)st.corrupt, (unsigned long long)st.truncated_bytes,
+      (unsigned long long)st.corrupt, (unsigned long long)st.damaged_files,
+      (unsigned long long)st.truncated_bytes,
       (unsigned long long)st.commits, (unsigned long long)st.fsyncs,
       (unsigned long long)st.max_file_size, (unsigned long long)st.open_files,
       (unsigned long long)st.max_open_files,

@@ -408,14 +408,29 @@ static void test_flipped_value_sealed_with_hint(void **state) {
     TU_OK(bc_get(s, k, kl, &b, &v, &info));
     assert_memory_equal(v, other.v[i], other.len[i]);
   }
-  /* A merge meets the damaged live record: BC_CORRUPT, nothing swapped. */
-  uint64_t rec = 1;
-  assert_int_equal(bc_merge(s, &rec), BC_CORRUPT);
-  assert_true(rec == 0);
+  /* A merge meets the damaged live record: its file is left out, kept as
+  ** it is, and the rest merged. */
+  size_t l0;
+  unsigned char *d0 = tu_read_file(p, &l0);
+  assert_true(tu_stats(s).damaged_files == 0); /* the hint hid it */
+  TU_OK(bc_merge(s, NULL));
+  assert_true(tu_stats(s).damaged_files == 1);
   assert_int_equal(tu_count_files(fx->base, ".data.merging"), 0);
   assert_int_equal(tu_count_files(fx->base, ".hint.merging"), 0);
-  assert_true(tu_exists(p));
+  size_t l1;
+  unsigned char *d1 = tu_read_file(p, &l1);
+  assert_true(l0 == l1 && memcmp(d0, d1, l0) == 0);
+  free(d0);
+  free(d1);
+  assert_true(tu_exists(h));
   assert_int_equal(bc_get(s, recs[j].key, recs[j].r.klen, &b, &v, &info), BC_CORRUPT);
+  for (size_t i = 0; i < 300; i++) {
+    if (!other.v[i]) continue;
+    char k[32];
+    size_t kl = tu_key(k, i);
+    TU_OK(bc_get(s, k, kl, &b, &v, &info));
+    assert_memory_equal(v, other.v[i], other.len[i]);
+  }
   /* Overwriting the damaged key heals it. */
   TU_OK(tu_put_ver(s, &other, victim, 5, 10, 10));
   tu_model_check(s, &other, "after healing the damaged key");
@@ -786,7 +801,9 @@ static void expect(bc_store *s, const char *key, const char *val, const char *wh
 
 /* A COMMIT whose record count does not match the pending records (one was
 ** lost to damage) is not applied at all: a transaction is never applied in
-** part (docs/FORMAT.md "Transaction markers"). */
+** part (docs/FORMAT.md "Transaction markers"); its keys read BC_CORRUPT
+** (docs/FORMAT.md "Damaged files").  Before issue 12 they read absent and
+** as their older value. */
 static void test_commit_count_mismatch(void **state) {
   tu_fix *fx = *state;
   bc_store *s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
@@ -800,10 +817,37 @@ static void test_commit_count_mismatch(void **state) {
   append_rec(p1, BC_REC_PUT, 5, 5, "B", "b1", 2);
   append_commit(p1, 6, 5, 1);
   s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
-  expect(s, "A", NULL, "partial txn");
-  expect(s, "base", "base-v", "partial txn");
+  /* The transaction is not applied in part, yet it did commit: the keys it
+  ** is known to have written have lost their newest version, and say so
+  ** rather than read as absent or as their older value. */
+  bc_buf b = {0};
+  const void *v;
+  assert_int_equal(bc_get(s, "A", 1, &b, &v, NULL), BC_CORRUPT);
+  assert_non_null(strstr(bc_errmsg(s), "0000000001.data"));
+  assert_int_equal(bc_get(s, "base", 4, &b, &v, NULL), BC_CORRUPT);
+  bc_buf_free(&b);
+  assert_int_equal(bc_lookup(s, "A", 1, NULL), BC_OK);
   expect(s, "B", "b1", "whole txn");
-  assert_int_equal(tu_stats(s).corrupt, 1);
+  bc_stats st = tu_stats(s);
+  assert_int_equal(st.corrupt, 1);
+  assert_int_equal(st.damaged_files, 1);
+  assert_int_equal(st.keys, 3);
+  /* The damaged file is not continued, and a merge keeps it. */
+  assert_true(st.active_file_id == 2);
+  TU_OK(bc_merge(s, NULL));
+  char p2[PATH_MAX];
+  data_path(p2, fx->base, 1);
+  assert_true(tu_exists(p2));
+  /* A new write replaces the lost version. */
+  TU_OK(bc_put(s, "A", 1, 0, "a2", 2));
+  expect(s, "A", "a2", "overwritten");
+  assert_int_equal(bc_close(s), BC_OK);
+  s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
+  expect(s, "A", "a2", "reopened");
+  expect(s, "B", "b1", "reopened");
+  b = (bc_buf){0};
+  assert_int_equal(bc_get(s, "base", 4, &b, &v, NULL), BC_CORRUPT);
+  bc_buf_free(&b);
   assert_int_equal(bc_close(s), BC_OK);
 }
 
@@ -1058,6 +1102,154 @@ static void test_damaged_manifest_refused(void **state) {
   tu_model_free(&m);
 }
 
+
+/* ------------------------------------------- damaged sealed files (issue 12) */
+
+/* Store for the damaged-file tests: file 1 holds "a" = v1 and "gone"; file 2
+** (sealed, with its hint) holds "a" = v2, "only", and the tombstone of
+** "gone"; more files follow.  Returns 2's path in p. */
+static void sealed_pair(const char *dir, char p[PATH_MAX]) {
+  bc_store *s = tu_open(dir, 4096, BC_SYNC_OFF, NULL);
+  char k[32], v[200];
+  memset(v, 'x', sizeof v);
+  TU_OK(bc_put(s, "a", 1, 0, "v1", 2));
+  TU_OK(bc_put(s, "gone", 4, 0, "g", 1));
+  for (size_t i = 0; tu_stats(s).active_file_id == 1; i++)
+    TU_OK(bc_put(s, k, tu_key(k, i), 0, v, sizeof v));
+  assert_true(tu_stats(s).active_file_id == 2);
+  TU_OK(bc_put(s, "a", 1, 0, "v2", 2));
+  TU_OK(bc_put(s, "only", 4, 0, "o", 1));
+  TU_OK(bc_delete(s, "gone", 4));
+  for (size_t i = 0; tu_stats(s).active_file_id == 2; i++)
+    TU_OK(bc_put(s, k, tu_key(k, 1000 + i), 0, v, sizeof v));
+  assert_int_equal(bc_close(s), BC_OK);
+  data_path(p, dir, 2);
+  char h[PATH_MAX];
+  hint_path(h, dir, 2);
+  assert_true(tu_exists(h));
+}
+
+static void expect_corrupt(bc_store *s, const char *key, const char *what) {
+  bc_buf b = {0};
+  const void *v;
+  bc_status st = bc_get(s, key, strlen(key), &b, &v, NULL);
+  if (st != BC_CORRUPT) fail_msg("key %s: %s, want BC_CORRUPT", key, bc_status_name(st));
+  if (!strstr(bc_errmsg(s), "0000000002.data") || !strstr(bc_errmsg(s), what))
+    fail_msg("key %s: message '%s' should name 0000000002.data and say '%s'", key,
+             bc_errmsg(s), what);
+  bc_buf_free(&b);
+}
+
+/* One flipped bit in a sealed file's file_id, its hint intact: before issue
+** 12 the whole file was ignored ("a" read v1, "gone" came back, "only"
+** vanished).  Now it is read from its hint, never continued, kept by a
+** merge. */
+static void test_damaged_header_sealed_file_read(void **state) {
+  tu_fix *fx = *state;
+  for (int hint = 1; hint >= 0; hint--) {
+    char dir[PATH_MAX], p[PATH_MAX], h[PATH_MAX];
+    tu_path(dir, "%s/h%d", fx->base, hint);
+    sealed_pair(dir, p);
+    tu_flip(p, 16, 0x04);
+    hint_path(h, dir, 2);
+    if (!hint) assert_int_equal(unlink(h), 0); /* then it is scanned */
+    for (int round = 0; round < 3; round++) {
+      bc_options o;
+      bc_options_init(&o);
+      o.read_only = round == 0;
+      o.max_file_size = 4096;
+      bc_store *s = tu_open_opts(dir, &o);
+      expect(s, "a", "v2", "damaged header");
+      expect(s, "only", "o", "damaged header");
+      expect(s, "gone", NULL, "damaged header");
+      bc_stats st = tu_stats(s);
+      assert_true(st.damaged_files == 1 && st.corrupt >= 1);
+      if (round == 1) {
+        assert_true(st.active_file_id != 2);
+        TU_OK(bc_merge(s, NULL));
+        expect(s, "a", "v2", "merged");
+        expect(s, "gone", NULL, "merged");
+      }
+      assert_int_equal(bc_close(s), BC_OK);
+    }
+    assert_true(tu_exists(p));
+  }
+}
+
+/* A sealed file cut to its header (or to nothing, or deleted), its hint
+** intact: the keys whose newest version was there read BC_CORRUPT naming
+** the file, not their older value, before and after a merge; the tombstone
+** of "gone" is still known from the hint. */
+static void test_truncated_sealed_file_with_hint(void **state) {
+  tu_fix *fx = *state;
+  for (int variant = 0; variant < 4; variant++) {
+    char dir[PATH_MAX], p[PATH_MAX];
+    tu_path(dir, "%s/t%d", fx->base, variant);
+    sealed_pair(dir, p);
+    long long sz = tu_file_size(p);
+    const char *what = variant == 3 ? "missing" : "shorter";
+    if (variant == 3)
+      assert_int_equal(unlink(p), 0);
+    else
+      tu_truncate(p, variant == 0 ? 32 : variant == 1 ? 0 : sz - 10);
+    for (int round = 0; round < 3; round++) {
+      bc_options o;
+      bc_options_init(&o);
+      o.read_only = round == 0;
+      o.max_file_size = 4096;
+      bc_store *s = tu_open_opts(dir, &o);
+      /* Cut by 10 bytes, only the file's last record is gone. */
+      if (variant == 2) {
+        expect(s, "a", "v2", "cut short");
+        expect(s, "only", "o", "cut short");
+      } else {
+        expect_corrupt(s, "a", what);
+        expect_corrupt(s, "only", what);
+      }
+      expect(s, "gone", NULL, "truncated");
+      assert_true(tu_stats(s).damaged_files == 1);
+      if (round == 1) {
+        TU_OK(bc_merge(s, NULL));
+        if (variant != 2) expect_corrupt(s, "a", what);
+        expect(s, "gone", NULL, "truncated, merged");
+      }
+      assert_int_equal(bc_close(s), BC_OK);
+    }
+  }
+}
+
+/* A 200-record transaction over several data files, one flipped byte in the
+** header of the first: before issue 12 count(*) became 0 and a merge
+** deleted the intact records for good.  Now every record is read. */
+static void test_damaged_header_in_spanning_txn(void **state) {
+  tu_fix *fx = *state;
+  bc_store *s = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+  bc_txn *t;
+  TU_OK(bc_txn_begin(s, &t));
+  char k[32], v[100];
+  memset(v, 'y', sizeof v);
+  for (size_t i = 0; i < 200; i++) TU_OK(bc_txn_put(t, k, tu_key(k, i), 0, v, sizeof v));
+  TU_OK(bc_txn_commit(t));
+  assert_true(tu_stats(s).active_file_id >= 5);
+  assert_int_equal(bc_close(s), BC_OK);
+  char p[PATH_MAX];
+  data_path(p, fx->base, 1);
+  tu_flip(p, 3, 0x20);
+  for (int round = 0; round < 3; round++) {
+    s = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+    assert_int_equal(bc_count(s), 200);
+    bc_buf b = {0};
+    const void *val;
+    for (size_t i = 0; i < 200; i++) TU_OK(bc_get(s, k, tu_key(k, i), &b, &val, NULL));
+    bc_buf_free(&b);
+    /* Every file of the transaction stays: its COMMIT belongs with the
+    ** records in the damaged file. */
+    assert_true(tu_stats(s).damaged_files >= 2);
+    if (round == 0) TU_OK(bc_merge(s, NULL));
+    assert_int_equal(bc_close(s), BC_OK);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       TU_TEST(test_torn_tail_cut),
@@ -1078,6 +1270,9 @@ int main(void) {
       TU_TEST(test_crash_at_every_write_step),
       TU_TEST(test_leftovers_removed),
       TU_TEST(test_damaged_manifest_refused),
+      TU_TEST(test_damaged_header_sealed_file_read),
+      TU_TEST(test_truncated_sealed_file_with_hint),
+      TU_TEST(test_damaged_header_in_spanning_txn),
   };
   return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
 }
