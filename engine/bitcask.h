@@ -35,6 +35,12 @@
 ** file LOCK in its directory; the kernel drops it when the process dies, so a
 ** stale lock never blocks an open.  A second writer (another process, or a
 ** second bc_open of the same directory in this process) gets BC_LOCKED.
+** A store writes only in the process that opened it: in a child made by
+** fork() its handle may still be read, but every write fails with
+** BC_INVALID and bc_close only closes descriptors and frees memory (the
+** parent's lock and files are untouched); to write, the child opens the
+** store anew (BC_LOCKED while the parent holds it).  See bc_fork_child.
+** Every descriptor is close-on-exec.
 */
 #ifndef BITCASK_H
 #define BITCASK_H
@@ -76,7 +82,8 @@ typedef enum bc_status {
                   ** malformed; the damaged data is never returned */
   BC_LOCKED,      /* another writer holds the store's LOCK */
   BC_READONLY,    /* a write on a store opened with read_only */
-  BC_INVALID,     /* a bad argument: oversize key or value, bad option */
+  BC_INVALID,     /* a bad argument: oversize key or value, bad option; a
+                  ** write through a handle of another process (fork) */
   BC_NOTSTORE,    /* the directory is missing (and create was not asked),
                   ** not a directory, or not empty and not a bitcask store */
   BC_VERSION,     /* a file of a newer format version than BC_FORMAT_VERSION */
@@ -188,8 +195,18 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
 ** return tells whether the final flush/fsync worked and the files agree
 ** with what the store served (BC_OK), or not (BC_IOERR, BC_FULL: e.g. a
 ** failed commit that could not be voided: the next open decides from the
-** files).  NULL is a no-op. */
+** files).  In a process other than the one that opened it (a child after
+** fork()) it only closes the descriptors and frees the memory: no flush,
+** no fsync, no unlock of the parent's lock; BC_OK.  NULL is a no-op. */
 bc_status bc_close(bc_store *s);
+
+/* For the child of a fork(), e.g. from a pthread_atfork child handler: close
+** the child's copy of the store's LOCK descriptor, so that the writer lock
+** goes when the parent closes the store or dies, even while this child
+** lives on.  The parent keeps its lock.  Only close(2): async-signal-safe.
+** A no-op in the process that opened the store, for read-only stores and
+** for NULL.  The handle stays readable; bc_close it when done. */
+void bc_fork_child(bc_store *s);
 
 /* The message of the last failure on this store (never NULL; "" when none).
 ** Owned by the store, valid until the next call on it from any thread: use

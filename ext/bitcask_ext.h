@@ -14,6 +14,7 @@
 
 #include <sqlite3ext.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "../engine/bitcask.h"
 
 /* ---- codec.c ---------------------------------------------------------- */
@@ -167,8 +168,16 @@ struct bcx_shared {
   int read_only;     /* opened read-only: shared only with read-only tables */
   int remove_dir;    /* a private temporary directory: rmdir at destroy */
   uint64_t dev, ino; /* identity of the directory */
+  pid_t pid;         /* the process that opened it (registry.c, "fork()") */
   bcx_shared *next;
 };
+
+/* Once per loaded copy of the extension: the registry's fork handlers. */
+void bcx_registry_init(void);
+
+/* 1 when sh was opened by another process: this is a child made by fork()
+** using a connection of its parent.  Such a store is read-only here. */
+int bcx_shared_inherited(const bcx_shared *sh);
 
 /* Open (or share) the store at `path`.  create: may create the directory
 ** and the store.  On failure *pzErr gets a message naming zTab.  Returns
@@ -203,6 +212,8 @@ typedef struct bcx_module {
   sqlite3 *db;
   bitcask_vtab *tables; /* every connected bitcask table of this connection */
   struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */
+  pid_t pid;            /* the process that loaded it: a child of fork()
+                        ** closing the connection deletes no private store */
 } bcx_module;
 
 /* A connected bitcask table, as the SQL functions see it. */

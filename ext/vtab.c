@@ -245,8 +245,11 @@ static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
 /* Delete a private store and forget it. */
 static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
   char err[256];
-  bc_destroy(t->path, err, sizeof err);
-  rmdir(t->path);
+  /* In a child of fork() the private store is still the parent's. */
+  if (m->pid == getpid()) {
+    bc_destroy(t->path, err, sizeof err);
+    rmdir(t->path);
+  }
   tempdir_remove(m, t);
 }
 
@@ -404,6 +407,18 @@ static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
   return bitcaskInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
 
+/* A connection of the parent used in a child made by fork(): DROP and
+** RENAME act on the parent's files and are refused (writes are refused by
+** the engine).  1 with the message set, else 0. */
+static int inherited_error(bitcask_vtab *p) {
+  if (p->mod->pid == getpid() && (!p->sh || !bcx_shared_inherited(p->sh))) return 0;
+  vtab_error(p, "bitcask table '%s': this connection was opened by process %ld "
+             "and is used by process %ld, a child made by fork(): its store "
+             "belongs to the parent; open a new connection in this process",
+             p->zName, (long)p->mod->pid, (long)getpid());
+  return 1;
+}
+
 static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bc_txn_rollback(p->txn); /* SQLite rolled back already; be sure */
@@ -419,6 +434,7 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
 ** would bring back a table whose files are gone. */
 static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (inherited_error(p)) return SQLITE_MISUSE;
   if (!sqlite3_get_autocommit(p->db)) {
     vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction is not "
                "supported (the store's files would be deleted before COMMIT)",
@@ -455,6 +471,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
 ** of this process uses the store. */
 static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (inherited_error(p)) return SQLITE_MISUSE;
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     char *name = sqlite3_mprintf("%s", zNew);
@@ -1401,6 +1418,8 @@ sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
   if (!m) return SQLITE_NOMEM;
   memset(m, 0, sizeof *m);
   m->db = db;
+  m->pid = getpid();
+  bcx_registry_init();
   int rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
                                     moduleDestroy);
   if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */

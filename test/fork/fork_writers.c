@@ -219,8 +219,8 @@ static int verify_main(int argc, char **argv) {
 /* A child: its own connection; the first INSERT must get SQLITE_BUSY with
 ** a message naming the table and the holder's pid; signal `ready`, wait for
 ** `go` (a byte, or EOF), then insert NROWS rows retrying on BUSY. */
-static void child_writer(const char *dbname, int idx, pid_t holder, int ready_fd,
-                         int go_fd, int parent_writes) {
+static void child_writer(sqlite3 *inherited, const char *dbname, int idx,
+                         pid_t holder, int ready_fd, int go_fd, int parent_writes) {
   char p[4096], name[64], key[64], msg[512];
   path_of(p, sizeof p, dbname);
   sqlite3 *db = db_open(p);
@@ -258,6 +258,9 @@ static void child_writer(const char *dbname, int idx, pid_t holder, int ready_fd
   }
   ledger_close(&l);
   sqlite3_close(db);
+  /* As a garbage collector at exit would: must leave the parent's store
+  ** alone (the fresh count below sees the parent's rows and the others'). */
+  sqlite3_close(inherited);
   exit(bad ? 1 : 0);
 }
 
@@ -283,7 +286,7 @@ static void scenario_writers(const char *dbname, int parent_writes) {
       close(ready[0]);
       close(go[1]);
       fclose(l.f); /* the parent's ledger: not ours to write */
-      child_writer(dbname, i, getppid(), ready[1], go[0], parent_writes);
+      child_writer(db, dbname, i, getppid(), ready[1], go[0], parent_writes);
     }
   }
   close(ready[1]);
