@@ -501,8 +501,32 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
 /* Close the scan.  NULL is a no-op. */
 void bc_scan_close(bc_scan *sc);
 
-/* Delete a closed store: its data, hint, merge, manifest, lock and marker
-** files, then the directory itself if the store's marker says the engine
+/* ---- owners ----
+** The file OWNERS in the store's directory holds whatever text the caller
+** keeps there about who uses the store (the SQLite extension: one line per
+** table using it).  The engine never reads meaning into it; bc_destroy
+** deletes it with the store. */
+
+/* Largest owners text, in bytes. */
+#define BC_OWNERS_MAX (1u << 20)
+
+/* Read OWNERS: *text receives a malloc'd copy, NUL-terminated (the caller
+** frees it), and *len its length; *text is NULL when the file does not
+** exist.  Any store, read-only included.  Returns BC_OK, BC_IOERR, BC_NOMEM,
+** BC_CORRUPT (larger than BC_OWNERS_MAX). */
+bc_status bc_owners_read(bc_store *s, char **text, size_t *len);
+
+/* Replace OWNERS with text (len bytes, borrowed) atomically: written to
+** OWNERS.tmp, synced unless BC_SYNC_OFF, renamed into place, the directory
+** synced.  A reader sees the old text or the new.  Only a writable store
+** in the process that opened it: its writer lock serialises replacements
+** across processes; between threads of the process, a read-modify-write
+** is the caller's to serialise.  Returns BC_OK, BC_READONLY, BC_INVALID
+** (too long, or another process's handle), BC_IOERR, BC_FULL. */
+bc_status bc_owners_write(bc_store *s, const char *text, size_t len);
+
+/* Delete a closed store: its data, hint, merge, manifest, lock, owners and
+** marker files, then the directory itself if the store's marker says the engine
 ** created it and it is then empty.  Files the engine did not write are left
 ** alone (so a non-empty directory stays).  The store must not be open in this
 ** process.  Returns BC_OK (also when `dir` does not exist), BC_NOTSTORE (the

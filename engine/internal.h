@@ -618,7 +618,8 @@ void bc_dirlist_free(bc_dirlist *dl);
 /* Classify a name: returns the kind (0 not ours) and *id. */
 enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
        BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
-       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP };
+       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
+       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP };
 int bc_name_kind(const char *name, uint32_t *id);
 
 /* merge.c */

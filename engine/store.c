@@ -609,9 +609,10 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
       {dl.hint_merging, dl.nhint_merging, ".hint.merging"},
       {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"}};
   /* The MERGE manifest first, so a crash halfway cannot make a later open
-  ** redo a merge whose files are gone. */
-  const char *names[] = {"MERGE", "MERGE.tmp"};
-  for (size_t k = 0; k < 2 && st == BC_OK; k++) {
+  ** redo a merge whose files are gone; the owners file with it (the caller
+  ** decided the store has none left). */
+  const char *names[] = {"MERGE", "MERGE.tmp", "OWNERS", "OWNERS.tmp"};
+  for (size_t k = 0; k < 4 && st == BC_OK; k++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[k]);
     if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
   }

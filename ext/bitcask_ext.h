@@ -6,6 +6,7 @@
 **   codec.c     SQLite values <-> the engine's key bytes, value bytes, meta
 **   options.c   CREATE VIRTUAL TABLE arguments and the store's directory
 **   registry.c  one shared bc_store per directory per process
+**   owners.c    which tables own a store (the store's OWNERS file)
 **   vtab.c      the `bitcask` module and the entry point
 **   functions.c bitcask_merge(), bitcask_stats()
 */
@@ -193,6 +194,31 @@ void bcx_shared_doom(bcx_shared *sh, int remove_dir);
 /* Drop one reference; at the last one close the store, and if it is doomed
 ** destroy its files.  Returns SQLITE_OK or the error of the close/destroy. */
 int bcx_shared_release(bcx_shared *sh);
+
+/* The registry's mutex, for the owners file's read-modify-writes. */
+void bcx_registry_lock(void);
+void bcx_registry_unlock(void);
+
+/* ---- owners.c: which tables own a store ------------------------------- */
+
+/* Table zTab of schema zDb and the store sh it has open for writing (the
+** rules are at the top of owners.c).  Each returns SQLITE_OK or an error
+** with *pzErr (sqlite3_mprintf'd) naming the table.
+**   check   first use: SQLITE_CANTOPEN when the table is not an owner (a
+**           copy of the database); adopts or updates the owners file
+**   join    CREATE VIRTUAL TABLE: record the table as an owner
+**   leave   DROP TABLE: remove the table; *pDelete = 1 when no owner is
+**           left and the store is to be deleted (0 also when the table was
+**           not an owner: the store is not touched)
+**   rename  ALTER TABLE RENAME: the table's line gets the new name */
+int bcx_owners_check(sqlite3 *db, const char *zDb, const char *zTab,
+                     bcx_shared *sh, char **pzErr);
+int bcx_owners_join(sqlite3 *db, const char *zDb, const char *zTab,
+                    bcx_shared *sh, char **pzErr);
+int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,
+                     bcx_shared *sh, int *pDelete, char **pzErr);
+int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,
+                      const char *zNew, bcx_shared *sh, char **pzErr);
 
 /* Room for an engine error message (bc_errmsg_copy). */
 #define BCX_ERRMSG_MAX 768

@@ -80,6 +80,9 @@ void bcx_registry_init(void) { pthread_once(&registry_once, registry_register_at
 
 int bcx_shared_inherited(const bcx_shared *sh) { return sh->pid != getpid(); }
 
+void bcx_registry_lock(void) { registry_enter(); }
+void bcx_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
+
 int bcx_rc(bc_status st) {
   switch (st) {
   case BC_OK: return SQLITE_OK;

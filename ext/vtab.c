@@ -199,13 +199,42 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
 
+/* Tables that are owners of their store (owners.c): writers of a database
+** file; read-only tables and private stores never are. */
+static int vtab_owns(const bitcask_vtab *p) {
+  return !p->opts.read_only && p->location != LOC_TEMP;
+}
+
+/* The table's store opened, without the owners check (xDestroy, xRename). */
+static int vtab_store_open(bitcask_vtab *p) {
+  if (p->sh) return SQLITE_OK;
+  char *zErr = NULL;
+  int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  } else {
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
 /* The table's store, opened on first use (and retried on every use after a
-** failure, e.g. while another process holds the lock).  Returns SQLITE_OK or
-** an error with the message in p->base.zErrMsg. */
+** failure, e.g. while another process holds the lock), once this table is
+** known to own it: a copy of the database whose table resolves to the
+** original's store is refused here, for reads and writes alike.  Returns
+** SQLITE_OK or an error with the message in p->base.zErrMsg. */
 static int vtab_store(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   char *zErr = NULL;
   int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc == SQLITE_OK && vtab_owns(p)) {
+    rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
+    if (rc != SQLITE_OK) {
+      bcx_shared_release(p->sh);
+      p->sh = NULL;
+    }
+  }
   if (rc != SQLITE_OK) {
     sqlite3_free(p->base.zErrMsg);
     p->base.zErrMsg = zErr;
@@ -368,6 +397,9 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   }
   if (rc == SQLITE_OK && isCreate) {
     rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, &p->opts, &p->sh, pzErr);
+    /* Naming a store joins it on purpose (owners.c). */
+    if (rc == SQLITE_OK && vtab_owns(p))
+      rc = bcx_owners_join(db, zDb, zTab, p->sh, pzErr);
     if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
       /* Name the option the user gave (DESIGN.md: errors name the option). */
       char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
@@ -441,7 +473,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
                p->zName);
     return SQLITE_ERROR;
   }
-  int rc = vtab_store(p);
+  int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {
     struct stat st;
     /* A store whose directory is gone has nothing left to delete. */
@@ -451,9 +483,22 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
       return rc;
     }
   }
-  /* A read-only table only follows a store another process owns: dropping
-  ** it forgets the table, never the files. */
-  if (p->sh && !p->opts.read_only) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  /* The store is deleted only when this table was its last owner
+  ** (owners.c): another table may share the directory, and a copy of the
+  ** database (not an owner) must leave the original's store alone.  A
+  ** read-only table only follows a store another process owns: dropping it
+  ** forgets the table, never the files. */
+  int doom = p->location == LOC_TEMP;
+  if (p->sh && vtab_owns(p)) {
+    char *zErr = NULL;
+    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+      return rc;
+    }
+  }
+  if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
@@ -484,7 +529,20 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     }
     return SQLITE_OK;
   }
-  if (p->location != LOC_DEFAULT) return SQLITE_OK;
+  if (p->location == LOC_EXPLICIT) {
+    /* The directory stays; the table's line in the owners file follows
+    ** the new name (owners.c). */
+    if (!vtab_owns(p)) return SQLITE_OK;
+    int rc = vtab_store_open(p);
+    if (rc != SQLITE_OK) return rc;
+    char *zErr = NULL;
+    rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+    }
+    return rc;
+  }
   if (p->opts.read_only) {
     vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
                "store belongs to the writing process", p->zName);
@@ -495,7 +553,7 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
                "store directory is renamed at once)", p->zName);
     return SQLITE_ERROR;
   }
-  int rc = vtab_store(p);
+  int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) return rc;
   if (bcx_shared_refs(p->sh) > 1) {
     vtab_error(p, "bitcask table '%s': cannot rename while another connection "
@@ -512,11 +570,27 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     sqlite3_free(zNewPath);
     return SQLITE_ERROR;
   }
+  /* The owners file first, while the store is open: its line gets the new
+  ** name (put back should the directory not move). */
+  char *zErr = NULL;
+  rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+    sqlite3_free(zNewPath);
+    return rc;
+  }
   bcx_shared_release(p->sh);
   p->sh = NULL;
   if (rename(p->zPath, zNewPath) != 0) {
+    int e = errno;
+    if (vtab_store_open(p) == SQLITE_OK) {
+      zErr = NULL;
+      bcx_owners_rename(p->db, p->zDb, zNew, p->zName, p->sh, &zErr);
+      sqlite3_free(zErr);
+    }
     vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
-               p->zName, p->zPath, zNewPath, strerror(errno));
+               p->zName, p->zPath, zNewPath, strerror(e));
     sqlite3_free(zNewPath);
     return SQLITE_IOERR;
   }
