@@ -131,7 +131,16 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
         goto done;
       }
     }
-  } else if (errno != ENOENT || !create) {
+  } else if (errno == ENOENT && !create) {
+    /* A table whose store was never there: most often a copy of the
+    ** database, which carries the table but not the store. */
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': store '%s' does not exist (a copy of a database "
+        "made by .backup, VACUUM INTO or .dump carries the table's definition "
+        "but not its store: see README \"Backing up\")", zTab, path);
+    rc = SQLITE_CANTOPEN;
+    goto done;
+  } else if (errno != ENOENT) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': option dir: cannot use '%s': %s",
                              zTab, path, strerror(errno));
     rc = SQLITE_CANTOPEN;
