@@ -34,7 +34,9 @@
 ** Every read-modify-write runs under the registry's mutex (the threads of
 ** this process) and on a store this process holds for writing (the writer
 ** lock: other processes).  Tables of databases without a file (in-memory,
-** temporary) and read-only tables are never owners and are never refused.
+** temporary) and read-only tables are never owners and are never refused;
+** the DROP of an in-memory table deletes the store only when no owner is
+** listed and no other table of the process has it open.
 */
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT3
@@ -384,8 +386,10 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
   if (rc != SQLITE_OK) goto done;
   if (!m.has_db) {
     /* A table without a database file is never an owner; its DROP deletes
-    ** the store only when nobody else owns it. */
-    if (op == OP_LEAVE) *pFlag = owners_count(&o) == 0;
+    ** the store only when nobody else owns it and no other table of this
+    ** process (another in-memory table naming the same dir) holds it.  The
+    ** registry's mutex is held: nref is read directly. */
+    if (op == OP_LEAVE) *pFlag = owners_count(&o) == 0 && sh->nref == 1;
     goto done;
   }
   rc = classify(&o, &m, &idx, &changed);
