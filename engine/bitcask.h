@@ -516,6 +516,13 @@ void bc_scan_close(bc_scan *sc);
 ** BC_CORRUPT (larger than BC_OWNERS_MAX). */
 bc_status bc_owners_read(bc_store *s, char **text, size_t *len);
 
+/* The same without opening the store (no lock, no recovery): a look at
+** OWNERS in directory dir, e.g. to decide whether to open the store at all.
+** The text may be replaced just after; decisions that must hold are made
+** on the open store.  Returns BC_OK (*text NULL when there is no file),
+** BC_IOERR, BC_NOMEM, BC_CORRUPT, BC_INVALID (dir too long). */
+bc_status bc_owners_peek(const char *dir, char **text, size_t *len);
+
 /* Replace OWNERS with text (len bytes, borrowed) atomically: written to
 ** OWNERS.tmp, synced unless BC_SYNC_OFF, renamed into place, the directory
 ** synced.  A reader sees the old text or the new.  Only a writable store

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -62,6 +63,38 @@ bc_status bc_owners_read(bc_store *s, char **text, size_t *len) {
   s->io.close(s->io.ctx, fd);
 done:
   pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
+  char path[PATH_MAX];
+  *text = NULL;
+  *len = 0;
+  if (!dir || snprintf(path, sizeof path, "%s/OWNERS", dir) >= (int)sizeof path)
+    return BC_INVALID;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? BC_OK : BC_IOERR;
+  struct stat sb;
+  bc_status st = BC_OK;
+  if (fstat(fd, &sb) != 0) {
+    st = BC_IOERR;
+  } else if (sb.st_size > BC_OWNERS_MAX) {
+    st = BC_CORRUPT;
+  } else {
+    char *buf = malloc((size_t)sb.st_size + 1);
+    ssize_t n = buf ? bc_read_all(&bc_posix_io, fd, buf, (size_t)sb.st_size, 0) : -1;
+    if (!buf) {
+      st = BC_NOMEM;
+    } else if (n < 0) {
+      st = BC_IOERR;
+      free(buf);
+    } else {
+      buf[n] = 0;
+      *text = buf;
+      *len = (size_t)n;
+    }
+  }
+  close(fd);
   return st;
 }
 

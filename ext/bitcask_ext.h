@@ -213,6 +213,13 @@ void bcx_registry_unlock(void);
 **   rename  ALTER TABLE RENAME: the table's line gets the new name */
 int bcx_owners_check(sqlite3 *db, const char *zDb, const char *zTab,
                      bcx_shared *sh, char **pzErr);
+/* The check made before the store at zPath is opened, from a look at its
+** owners file (no lock, no recovery): SQLITE_CANTOPEN with the message when
+** the table is plainly not an owner, so that a copy of a database never
+** opens the original's store for writing; SQLITE_OK otherwise (the check
+** on the open store decides). */
+int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
+                        const char *zPath, char **pzErr);
 int bcx_owners_join(sqlite3 *db, const char *zDb, const char *zTab,
                     bcx_shared *sh, char **pzErr);
 int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,

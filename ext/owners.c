@@ -31,7 +31,11 @@
 ** DROP TABLE removes my line; the store is deleted when no line is left.
 ** ALTER TABLE RENAME rewrites my line's table name.
 **
-** Every read-modify-write runs under the registry's mutex (the threads of
+** First use applies rules 1-5 twice: to a look at the file before the
+** store is opened (bcx_owners_precheck: a plain non-owner is refused
+** without taking the original's lock or running recovery on its files),
+** then, on the open store, for good (and writes the file if a rule changed
+** it).  Every read-modify-write runs under the registry's mutex (the threads of
 ** this process) and on a store this process holds for writing (the writer
 ** lock: other processes).  Tables of databases without a file (in-memory,
 ** temporary) and read-only tables are never owners and are never refused;
@@ -345,6 +349,23 @@ static int classify(owners *o, const me *m, int *idx, int *changed) {
   return SQLITE_OK;
 }
 
+/* Rule 5: the message, naming the owner (of my table's name if any). */
+static int refuse(const owners *o, const me *m, const char *zPath, char **pzErr) {
+  const owner *w = NULL;
+  for (int i = 0; i < o->n && !w; i++)
+    if (!o->v[i].line && same_table(&o->v[i], m->table)) w = &o->v[i];
+  for (int i = 0; i < o->n && !w; i++)
+    if (!o->v[i].line) w = &o->v[i];
+  *pzErr = sqlite3_mprintf(
+      "bitcask table '%s': store '%s' belongs to table '%s' of database "
+      "'%s', not to this database ('%s'): this database looks like a copy "
+      "of that one (made by .backup, VACUUM INTO, .dump or a file copy), "
+      "which carries the table's definition but not its store; see README "
+      "\"Backing up\"",
+      m->table, zPath, w ? w->table : "?", w ? w->path : "?", m->path);
+  return SQLITE_CANTOPEN;
+}
+
 static int engine_msg(bcx_shared *sh, const char *zTab, bc_status st, char **pzErr) {
   char msg[BCX_ERRMSG_MAX];
   *pzErr = sqlite3_mprintf("bitcask table '%s': %s", zTab,
@@ -397,19 +418,7 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
   switch (op) {
   case OP_CHECK:
     if (idx < 0) {
-      const owner *w = NULL;
-      for (int i = 0; i < o.n && !w; i++)
-        if (!o.v[i].line && same_table(&o.v[i], zTab)) w = &o.v[i];
-      for (int i = 0; i < o.n && !w; i++)
-        if (!o.v[i].line) w = &o.v[i];
-      *pzErr = sqlite3_mprintf(
-          "bitcask table '%s': store '%s' belongs to table '%s' of database "
-          "'%s', not to this database ('%s'): this database looks like a copy "
-          "of that one (made by .backup, VACUUM INTO, .dump or a file copy), "
-          "which carries the table's definition but not its store; see README "
-          "\"Backing up\"",
-          zTab, sh->path, w ? w->table : "?", w ? w->path : "?", m.path);
-      rc = SQLITE_CANTOPEN;
+      rc = refuse(&o, &m, sh->path, pzErr);
       changed = 0;
     }
     break;
@@ -446,6 +455,31 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
   if (rc == SQLITE_OK && changed) rc = save(sh, zTab, &o, pzErr);
 done:
   bcx_registry_unlock();
+  owners_free(&o);
+  return rc;
+}
+
+int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
+                        const char *zPath, char **pzErr) {
+  struct stat st;
+  if (stat(zPath, &st) != 0 || !S_ISDIR(st.st_mode)) return SQLITE_OK;
+  bcx_shared dir;
+  memset(&dir, 0, sizeof dir);
+  dir.dev = (uint64_t)st.st_dev;
+  dir.ino = (uint64_t)st.st_ino;
+  me m;
+  me_init(&m, db, zDb, zTab, &dir);
+  if (!m.has_db) return SQLITE_OK;
+  char *text;
+  size_t len;
+  /* Whatever cannot be read here, the open and its check will report. */
+  if (bc_owners_peek(zPath, &text, &len) != BC_OK) return SQLITE_OK;
+  owners o = {0};
+  int rc = text ? owners_parse(text, len, &o) : SQLITE_OK;
+  free(text);
+  int idx = -1, changed = 0;
+  if (rc == SQLITE_OK) rc = classify(&o, &m, &idx, &changed);
+  if (rc == SQLITE_OK && idx < 0) rc = refuse(&o, &m, zPath, pzErr);
   owners_free(&o);
   return rc;
 }

@@ -227,7 +227,9 @@ static int vtab_store_open(bitcask_vtab *p) {
 static int vtab_store(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   char *zErr = NULL;
-  int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  int rc = vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
+                        : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
   if (rc == SQLITE_OK && vtab_owns(p)) {
     rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
     if (rc != SQLITE_OK) {
@@ -472,6 +474,16 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
                "supported (the store's files would be deleted before COMMIT)",
                p->zName);
     return SQLITE_ERROR;
+  }
+  /* A copy of the database (not an owner) forgets its table without
+  ** opening the original's store. */
+  char *zPre = NULL;
+  if (!p->sh && vtab_owns(p) &&
+      bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre) != SQLITE_OK) {
+    sqlite3_free(zPre);
+    vtab_unlink(p);
+    vtab_free(p);
+    return SQLITE_OK;
   }
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {

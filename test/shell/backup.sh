@@ -19,6 +19,7 @@ sql orig.db "VACUUM INTO 'copy_vacuum.db';" >/dev/null
 
 COPY_ERR="looks like a copy.*Backing up"
 for copy in copy_backup copy_vacuum copy_dump; do
+  lock_before=$(cat kvstore/LOCK)
   out=$(sql $copy.db "SELECT count(*) FROM t;" 2>&1)
   expect "$copy: the ordinary table came along" "2" "$out"
   out=$(sql $copy.db "SELECT count(*) FROM kv;" 2>&1)
@@ -29,6 +30,9 @@ for copy in copy_backup copy_vacuum copy_dump; do
   expect_match "$copy: a write is refused the same way" "$COPY_ERR" "$out"
   out=$(sql $copy.db "DROP TABLE kv;" "SELECT count(*) FROM sqlite_schema WHERE name = 'kv';" 2>&1)
   expect "$copy: DROP TABLE in the copy drops the copy's table" "0" "$out"
+  # The copy never opened the original's store for writing (which would
+  # write its pid into LOCK and run recovery on the original's files).
+  expect "$copy: the copy did not take the original's lock" "$lock_before" "$(cat kvstore/LOCK)"
   out=$(sql orig.db "SELECT group_concat(key) FROM (SELECT key FROM kv ORDER BY key);" 2>&1)
   expect "$copy: the original's rows are intact after the copy's DROP" "a,b,c" "$out"
 done
@@ -36,6 +40,24 @@ expect "the original's store directory is still there" "yes" "$([ -e kvstore/BIT
 
 out=$(sql orig.db "INSERT INTO kv VALUES ('d', 4);" "SELECT count(*) FROM kv;" 2>&1)
 expect "the original keeps working" "4" "$out"
+
+# While the original's writer holds the store, a copy still gets the copy
+# error (it does not need the lock to tell), and its DROP still works.
+sql orig.db ".backup copy_live.db" >/dev/null
+mkfifo ctl
+sleep 30 > ctl &
+holder_sleep=$!
+"$SQLITE" -batch orig.db < ctl > holder.out 2>&1 &
+holder=$!
+{ echo ".load $EXT"; echo "SELECT 'ready', count(*) FROM kv;"; } > ctl
+for _ in $(seq 50); do grep -q ready holder.out 2>/dev/null && break; sleep 0.1; done
+expect "the original's writer holds the store" "ready|4" "$(cat holder.out)"
+out=$(sql copy_live.db "SELECT count(*) FROM kv;" 2>&1)
+expect_match "with the original's writer running, the copy gets the copy error" "$COPY_ERR" "$out"
+out=$(sql copy_live.db "DROP TABLE kv;" 2>&1)
+expect "with the original's writer running, DROP in the copy works" "" "$out"
+kill "$holder" "$holder_sleep" 2>/dev/null
+wait "$holder" 2>/dev/null
 
 # A renamed original is still the owner.
 mv orig.db renamed.db
