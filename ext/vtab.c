@@ -545,6 +545,11 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     /* The directory stays; the table's line in the owners file follows
     ** the new name (owners.c). */
     if (!vtab_owns(p)) return SQLITE_OK;
+    char *zPre = NULL;
+    if (!p->sh && bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre) != SQLITE_OK) {
+      sqlite3_free(zPre); /* a copy's table: the store is not its to rename in */
+      return SQLITE_OK;
+    }
     int rc = vtab_store_open(p);
     if (rc != SQLITE_OK) return rc;
     char *zErr = NULL;

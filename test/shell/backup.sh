@@ -59,6 +59,16 @@ expect "with the original's writer running, DROP in the copy works" "" "$out"
 kill "$holder" "$holder_sleep" 2>/dev/null
 wait "$holder" 2>/dev/null
 
+# RENAME in a copy renames the copy's table and leaves the original's
+# store (and its owners) alone.
+sql orig.db ".backup copy_ren.db" >/dev/null
+lock_before=$(cat kvstore/LOCK)
+out=$(sql copy_ren.db "ALTER TABLE kv RENAME TO kv_renamed;" "SELECT name FROM sqlite_schema WHERE name LIKE 'kv%';" 2>&1)
+expect "RENAME in a copy renames the copy's table" "kv_renamed" "$out"
+expect "RENAME in a copy did not open the original's store" "$lock_before" "$(cat kvstore/LOCK)"
+out=$(sql orig.db "SELECT count(*) FROM kv;" 2>&1)
+expect "the original is still the owner after the copy's RENAME" "4" "$out"
+
 # A renamed original is still the owner.
 mv orig.db renamed.db
 out=$(sql renamed.db "INSERT INTO kv VALUES ('e', 5);" "SELECT count(*) FROM kv;" 2>&1)
