@@ -201,6 +201,7 @@ static int owners_parse(const char *text, size_t len, owners *o) {
 
 static char *owners_format(const owners *o, size_t *len) {
   sqlite3_str *s = sqlite3_str_new(NULL);
+  int oom = 0;
   sqlite3_str_appendall(s, OWNERS_HEADER);
   for (int i = 0; i < o->n; i++) {
     const owner *e = &o->v[i];
@@ -214,13 +215,13 @@ static char *owners_format(const owners *o, size_t *len) {
                           (unsigned long long)e->dbdev, (unsigned long long)e->dbino,
                           (unsigned long long)e->sdev, (unsigned long long)e->sino, t, p);
     else
-      sqlite3_str_appendall(s, "\x01"); /* poisons the result: see below */
+      oom = 1;
     sqlite3_free(t);
     sqlite3_free(p);
   }
   int n = sqlite3_str_length(s);
   char *text = sqlite3_str_finish(s);
-  if (text && memchr(text, '\x01', (size_t)n)) {
+  if (text && oom) {
     sqlite3_free(text);
     return NULL;
   }
