@@ -520,7 +520,8 @@ bc_status bc_owners_read(bc_store *s, char **text, size_t *len);
 ** OWNERS in directory dir, e.g. to decide whether to open the store at all.
 ** The text may be replaced just after; decisions that must hold are made
 ** on the open store.  Returns BC_OK (*text NULL when there is no file),
-** BC_IOERR, BC_NOMEM, BC_CORRUPT, BC_INVALID (dir too long). */
+** BC_IOERR or BC_FULL (errno says why), BC_NOMEM, BC_CORRUPT, BC_INVALID
+** (dir too long). */
 bc_status bc_owners_peek(const char *dir, char **text, size_t *len);
 
 /* Replace OWNERS with text (len bytes, borrowed) atomically: written to

@@ -73,11 +73,16 @@ bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
   if (!dir || snprintf(path, sizeof path, "%s/OWNERS", dir) >= (int)sizeof path)
     return BC_INVALID;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? BC_OK : BC_IOERR;
+  if (fd < 0) {
+    if (errno == ENOENT) return BC_OK;
+    return errno == ENOSPC || errno == EDQUOT ? BC_FULL : BC_IOERR;
+  }
   struct stat sb;
   bc_status st = BC_OK;
+  int e = 0;
   if (fstat(fd, &sb) != 0) {
     st = BC_IOERR;
+    e = errno;
   } else if (sb.st_size > BC_OWNERS_MAX) {
     st = BC_CORRUPT;
   } else {
@@ -86,6 +91,7 @@ bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
     if (!buf) {
       st = BC_NOMEM;
     } else if (n < 0) {
+      e = errno;
       st = BC_IOERR;
       free(buf);
     } else {
@@ -95,6 +101,7 @@ bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
     }
   }
   close(fd);
+  errno = e;
   return st;
 }
 

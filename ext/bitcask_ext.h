@@ -216,8 +216,9 @@ int bcx_owners_check(sqlite3 *db, const char *zDb, const char *zTab,
 /* The check made before the store at zPath is opened, from a look at its
 ** owners file (no lock, no recovery): SQLITE_CANTOPEN with the message when
 ** the table is plainly not an owner, so that a copy of a database never
-** opens the original's store for writing; SQLITE_OK otherwise (the check
-** on the open store decides). */
+** opens the original's store for writing; the error of a failed read
+** (SQLITE_IOERR, SQLITE_FULL, ...); SQLITE_OK otherwise (the check on the
+** open store decides). */
 int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
                         const char *zPath, char **pzErr);
 int bcx_owners_join(sqlite3 *db, const char *zDb, const char *zTab,

@@ -473,8 +473,16 @@ int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
   if (!m.has_db) return SQLITE_OK;
   char *text;
   size_t len;
-  /* Whatever cannot be read here, the open and its check will report. */
-  if (bc_owners_peek(zPath, &text, &len) != BC_OK) return SQLITE_OK;
+  bc_status bst = bc_owners_peek(zPath, &text, &len);
+  if (bst != BC_OK) {
+    int e = errno;
+    *pzErr = sqlite3_mprintf("bitcask table '%s': store '%s': cannot read its "
+                             "owners file OWNERS: %s", zTab, zPath,
+                             bst == BC_CORRUPT ? "it is larger than an owners file may be"
+                             : bst == BC_NOMEM ? "out of memory"
+                                               : strerror(e));
+    return bcx_rc(bst);
+  }
   owners o = {0};
   int rc = text ? owners_parse(text, len, &o) : SQLITE_OK;
   free(text);

@@ -478,12 +478,19 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   /* A copy of the database (not an owner) forgets its table without
   ** opening the original's store. */
   char *zPre = NULL;
-  if (!p->sh && vtab_owns(p) &&
-      bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre) != SQLITE_OK) {
+  int pre = !p->sh && vtab_owns(p)
+                ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre)
+                : SQLITE_OK;
+  if (pre == SQLITE_CANTOPEN) {
     sqlite3_free(zPre);
     vtab_unlink(p);
     vtab_free(p);
     return SQLITE_OK;
+  }
+  if (pre != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zPre;
+    return pre;
   }
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {
@@ -546,9 +553,17 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     ** the new name (owners.c). */
     if (!vtab_owns(p)) return SQLITE_OK;
     char *zPre = NULL;
-    if (!p->sh && bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre) != SQLITE_OK) {
-      sqlite3_free(zPre); /* a copy's table: the store is not its to rename in */
-      return SQLITE_OK;
+    int pre = p->sh ? SQLITE_OK
+                    : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
+    if (pre != SQLITE_OK) {
+      /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
+      if (pre == SQLITE_CANTOPEN) {
+        sqlite3_free(zPre);
+        return SQLITE_OK;
+      }
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zPre;
+      return pre;
     }
     int rc = vtab_store_open(p);
     if (rc != SQLITE_OK) return rc;
