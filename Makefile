@@ -33,12 +33,12 @@ HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 # also link zlib, whose crc32() is their independent check of the format.
 ENGINE_LIBS = -ldeflate -lisal -lpthread
 
-.PHONY: all test check check-sql check-engine check-runner check-shell check-crash \
+.PHONY: all test check check-sql check-engine check-runner check-shell check-crash check-fork \
         check-corrupt check-corrupt-long \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
-     $(BUILD)/crash_txn $(BUILD)/corrupt_matrix
+     $(BUILD)/crash_txn $(BUILD)/corrupt_matrix $(BUILD)/fork_writers
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -74,6 +74,12 @@ CRASH_ITERS ?= 200
 $(BUILD)/corrupt_matrix: test/crash/corrupt_matrix.c $(BUILD)/libbitcask.a $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS)
 
+# fork() and the store: children of a writer, its inherited connection, a
+# writer that dies with a child alive (test/fork/fork_writers.c).
+$(BUILD)/fork_writers: test/fork/fork_writers.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS_SAN) $< -o $@ -lsqlite3
+
 # The model-based random test (DESIGN.md section 3): random sequences of
 # puts, deletes, merges, reopens, rotations and kill -9s checked against a
 # model.  `make soak SOAK_SECONDS=n` runs it for a given time.
@@ -105,9 +111,12 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
                $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
 
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash check-corrupt $(EXTRA_CHECKS) \
-       check-shell \
-       bench-smoke
+check: all check-runner check-engine check-sql check-crash check-corrupt check-fork \
+       $(EXTRA_CHECKS) check-shell bench-smoke
+
+check-fork: $(BUILD)/fork_writers $(BUILD)/bitcask.so
+	@d=$$(mktemp -d); $(BUILD)/fork_writers $$d $(BUILD)/bitcask; rc=$$?; \
+	  rm -rf "$$d"; exit $$rc
 
 check-model: $(BUILD)/model_test
 	@d=$$(mktemp -d); $(BUILD)/model_test --dir $$d --sequences $(MODEL_SEQUENCES); \

@@ -142,6 +142,7 @@ static void back_to_commit_point(bc_store *s) {
 
 bc_status bc_check_tail(bc_store *s) {
   if (!s->dirty_tail) return BC_OK;
+  if (bc_foreign(s)) return bc_foreign_error(s);
   bc_file *f = bc_file_get(s, s->active_id);
   if (f && s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) == 0) {
     s->dirty_tail = 0;
@@ -262,12 +263,17 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
   bc_file *f = bc_file_get(s, s->active_id);
   if (f->size + s->wlen >= s->max_file_size &&
       f->size + s->wlen > BC_FILE_HEADER_SIZE && !s->hold_rotation) {
+    /* The public write calls check the process once per call; a
+    ** transaction begun before a fork reaches the files only here, at a
+    ** rotation or a full buffer (lock.c, "Processes"). */
+    if (bc_foreign(s)) return bc_foreign_error(s);
     bc_status st = bc_rotate(s);
     if (st != BC_OK) return st;
     f = bc_file_get(s, s->active_id);
   }
   uint64_t rsz = bc_rec_size(r->klen, r->vlen);
   if (rsz > s->wcap - s->wlen) {
+    if (bc_foreign(s)) return bc_foreign_error(s);
     bc_status st = bc_flush(s);
     if (st != BC_OK) return st;
   }

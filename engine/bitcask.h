@@ -35,6 +35,12 @@
 ** file LOCK in its directory; the kernel drops it when the process dies, so a
 ** stale lock never blocks an open.  A second writer (another process, or a
 ** second bc_open of the same directory in this process) gets BC_LOCKED.
+** A store writes only in the process that opened it: in a child made by
+** fork() its handle may still be read, but every write fails with
+** BC_INVALID and bc_close only closes descriptors and frees memory (the
+** parent's lock and files are untouched); to write, the child opens the
+** store anew (BC_LOCKED while the parent holds it).  See bc_fork_child.
+** Every descriptor is close-on-exec.
 */
 #ifndef BITCASK_H
 #define BITCASK_H
@@ -80,7 +86,8 @@ typedef enum bc_status {
                   ** malformed; the damaged data is never returned */
   BC_LOCKED,      /* another writer holds the store's LOCK */
   BC_READONLY,    /* a write on a store opened with read_only */
-  BC_INVALID,     /* a bad argument: oversize key or value, bad option */
+  BC_INVALID,     /* a bad argument: oversize key or value, bad option; a
+                  ** write through a handle of another process (fork) */
   BC_NOTSTORE,    /* the directory is missing (and create was not asked),
                   ** not a directory, or not empty and not a bitcask store */
   BC_VERSION,     /* a file of a newer format version than BC_FORMAT_VERSION */
@@ -206,8 +213,18 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
 ** return tells whether the final flush/fsync worked and the files agree
 ** with what the store served (BC_OK), or not (BC_IOERR, BC_FULL: e.g. a
 ** failed commit that could not be voided: the next open decides from the
-** files).  NULL is a no-op. */
+** files).  In a process other than the one that opened it (a child after
+** fork()) it only closes the descriptors and frees the memory: no flush,
+** no fsync, no unlock of the parent's lock; BC_OK.  NULL is a no-op. */
 bc_status bc_close(bc_store *s);
+
+/* For the child of a fork(), e.g. from a pthread_atfork child handler: close
+** the child's copy of the store's LOCK descriptor, so that the writer lock
+** goes when the parent closes the store or dies, even while this child
+** lives on.  The parent keeps its lock.  Only close(2): async-signal-safe.
+** A no-op in the process that opened the store, for read-only stores and
+** for NULL.  The handle stays readable; bc_close it when done. */
+void bc_fork_child(bc_store *s);
 
 /* The message of the last failure on this store (never NULL; "" when none).
 ** Owned by the store, valid until the next call on it from any thread: use
@@ -522,8 +539,40 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
 /* Close the scan.  NULL is a no-op. */
 void bc_scan_close(bc_scan *sc);
 
-/* Delete a closed store: its data, hint, merge, manifest, lock and marker
-** files, then the directory itself if the store's marker says the engine
+/* ---- owners ----
+** The file OWNERS in the store's directory holds whatever text the caller
+** keeps there about who uses the store (the SQLite extension: one line per
+** table using it).  The engine never reads meaning into it; bc_destroy
+** deletes it with the store. */
+
+/* Largest owners text, in bytes. */
+#define BC_OWNERS_MAX (1u << 20)
+
+/* Read OWNERS: *text receives a malloc'd copy, NUL-terminated (the caller
+** frees it), and *len its length; *text is NULL when the file does not
+** exist.  Any store, read-only included.  Returns BC_OK, BC_IOERR, BC_NOMEM,
+** BC_CORRUPT (larger than BC_OWNERS_MAX). */
+bc_status bc_owners_read(bc_store *s, char **text, size_t *len);
+
+/* The same without opening the store (no lock, no recovery): a look at
+** OWNERS in directory dir, e.g. to decide whether to open the store at all.
+** The text may be replaced just after; decisions that must hold are made
+** on the open store.  Returns BC_OK (*text NULL when there is no file),
+** BC_IOERR or BC_FULL (errno says why), BC_NOMEM, BC_CORRUPT, BC_INVALID
+** (dir too long). */
+bc_status bc_owners_peek(const char *dir, char **text, size_t *len);
+
+/* Replace OWNERS with text (len bytes, borrowed) atomically: written to
+** OWNERS.tmp, synced unless BC_SYNC_OFF, renamed into place, the directory
+** synced.  A reader sees the old text or the new.  Only a writable store
+** in the process that opened it: its writer lock serialises replacements
+** across processes; between threads of the process, a read-modify-write
+** is the caller's to serialise.  Returns BC_OK, BC_READONLY, BC_INVALID
+** (too long, or another process's handle), BC_IOERR, BC_FULL. */
+bc_status bc_owners_write(bc_store *s, const char *text, size_t len);
+
+/* Delete a closed store: its data, hint, merge, manifest, lock, owners and
+** marker files, then the directory itself if the store's marker says the engine
 ** created it and it is then empty.  Files the engine did not write are left
 ** alone (so a non-empty directory stays).  The store must not be open in this
 ** process.  Returns BC_OK (also when `dir` does not exist), BC_NOTSTORE (the

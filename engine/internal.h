@@ -441,7 +441,10 @@ struct bc_store {
   bc_sync_mode sync;
   int read_only;
   pthread_mutex_t mu;
-  int lock_fd;              /* LOCK, -1 when read-only */
+  int lock_fd;              /* LOCK, -1 when read-only (or closed in a
+                            ** child process by bc_fork_child) */
+  pid_t owner_pid;          /* the process that opened the store: only it
+                            ** writes (lock.c, "Processes") */
   bc_keydir kd;
   bc_file *files;           /* sorted by id; owned */
   size_t nfiles, capfiles;
@@ -632,6 +635,11 @@ int bc_marker_parse(const char *text, size_t len, int *version,
 /* lock.c */
 bc_status bc_lock_acquire(bc_store *s);
 void bc_lock_release(bc_store *s);
+/* 1 when the calling process is not the one that opened s (a child after
+** fork()).  One getpid() call: for write paths, not for reads. */
+int bc_foreign(const bc_store *s);
+/* BC_INVALID with the message that says so. */
+bc_status bc_foreign_error(bc_store *s);
 
 /* active.c */
 /* Append one record (r->type, meta, txn, klen, vlen; the seq is assigned
@@ -680,7 +688,8 @@ void bc_dirlist_free(bc_dirlist *dl);
 /* Classify a name: returns the kind (0 not ours) and *id. */
 enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
        BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
-       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP };
+       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
+       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP };
 int bc_name_kind(const char *name, uint32_t *id);
 
 /* merge.c */

@@ -8,6 +8,20 @@
 **    blocks an open (its pid text is only informative).
 **  - Each bc_open opens LOCK anew, i.e. a new open file description, so a
 **    second open of the same store in the same process is refused too.
+**
+** Processes.  A flock(2) lock belongs to the open file description, which
+** fork() shares: a child holds the parent's LOCK descriptor and so, to the
+** kernel, the parent's lock, while its copy of the bc_store describes files
+** that the parent goes on appending to.  So a store writes only in the
+** process that opened it (s->owner_pid): in any other, every write path
+** (bc_put, bc_delete, bc_sync, bc_merge, bc_txn_begin, bc_txn_prepare and
+** the flushes under them) fails with BC_INVALID before touching a file, a
+** rollback writes no abort record, and bc_close only closes descriptors and
+** frees memory -- no flush, fsync, truncate or unlink.  Closing the child's
+** copy of the LOCK descriptor (bc_fork_child, or that close) leaves the lock
+** with the parent's descriptor; once the parent has closed the store or
+** died, the lock is free for anyone.  Every descriptor is opened O_CLOEXEC,
+** so a program exec'd by the writer holds none.
 */
 #include "internal.h"
 
@@ -22,7 +36,7 @@
 bc_status bc_lock_acquire(bc_store *s) {
   char path[PATH_MAX];
   bc_path_name(s, path, "LOCK");
-  int fd = s->io.open(s->io.ctx, path, O_RDWR | O_CREAT, 0644);
+  int fd = s->io.open(s->io.ctx, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return bc_seterr_errno(s, BC_IOERR, errno, "lock file LOCK: open failed");
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
@@ -52,6 +66,26 @@ bc_status bc_lock_acquire(bc_store *s) {
 
 void bc_lock_release(bc_store *s) {
   if (s->lock_fd < 0) return;
-  s->io.close(s->io.ctx, s->lock_fd); /* closing drops the flock */
+  /* Closing drops the flock -- unless another process (the parent of a
+  ** fork, or its child) still holds a descriptor of the same open file
+  ** description. */
+  s->io.close(s->io.ctx, s->lock_fd);
   s->lock_fd = -1;
+}
+
+void bc_fork_child(bc_store *s) {
+  if (!s || s->lock_fd < 0 || !bc_foreign(s)) return;
+  /* close(2) only: this runs in pthread_atfork child handlers. */
+  close(s->lock_fd);
+  s->lock_fd = -1;
+}
+
+int bc_foreign(const bc_store *s) { return getpid() != s->owner_pid; }
+
+bc_status bc_foreign_error(bc_store *s) {
+  return bc_seterr(s, BC_INVALID,
+                   "was opened by process %ld and this is process %ld (a child "
+                   "made by fork()): only the opening process may write the "
+                   "store; open it anew in this process",
+                   (long)s->owner_pid, (long)getpid());
 }

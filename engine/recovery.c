@@ -63,6 +63,8 @@ int bc_name_kind(const char *name, uint32_t *id) {
   if (strcmp(name, "LOCK") == 0) return BC_NAME_LOCK;
   if (strcmp(name, "BITCASK") == 0) return BC_NAME_MARKER;
   if (strcmp(name, "BITCASK.tmp") == 0) return BC_NAME_MARKER_TMP;
+  if (strcmp(name, "OWNERS") == 0) return BC_NAME_OWNERS;
+  if (strcmp(name, "OWNERS.tmp") == 0) return BC_NAME_OWNERS_TMP;
   if (strlen(name) < 11 || parse_id(name, id) != 0) return BC_NAME_NONE;
   const char *suf = name + 10;
   if (strcmp(suf, ".data") == 0) return BC_NAME_DATA;
@@ -113,6 +115,7 @@ bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl) {
       case BC_NAME_LOCK: dl->has_lock = 1; break;
       case BC_NAME_MARKER: dl->has_marker = 1; break;
       case BC_NAME_MARKER_TMP: dl->has_marker_tmp = 1; break;
+      case BC_NAME_OWNERS: case BC_NAME_OWNERS_TMP: break; /* owners.c */
       default:
         if (!dl->foreign) {
           dl->foreign = strdup(n);

@@ -385,6 +385,8 @@ static void syncer_stop(bc_store *s) {
 }
 
 static void store_free(bc_store *s) {
+  /* In a child of fork() the background thread does not exist. */
+  if (bc_foreign(s)) s->syncer_running = 0;
   syncer_stop(s);
   bc_txn_free(s->txn);
   bc_follow_free(s);
@@ -510,6 +512,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   s->max_open_files = opt->max_open_files ? opt->max_open_files
                                           : default_max_open_files();
   s->fdc_head = s->fdc_tail = s->fdc_free = BC_FDC_NIL;
+  s->owner_pid = getpid();
   s->io = opt->io ? *opt->io : bc_posix_io;
   s->use_mmap = opt->io == NULL;
   s->max_file_size = mfs;
@@ -550,6 +553,17 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
 
 bc_status bc_close(bc_store *s) {
   if (!s) return BC_OK;
+  if (bc_foreign(s)) {
+    /* A child's copy of its parent's store (lock.c, "Processes"): close and
+    ** free, and nothing else -- the buffered records, the open transaction
+    ** and the lock are the parent's.  The store's mutex is not taken: a
+    ** thread of the parent may have held it at the fork. */
+    bc_fork_child(s);
+    bc_txn_free(s->txn);
+    s->txn = NULL;
+    store_free(s);
+    return BC_OK;
+  }
   syncer_stop(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
@@ -647,6 +661,7 @@ static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
 
 bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
                  const void *value, size_t vlen) {
+  if (bc_foreign(s)) return bc_foreign_error(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = check_write(s, klen, vlen);
   if (st == BC_OK) st = bc_append(s, BC_REC_PUT, meta, key, klen, value, vlen);
@@ -655,6 +670,7 @@ bc_status bc_put(bc_store *s, const void *key, size_t klen, uint8_t meta,
 }
 
 bc_status bc_delete(bc_store *s, const void *key, size_t klen) {
+  if (bc_foreign(s)) return bc_foreign_error(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = check_write(s, klen, 0);
   if (st == BC_OK) st = bc_append(s, BC_REC_TOMBSTONE, 0, key, klen, NULL, 0);
@@ -663,6 +679,7 @@ bc_status bc_delete(bc_store *s, const void *key, size_t klen) {
 }
 
 bc_status bc_sync(bc_store *s) {
+  if (!s->read_only && bc_foreign(s)) return bc_foreign_error(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = bc_sync_active(s, 0);
   pthread_mutex_unlock(&s->mu);
@@ -673,6 +690,7 @@ bc_status bc_merge(bc_store *s, uint64_t *reclaimed) {
   uint64_t dummy;
   if (!reclaimed) reclaimed = &dummy;
   *reclaimed = 0;
+  if (!s->read_only && bc_foreign(s)) return bc_foreign_error(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = s->read_only ? bc_seterr(s, BC_READONLY, "is open read-only")
                  : s->txn ? bc_seterr(s, BC_BUSY, "cannot merge while a "
@@ -773,9 +791,10 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
       {dl.hint_merging, dl.nhint_merging, ".hint.merging"},
       {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"}};
   /* The MERGE manifest first, so a crash halfway cannot make a later open
-  ** redo a merge whose files are gone. */
-  const char *names[] = {"MERGE", "MERGE.tmp"};
-  for (size_t k = 0; k < 2 && st == BC_OK; k++) {
+  ** redo a merge whose files are gone; the owners file with it (the caller
+  ** decided the store has none left). */
+  const char *names[] = {"MERGE", "MERGE.tmp", "OWNERS", "OWNERS.tmp"};
+  for (size_t k = 0; k < 4 && st == BC_OK; k++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[k]);
     if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
   }

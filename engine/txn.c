@@ -64,6 +64,7 @@ bc_status bc_txn_doomed(bc_txn *t) {
 
 bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
   *out = NULL;
+  if (!s->read_only && bc_foreign(s)) return bc_foreign_error(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
   bc_txn *t = NULL;
@@ -419,6 +420,7 @@ static void void_commit(bc_txn *t) {
 
 bc_status bc_txn_prepare(bc_txn *t) {
   bc_store *s = t->s;
+  if (bc_foreign(s)) return bc_foreign_error(s); /* a txn begun before a fork */
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
   if (t->doomed) {
@@ -452,6 +454,10 @@ bc_status bc_txn_prepare(bc_txn *t) {
 bc_status bc_txn_commit(bc_txn *t) {
   bc_status st = bc_txn_prepare(t);
   bc_store *s = t->s;
+  if (bc_foreign(s)) {
+    bc_txn_free(t); /* nothing of it reaches the parent's files */
+    return st;
+  }
   pthread_mutex_lock(&s->mu);
   if (st == BC_OK && t->committed) {
     apply_overlay(t); /* cannot fail: prepare made room */
@@ -465,6 +471,10 @@ bc_status bc_txn_commit(bc_txn *t) {
 bc_status bc_txn_rollback(bc_txn *t) {
   if (!t) return BC_OK;
   bc_store *s = t->s;
+  if (bc_foreign(s)) {
+    bc_txn_free(t); /* a child writes no abort into the parent's files */
+    return BC_OK;
+  }
   pthread_mutex_lock(&s->mu);
   if (t->committed) {
     /* Prepared, and the host's own commit failed after: abort. */

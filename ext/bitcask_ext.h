@@ -6,6 +6,7 @@
 **   codec.c     SQLite values <-> the engine's key bytes, value bytes, meta
 **   options.c   CREATE VIRTUAL TABLE arguments and the store's directory
 **   registry.c  one shared bc_store per directory per process
+**   owners.c    which tables own a store (the store's OWNERS file)
 **   vtab.c      the `bitcask` module and the entry point
 **   functions.c bitcask_merge(), bitcask_stats()
 */
@@ -14,6 +15,7 @@
 
 #include <sqlite3ext.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "../engine/bitcask.h"
 
 /* ---- codec.c ---------------------------------------------------------- */
@@ -168,8 +170,16 @@ struct bcx_shared {
   int read_only;     /* opened read-only: shared only with read-only tables */
   int remove_dir;    /* a private temporary directory: rmdir at destroy */
   uint64_t dev, ino; /* identity of the directory */
+  pid_t pid;         /* the process that opened it (registry.c, "fork()") */
   bcx_shared *next;
 };
+
+/* Once per loaded copy of the extension: the registry's fork handlers. */
+void bcx_registry_init(void);
+
+/* 1 when sh was opened by another process: this is a child made by fork()
+** using a connection of its parent.  Such a store is read-only here. */
+int bcx_shared_inherited(const bcx_shared *sh);
 
 /* Open (or share) the store at `path`.  create: may create the directory
 ** and the store.  On failure *pzErr gets a message naming zTab.  Returns
@@ -185,6 +195,39 @@ void bcx_shared_doom(bcx_shared *sh, int remove_dir);
 /* Drop one reference; at the last one close the store, and if it is doomed
 ** destroy its files.  Returns SQLITE_OK or the error of the close/destroy. */
 int bcx_shared_release(bcx_shared *sh);
+
+/* The registry's mutex, for the owners file's read-modify-writes. */
+void bcx_registry_lock(void);
+void bcx_registry_unlock(void);
+
+/* ---- owners.c: which tables own a store ------------------------------- */
+
+/* Table zTab of schema zDb and the store sh it has open for writing (the
+** rules are at the top of owners.c).  Each returns SQLITE_OK or an error
+** with *pzErr (sqlite3_mprintf'd) naming the table.
+**   check   first use: SQLITE_CANTOPEN when the table is not an owner (a
+**           copy of the database); adopts or updates the owners file
+**   join    CREATE VIRTUAL TABLE: record the table as an owner
+**   leave   DROP TABLE: remove the table; *pDelete = 1 when no owner is
+**           left and the store is to be deleted (0 also when the table was
+**           not an owner: the store is not touched)
+**   rename  ALTER TABLE RENAME: the table's line gets the new name */
+int bcx_owners_check(sqlite3 *db, const char *zDb, const char *zTab,
+                     bcx_shared *sh, char **pzErr);
+/* The check made before the store at zPath is opened, from a look at its
+** owners file (no lock, no recovery): SQLITE_CANTOPEN with the message when
+** the table is plainly not an owner, so that a copy of a database never
+** opens the original's store for writing; the error of a failed read
+** (SQLITE_IOERR, SQLITE_FULL, ...); SQLITE_OK otherwise (the check on the
+** open store decides). */
+int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
+                        const char *zPath, char **pzErr);
+int bcx_owners_join(sqlite3 *db, const char *zDb, const char *zTab,
+                    bcx_shared *sh, char **pzErr);
+int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,
+                     bcx_shared *sh, int *pDelete, char **pzErr);
+int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,
+                      const char *zNew, bcx_shared *sh, char **pzErr);
 
 /* Room for an engine error message (bc_errmsg_copy). */
 #define BCX_ERRMSG_MAX 768
@@ -204,6 +247,8 @@ typedef struct bcx_module {
   sqlite3 *db;
   bitcask_vtab *tables; /* every connected bitcask table of this connection */
   struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */
+  pid_t pid;            /* the process that loaded it: a child of fork()
+                        ** closing the connection deletes no private store */
 } bcx_module;
 
 /* A connected bitcask table, as the SQL functions see it. */

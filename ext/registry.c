@@ -11,10 +11,24 @@
 **
 ** Invariants (under `registry_mutex`): every entry has nref >= 1 and an open
 ** store; a doomed entry (its table was dropped while other connections still
-** held it) is never handed out again and is destroyed at its last release.
+** held it) is never handed out again and is destroyed at its last release;
+** every entry on the list was opened by this process (registry_pid).
 **
-** This is the extension's only process-wide mutable state; the engine has
-** none.
+** fork().  A child inherits the list, the bc_stores on it and their LOCK
+** descriptors; were it to hand them out, each child would append to the
+** parent's files as if it were the only writer.  So the list belongs to
+** the process that made it: at the first registry call in another process
+** (and at once in the child, by a pthread_atfork handler) the inherited
+** entries leave the list -- their LOCK descriptors closed, so the parent's
+** lock goes with the parent -- and a new connection of the child opens the
+** store afresh (SQLITE_BUSY naming the holder's pid while the parent holds
+** it).  An inherited entry lives on for the inherited vtabs that hold it:
+** they may read through it; the engine refuses its writes, and its last
+** release only closes descriptors (never a flush, an unlock or a DROP's
+** destroy).
+**
+** The registry, its mutex and the fork handlers' once-flag are the
+** extension's only process-wide mutable state; the engine has none.
 */
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT3
@@ -28,6 +42,46 @@ SQLITE_EXTENSION_INIT3
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static bcx_shared *registry_list; /* guarded by registry_mutex */
+static pid_t registry_pid;        /* the process registry_list belongs to;
+                                  ** guarded by registry_mutex */
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+/* The list is another process's: forget it (see the top of the file).
+** Only getpid and close(2): it runs in the fork child handler. */
+static void registry_disown(void) {
+  for (bcx_shared *sh = registry_list; sh; sh = sh->next) bc_fork_child(sh->store);
+  registry_list = NULL;
+  registry_pid = getpid();
+}
+
+/* Take the registry for this process. */
+static void registry_enter(void) {
+  pthread_mutex_lock(&registry_mutex);
+  if (registry_pid != getpid()) registry_disown();
+}
+
+/* fork(): the child gets a consistent list (no registry call was halfway)
+** and a free mutex. */
+static void atfork_prepare(void) { pthread_mutex_lock(&registry_mutex); }
+static void atfork_parent(void) { pthread_mutex_unlock(&registry_mutex); }
+static void atfork_child(void) {
+  registry_disown();
+  pthread_mutex_init(&registry_mutex, NULL);
+}
+
+/* glibc removes a shared object's fork handlers when it is unloaded
+** (SQLite dlcloses the extension with its last connection), and a new load
+** has a new registry_once, so each loaded copy registers its own once. */
+static void registry_register_atfork(void) {
+  (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void bcx_registry_init(void) { pthread_once(&registry_once, registry_register_atfork); }
+
+int bcx_shared_inherited(const bcx_shared *sh) { return sh->pid != getpid(); }
+
+void bcx_registry_lock(void) { registry_enter(); }
+void bcx_registry_unlock(void) { pthread_mutex_unlock(&registry_mutex); }
 
 int bcx_rc(bc_status st) {
   switch (st) {
@@ -54,7 +108,7 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
   struct stat st;
   int rc = SQLITE_OK;
   *out = NULL;
-  pthread_mutex_lock(&registry_mutex);
+  registry_enter();
   if (stat(path, &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
       *pzErr = sqlite3_mprintf(
@@ -77,7 +131,16 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
         goto done;
       }
     }
-  } else if (errno != ENOENT || !create) {
+  } else if (errno == ENOENT && !create) {
+    /* A table whose store was never there: most often a copy of the
+    ** database, which carries the table but not the store. */
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': store '%s' does not exist (a copy of a database "
+        "made by .backup, VACUUM INTO or .dump carries the table's definition "
+        "but not its store: see README \"Backing up\")", zTab, path);
+    rc = SQLITE_CANTOPEN;
+    goto done;
+  } else if (errno != ENOENT) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': option dir: cannot use '%s': %s",
                              zTab, path, strerror(errno));
     rc = SQLITE_CANTOPEN;
@@ -113,6 +176,7 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
     goto done;
   }
   sh->path = copy;
+  sh->pid = getpid();
   sh->nref = 1;
   sh->read_only = opt->read_only ? 1 : 0;
   sh->dev = (uint64_t)st.st_dev;
@@ -126,7 +190,7 @@ done:
 }
 
 void bcx_shared_doom(bcx_shared *sh, int remove_dir) {
-  pthread_mutex_lock(&registry_mutex);
+  registry_enter();
   sh->doomed = 1;
   sh->remove_dir = remove_dir;
   pthread_mutex_unlock(&registry_mutex);
@@ -135,7 +199,7 @@ void bcx_shared_doom(bcx_shared *sh, int remove_dir) {
 int bcx_shared_release(bcx_shared *sh) {
   int rc = SQLITE_OK;
   if (!sh) return rc;
-  pthread_mutex_lock(&registry_mutex);
+  registry_enter();
   if (--sh->nref > 0) {
     pthread_mutex_unlock(&registry_mutex);
     return rc;
@@ -146,9 +210,11 @@ int bcx_shared_release(bcx_shared *sh) {
       break;
     }
   }
+  /* An inherited entry: bc_close only closes descriptors (in this process
+  ** the store is the parent's), and a DROP through it never destroys. */
   bc_status st = bc_close(sh->store);
   if (st != BC_OK) rc = bcx_rc(st);
-  if (sh->doomed) {
+  if (sh->doomed && !bcx_shared_inherited(sh)) {
     char err[512];
     st = bc_destroy(sh->path, err, sizeof err);
     if (st != BC_OK) rc = bcx_rc(st);
@@ -161,7 +227,7 @@ int bcx_shared_release(bcx_shared *sh) {
 }
 
 int bcx_shared_refs(bcx_shared *sh) {
-  pthread_mutex_lock(&registry_mutex);
+  registry_enter();
   int n = sh->nref;
   pthread_mutex_unlock(&registry_mutex);
   return n;

@@ -199,13 +199,44 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
 
-/* The table's store, opened on first use (and retried on every use after a
-** failure, e.g. while another process holds the lock).  Returns SQLITE_OK or
-** an error with the message in p->base.zErrMsg. */
-static int vtab_store(bitcask_vtab *p) {
+/* Tables that are owners of their store (owners.c): writers of a database
+** file; read-only tables and private stores never are. */
+static int vtab_owns(const bitcask_vtab *p) {
+  return !p->opts.read_only && p->location != LOC_TEMP;
+}
+
+/* The table's store opened, without the owners check (xDestroy, xRename). */
+static int vtab_store_open(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   char *zErr = NULL;
   int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  } else {
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+/* The table's store, opened on first use (and retried on every use after a
+** failure, e.g. while another process holds the lock), once this table is
+** known to own it: a copy of the database whose table resolves to the
+** original's store is refused here, for reads and writes alike.  Returns
+** SQLITE_OK or an error with the message in p->base.zErrMsg. */
+static int vtab_store(bitcask_vtab *p) {
+  if (p->sh) return SQLITE_OK;
+  char *zErr = NULL;
+  int rc = vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
+                        : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc == SQLITE_OK && vtab_owns(p)) {
+    rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
+    if (rc != SQLITE_OK) {
+      bcx_shared_release(p->sh);
+      p->sh = NULL;
+    }
+  }
   if (rc != SQLITE_OK) {
     sqlite3_free(p->base.zErrMsg);
     p->base.zErrMsg = zErr;
@@ -245,8 +276,11 @@ static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
 /* Delete a private store and forget it. */
 static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
   char err[256];
-  bc_destroy(t->path, err, sizeof err);
-  rmdir(t->path);
+  /* In a child of fork() the private store is still the parent's. */
+  if (m->pid == getpid()) {
+    bc_destroy(t->path, err, sizeof err);
+    rmdir(t->path);
+  }
   tempdir_remove(m, t);
 }
 
@@ -366,6 +400,9 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   }
   if (rc == SQLITE_OK && isCreate) {
     rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, &p->opts, &p->sh, pzErr);
+    /* Naming a store joins it on purpose (owners.c). */
+    if (rc == SQLITE_OK && vtab_owns(p))
+      rc = bcx_owners_join(db, zDb, zTab, p->sh, pzErr);
     if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
       /* Name the option the user gave (DESIGN.md: errors name the option). */
       char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
@@ -405,6 +442,18 @@ static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
   return bitcaskInit(db, pAux, argc, argv, ppVtab, pzErr, 0);
 }
 
+/* A connection of the parent used in a child made by fork(): DROP and
+** RENAME act on the parent's files and are refused (writes are refused by
+** the engine).  1 with the message set, else 0. */
+static int inherited_error(bitcask_vtab *p) {
+  if (p->mod->pid == getpid() && (!p->sh || !bcx_shared_inherited(p->sh))) return 0;
+  vtab_error(p, "bitcask table '%s': this connection was opened by process %ld "
+             "and is used by process %ld, a child made by fork(): its store "
+             "belongs to the parent; open a new connection in this process",
+             p->zName, (long)p->mod->pid, (long)getpid());
+  return 1;
+}
+
 static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bc_txn_rollback(p->txn); /* SQLite rolled back already; be sure */
@@ -420,13 +469,31 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
 ** would bring back a table whose files are gone. */
 static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (inherited_error(p)) return SQLITE_MISUSE;
   if (!sqlite3_get_autocommit(p->db)) {
     vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction is not "
                "supported (the store's files would be deleted before COMMIT)",
                p->zName);
     return SQLITE_ERROR;
   }
-  int rc = vtab_store(p);
+  /* A copy of the database (not an owner) forgets its table without
+  ** opening the original's store. */
+  char *zPre = NULL;
+  int pre = !p->sh && vtab_owns(p)
+                ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre)
+                : SQLITE_OK;
+  if (pre == SQLITE_CANTOPEN) {
+    sqlite3_free(zPre);
+    vtab_unlink(p);
+    vtab_free(p);
+    return SQLITE_OK;
+  }
+  if (pre != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zPre;
+    return pre;
+  }
+  int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {
     struct stat st;
     /* A store whose directory is gone has nothing left to delete. */
@@ -436,9 +503,22 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
       return rc;
     }
   }
-  /* A read-only table only follows a store another process owns: dropping
-  ** it forgets the table, never the files. */
-  if (p->sh && !p->opts.read_only) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  /* The store is deleted only when this table was its last owner
+  ** (owners.c): another table may share the directory, and a copy of the
+  ** database (not an owner) must leave the original's store alone.  A
+  ** read-only table only follows a store another process owns: dropping it
+  ** forgets the table, never the files. */
+  int doom = p->location == LOC_TEMP;
+  if (p->sh && vtab_owns(p)) {
+    char *zErr = NULL;
+    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+      return rc;
+    }
+  }
+  if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
@@ -456,6 +536,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
 ** of this process uses the store. */
 static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (inherited_error(p)) return SQLITE_MISUSE;
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     char *name = sqlite3_mprintf("%s", zNew);
@@ -468,7 +549,33 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     }
     return SQLITE_OK;
   }
-  if (p->location != LOC_DEFAULT) return SQLITE_OK;
+  if (p->location == LOC_EXPLICIT) {
+    /* The directory stays; the table's line in the owners file follows
+    ** the new name (owners.c). */
+    if (!vtab_owns(p)) return SQLITE_OK;
+    char *zPre = NULL;
+    int pre = p->sh ? SQLITE_OK
+                    : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
+    if (pre != SQLITE_OK) {
+      /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
+      if (pre == SQLITE_CANTOPEN) {
+        sqlite3_free(zPre);
+        return SQLITE_OK;
+      }
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zPre;
+      return pre;
+    }
+    int rc = vtab_store_open(p);
+    if (rc != SQLITE_OK) return rc;
+    char *zErr = NULL;
+    rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_free(p->base.zErrMsg);
+      p->base.zErrMsg = zErr;
+    }
+    return rc;
+  }
   if (p->opts.read_only) {
     vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
                "store belongs to the writing process", p->zName);
@@ -479,7 +586,7 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
                "store directory is renamed at once)", p->zName);
     return SQLITE_ERROR;
   }
-  int rc = vtab_store(p);
+  int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) return rc;
   if (bcx_shared_refs(p->sh) > 1) {
     vtab_error(p, "bitcask table '%s': cannot rename while another connection "
@@ -496,11 +603,27 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     sqlite3_free(zNewPath);
     return SQLITE_ERROR;
   }
+  /* The owners file first, while the store is open: its line gets the new
+  ** name (put back should the directory not move). */
+  char *zErr = NULL;
+  rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+    sqlite3_free(zNewPath);
+    return rc;
+  }
   bcx_shared_release(p->sh);
   p->sh = NULL;
   if (rename(p->zPath, zNewPath) != 0) {
+    int e = errno;
+    if (vtab_store_open(p) == SQLITE_OK) {
+      zErr = NULL;
+      bcx_owners_rename(p->db, p->zDb, zNew, p->zName, p->sh, &zErr);
+      sqlite3_free(zErr);
+    }
     vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
-               p->zName, p->zPath, zNewPath, strerror(errno));
+               p->zName, p->zPath, zNewPath, strerror(e));
     sqlite3_free(zNewPath);
     return SQLITE_IOERR;
   }
@@ -1402,6 +1525,8 @@ sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
   if (!m) return SQLITE_NOMEM;
   memset(m, 0, sizeof *m);
   m->db = db;
+  m->pid = getpid();
+  bcx_registry_init();
   int rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
                                     moduleDestroy);
   if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */
