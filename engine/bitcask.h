@@ -47,9 +47,11 @@
 extern "C" {
 #endif
 
-/* Version of the on-disk format this library writes (docs/FORMAT.md).  Files
-** with a higher version are refused with BC_VERSION. */
-#define BC_FORMAT_VERSION 1
+/* Version of the on-disk format this library writes (docs/FORMAT.md): the
+** version of the data files it creates and of a new store's BITCASK marker.
+** Files with a higher version are refused with BC_VERSION; version-1 files
+** (whose COMMIT records carry no durability claim) are still read. */
+#define BC_FORMAT_VERSION 2
 
 /* Largest key, in bytes.  An empty key (0 bytes) is allowed. */
 #define BC_MAX_KEY_SIZE 65536u

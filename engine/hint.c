@@ -179,7 +179,7 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
   uint32_t version, id;
   uint64_t data_size;
   if (bc_hint_header_decode(hf->data, &version, &id, &data_size) != 0 ||
-      version != BC_FORMAT_VERSION || id != f->id || data_size != f->size)
+      version != BC_HINT_VERSION || id != f->id || data_size != f->size)
     goto done;
   /* Not checked yet (bc_hint_check does), but no more than could fit. */
   uint32_t count = bc_get_u32(hf->data + hf->len - BC_HINT_TRAILER_SIZE + 4);
