@@ -74,7 +74,7 @@ CRASH_ITERS ?= 200
 $(BUILD)/powerloss: test/crash/powerloss.c $(BUILD)/libbitcask.a $(HEADERS)
 	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS)
 
-POWERLOSS_CHECK_STATES ?= 4000
+POWERLOSS_CHECK_STATES ?= 8000
 POWERLOSS_STATES ?= 200000
 POWERLOSS_SEED ?= 1
 

@@ -170,10 +170,12 @@ void bc_buf_free(bc_buf *buf);
 ** Recovery (docs/FORMAT.md "Recovery"): finish or undo an interrupted merge,
 ** then rebuild the keydir from each sealed file's hint file, or by scanning
 ** the data file when its hint is missing, stale or damaged; scan the active
-** file, and truncate a torn tail (a record cut short or failing its CRC at the
-** end of the newest file) unless read_only.  A record failing its CRC inside
-** a sealed file ends that file's scan; it is counted in bc_stats.corrupt and
-** never returned.
+** file, and truncate its unsynced tail unless read_only: from the first
+** record cut short or failing its CRC past the durable point that its
+** COMMITs claim (after a power loss that part may be garbage in any
+** pattern; an uncommitted transaction there is discarded whole).  A record
+** failing its CRC elsewhere -- in a sealed file, or below that durable
+** point -- is counted in bc_stats.corrupt and never returned.
 **
 ** dir: borrowed, copied.  opt: borrowed; NULL means defaults.  *out: receives
 ** the new store on BC_OK, NULL otherwise.  err/errlen: on failure receives a

@@ -2,7 +2,7 @@
 ** recovery.c -- what bc_open does to rebuild the keydir (docs/FORMAT.md
 ** "Recovery"): finish or discard an interrupted merge, read every data file
 ** (from its hint when valid, else by scanning it), apply transaction markers,
-** truncate a torn tail, and choose the active file.
+** truncate the tail file's unsynced tail, and choose the active file.
 **
 ** Invariants:
 **  - Files are read in ascending id; a record replaces a key's entry only if
@@ -243,7 +243,8 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
 
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri);
 
-/* Damaged records followed by a valid one are corruption, not a torn tail:
+/* Damaged records followed by a valid one (outside the tail file's unsynced
+** tail, see read_tail) are corruption:
 ** each is counted and, if it is a put or tombstone, takes its key's place
 ** as a record that reads as BC_CORRUPT (so neither an older version nor a
 ** deleted key comes back in its stead); the transaction it claims to belong
