@@ -11,7 +11,8 @@
 **    unlink and fsync (of a file, or of the directory), with the bytes
 **    written.  The workload (sync=full, max_file_size 8 KiB): transactions
 **    of several puts and deletes with small and large (several KiB) values
-**    over a few keys, savepoints rolled back, rolled-back transactions,
+**    over a few keys, savepoints rolled back, rolled-back transactions (some
+**    after bc_txn_prepare: a synced COMMIT voided by its abort),
 **    standalone puts and deletes each followed by bc_sync, merges, and
 **    closes and reopens of the writer.  For each commit that returned BC_OK
 **    it notes the log position and what the commit changed.
@@ -375,6 +376,10 @@ typedef struct model {
 ** the log before); ack: log length when its commit returned BC_OK. */
 typedef struct unit {
   size_t start, ack;
+  int voided;   /* prepared, then rolled back: its synced COMMIT is voided
+                ** by an abort; in flight until the rollback returned (a
+                ** crash between the two leaves it committed, bitcask.h),
+                ** never there after.  ack: when the rollback returned */
   int nch;
   int key[8];
   val v[8];
@@ -535,9 +540,17 @@ static void run_workload(const char *dir, logio *L, workload *w, uint64_t seed) 
         u->start = start;
       }
       if (rollback) {
+        /* Half of them after a prepare: the COMMIT is synced, then voided
+        ** by the abort right after it (as when SQLite's own commit fails). */
+        int prepared = below(&r, 2) != 0;
+        if (prepared) CHECK(bc_txn_prepare(t));
         CHECK(bc_txn_rollback(t));
         w->rollbacks++;
-        continue; /* not a unit: must never show */
+        if (!prepared) continue; /* not a unit: must never show */
+        u->voided = 1;
+        u->ack = L->nops;
+        w->nu++;
+        continue;
       }
       CHECK(bc_txn_commit(t));
       u->ack = L->nops;
@@ -896,12 +909,14 @@ int main(int argc, char **argv) {
   workload w = {0};
   run_workload(L->dir, L, &w, seed);
   size_t nops = L->nops;
-  size_t nsync = 0;
+  size_t nsync = 0, nvoided = 0;
+  for (size_t i = 0; i < w.nu; i++) nvoided += w.u[i].voided;
   for (size_t i = 0; i < nops; i++) nsync += L->ops[i].kind == OP_FSYNC || L->ops[i].kind == OP_DIRSYNC;
   printf("powerloss: seed %llu: workload of %zu commits (%zu merges, %zu reopens, "
-         "%zu rollbacks), %zu logged ops (%zu fsyncs), %d files\n",
-         (unsigned long long)seed, w.nu, w.merges, w.reopens, w.rollbacks, nops, nsync,
-         L->nino);
+         "%zu rollbacks, %zu of them after a prepare), %zu logged ops (%zu fsyncs), "
+         "%d files\n",
+         (unsigned long long)seed, w.nu - nvoided, w.merges, w.reopens, w.rollbacks,
+         nvoided, nops, nsync, L->nino);
 
   if (getenv("POWERLOSS_TRACE")) {
     static const char *kn[] = {"write", "truncate", "fsync", "create", "rename", "unlink",
@@ -936,7 +951,8 @@ int main(int argc, char **argv) {
   char sdir[1100];
   snprintf(sdir, sizeof sdir, "%s/state", root);
   for (size_t k = 0; k <= nops; k++) {
-    while (ui < w.nu && w.u[ui].ack <= k) model_apply(&pre, &w.u[ui++]);
+    for (; ui < w.nu && w.u[ui].ack <= k; ui++)
+      if (!w.u[ui].voided) model_apply(&pre, &w.u[ui]);
     const unit *flight = ui < w.nu && w.u[ui].start < k ? &w.u[ui] : NULL;
     post = pre;
     if (flight) model_apply(&post, flight);
