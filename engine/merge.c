@@ -529,6 +529,7 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     f->merged = 1;
     f->has_hint = 1;
     f->header_ok = 1;
+    f->version = BC_FORMAT_VERSION;
     f->size = o->size;
     f->hint_size = o->hint_size;
     f->live_bytes = o->live;
