@@ -34,11 +34,11 @@ HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 ENGINE_LIBS = -ldeflate -lisal -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash check-fork \
-        check-corrupt check-corrupt-long \
+        check-corrupt check-corrupt-long check-powerloss powerloss \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
-     $(BUILD)/crash_txn $(BUILD)/corrupt_matrix $(BUILD)/fork_writers
+     $(BUILD)/crash_txn $(BUILD)/corrupt_matrix $(BUILD)/fork_writers $(BUILD)/powerloss
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -80,6 +80,17 @@ $(BUILD)/fork_writers: test/fork/fork_writers.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) $< -o $@ -lsqlite3
 
+# Simulated power loss (test/crash/powerloss.c): crash states built from a
+# log of the workload's I/O -- what fsync made durable plus any part of the
+# rest, sector by sector -- each opened and checked.  `make check` runs a
+# bounded sample; `make powerloss POWERLOSS_STATES=n POWERLOSS_SEED=s` more.
+$(BUILD)/powerloss: test/crash/powerloss.c $(BUILD)/libbitcask.a $(HEADERS)
+	$(CC) $(CFLAGS) -Iengine $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS)
+
+POWERLOSS_CHECK_STATES ?= 8000
+POWERLOSS_STATES ?= 200000
+POWERLOSS_SEED ?= 1
+
 # The model-based random test (DESIGN.md section 3): random sequences of
 # puts, deletes, merges, reopens, rotations and kill -9s checked against a
 # model.  `make soak SOAK_SECONDS=n` runs it for a given time.
@@ -111,8 +122,8 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
                $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
 
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash check-corrupt check-fork \
-       $(EXTRA_CHECKS) check-shell bench-smoke
+check: all check-runner check-engine check-sql check-crash check-corrupt check-powerloss \
+       check-fork $(EXTRA_CHECKS) check-shell bench-smoke
 
 check-fork: $(BUILD)/fork_writers $(BUILD)/bitcask.so
 	@d=$$(mktemp -d); $(BUILD)/fork_writers $$d $(BUILD)/bitcask; rc=$$?; \
@@ -152,6 +163,12 @@ check-corrupt: $(BUILD)/corrupt_matrix
 
 check-corrupt-long: $(BUILD)/corrupt_matrix
 	@$(CORRUPT_TMP); $(BUILD)/corrupt_matrix $$d --long; rc=$$?; rm -rf "$$d"; exit $$rc
+
+check-powerloss: $(BUILD)/powerloss
+	$(BUILD)/powerloss --states $(POWERLOSS_CHECK_STATES) --seed 1
+
+powerloss: $(BUILD)/powerloss
+	$(BUILD)/powerloss --states $(POWERLOSS_STATES) --seed $(POWERLOSS_SEED)
 
 check-runner: $(BUILD)/slt
 	bash test/runner/selftest.sh $(BUILD)/slt

@@ -24,6 +24,12 @@
 **  - Rotation happens before an append when the active file has reached
 **    max_file_size; record offsets therefore stay below max_file_size <= 2^40.
 **  - Sequence numbers are assigned here, strictly increasing.
+**  - s->active_synced is the active file's size when an fsync of it last
+**    returned (every fsync of the active file updates it; a cut below it
+**    lowers it), so every byte before it is durable.  Each COMMIT carries
+**    it as its durability claim (docs/FORMAT.md): recovery takes damage
+**    below a claim for damage to durable data, and damage at or after the
+**    highest claim for the unsynced tail a power loss leaves.
 **  - While s->ahint_id is the active file's id, s->ahint holds one hint entry
 **    per record of that file, in order, exactly up to s->ahint_end (the end
 **    of its last record, in the file or in the buffer).  Rotation writes it
@@ -134,6 +140,7 @@ static void back_to_commit_point(bc_store *s) {
   if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)s->commit_size) != 0)
     s->dirty_tail = 1;
   f->size = s->commit_size;
+  if (s->active_synced > f->size) s->active_synced = f->size;
   ahint_drop(s);
   undo_all(s);
   s->wlen = 0;
@@ -191,7 +198,9 @@ bc_status bc_active_create(bc_store *s) {
   f->fd = fd;
   f->size = BC_FILE_HEADER_SIZE;
   f->header_ok = 1;
+  f->version = BC_FORMAT_VERSION;
   s->active_id = id;
+  s->active_synced = s->sync != BC_SYNC_OFF ? BC_FILE_HEADER_SIZE : 0;
   s->commit_size = f->size;
   ahint_start(s, id);
   if (s->sync == BC_SYNC_OFF) s->need_dirsync = 1;
@@ -212,6 +221,7 @@ bc_status bc_rotate(bc_store *s) {
   if (durable) {
     s->need_fsync = 0;
     s->last_fsync_ms = bc_now_ms();
+    s->active_synced = f->size;
   }
   commit_point(s);
   uint32_t old = f->id;
@@ -270,6 +280,15 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
     bc_status st = bc_rotate(s);
     if (st != BC_OK) return st;
     f = bc_file_get(s, s->active_id);
+  }
+  /* A COMMIT's durability claim is filled in here, once the file it goes to
+  ** is known (the rotation above may have changed it): the caller gives
+  ** the count in the first 8 bytes. */
+  unsigned char commit[BC_COMMIT_SIZE];
+  if (r->type == BC_REC_COMMIT && r->vlen == BC_COMMIT_SIZE) {
+    memcpy(commit, value, 8);
+    bc_put_u64(commit + 8, s->active_synced);
+    value = commit;
   }
   uint64_t rsz = bc_rec_size(r->klen, r->vlen);
   if (rsz > s->wcap - s->wlen) {
@@ -371,6 +390,7 @@ bc_status bc_sync_active(bc_store *s, int force) {
     } else {
       s->need_fsync = 0;
       s->last_fsync_ms = now;
+      s->active_synced = f->size;
     }
   }
   if (!failed && s->need_dirsync && due) {

@@ -53,9 +53,11 @@
 extern "C" {
 #endif
 
-/* Version of the on-disk format this library writes (docs/FORMAT.md).  Files
-** with a higher version are refused with BC_VERSION. */
-#define BC_FORMAT_VERSION 1
+/* Version of the on-disk format this library writes (docs/FORMAT.md): the
+** version of the data files it creates and of a new store's BITCASK marker.
+** Files with a higher version are refused with BC_VERSION; version-1 files
+** (whose COMMIT records carry no durability claim) are still read. */
+#define BC_FORMAT_VERSION 2
 
 /* Largest key, in bytes.  An empty key (0 bytes) is allowed. */
 #define BC_MAX_KEY_SIZE 65536u
@@ -190,12 +192,16 @@ void bc_buf_free(bc_buf *buf);
 ** Recovery (docs/FORMAT.md "Recovery"): finish or undo an interrupted merge,
 ** then rebuild the keydir from each sealed file's hint file, or by scanning
 ** the data file when its hint is missing, stale or damaged; scan the active
-** file, and truncate a torn tail (a record cut short or failing its CRC at the
-** end of the newest file) unless read_only.  A record failing its CRC inside
-** a sealed file is counted in bc_stats.corrupt and never returned.  Damaged
-** files (docs/FORMAT.md "Damaged files": a bad header, shorter than their
-** hint, gone with their hint left) are read for what they still hold; a key
-** whose newest version they lost reads BC_CORRUPT, never an older version.
+** file, and truncate its unsynced tail unless read_only: from the first
+** record cut short or failing its CRC past the durable point that its
+** COMMITs claim (after a power loss that part may be garbage in any
+** pattern; an uncommitted transaction there is discarded whole).  A record
+** failing its CRC elsewhere -- in a sealed file, or below that durable
+** point -- is counted in bc_stats.corrupt and never returned.
+** Damaged files (docs/FORMAT.md "Damaged files": a bad header, shorter than
+** their hint, gone with their hint left) are read for what they still hold;
+** a key whose newest version they lost reads BC_CORRUPT, never an older
+** version.
 **
 ** dir: borrowed, copied.  opt: borrowed; NULL means defaults.  *out: receives
 ** the new store on BC_OK, NULL otherwise.  err/errlen: on failure receives a

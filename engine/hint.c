@@ -183,7 +183,7 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
   uint32_t version, id;
   uint64_t data_size;
   if (bc_hint_header_decode(hf->data, &version, &id, &data_size) != 0 ||
-      version != BC_FORMAT_VERSION || id != f->id)
+      version != BC_HINT_VERSION || id != f->id)
     goto done;
   hf->data_size = data_size;
   /* Not checked yet (bc_hint_check does), but no more than could fit. */

@@ -44,6 +44,15 @@
 #define BC_HINT_ENTRY_SIZE 40u
 #define BC_HINT_TRAILER_SIZE 16u
 #define BC_FILE_FLAG_MERGED 1u
+/* Hint files and the MERGE manifest did not change with data file format 2:
+** they keep version 1. */
+#define BC_HINT_VERSION 1u
+#define BC_MANIFEST_VERSION 1u
+/* The value of a COMMIT: the record count (u64), then, from data file format
+** 2 on, the durability claim (u64): the offset in its own data file up to
+** which that file was known durably synced when the COMMIT was appended. */
+#define BC_COMMIT_V1_SIZE 8u
+#define BC_COMMIT_SIZE 16u
 
 enum { BC_REC_PUT = 1, BC_REC_TOMBSTONE = 2, BC_REC_COMMIT = 3,
        BC_REC_ROLLBACK_TO = 4 };
@@ -66,8 +75,8 @@ typedef struct bc_rec {
 
 /* One record as seen by a scan of a data file or a walk of a hint file.  key
 ** points into the reader's buffer (valid during the callback only).  value is
-** NULL when read from a hint.  arg is the 8-byte value of a transaction
-** marker: S of a ROLLBACK_TO, the record count of a COMMIT. */
+** NULL when read from a hint.  arg is the first 8 bytes of a transaction
+** marker's value: S of a ROLLBACK_TO, the record count of a COMMIT. */
 typedef struct bc_recinfo {
   bc_rec r;
   uint64_t off;              /* offset of the record in its data file */
@@ -357,6 +366,7 @@ typedef struct bc_file {
   uint32_t tx_lo, tx_hi; /* ids of the first and last file of the
                        ** transactions spanning files that it holds records
                        ** of (0, 0: none): damage spreads over them */
+  uint32_t version;    /* format version of its header (when header_ok) */
   uint64_t size;       /* bytes in the file (active: excluding s->wbuf) */
   uint64_t hint_size;  /* bytes of its hint file when has_hint */
   uint64_t live_bytes; /* bytes of records the keydir points to */
@@ -462,6 +472,9 @@ struct bc_store {
   bc_undo *undo;            /* one per buffered record; owned */
   size_t nundo, capundo;
   int need_fsync;           /* the active file has unsynced bytes */
+  uint64_t active_synced;   /* bytes of the active file known durable: its
+                            ** size when an fsync of it last returned (0
+                            ** when never); the claim of the next COMMIT */
   int need_dirsync;         /* the directory has unsynced entries */
   uint64_t last_fsync_ms;
   uint64_t merges, corrupt, truncated_bytes;

@@ -51,11 +51,12 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
   if (n < 0) return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: read failed");
   int version;
   if (bc_marker_parse(text, (size_t)n, &version, created_dir) != 0) {
-    /* A strict prefix of what this library writes: a creation cut short. */
+    /* A strict prefix of what this library (or an older one) writes: a
+    ** creation cut short. */
     char want[128];
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < 2 * BC_FORMAT_VERSION; c++) {
       int m = snprintf(want, sizeof want, MARKER_LINE1 "format %d\ncreated-dir %d\n",
-                       BC_FORMAT_VERSION, c);
+                       1 + c / 2, c % 2);
       if (n < m && memcmp(text, want, (size_t)n) == 0) {
         *found = 2;
         return BC_OK;

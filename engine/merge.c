@@ -672,6 +672,7 @@ static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_fil
     f->merged = 1;
     f->has_hint = 1;
     f->header_ok = 1;
+    f->version = BC_FORMAT_VERSION;
     f->size = o->size;
     f->hint_size = o->hint_size;
     f->live_bytes = o->live;

@@ -104,7 +104,10 @@ int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
     case BC_REC_TOMBSTONE:
       return (r->vlen == 0 && r->meta == 0) ? 0 : -1;
     case BC_REC_COMMIT:
-      return (r->txn != 0 && r->klen == 0 && r->vlen == 8) ? 0 : -1;
+      /* 8 bytes (the count) in format 1, 16 (count, durability claim) in
+      ** format 2; either is read in a file of either version. */
+      return (r->txn != 0 && r->klen == 0 &&
+              (r->vlen == BC_COMMIT_V1_SIZE || r->vlen == BC_COMMIT_SIZE)) ? 0 : -1;
     case BC_REC_ROLLBACK_TO:
       return (r->txn != 0 && r->klen == 0 && r->vlen == 8) ? 0 : -1;
     default:
@@ -123,7 +126,7 @@ void bc_hint_header_encode(unsigned char out[BC_HINT_HEADER_SIZE], uint32_t id,
                            uint64_t data_size) {
   memset(out, 0, BC_HINT_HEADER_SIZE);
   memcpy(out, HINT_MAGIC, 8);
-  bc_put_u32(out + 8, BC_FORMAT_VERSION);
+  bc_put_u32(out + 8, BC_HINT_VERSION);
   bc_put_u32(out + 12, id);
   bc_put_u64(out + 16, data_size);
   bc_put_u32(out + 28, crc_more(0, out, 28));
@@ -191,7 +194,7 @@ unsigned char *bc_manifest_encode(const bc_manifest *m, size_t *len) {
   unsigned char *p = malloc(n);
   if (!p) return NULL;
   memcpy(p, MERGE_MAGIC, 8);
-  bc_put_u32(p + 8, BC_FORMAT_VERSION);
+  bc_put_u32(p + 8, BC_MANIFEST_VERSION);
   bc_put_u32(p + 12, m->n_inputs);
   bc_put_u32(p + 16, m->n_outputs);
   size_t at = 20;
@@ -206,7 +209,7 @@ int bc_manifest_decode(const unsigned char *in, size_t len, bc_manifest *m) {
   memset(m, 0, sizeof *m);
   if (len < 24 || memcmp(in, MERGE_MAGIC, 8) != 0) return -1;
   uint32_t ni = bc_get_u32(in + 12), no = bc_get_u32(in + 16);
-  if (bc_get_u32(in + 8) != BC_FORMAT_VERSION) return -1;
+  if (bc_get_u32(in + 8) != BC_MANIFEST_VERSION) return -1;
   if ((uint64_t)ni + no > (len - 24) / 4) return -1;
   if (len != 24 + 4 * ((size_t)ni + no)) return -1;
   if (bc_get_u32(in + len - 4) != crc_more(0, in, len - 4)) return -1;

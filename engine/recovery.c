@@ -2,7 +2,7 @@
 ** recovery.c -- what bc_open does to rebuild the keydir (docs/FORMAT.md
 ** "Recovery"): finish or discard an interrupted merge, read every data file
 ** (from its hint when valid, else by scanning it), apply transaction markers,
-** truncate a torn tail, and choose the active file.
+** truncate the tail file's unsynced tail, and choose the active file.
 **
 ** Invariants:
 **  - Files are read in ascending id; a record replaces a key's entry only if
@@ -15,13 +15,18 @@
 **    discarded.  Pending state spans files, so a transaction may span a
 **    rotation.
 **  - Only the tail file -- the newest non-merged data file, i.e. the one that
-**    was active at the crash -- can have a torn tail: records that fail their
-**    CRC or are cut short with nothing valid after them; a writer truncates
-**    it.  A damaged record with a valid one after it (in any file) is
-**    corruption: counted in s->corrupt, its key reads as BC_CORRUPT, and the
-**    rest of the file is read.  A header that does not decode stops the
-**    file's scan (nothing after it can be framed); outside the tail that is
-**    counted too.  Files are never modified except to cut a torn tail.
+**    was active at the crash -- can have an unsynced tail: after a power
+**    loss, whatever followed its last durable point may be garbage in any
+**    pattern, intact records after torn ones included.  Its durable point D
+**    is the highest durability claim of a valid COMMIT in it (read_tail);
+**    the first damaged or cut-short record at or after D starts the
+**    unsynced tail: nothing from there on is applied, and a writer
+**    truncates the file there.  A damaged record below D, or one with a
+**    valid record after it in any other file, is corruption: counted in
+**    s->corrupt, its key reads as BC_CORRUPT, and the rest of the file is
+**    read.  A header that does not decode stops the file's scan (nothing
+**    after it can be framed); outside the tail that is counted too.  Files
+**    are never modified except to cut an unsynced tail.
 **  - Damage never makes a key read an older version when a file still says
 **    what the damaged one held (docs/FORMAT.md "Damaged files"): a file with
 **    a bad header is read from its hint or by a scan; a hint for a longer
@@ -188,6 +193,15 @@ typedef struct recov {
                        ** keydir must be rebuilt */
   int reload;          /* ... and it came */
   uint64_t deleted;    /* deleted markers made (an upper bound of those left) */
+  /* Reading the tail file (read_tail). */
+  uint32_t claim_file; /* the file `claim` is about (a follower's tail) */
+  uint64_t claim;      /* highest durability claim of a COMMIT read from it */
+  int probing;         /* past its first damage: only claims are noted */
+  uint64_t damage_off; /* ... which is at this offset */
+  uint64_t probe_claim; /* highest claim found while probing */
+  uint64_t durable;    /* second pass: D */
+  int cut;             /* second pass: stopped at damage at or after D ... */
+  uint64_t cut_off;    /* ... at this offset */
 } recov;
 
 struct bc_follow {
@@ -273,7 +287,8 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
 static bc_status on_valid_record(recov *rc, const bc_recinfo *ri);
 static void tx_end(recov *rc, uint64_t txn, uint32_t last);
 
-/* Damaged records followed by a valid one are corruption, not a torn tail:
+/* Damaged records followed by a valid one (outside the tail file's unsynced
+** tail, see read_tail) are corruption:
 ** each is counted and, if it is a put or tombstone, takes its key's place
 ** as a record that reads as BC_CORRUPT (so neither an older version nor a
 ** deleted key comes back in its stead); the transaction it claims to belong
@@ -288,8 +303,10 @@ static bc_status release_held(recov *rc) {
     ** like a transaction marker stands for a key (its type byte may be the
     ** damaged one). */
     int span = h->type == 0 && h->klen == 0 && h->vlen == 0;
-    int marker = h->klen == 0 && h->vlen == 8 &&
-                 (h->type == BC_REC_COMMIT || h->type == BC_REC_ROLLBACK_TO);
+    int marker = h->klen == 0 &&
+                 ((h->vlen == 8 && h->type == BC_REC_ROLLBACK_TO) ||
+                  ((h->vlen == BC_COMMIT_V1_SIZE || h->vlen == BC_COMMIT_SIZE) &&
+                   h->type == BC_REC_COMMIT));
     if (st == BC_OK && !span && !marker) {
       /* Its txn field is as read: trust it only if that transaction has
       ** pending records; else it is standalone (a damaged record must read
@@ -509,6 +526,103 @@ static bc_status on_valid_record(recov *rc, const bc_recinfo *ri) {
   }
 }
 
+/* ------------------------------------------------------- the tail file */
+
+/* The durability claim of the valid COMMIT ri read from f by a scan: how
+** much of f was durable when it was appended.  No more than its own offset
+** (a writer cannot claim what it has not written); 0 for anything else. */
+static uint64_t claim_of(const bc_file *f, const bc_recinfo *ri) {
+  if (ri->damaged || ri->r.type != BC_REC_COMMIT || ri->r.vlen != BC_COMMIT_SIZE ||
+      !ri->value || f->version < 2)
+    return 0;
+  uint64_t c = bc_get_u64(ri->value + 8);
+  return c < ri->off ? c : ri->off;
+}
+
+/* First pass over the tail: records as on_record until the first damaged
+** one; from there on only the claims of valid COMMITs are noted. */
+static bc_status on_tail_first(void *arg, const bc_recinfo *ri) {
+  recov *rc = arg;
+  uint64_t c = claim_of(rc->f, ri);
+  if (rc->probing) {
+    if (c > rc->probe_claim) rc->probe_claim = c;
+    return BC_OK;
+  }
+  if (ri->damaged) {
+    rc->probing = 1;
+    rc->damage_off = ri->off;
+    return BC_OK;
+  }
+  if (c > rc->claim) rc->claim = c;
+  return on_record(arg, ri);
+}
+
+/* Second pass, from the first damage, which lies below D: damage below D is
+** corruption (on_record holds it until a valid record follows), the first
+** damage at or after D starts the unsynced tail: the scan stops there. */
+static bc_status on_tail_second(void *arg, const bc_recinfo *ri) {
+  recov *rc = arg;
+  if (ri->damaged && ri->off >= rc->durable) {
+    rc->cut = 1;
+    rc->cut_off = ri->off;
+    return BC_DONE;
+  }
+  uint64_t c = claim_of(rc->f, ri);
+  if (c > rc->claim) rc->claim = c;
+  return on_record(arg, ri);
+}
+
+/* Read the records of the tail file f in [from, size) (docs/FORMAT.md
+** Recovery 3).  *end receives where its unsynced tail starts (size if it
+** has none): the first damaged or cut-short record at or after D, the
+** highest durability claim of a valid COMMIT in f.  D is known only at the
+** end of the file, so the first pass applies records up to the first
+** damage and reads the rest for claims only; when that damage lies below D
+** (a valid COMMIT after it claims it durable) a second pass reads on from
+** it.  Without damage, one pass.  rc->claim keeps the highest claim read,
+** for a follower's next read of the same file. */
+static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
+                           uint64_t size, uint64_t *end) {
+  if (rc->claim_file != f->id) {
+    rc->claim_file = f->id;
+    rc->claim = 0;
+  }
+  rc->f = f;
+  rc->probing = 0;
+  rc->probe_claim = 0;
+  uint64_t e;
+  int bad, fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  st = bc_datafile_scan(s, fd, f->id, from, size, on_tail_first, rc, &e, &bad);
+  int damaged = rc->probing;
+  rc->probing = 0;
+  if (st != BC_OK) return st;
+  /* Undamaged up to a record cut short or a header that does not decode
+  ** with nothing valid after it: every claim is below it. */
+  if (!damaged) {
+    *end = bad ? e : size;
+    return BC_OK;
+  }
+  uint64_t D = rc->claim > rc->probe_claim ? rc->claim : rc->probe_claim;
+  if (rc->damage_off >= D) {
+    *end = rc->damage_off;
+    return BC_OK;
+  }
+  rc->durable = D;
+  rc->cut = 0;
+  st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  st = bc_datafile_scan(s, fd, f->id, rc->damage_off, size, on_tail_second, rc, &e,
+                        &bad);
+  if (st == BC_DONE && rc->cut) st = BC_OK;
+  /* What is held lies below D: corruption. */
+  if (st == BC_OK) st = release_held(rc);
+  if (st != BC_OK) return st;
+  *end = rc->cut ? rc->cut_off : bad ? e : size;
+  return BC_OK;
+}
+
 /* ------------------------------------------------------------ the reading */
 
 static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
@@ -547,7 +661,8 @@ static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
       return bc_seterr(s, BC_VERSION,
                        "data file %010u.data has format %u, newer than this "
                        "library's %d", id, version, BC_FORMAT_VERSION);
-    if (version != BC_FORMAT_VERSION) f->header_ok = 0;
+    if (version < 1) f->header_ok = 0;
+    f->version = version;
     f->merged = (flags & BC_FILE_FLAG_MERGED) != 0;
   }
   return BC_OK;
@@ -676,6 +791,7 @@ bc_status bc_recover(bc_store *s) {
   ** header and it has no hint file, which only a crash while creating the
   ** next active file leaves.  A bad header anywhere else is damage. */
   uint32_t tail = 0;
+  int tail_synced = 0; /* a writer fsync'd the tail after cutting it */
   for (size_t i = 0; i < s->nfiles; i++)
     if (s->files[i].header_ok && !s->files[i].merged) tail = s->files[i].id;
   if (s->nfiles) {
@@ -744,6 +860,8 @@ bc_status bc_recover(bc_store *s) {
         s->truncated_bytes += f->size;
         f->size = BC_FILE_HEADER_SIZE;
         f->header_ok = 1;
+        f->version = BC_FORMAT_VERSION;
+        tail_synced = 1;
       }
       continue;
     }
@@ -796,18 +914,18 @@ bc_status bc_recover(bc_store *s) {
     is_tail = is_tail && f->header_ok && tail_cut;
     uint64_t end;
     int bad, fd;
-    st = bc_file_fd(s, f, &fd);
-    if (st != BC_OK) break;
-    st = bc_datafile_scan(s, fd, f->id, scan_from, f->size, on_record, &rc, &end, &bad);
-    if (st != BC_OK) break;
-    /* Damaged records with nothing valid after them: in the tail file that
-    ** is the torn tail (cut where they start); elsewhere corruption. */
-    if (rc.nheld && is_tail) {
-      end = rc.held[0].off;
-      bad = 1;
-      drop_held(&rc);
+    if (is_tail) {
+      /* Its unsynced tail, if any, is cut where it starts. */
+      st = read_tail(s, &rc, f, scan_from, f->size, &end);
+      bad = end < f->size;
+    } else {
+      /* Damaged records with nothing valid after them: corruption too. */
+      st = bc_file_fd(s, f, &fd);
+      if (st == BC_OK)
+        st = bc_datafile_scan(s, fd, f->id, scan_from, f->size, on_record, &rc, &end,
+                              &bad);
+      if (st == BC_OK) st = release_held(&rc);
     }
-    st = release_held(&rc);
     if (st != BC_OK || !bad) continue;
     if (is_tail) {
       if (writer) {
@@ -824,6 +942,7 @@ bc_status bc_recover(bc_store *s) {
           break;
         }
         s->truncated_bytes += f->size - end;
+        tail_synced = 1;
       }
       f->size = end;
     } else {
@@ -855,7 +974,9 @@ bc_status bc_recover(bc_store *s) {
     /* The tail goes on as the active file even when merge outputs have
     ** higher ids: every record appended to it is newer than theirs. */
     bc_file *last = tail ? bc_file_get(s, tail) : NULL;
-    if (last && !last->has_hint && last->header_ok && !last->damaged) {
+    /* Never a format-2 record in an older file: it would be misread. */
+    if (last && !last->has_hint && last->header_ok && !last->damaged &&
+        last->version == BC_FORMAT_VERSION) {
       /* Continue appending to it. */
       bc_file_unmap(last);
       bc_file_close(s, last);
@@ -867,8 +988,19 @@ bc_status bc_recover(bc_store *s) {
                              last->id);
         goto out;
       }
+      /* What recovery read may be only in the page cache still (a kill -9
+      ** leaves it there): make it durable before a COMMIT claims it. */
+      if (s->sync != BC_SYNC_OFF && !tail_synced) {
+        if (bc_fsync(s, last->fd) != 0) {
+          st = bc_seterr_errno(s, BC_IOERR, errno,
+                               "data file %010u.data: fsync failed", last->id);
+          goto out;
+        }
+        tail_synced = 1;
+      }
       s->active_id = last->id;
       s->commit_size = last->size;
+      s->active_synced = tail_synced ? last->size : 0;
     } else {
       st = bc_active_create(s);
       if (st != BC_OK) goto out;
@@ -919,27 +1051,24 @@ void bc_follow_free(bc_store *s) {
 }
 
 /* Read f's records from f->size to `size`: what the writer appended since.
-** In the tail file (the writer's active one) an incomplete or damaged record
-** at the end may be a write in progress: the read stops before it and the
-** next refresh retries.  In any other file the end is final, and damage
+** In the tail file (the writer's active one) what read_tail takes for an
+** unsynced tail may be a write in progress: the read stops before it and
+** the next refresh retries.  In any other file the end is final, and damage
 ** there is corruption, as for bc_recover. */
 static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
                              int tail) {
-  rc->f = f;
   uint64_t end;
   int bad, fd;
+  if (tail) {
+    bc_status st = read_tail(s, rc, f, f->size, size, &end);
+    if (st == BC_OK) f->size = end;
+    return st;
+  }
+  rc->f = f;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
   st = bc_datafile_scan(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
   if (st != BC_OK) return st;
-  if (tail) {
-    if (rc->nheld) {
-      end = rc->held[0].off;
-      drop_held(rc);
-    }
-    f->size = end;
-    return BC_OK;
-  }
   st = release_held(rc);
   if (bad) s->corrupt++;
   f->size = size;

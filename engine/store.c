@@ -352,6 +352,7 @@ static void *syncer_main(void *arg) {
     if (s->need_fsync && f && bc_fsync(s, f->fd) == 0) {
       s->need_fsync = 0;
       s->last_fsync_ms = bc_now_ms();
+      s->active_synced = f->size;
     }
     if (s->need_dirsync && bc_fsync_store_dir(s) == 0) s->need_dirsync = 0;
   }
@@ -575,9 +576,12 @@ bc_status bc_close(bc_store *s) {
     (void)bc_check_tail(s); /* a last chance to cut a failed write off */
     st = bc_flush(s);
     bc_file *f = bc_file_get(s, s->active_id);
-    if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_fsync && f &&
-        bc_fsync(s, f->fd) != 0)
-      st = BC_IOERR;
+    if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_fsync && f) {
+      if (bc_fsync(s, f->fd) != 0)
+        st = BC_IOERR;
+      else
+        s->active_synced = f->size;
+    }
     if (st == BC_OK && s->sync != BC_SYNC_OFF && s->need_dirsync &&
         bc_fsync_store_dir(s) != 0)
       st = BC_IOERR;

@@ -7,7 +7,8 @@
 **   put/delete   append a record with txn = t->id; update t's overlay
 **   savepoint    push a mark {undo length, last seq written}
 **   rollback_to  undo the overlay to the mark; append ROLLBACK_TO(S = mark.seq)
-**   prepare      append COMMIT(record count); write and sync per mode
+**   prepare      append COMMIT(record count, durability claim: how much of
+**                its data file was known durable then); write and sync per mode
 **                (sync=full: the transaction's one fsync) -- the commit point
 **   commit       prepare if not yet; move the overlay into the keydir
 **   rollback     after prepare: append ROLLBACK_TO(S = 0) right after the
@@ -429,9 +430,9 @@ bc_status bc_txn_prepare(bc_txn *t) {
     /* The commit point: every record and the COMMIT, synced per mode. */
     if (bc_kd_reserve(&s->kd, t->ov.count, overlay_key_bytes(t)) != 0)
       st = bc_seterr(s, BC_NOMEM, "out of memory");
-    unsigned char n[8];
+    unsigned char n[BC_COMMIT_SIZE] = {0}; /* the claim: bc_append_record's */
     bc_put_u64(n, t->nrec);
-    bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, 8};
+    bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, BC_COMMIT_SIZE};
     if (st == BC_OK)
       st = bc_append_record(s, &r, NULL, n, &t->commit_file, &t->commit_off);
     if (st == BC_OK) {

@@ -605,6 +605,25 @@ static size_t kf_pick(const krec *recs, size_t n, size_t from, uint8_t type, uin
   return n;
 }
 
+/* Make every record of the store in dir durable and say so in its active
+** file (docs/FORMAT.md Recovery 3): a writer under sync=full (its open
+** fsyncs the tail) commits a transaction -- key i rewritten with its value
+** in m, so nothing changes -- whose COMMIT claims everything before it.
+** Damage to the active file is then damage to durable data (corruption),
+** not an unsynced tail left by a power loss.  The default max_file_size:
+** no rotation, the active file stays the active file. */
+static void kf_claim_durable(const char *dir, const tu_model *m, size_t i) {
+  bc_store *s = tu_open(dir, 0, BC_SYNC_FULL, NULL);
+  char k[32];
+  size_t kl = tu_key(k, i);
+  bc_txn *t;
+  TU_OK(bc_txn_begin(s, &t));
+  assert_non_null(m->v[i]);
+  TU_OK(bc_txn_put(t, k, kl, m->meta[i], m->v[i], m->len[i]));
+  TU_OK(bc_txn_commit(t));
+  assert_int_equal(bc_close(s), BC_OK);
+}
+
 /* Item 4.  Existing coverage: test_recovery.c
 ** test_flipped_value_sealed_scanned, test_flipped_value_sealed_with_hint and
 ** test_damage_does_not_hide_later_records (a damaged value in a sealed
@@ -614,7 +633,10 @@ static size_t kf_pick(const krec *recs, size_t n, size_t from, uint8_t type, uin
 ** a put in a merge output without its hint -- each key whose latest record
 ** is damaged gives BC_CORRUPT (never the bytes, never its previous version,
 ** never a deleted key back), every other key reads right, and so after
-** healing writes, a reopen and a read-only open. */
+** healing writes, a reopen and a read-only open.  The active file's damage
+** lies below a durability claim (kf_claim_durable): without one it would
+** be the unsynced tail of a power loss, cut (test_recovery.c
+** test_unsynced_tail_*). */
 static void test_crc_failure_never_returns_bytes(void **state) {
   tu_fix *fx = *state;
   char dir[PATH_MAX], p[PATH_MAX];
@@ -640,6 +662,7 @@ static void test_crc_failure_never_returns_bytes(void **state) {
   for (size_t i = P + 60; i < K; i++) TU_OK(tu_put_ver(s, &m, i, 1, 20, 40));
   uint32_t tail = (uint32_t)tu_stats(s).active_file_id;
   assert_int_equal(bc_close(s), BC_OK);
+  kf_claim_durable(dir, &m, K - 1);
 
   /* Two sealed files holding only phase-2 records (seq in [s2, s3)). */
   uint32_t ids[256], f1 = 0, f2 = 0;
@@ -1525,8 +1548,10 @@ typedef struct mx {
 /* Keys 0..K-1 version 1, then each deleted (every 5th) or overwritten
 ** (version 2), then keys K..K+59.  Sealed placements: 4 KiB files, K = 160,
 ** the victim in a sealed file of phase-2 records only.  Active placement:
-** one 64 KiB file, K = 60.  The victim: a put of phase 2 in the middle of
-** its file, with records before it and puts and tombstones after it. */
+** one 64 KiB file, K = 60, ending with a transaction whose COMMIT claims
+** the file durable (kf_claim_durable).  The victim: a put of phase 2 in the
+** middle of its file, with records before it and puts and tombstones after
+** it. */
 static void mx_build(mx *x, const char *base, int place) {
   const size_t K = place == MX_ACTIVE ? 60 : 160;
   tu_path(x->tmpl, "%s/template-%s", base, mx_place[place]);
@@ -1546,6 +1571,8 @@ static void mx_build(mx *x, const char *base, int place) {
   for (size_t i = K; i < K + 60; i++) TU_OK(tu_put_ver(s, &x->m, i, 1, 20, 60));
   uint32_t active = (uint32_t)tu_stats(s).active_file_id;
   assert_int_equal(bc_close(s), BC_OK);
+  /* In the active file, damage is corruption below a durability claim. */
+  if (place == MX_ACTIVE) kf_claim_durable(x->tmpl, &x->m, K + 59);
   uint32_t ids[256];
   size_t n = tu_data_ids(x->tmpl, ids, 256);
   if (place == MX_ACTIVE) assert_true(n == 1 && ids[0] == active);
@@ -1838,10 +1865,11 @@ static void test_stray_files_left_alone(void **state) {
   tu_model_free(&m);
 }
 
-/* Item 12, format version 2.  Existing coverage: test_recovery.c
-** test_newer_format_refused (version 2 in the first file; BC_VERSION naming
-** it, writer and reader).  Added here: the message says which file, which
-** format and that it is newer; version 2 in a middle sealed file, in the
+/* Item 12, a newer format version (BC_FORMAT_VERSION + 1; the test was
+** written for 2 when the library wrote 1).  Existing coverage: test_recovery.c
+** test_newer_format_refused (a newer version in the first file; BC_VERSION
+** naming it, writer and reader).  Added here: the message says which file,
+** which format and that it is newer; it in a middle sealed file, in the
 ** active (tail) file, and in a header-only newest file (which must not be
 ** taken for a crash while creating it and rewritten); nothing on disk
 ** changes. */
@@ -1870,7 +1898,7 @@ static void test_format_version_2_refused(void **state) {
       assert_int_equal(pread(fd, hdr, sizeof hdr, 0), (ssize_t)sizeof hdr);
       close(fd);
     }
-    bc_put_u32(hdr + 8, 2);
+    bc_put_u32(hdr + 8, BC_FORMAT_VERSION + 1);
     bc_put_u32(hdr + 28, (uint32_t)crc32(0, hdr, 28));
     if (v < 2) {
       int fd = open(p, O_WRONLY);
@@ -1889,15 +1917,18 @@ static void test_format_version_2_refused(void **state) {
       bc_store *s = (bc_store *)1;
       bc_status st = bc_open(dir, &o, &s, err, sizeof err);
       if (st != BC_VERSION)
-        fail_msg("format 2 in %s (%s): bc_open gave %s, want BC_VERSION: %s", names[v],
-                 ro ? "reader" : "writer", bc_status_name(st), err);
+        fail_msg("format %d in %s (%s): bc_open gave %s, want BC_VERSION: %s",
+                 BC_FORMAT_VERSION + 1, names[v], ro ? "reader" : "writer",
+                 bc_status_name(st), err);
       assert_null(s);
+      char fmt[32];
       snprintf(want, sizeof want, "%010u.data", which[v]);
-      if (!strstr(err, want) || !strstr(err, "format 2") || !strstr(err, "newer") ||
+      snprintf(fmt, sizeof fmt, "format %d", BC_FORMAT_VERSION + 1);
+      if (!strstr(err, want) || !strstr(err, fmt) || !strstr(err, "newer") ||
           !strstr(err, dir))
-        fail_msg("format 2 in %s: unclear message '%s'", names[v], err);
+        fail_msg("%s in %s: unclear message '%s'", fmt, names[v], err);
       char *fp2 = tu_fingerprint(dir);
-      if (strcmp(fp, fp2) != 0) fail_msg("format 2 in %s: the refused open changed files", names[v]);
+      if (strcmp(fp, fp2) != 0) fail_msg("%s in %s: the refused open changed files", fmt, names[v]);
       free(fp2);
     }
     free(fp);

@@ -280,7 +280,7 @@ static void test_hint_header(void **state) {
   unsigned char h[BC_HINT_HEADER_SIZE];
   bc_hint_header_encode(h, 77, UINT64_C(0x1122334455));
   assert_memory_equal(h, "BCASKHNT", 8);
-  assert_int_equal(bc_get_u32(h + 8), BC_FORMAT_VERSION);
+  assert_int_equal(bc_get_u32(h + 8), BC_HINT_VERSION);
   assert_int_equal(bc_get_u32(h + 12), 77);
   assert_true(bc_get_u64(h + 16) == UINT64_C(0x1122334455));
   assert_int_equal(bc_get_u32(h + 24), 0);
@@ -288,7 +288,7 @@ static void test_hint_header(void **state) {
   uint32_t version, id;
   uint64_t size;
   assert_int_equal(bc_hint_header_decode(h, &version, &id, &size), 0);
-  assert_int_equal(version, BC_FORMAT_VERSION);
+  assert_int_equal(version, BC_HINT_VERSION);
   assert_int_equal(id, 77);
   assert_true(size == UINT64_C(0x1122334455));
   for (int i = 0; i < (int)BC_HINT_HEADER_SIZE; i++) {
@@ -447,7 +447,7 @@ static void manifest_roundtrip(uint32_t ni, uint32_t no) {
   assert_non_null(p);
   assert_int_equal(len, 24 + 4 * ((size_t)ni + no));
   assert_memory_equal(p, "BCASKMRG", 8);
-  assert_int_equal(bc_get_u32(p + 8), BC_FORMAT_VERSION);
+  assert_int_equal(bc_get_u32(p + 8), BC_MANIFEST_VERSION);
   assert_int_equal(bc_get_u32(p + 12), ni);
   assert_int_equal(bc_get_u32(p + 16), no);
   if (ni) assert_int_equal(bc_get_u32(p + 20), m.inputs[0]);
@@ -494,19 +494,19 @@ static void test_manifest(void **state) {
   ** before any allocation. */
   unsigned char p[24];
   memcpy(p, "BCASKMRG", 8);
-  bc_put_u32(p + 8, BC_FORMAT_VERSION);
+  bc_put_u32(p + 8, BC_MANIFEST_VERSION);
   bc_put_u32(p + 12, UINT32_MAX);
   bc_put_u32(p + 16, 2);
   bc_put_u32(p + 20, (uint32_t)crc32(0, p, 20));
   bc_manifest d;
   assert_int_equal(bc_manifest_decode(p, sizeof p, &d), -1);
   /* A newer version, even with a valid CRC, is not read. */
-  bc_put_u32(p + 8, BC_FORMAT_VERSION + 1);
+  bc_put_u32(p + 8, BC_MANIFEST_VERSION + 1);
   bc_put_u32(p + 12, 0);
   bc_put_u32(p + 16, 0);
   bc_put_u32(p + 20, (uint32_t)crc32(0, p, 20));
   assert_int_equal(bc_manifest_decode(p, sizeof p, &d), -1);
-  bc_put_u32(p + 8, BC_FORMAT_VERSION);
+  bc_put_u32(p + 8, BC_MANIFEST_VERSION);
   bc_put_u32(p + 20, (uint32_t)crc32(0, p, 20));
   assert_int_equal(bc_manifest_decode(p, sizeof p, &d), 0);
   assert_int_equal(d.n_inputs, 0);

@@ -921,6 +921,271 @@ static void test_transaction_markers(void **state) {
   assert_int_equal(bc_close(s), BC_OK);
 }
 
+/* ------------------------------------------------- power loss (issue 12) */
+
+/* One transaction of (key, value) pairs, committed. */
+static void txn_puts(bc_store *s, const char *const *keys, const char *const *vals,
+                     const size_t *lens, int n) {
+  bc_txn *t;
+  TU_OK(bc_txn_begin(s, &t));
+  for (int i = 0; i < n; i++)
+    TU_OK(bc_txn_put(t, keys[i], strlen(keys[i]), 0, vals[i], lens[i]));
+  TU_OK(bc_txn_commit(t));
+}
+
+/* Every key of the store reads (a walk with values): no BC_CORRUPT. */
+static void walk_reads(bc_store *s, const char *where) {
+  bc_iter *it;
+  TU_OK(bc_iter_open(s, &it));
+  const void *k;
+  size_t kl;
+  bc_buf b = {0};
+  while (bc_iter_next(it, &k, &kl, NULL) == BC_OK) {
+    const void *v;
+    bc_status st = bc_get(s, k, kl, &b, &v, NULL);
+    if (st != BC_OK)
+      fail_msg("%s: key '%.*s' reads %s: %s", where, (int)kl, (const char *)k,
+               bc_status_name(st), bc_errmsg(s));
+  }
+  bc_iter_close(it);
+  bc_buf_free(&b);
+}
+
+/* Overwrite n bytes at off of path with zeros. */
+static void zero_range(const char *path, long long off, size_t n) {
+  unsigned char z[1024] = {0};
+  assert_true(n <= sizeof z);
+  int fd = open(path, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, z, n, off), (ssize_t)n);
+  close(fd);
+}
+
+/* The issue's case: a sync=full transaction whose COMMIT never returned
+** (power failed before its fdatasync did) left its first record torn -- the
+** second 512-byte sector of what it appended reached the disk as zeros --
+** and the rest intact.  That is the unsynced tail (docs/FORMAT.md Recovery
+** 3), not corruption: the transaction is discarded whole, the committed
+** values read, for a writer and a reader, and nothing counts as corrupt.
+** (Before the fix: a reads BC_CORRUPT, and so does every full scan.) */
+static void test_unsynced_tail_torn_transaction(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX];
+  data_path(p, fx->base, 1);
+  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  const char *keys[] = {"a", "b"};
+  const char *c[] = {"committed", "committed"};
+  size_t cl[] = {9, 9};
+  txn_puts(s, keys, c, cl, 2);
+  long long before = tu_file_size(p);
+  char big[3000];
+  memset(big, 'N', sizeof big);
+  const char *nv[] = {big, "new"};
+  size_t nl[] = {sizeof big, 3};
+  txn_puts(s, keys, nv, nl, 2);
+  long long after = tu_file_size(p);
+  assert_int_equal(bc_close(s), BC_OK);
+  assert_true(after - before > 1024);
+  zero_range(p, before + 512, 512);
+
+  for (int ro = 0; ro < 2; ro++) {
+    bc_options o;
+    bc_options_init(&o);
+    o.read_only = ro;
+    s = tu_open_opts(fx->base, &o);
+    const char *where = ro ? "reader" : "writer";
+    expect(s, "a", "committed", where);
+    expect(s, "b", "committed", where);
+    walk_reads(s, where);
+    bc_stats st = tu_stats(s);
+    assert_int_equal(st.corrupt, 0);
+    if (!ro) assert_true(st.truncated_bytes == (uint64_t)(after - before));
+    if (!ro) assert_true(tu_file_size(p) == before);
+    /* A follower's refresh does not take the cut-off bytes up again. */
+    if (ro) {
+      TU_OK(bc_refresh(s));
+      expect(s, "a", "committed", "reader, refreshed");
+    }
+    assert_int_equal(bc_close(s), BC_OK);
+  }
+  /* The writer goes on; its writes survive a reopen. */
+  s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  const char *k2[] = {"b"};
+  const char *v2[] = {"after"};
+  size_t l2[] = {5};
+  txn_puts(s, k2, v2, l2, 1);
+  assert_int_equal(bc_close(s), BC_OK);
+  s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  expect(s, "a", "committed", "after a new write");
+  expect(s, "b", "after", "after a new write");
+  assert_int_equal(tu_stats(s).corrupt, 0);
+  assert_int_equal(bc_close(s), BC_OK);
+}
+
+/* A follower that opened on a store whose tail a power loss left torn
+** keeps the committed values through its refreshes, and takes up what a
+** writer appends after cutting the tail. */
+static void test_unsynced_tail_follower(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX];
+  data_path(p, fx->base, 1);
+  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  const char *keys[] = {"a", "b"};
+  const char *c[] = {"committed", "committed"};
+  size_t cl[] = {9, 9};
+  txn_puts(s, keys, c, cl, 2);
+  long long before = tu_file_size(p);
+  char big[3000];
+  memset(big, 'N', sizeof big);
+  const char *nv[] = {big, "new"};
+  size_t nl[] = {sizeof big, 3};
+  txn_puts(s, keys, nv, nl, 2);
+  assert_int_equal(bc_close(s), BC_OK);
+  zero_range(p, before + 512, 512);
+  bc_options o;
+  bc_options_init(&o);
+  o.read_only = 1;
+  bc_store *r = tu_open_opts(fx->base, &o);
+  expect(r, "a", "committed", "follower");
+  TU_OK(bc_refresh(r));
+  expect(r, "a", "committed", "follower, refreshed");
+  walk_reads(r, "follower, refreshed");
+  s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  const char *k2[] = {"a"};
+  const char *v2[] = {"written after the cut"};
+  size_t l2[] = {21};
+  txn_puts(s, k2, v2, l2, 1);
+  TU_OK(bc_refresh(r));
+  expect(r, "a", "written after the cut", "follower, after the writer's cut");
+  expect(r, "b", "committed", "follower, after the writer's cut");
+  assert_int_equal(tu_stats(r).corrupt, 0);
+  assert_int_equal(bc_close(s), BC_OK);
+  assert_int_equal(bc_close(r), BC_OK);
+}
+
+/* Damage below the durability claim of a later COMMIT is damage to durable
+** data, not a power loss: counted, its key reads BC_CORRUPT, every record
+** after it is read, nothing is cut.  Damage to the newest transaction, which
+** no COMMIT claims durable, cannot be told from a power loss during it: it
+** is dropped whole and the file cut (docs/FORMAT.md Recovery 3). */
+static void test_damage_below_claim_is_corruption(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX], base[PATH_MAX], last[PATH_MAX];
+  tu_path(base, "%s/base", fx->base);
+  tu_path(last, "%s/last", fx->base);
+  bc_store *s = tu_open(base, 0, BC_SYNC_FULL, NULL);
+  const char *k1[] = {"x", "y"};
+  const char *v1[] = {"x-old", "y-old"};
+  size_t l1[] = {5, 5};
+  txn_puts(s, k1, v1, l1, 2);
+  data_path(p, base, 1);
+  long long t2 = tu_file_size(p);
+  const char *v2[] = {"x-victim", "y-two"};
+  size_t l2[] = {8, 5};
+  txn_puts(s, k1, v2, l2, 2);
+  long long t3 = tu_file_size(p);
+  const char *k3[] = {"z"};
+  const char *v3[] = {"z-three"};
+  size_t l3[] = {7};
+  txn_puts(s, k3, v3, l3, 1);
+  assert_int_equal(bc_close(s), BC_OK);
+  assert_int_equal(tu_copy_dir(base, last), 0);
+
+  /* y's record of the second transaction (after x's, 32 + 1 + 8 bytes):
+  ** its value is at + 32 + 1. */
+  tu_flip(p, t2 + 41 + 32 + 1 + 2, 0x01);
+  s = tu_open(base, 0, BC_SYNC_FULL, NULL);
+  bc_buf b = {0};
+  const void *v;
+  assert_int_equal(bc_get(s, "y", 1, &b, &v, NULL), BC_CORRUPT);
+  bc_buf_free(&b);
+  expect(s, "x", "x-victim", "damage below the claim");
+  expect(s, "z", "z-three", "damage below the claim");
+  assert_true(tu_stats(s).corrupt >= 1);
+  assert_int_equal(tu_stats(s).truncated_bytes, 0);
+  assert_int_equal(bc_close(s), BC_OK);
+
+  /* The last transaction's record: dropped with it. */
+  data_path(p, last, 1);
+  tu_flip(p, t3 + 32 + 1 + 2, 0x01);
+  s = tu_open(last, 0, BC_SYNC_FULL, NULL);
+  expect(s, "x", "x-victim", "damage to the last commit");
+  expect(s, "y", "y-two", "damage to the last commit");
+  expect(s, "z", NULL, "damage to the last commit");
+  assert_int_equal(tu_stats(s).corrupt, 0);
+  assert_true(tu_stats(s).truncated_bytes > 0);
+  assert_int_equal(bc_close(s), BC_OK);
+}
+
+/* A store written by format-1 code: a "format 1" marker, a version-1 data
+** file with 8-byte COMMITs.  It opens and reads; a writer never appends to
+** the version-1 file (it starts a version-2 active file) and the old file
+** stays byte for byte; a version-1 tail gets prefix semantics (no claims:
+** D = 0), so a torn record with an intact one after it is cut, not
+** corruption. */
+static void test_format_1_store(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX], m[PATH_MAX];
+  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  assert_int_equal(bc_close(s), BC_OK);
+  tu_path(m, "%s/BITCASK", fx->base);
+  size_t ml;
+  char *mt = (char *)tu_read_file(m, &ml);
+  assert_non_null(strstr(mt, "format 2\n"));
+  free(mt);
+  tu_write_file(m, "bitcask-sqlite store\nformat 1\ncreated-dir 0\n", 44);
+  data_path(p, fx->base, 1);
+  unsigned char hdr[BC_FILE_HEADER_SIZE];
+  bc_file_header_encode(hdr, 1, 0);
+  bc_put_u32(hdr + 8, 1);
+  bc_put_u32(hdr + 28, (uint32_t)crc32(0, hdr, 28));
+  tu_write_file(p, hdr, sizeof hdr);
+  append_rec(p, BC_REC_PUT, 1, 1, "a", "a1", 2);
+  append_rec(p, BC_REC_PUT, 2, 1, "b", "b1", 2);
+  append_commit(p, 3, 1, 2);
+  append_rec(p, BC_REC_PUT, 4, 0, "c", "c1", 2);
+  long long good = tu_file_size(p);
+  /* The unsynced tail: a torn transaction record, then an intact COMMIT. */
+  append_rec(p, BC_REC_PUT, 5, 5, "a", "a-torn", 6);
+  zero_range(p, good + 8, 8);
+  append_commit(p, 6, 5, 1);
+
+  s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  expect(s, "a", "a1", "format 1");
+  expect(s, "b", "b1", "format 1");
+  expect(s, "c", "c1", "format 1");
+  walk_reads(s, "format 1");
+  assert_int_equal(tu_stats(s).corrupt, 0);
+  assert_true(tu_file_size(p) == good);
+  assert_true(tu_stats(s).active_file_id == 2);
+  unsigned long before = crc32(0, NULL, 0);
+  {
+    size_t n;
+    unsigned char *d = tu_read_file(p, &n);
+    before = crc32(before, d, (uInt)n);
+    free(d);
+  }
+  const char *k[] = {"a"};
+  const char *v[] = {"a2"};
+  size_t l[] = {2};
+  txn_puts(s, k, v, l, 1);
+  assert_int_equal(bc_close(s), BC_OK);
+  size_t n;
+  unsigned char *d = tu_read_file(p, &n);
+  assert_true(crc32(crc32(0, NULL, 0), d, (uInt)n) == before);
+  free(d);
+  for (int ro = 0; ro < 2; ro++) {
+    bc_options o;
+    bc_options_init(&o);
+    o.read_only = ro;
+    s = tu_open_opts(fx->base, &o);
+    expect(s, "a", "a2", "format 1, reopened");
+    expect(s, "b", "b1", "format 1, reopened");
+    expect(s, "c", "c1", "format 1, reopened");
+    assert_int_equal(bc_close(s), BC_OK);
+  }
+}
+
 /* ------------------------------------------ a crash at every write step */
 
 #define CK 20   /* keys */
@@ -1267,6 +1532,10 @@ int main(void) {
       TU_TEST(test_newer_format_refused),
       TU_TEST(test_transaction_markers),
       TU_TEST(test_commit_count_mismatch),
+      TU_TEST(test_unsynced_tail_torn_transaction),
+      TU_TEST(test_unsynced_tail_follower),
+      TU_TEST(test_damage_below_claim_is_corruption),
+      TU_TEST(test_format_1_store),
       TU_TEST(test_crash_at_every_write_step),
       TU_TEST(test_leftovers_removed),
       TU_TEST(test_damaged_manifest_refused),

@@ -386,11 +386,28 @@ static void hint_step(bc_store *s, unsigned step) {
   }
 }
 
+/* Blank the durability claim of every COMMIT of data file d (n bytes) and
+** the CRC of its record: the claim says how much of the file was fsync'd
+** when the COMMIT was appended, which depends on when fsyncs happened. */
+static void blank_claims(unsigned char *d, size_t n) {
+  size_t off = BC_FILE_HEADER_SIZE;
+  while (off + BC_REC_HEADER_SIZE <= n) {
+    uint32_t klen = bc_get_u32(d + off + 24), vlen = bc_get_u32(d + off + 28);
+    if (d[off + 4] == BC_REC_COMMIT && vlen == BC_COMMIT_SIZE &&
+        off + BC_REC_HEADER_SIZE + vlen <= n) {
+      memset(d + off, 0, 4);
+      memset(d + off + BC_REC_HEADER_SIZE + 8, 0, 8);
+    }
+    off += (size_t)bc_rec_size(klen, vlen);
+  }
+}
+
 /* The writer builds a sealed file's hint in memory as it appends the
 ** file's records (engine/active.c); a writer that went on appending to a
 ** tail it found at open builds it by scanning the file.  The same writes
 ** made by one writer, and by writers reopened before every step (every hint
-** then comes from a scan), give byte-identical data and hint files. */
+** then comes from a scan), give byte-identical hint files, and data files
+** identical but for the COMMITs' durability claims (and so their CRCs). */
 static void test_hint_in_memory_matches_scan(void **state) {
   tu_fix *fx = *state;
   char a[PATH_MAX], b[PATH_MAX];
@@ -420,6 +437,10 @@ static void test_hint_in_memory_matches_scan(void **state) {
       tu_path(pb, "%s/%010u.%s", b, ids[i], sfx[j]);
       size_t la, lb;
       unsigned char *da = tu_read_file(pa, &la), *db = tu_read_file(pb, &lb);
+      if (j == 0 && la == lb) {
+        blank_claims(da, la);
+        blank_claims(db, lb);
+      }
       if (la != lb || memcmp(da, db, la) != 0)
         fail_msg("%010u.%s differs between the in-memory hint and the scan", ids[i],
                  sfx[j]);
@@ -495,7 +516,10 @@ static void test_not_a_store(void **state) {
   assert_int_equal(bc_open(dir, &o, &s, err, sizeof err), BC_NOTSTORE);
   assert_int_equal(tu_count_entries(dir), 1);
   /* A marker of a newer format. */
-  tu_write_file(p, "bitcask-sqlite store\nformat 2\ncreated-dir 0\n", 44);
+  char newer[64];
+  int nl = snprintf(newer, sizeof newer, "bitcask-sqlite store\nformat %d\ncreated-dir 0\n",
+                    BC_FORMAT_VERSION + 1);
+  tu_write_file(p, newer, (size_t)nl);
   assert_int_equal(bc_open(dir, &o, &s, err, sizeof err), BC_VERSION);
   assert_int_equal(tu_count_entries(dir), 1);
 }

@@ -65,7 +65,10 @@
 **                4 bytes of the content make the file larger (see grow)
 **     idsel bits 0-4 file id - 1 (ids 1..32); bit 5: an odd id instead,
 **                    FZ_ODD_IDS[bits 0-2]; bits 6-7 the synthesized header:
-**                    0 right, 1 file id + 1, 2 version 2, 3 version 0
+**                    0 right, 1 file id + 1, 2 a newer version (data:
+**                    BC_FORMAT_VERSION + 1, hint: BC_HINT_VERSION + 1;
+**                    marker: BC_FORMAT_VERSION + 1, else format 1), 3
+**                    version 0
 **     aux   see FIX; marker: bit 0 created-dir
 **   Manifest with SYNTH: content[0] = number of inputs, then one byte per
 **   id (0..255), inputs first, outputs after.
@@ -343,7 +346,7 @@ static void kind_name(char *out, size_t n, int kind, uint8_t idsel) {
 static void patch_header(unsigned char *h, uint8_t idsel, int hint) {
   unsigned variant = (idsel >> 6) & 3u;
   if (variant == 1) bc_put_u32(h + (hint ? 12 : 16), bc_get_u32(h + (hint ? 12 : 16)) + 1u);
-  if (variant == 2) bc_put_u32(h + 8, 2);
+  if (variant == 2) bc_put_u32(h + 8, hint ? BC_HINT_VERSION + 1 : BC_FORMAT_VERSION + 1);
   if (variant == 3) bc_put_u32(h + 8, 0);
   bc_put_u32(h + 28, crc_of(h, 28));
 }
@@ -516,7 +519,7 @@ static int build_file(fz_file *fs, size_t nfs, fz_file *f, const fz_chunk *c) {
         char text[128];
         int n = snprintf(text, sizeof text,
                          "bitcask-sqlite store\nformat %d\ncreated-dir %d\n",
-                         (c->idsel >> 6) == 2 ? 2 : 1, c->aux & 1);
+                         (c->idsel >> 6) == 2 ? BC_FORMAT_VERSION + 1 : 1, c->aux & 1);
         return join(f, (const unsigned char *)text, (size_t)n, NULL, 0, 0);
       }
       return join(f, NULL, 0, c->body, c->blen, 0);

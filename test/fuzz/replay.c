@@ -14,6 +14,9 @@
 ** every input passed.  `make check-fuzz` runs it on test/fuzz/corpus:
 **   seed-*   made by --make-seeds (regenerate: rm test/fuzz/corpus/seed-*;
 **            build/fuzz_replay --make-seeds test/fuzz/corpus)
+**   v1-seed-* the same, made by a format-1 library (data files of version
+**            1, 8-byte COMMITs): kept so that stores older code wrote stay
+**            covered; never regenerated
 **   crash-*  reproducers of the bugs the fuzzer found (fixed in the engine)
 **   the rest inputs libFuzzer found, minimised: `make fuzz`, then
 **            build-fuzz/fuzz_open -set_cover_merge=1 test/fuzz/corpus
