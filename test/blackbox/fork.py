@@ -77,6 +77,19 @@ def worker(db, tag, logpath, retry_busy, deadline):
     os._exit(0)
 
 
+def wait_child(pid, seconds):
+    """Wait for a child; kill it if it has not exited in time. True if it exited."""
+    end = time.time() + seconds
+    while time.time() < end:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return True
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return False
+
+
 def read_log(path):
     ok, err, msgs = set(), set(), []
     if not os.path.exists(path):
@@ -87,7 +100,7 @@ def read_log(path):
             ok.add(parts[1])
         elif parts[0] == 'ERR':
             err.add(parts[1])
-            msgs.append(parts[3] if len(parts) > 3 else '')
+            msgs.append(' '.join(parts[2:]))          # "<errcode> <message>"
         else:
             msgs.append(line.strip())
     return ok, err, msgs
@@ -136,7 +149,8 @@ def run_workers(case, db, retry_busy, parent_con=None):
                 if len(perr) == 1:
                     print('  (%s: parent INSERT failed: %s)' % (case, e))
     for pid in pids:
-        os.waitpid(pid, 0)
+        if not wait_child(pid, 25):
+            print('  (%s: worker %d hung: killed)' % (case, pid))
     results = [read_log(lp) for lp in logs]
     return pok, perr, results
 
@@ -156,7 +170,9 @@ def variant_open(parent_writes=True):
     nonbusy = []
     for ok, err, msgs in results:
         acked |= ok; failed |= err; child_ok += len(ok)
-        nonbusy += [m for m in msgs if not ('locked' in m or m.startswith('5 '))]
+        # SQLITE_BUSY (5), or SQLITE_READONLY (8) if the child reads as a follower
+        nonbusy += [m for m in msgs if not ('lock' in m.lower() or m.startswith('5 ') or m.startswith('8 ')
+                                             or 'read' in m.lower())]
     check(case + ': parent inserts all succeed while it holds the lock', not perr, '%d failed' % len(perr))
     check(case + ': no child INSERT succeeds while the parent holds the writer lock',
           child_ok == 0, '%d child INSERTs returned success' % child_ok)
@@ -197,17 +213,23 @@ def variant_closed():
 
 # ---- Variant C: the child closes / garbage-collects the inherited connection
 # and exits; the parent's store must be intact, locked and writable by it.
-def variant_child_closes(how, memory=False):
-    case = 'childclose-%s%s' % (how, '-memory' if memory else '')
+def variant_child_closes(how, memory=False, sync='full', in_txn=False):
+    case = 'childclose-%s%s-%s%s' % (how, '-memory' if memory else '', sync, '-intxn' if in_txn else '')
     d = os.path.join(T, case); os.mkdir(d)
     db = ':memory:' if memory else os.path.join(d, 'app.db')
     con = connect(db)
     if memory:
-        con.execute("CREATE VIRTUAL TABLE kv USING bitcask")        # private temp dir
+        con.execute("CREATE VIRTUAL TABLE kv USING bitcask(sync='%s')" % sync)   # private temp dir
     else:
-        con.execute("CREATE VIRTUAL TABLE kv USING bitcask(dir='store')")
+        con.execute("CREATE VIRTUAL TABLE kv USING bitcask(dir='store', sync='%s')" % sync)
     keys = ['r%d' % i for i in range(50)]
     con.executemany('INSERT INTO kv VALUES (?, ?)', [(k, 'v' + k) for k in keys])
+    if in_txn:
+        # The parent forks in the middle of a transaction that has written;
+        # the child's close rolls back *its* copy -- the parent then commits.
+        con.execute('BEGIN')
+        con.executemany('INSERT INTO kv VALUES (?, ?)', [('t%d' % i, 'vt%d' % i) for i in range(30)])
+        con.execute("DELETE FROM kv WHERE key = 'r0'")
     pid = os.fork()
     if pid == 0:
         try:
@@ -225,11 +247,22 @@ def variant_child_closes(how, memory=False):
             os.environ['BB_CHILD'] = '1'
             sys.exit(0)
         os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    hung = not wait_child(pid, 5)
+    check(case + ': the child closes the inherited connection and exits (within 5 s)', not hung,
+          'the child was still running after 5 s: killed')
+    if in_txn:
+        try:
+            con.execute('COMMIT')
+            keys.remove('r0'); keys += ['t%d' % i for i in range(30)]
+            check(case + ': parent commits its transaction after the child exited', True)
+        except sqlite3.Error as e:
+            check(case + ': parent commits its transaction after the child exited', False, str(e))
     try:
         got = dict(con.execute('SELECT key, value FROM kv').fetchall())
+        want = {k: 'v' + k for k in keys}
         check(case + ': parent still reads all its rows after the child exited',
-              got == {k: 'v' + k for k in keys}, 'got %d rows' % len(got))
+              got == want, 'got %d rows, expected %d; missing %s extra %s' % (
+                  len(got), len(want), sorted(set(want) - set(got))[:5], sorted(set(got) - set(want))[:5]))
     except sqlite3.Error as e:
         check(case + ': parent still reads after the child exited', False, str(e))
     try:
@@ -264,7 +297,13 @@ def main():
                lambda: variant_child_closes('gc'),
                lambda: variant_child_closes('exit'),
                lambda: variant_child_closes('close', memory=True),
-               lambda: variant_child_closes('exit', memory=True)):
+               lambda: variant_child_closes('exit', memory=True),
+               lambda: variant_child_closes('close', sync='normal'),
+               lambda: variant_child_closes('exit', sync='normal'),
+               lambda: variant_child_closes('close', in_txn=True),
+               lambda: variant_child_closes('exit', in_txn=True),
+               lambda: variant_child_closes('close', sync='normal', in_txn=True),
+               lambda: variant_child_closes('close', memory=True, in_txn=True)):
         try:
             fn()
         except Exception as e:
