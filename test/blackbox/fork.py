@@ -247,9 +247,9 @@ def variant_child_closes(how, memory=False, sync='full', in_txn=False):
             os.environ['BB_CHILD'] = '1'
             sys.exit(0)
         os._exit(0)
-    hung = not wait_child(pid, 5)
-    check(case + ': the child closes the inherited connection and exits (within 5 s)', not hung,
-          'the child was still running after 5 s: killed')
+    hung = not wait_child(pid, 3)
+    check(case + ': the child closes the inherited connection and exits (within 3 s)', not hung,
+          'the child was still running after 3 s: killed')
     if in_txn:
         try:
             con.execute('COMMIT')
