@@ -122,6 +122,50 @@ def run(method):
           os.path.isdir(os.path.join(d, 'main.db-kd.bitcask')))
 
 
+def attached():
+    """A .backup copy ATTACHed to a connection that has the original open."""
+    import sqlite3
+    method = 'backup-attached'
+    d = os.path.join(T, method); os.mkdir(d)
+    orig, copy = os.path.join(d, 'main.db'), os.path.join(d, 'copy.db')
+    rc, out, err = shell(orig, "CREATE VIRTUAL TABLE kv USING bitcask(dir='kvstore');",
+                         "INSERT INTO kv VALUES ('o1', 'orig1'), ('o2', 'orig2');")
+    check(method + ': original built', rc == 0, err)
+    rc, out, err = make_copy('backup', d, orig, copy)
+    check(method + ': copy made', rc == 0, err)
+    con = sqlite3.connect(orig, isolation_level=None)
+    con.enable_load_extension(True); con.load_extension(EXT)
+    con.execute("INSERT INTO kv VALUES ('orig_after', 'A')")
+    con.execute("ATTACH '%s' AS c" % copy)
+    try:
+        got = dict(con.execute('SELECT key, value FROM c.kv').fetchall())
+        check(method + ": the attached copy does not silently read the original's store",
+              'orig_after' not in got, 'c.kv returned %s' % sorted(got))
+    except sqlite3.Error as e:
+        print('  (%s: the attached copy refuses to read: %s)' % (method, e))
+    try:
+        con.execute("INSERT INTO c.kv VALUES ('copy_row', 'C')")
+    except sqlite3.Error as e:
+        print('  (%s: the attached copy refuses to write: %s)' % (method, e))
+    main_rows = dict(con.execute('SELECT key, value FROM main.kv').fetchall())
+    check(method + ": a write to the attached copy does not land in the original's table",
+          'copy_row' not in main_rows, 'main.kv has copy_row=%r' % main_rows.get('copy_row'))
+    try:
+        con.execute('DROP TABLE c.kv')
+    except sqlite3.Error as e:
+        print('  (%s: DROP TABLE c.kv refused: %s)' % (method, e))
+    con.close()
+    got, err = rows(orig, 'kv')
+    want = {'o1': 'orig1', 'o2': 'orig2', 'orig_after': 'A'}
+    check(method + ': original keeps its data after DROP TABLE of the attached copy',
+          got is not None and all(got.get(k) == v for k, v in want.items()), 'got %r err %r' % (got, err))
+
+
+try:
+    attached()
+except Exception as e:
+    check('backup-attached: raised', False, repr(e))
+
 for m in ('backup', 'vacuum', 'cp', 'dump', 'dump-load'):
     try:
         run(m)
