@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run every black-box attack test: bash test/blackbox/run.sh build/bitcask
+# Each test is self-contained, takes the extension path (without .so) as its
+# first argument, prints "name: N passed, N failed" last, exits non-zero on a
+# failure.  The Python tests need Debian's /usr/bin/python3 (its sqlite3
+# module can load extensions).
+EXT=${1:?usage: $0 path/to/build/bitcask}
+cd "$(dirname "$0")/../.." || exit 2
+case "$EXT" in /*) ;; *) EXT="$PWD/$EXT" ;; esac
+rc=0
+for t in test/blackbox/*.py; do
+  echo "== $t"
+  /usr/bin/python3 "$t" "$EXT" || rc=1
+done
+exit $rc
