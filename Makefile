@@ -34,7 +34,7 @@ HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
 ENGINE_LIBS = -ldeflate -lisal -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash check-fork \
-        check-corrupt check-corrupt-long check-powerloss powerloss \
+        check-corrupt check-corrupt-long check-powerloss powerloss check-blackbox \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
@@ -123,7 +123,7 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
 
 # One pass of every test against $(BUILD).
 check: all check-runner check-engine check-sql check-crash check-corrupt check-powerloss \
-       check-fork $(EXTRA_CHECKS) check-shell bench-smoke
+       check-fork $(EXTRA_CHECKS) check-shell check-blackbox bench-smoke
 
 check-fork: $(BUILD)/fork_writers $(BUILD)/bitcask.so
 	@d=$$(mktemp -d); $(BUILD)/fork_writers $$d $(BUILD)/bitcask; rc=$$?; \
@@ -178,6 +178,13 @@ check-engine: $(ENGINE_TESTS)
 
 check-sql: $(BUILD)/slt $(BUILD)/bitcask.so
 	$(BUILD)/slt --load $(BUILD)/bitcask test/sql/*.test
+
+# Black-box attack tests (test/blackbox/), written from README, FORMAT.md and
+# bitcask.h alone: fork, shared directories, copies of the database,
+# descriptors, power loss and damaged files, through Debian's python3 (whose
+# sqlite3 module loads extensions).  Normal build only, as check-shell.
+check-blackbox: $(BUILD)/bitcask.so
+	@if [ "$(SAN)" != 1 ]; then bash test/blackbox/run.sh $(BUILD)/bitcask; fi
 
 # Tests through the real sqlite3 shell (a separate process per step, kill -9,
 # a second process); only for the normal build, since the shell itself is not
