@@ -160,8 +160,11 @@ void bc_manifest_free(bc_manifest *m);
 
 /* ---------------------------------------------------------------- keydir */
 
-/* One key.  Packed into 24 bytes + key (keydir.c explains the bits). */
-typedef struct bc_entry {
+/* One key.  Packed into 24 bytes + key (keydir.c explains the bits).  The
+** arena places entries at 4-byte boundaries (its unit), so the struct is
+** packed with alignment 4: the compiler then reads and writes the 64-bit
+** fields in a way that is safe at any 4-byte boundary. */
+typedef struct __attribute__((packed, aligned(4))) bc_entry {
   uint64_t seqmeta;    /* seq in bits 0..55, meta in bits 56..63 */
   uint64_t loc;        /* offset bits 0..39, klen bits 40..56, deleted bit 57 */
   uint32_t file_id;
@@ -280,11 +283,11 @@ uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
 ** releases the deferred frees. */
 void bc_kd_pin(bc_keydir *kd);
 void bc_kd_unpin(bc_keydir *kd);
-/* A snapshot of which entries are linked: one bit per 8-byte arena unit
+/* A snapshot of which entries are linked: one bit per 4-byte arena unit
 ** (an entry's first unit), chunk after chunk, so walking it visits the
 ** entries in arena order -- the order they were created, which for a store
 ** loaded from its files is the order of the records on disk -- with no
-** sort.  About 5 bits per key of 16 bytes. */
+** sort.  About 10 bits per key of 16 bytes. */
 typedef struct bc_kd_snap {
   uint64_t *bits;   /* malloc'd */
   size_t *first;    /* nchunk + 1 entries: chunk c's first word; malloc'd */

@@ -68,12 +68,12 @@
 #include <string.h>
 
 #define KD_MIN_CAP 16u
-#define KD_UNIT 8u
-#define KD_UNIT_BITS 17u                        /* units per chunk: 2^17 */
-#define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 1 MiB */
-#define KD_FIRST_CHUNK_UNITS 512u               /* 4 KiB */
+#define KD_UNIT 4u
+#define KD_UNIT_BITS 16u                        /* units per chunk: 2^16 */
+#define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 256 KiB */
+#define KD_FIRST_CHUNK_UNITS 1024u              /* 4 KiB */
 #define KD_MAX_CHUNKS (1u << (32u - KD_UNIT_BITS))
-#define KD_NFREE 64u /* exact free lists for 3..63 units; [0] holds the rest */
+#define KD_NFREE 128u /* exact free lists for 6..127 units; [0] holds the rest */
 #define KD_LARGE_SEARCH 16
 #define KD_PREFETCH 16 /* slots ahead whose entries a rehash prefetches */
 
@@ -178,7 +178,7 @@ static int add_chunk(bc_keydir *kd, uint32_t need) {
 
 /* Put a free block of `units` units at ref on its free list. */
 static void free_block(bc_keydir *kd, uint32_t ref, uint32_t units) {
-  if (units < 3) return; /* too small to hold an entry: lost */
+  if (units < entry_units(0)) return; /* too small to hold an entry: lost */
   unsigned char *p = (unsigned char *)bc_kd_entry(kd, ref);
   uint32_t list = units < KD_NFREE ? units : 0;
   memcpy(p, &kd->freel[list], 4);
@@ -398,7 +398,21 @@ static uint64_t bump_avail(const bc_keydir *kd, uint32_t maxu) {
   return a;
 }
 
-int bc_kd_presize(bc_keydir *kd, size_t n) { return grow_for(kd, n); }
+int bc_kd_presize(bc_keydir *kd, size_t n) {
+  /* The keys that are coming are known (a hint file's count at open): size
+  ** the table for exactly that many at the highest load rather than the
+  ** next step of 1.5x, which for a store that is only read would leave up
+  ** to a third of the slots empty for good (1.7 bytes a key on average,
+  ** 3.3 at worst).  At least one step of growth: presized file after file
+  ** (an unmerged store), the rehashes stay a geometric series. */
+  size_t need = kd->count + n;
+  if (need < kd->count) return -1;
+  if (fits(need, kd->cap)) return 0;
+  if (need > (SIZE_MAX - 2) / 4) return -1;
+  size_t cap = (need * 4 + 2) / 3;
+  if (cap < kd->cap + kd->cap / 2) cap = kd->cap + kd->cap / 2;
+  return resize(kd, cap);
+}
 
 int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
   if (grow_for(kd, n) != 0) return -1;
