@@ -140,6 +140,14 @@ int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,
 void bc_hint_trailer_encode(unsigned char out[BC_HINT_TRAILER_SIZE],
                             uint32_t count, const unsigned char *before,
                             size_t nbefore);
+/* The same, given the CRC of every byte before it. */
+void bc_hint_trailer_encode_crc(unsigned char out[BC_HINT_TRAILER_SIZE],
+                                uint32_t count, uint32_t crc);
+/* The format's CRC-32 of p[0..n), continuing from crc (0 to start). */
+uint32_t bc_crc32(uint32_t crc, const void *p, size_t n);
+/* The CRC-32 of A || B from crc1 = CRC-32 of A, crc2 = CRC-32 of B and
+** len2 = the length of B (zlib's crc32_combine). */
+uint32_t bc_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 int bc_hint_trailer_check(const unsigned char in[BC_HINT_TRAILER_SIZE],
                           uint32_t *count, const unsigned char *before,
                           size_t nbefore);
@@ -436,6 +444,13 @@ struct bc_store {
   uint32_t ahint_id;        /* the file ahint describes; 0: none (a sealed
                             ** file then gets its hint by a scan) */
   uint64_t ahint_end;       /* offset just past the last record in ahint */
+  int ahint_tmp;            /* 1: <ahint_id>.hint.tmp exists, open as
+                            ** ahint_fd, holding the ahint_spilled bytes of
+                            ** entries (CRC-32 ahint_crc) that came before
+                            ** the ones in ahint (active.c) */
+  int ahint_fd;
+  uint64_t ahint_spilled;
+  uint32_t ahint_crc;
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
@@ -590,6 +605,9 @@ bc_status bc_check_tail(bc_store *s);
 bc_status bc_sync_active(bc_store *s, int force);
 bc_status bc_rotate(bc_store *s);
 bc_status bc_active_create(bc_store *s);
+/* Forget the active file's in-memory hint and remove what of it was spilled
+** to disk (bc_close). */
+void bc_ahint_free(bc_store *s);
 void bc_undo_clear(bc_store *s);
 
 /* txn.c */

@@ -36,6 +36,32 @@ static uint32_t crc_more(uint32_t crc, const void *p, size_t n) {
   return libdeflate_crc32(crc, p, n);
 }
 
+uint32_t bc_crc32(uint32_t crc, const void *p, size_t n) { return crc_more(crc, p, n); }
+
+/* Product of a and b, polynomials over GF(2) in the CRC's reflected bit
+** order (bit 31 is x^0), modulo the CRC-32 polynomial. */
+static uint32_t crc_mulmod(uint32_t a, uint32_t b) {
+  uint32_t p = 0;
+  for (int i = 0; i < 32; i++) {
+    if (a & (UINT32_C(0x80000000) >> i)) p ^= b;
+    b = b & 1 ? (b >> 1) ^ UINT32_C(0xEDB88320) : b >> 1;
+  }
+  return p;
+}
+
+uint32_t bc_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
+  /* crc(A || B) = crc(A) * x^(8 len(B)) + crc(B) (mod the polynomial): the
+  ** CRC's initial and final inversions cancel out in this form.  x^(8n)
+  ** by squaring: sq runs through x^8, x^16, x^32, ... */
+  uint32_t xn = UINT32_C(0x80000000); /* x^0 */
+  uint32_t sq = UINT32_C(0x00800000); /* x^8 */
+  for (uint64_t n = len2; n; n >>= 1) {
+    if (n & 1) xn = crc_mulmod(sq, xn);
+    sq = crc_mulmod(sq, sq);
+  }
+  return crc_mulmod(xn, crc1) ^ crc2;
+}
+
 /* ------------------------------------------------------------ file header */
 
 void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,
@@ -169,10 +195,15 @@ int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,
 void bc_hint_trailer_encode(unsigned char out[BC_HINT_TRAILER_SIZE],
                             uint32_t count, const unsigned char *before,
                             size_t nbefore) {
+  bc_hint_trailer_encode_crc(out, count, crc_more(0, before, nbefore));
+}
+
+void bc_hint_trailer_encode_crc(unsigned char out[BC_HINT_TRAILER_SIZE],
+                                uint32_t count, uint32_t crc) {
   memcpy(out, TRAILER_MAGIC, 4);
   bc_put_u32(out + 4, count);
   bc_put_u32(out + 8, 0);
-  bc_put_u32(out + 12, crc_more(0, before, nbefore));
+  bc_put_u32(out + 12, crc);
 }
 
 int bc_hint_trailer_check(const unsigned char in[BC_HINT_TRAILER_SIZE],

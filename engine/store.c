@@ -229,12 +229,12 @@ static void store_free(bc_store *s) {
     bc_file_unmap(&s->files[i]);
     if (s->files[i].fd >= 0) s->io.close(s->io.ctx, s->files[i].fd);
   }
+  bc_ahint_free(s); /* before the lock goes: it removes a file */
   bc_lock_release(s);
   bc_undo_clear(s);
   bc_kd_free(&s->kd);
   free(s->files);
   free(s->wbuf);
-  bc_hintbuf_free(&s->ahint);
   free(s->undo);
   free(s->dir);
   pthread_mutex_destroy(&s->mu);
