@@ -72,6 +72,11 @@
 #define KD_UNIT_BITS 16u                        /* units per chunk: 2^16 */
 #define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 256 KiB */
 #define KD_FIRST_CHUNK_UNITS 1024u              /* 4 KiB */
+/* The largest chunk made: 256 bytes short of 2^16 units (still a multiple
+** of 64 units, for bc_kd_snap), so that it and malloc's header fit in 256
+** KiB of pages -- a whole 256 KiB chunk would take a 260 KiB mapping, 1.6%
+** more RSS than keydir_bytes says. */
+#define KD_BIG_CHUNK_UNITS (KD_MAX_CHUNK_UNITS - 64u)
 #define KD_MAX_CHUNKS (1u << (32u - KD_UNIT_BITS))
 #define KD_NFREE 128u /* exact free lists for 6..127 units; [0] holds the rest */
 #define KD_LARGE_SEARCH 16
@@ -155,11 +160,9 @@ static int add_chunk(bc_keydir *kd, uint32_t need) {
     kd->capchunk = n;
   }
   uint32_t units = KD_FIRST_CHUNK_UNITS;
-  if (kd->nchunk > 0) {
-    units = kd->chunk_units[kd->nchunk - 1] * 2;
-    if (units > KD_MAX_CHUNK_UNITS) units = KD_MAX_CHUNK_UNITS;
-  }
+  if (kd->nchunk > 0) units = kd->chunk_units[kd->nchunk - 1] * 2;
   while (units < need + 1 && units < KD_MAX_CHUNK_UNITS) units *= 2;
+  if (units > KD_BIG_CHUNK_UNITS) units = KD_BIG_CHUNK_UNITS;
   unsigned char *p = malloc((size_t)units * KD_UNIT);
   if (!p) return -1;
   kd->chunk[kd->nchunk] = p;
