@@ -48,6 +48,20 @@
 ** eng_keydir_mem bitcask; bytes/key.  Run: RSS before and after bc_open of
 **                eng_open_hints' store; value (after - before) / N - 16 (the
 **                bytes per key beyond the key itself).
+** eng_keydir_k<L> for key lengths L of 1 to 100 bytes (kd_lens); bytes/key,
+**                beyond the key.  Keys: "user:000..." then the last min(L, 8)
+**                bytes big-endian i times an odd constant (distinct, random
+**                in key order); min(N, 256^L) of them, 100-byte values.
+**                Child 1 (write path): fresh store, RSS taken, the keys in
+**                transactions of 1000 puts; systems put (bc_stats
+**                keydir_bytes / keys - L), put_rss ((RSS now - RSS before) /
+**                keys - L), then bc_iter_open + one bc_iter_next (which
+**                builds the ordered index) and put_ordered, put_rss_ordered;
+**                then bc_merge, close.  Child 2 (hint-file load path): RSS
+**                taken, bc_open of that store, the same four as open_*.
+**                Memory is deterministic: one run each, no warm-up.
+** eng_keydir_worst ordered; bytes/key: the largest put_ordered or
+**                open_ordered over the lengths of 4 bytes and more.
 ** eng_merge      bitcask, raw, raw_fsync; MB/s.  Run (not timed): a fresh store of N/8
 **                keys (min 1000) of 4096-byte values, every key written
 **                twice (the second pass in another order, with new values),

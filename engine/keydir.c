@@ -5,7 +5,8 @@
 ** Three parts, all owned by the bc_keydir:
 **
 **  1. An arena of entries.  Each entry is 24 bytes of packed location plus
-**     the key, 8-byte aligned, carved from chunks that never move (so a
+**     the key, in 4-byte units (so at most 3 bytes of padding; bc_entry is
+**     packed with alignment 4), carved from chunks that never move (so a
 **     bc_entry pointer stays valid until the entry is freed):
 **
 **       seqmeta  u64  seq (bits 0..55) | meta (bits 56..63)
@@ -15,13 +16,14 @@
 **       vsize    u32
 **       key      klen bytes
 **
-**     An entry is named by a 32-bit ref: chunk index (bits 17..31) and
-**     8-byte unit within the chunk (bits 0..16).  Ref 0 is "none" (unit 0 of
+**     An entry is named by a 32-bit ref: chunk index (bits 16..31) and
+**     4-byte unit within the chunk (bits 0..15).  Ref 0 is "none" (unit 0 of
 **     chunk 0 is never handed out).  Chunks start at 4 KiB and double up to
-**     1 MiB, so a small keydir (a transaction's overlay) stays small; with
-**     2^15 chunks the arena holds up to about 32 GiB of entries.  Freed
-**     entries go on a free list per size (in units); sizes of 64 units and
-**     more share one list, searched first-fit.
+**     256 KiB (less 256 bytes, see KD_BIG_CHUNK_UNITS), so a small keydir (a
+**     transaction's overlay) stays small and a large one has at most 256 KiB
+**     of chunk unused; with 2^16 chunks the arena holds up to about 16 GiB
+**     of entries.  Freed entries go on a free list per size (in units);
+**     sizes of 128 units and more share one list, searched first-fit.
 **
 **  2. A hash table of refs: open addressing with linear probing, any
 **     capacity (the slot is (hash * cap) >> 32), load at most 3/4, grown by
@@ -55,12 +57,14 @@
 **    index is dropped or rebuilt, so an iterator's cached position is valid
 **    exactly while version is unchanged.
 **
-** Memory, measured by test_keytree (mallinfo2 before/after 1,000,000
-** distinct 16-byte keys in random order, glibc x86-64): key + 31.6 bytes
-** without the ordered index, key + 38.4 with it built afterwards, key + 40.1
-** with it kept in step from the first insert.  The arena costs 24 bytes + the
-** key rounded up to 8, the table (slot and tag) 5 / load bytes, the ordered
-** index about 4 / fill bytes.
+** Memory (bc_stats keydir_bytes, `make bench`, figures eng_keydir_k<L>: 1M
+** keys of 4 to 100 bytes): key + 30.7 to 31.0 bytes without the ordered
+** index, key + 35.1 to 36.1 with it built, when the key length is a
+** multiple of 4 (other lengths: up to 3 bytes of padding more).  The parts:
+** the entry, 24 bytes + the key rounded up to 4; slot and tag, 5 / load
+** bytes (load 0.5-0.75 as keys are added, 0.75 after a presized open: 6.67);
+** the arena's last chunk, under 256 KiB; the ordered index, 4.4 (full
+** leaves of 124 refs, inner nodes, shortest separators).
 */
 #include "internal.h"
 
