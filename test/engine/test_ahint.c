@@ -3,7 +3,8 @@
 ** appended, it does not stay in memory until rotation but spills to
 ** <id>.hint.tmp, and the hint sealed from that at rotation is byte for byte
 ** the hint a scan of the file builds; the CRC combination that lets the
-** trailer cover a header written last.
+** trailer cover a header written last; and the CRC leaving no dirty vector
+** state behind (the spills run it every few milliseconds).
 */
 #include "testutil.h"
 
@@ -25,6 +26,41 @@ static void test_crc32_combine(void **state) {
       if (got != want)
         fail_msg("crc32_combine of %zu + %zu bytes: %08x, zlib %08x", na, nb, got, want);
     }
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+/* XINUSE (XGETBV with ECX = 1): which parts of the extended register state
+** are not in their initial configuration; 0 when the CPU cannot tell. */
+static uint64_t xinuse(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX)) return 0;
+  if (!__get_cpuid_count(0xD, 1, &a, &b, &c, &d) || !(a & 4)) return 0;
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(1));
+  return (uint64_t)hi << 32 | lo;
+}
+#else
+static uint64_t xinuse(void) { return 0; }
+#endif
+
+/* A CRC of 256 bytes or more (ISA-L's folding code, with 256- or 512-bit
+** registers) must not return with the upper halves of the vector registers
+** dirty: until something clears them, every legacy-SSE instruction the
+** process runs pays a transition penalty.  Measured before: 1M batched
+** puts took 1.05 s instead of 0.41 s once a CRC of that size ran every few
+** milliseconds, and 0.77 s with one per rotation. */
+static void test_crc_leaves_vector_state_clean(void **state) {
+  (void)state;
+  static unsigned char buf[4096];
+  memset(buf, 0x5a, sizeof buf);
+  volatile uint32_t c = bc_crc32(0, buf, sizeof buf);
+  (void)c;
+  uint64_t in_use = xinuse();
+  /* Bit 2: YMM upper halves; bit 6: ZMM0-15 upper halves. */
+  if (in_use & ((1u << 2) | (1u << 6)))
+    fail_msg("after bc_crc32 of 4096 bytes the upper vector state is in use "
+             "(XINUSE %#llx)", (unsigned long long)in_use);
 }
 
 static bc_store *open_store(const char *dir, int create) {
@@ -131,6 +167,7 @@ static void test_spills_and_seals(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32_combine),
+      cmocka_unit_test(test_crc_leaves_vector_state_clean),
       TU_TEST(test_spills_and_seals),
   };
   return cmocka_run_group_tests_name("ahint", tests, NULL, NULL);
