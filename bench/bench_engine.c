@@ -48,6 +48,20 @@
 ** eng_keydir_mem bitcask; bytes/key.  Run: RSS before and after bc_open of
 **                eng_open_hints' store; value (after - before) / N - 16 (the
 **                bytes per key beyond the key itself).
+** eng_keydir_k<L> for key lengths L of 1 to 100 bytes (kd_lens); bytes/key,
+**                beyond the key.  Keys: "user:000..." then the last min(L, 8)
+**                bytes big-endian i times an odd constant (distinct, random
+**                in key order); min(N, 256^L) of them, 100-byte values.
+**                Child 1 (write path): fresh store, RSS taken, the keys in
+**                transactions of 1000 puts; systems put (bc_stats
+**                keydir_bytes / keys - L), put_rss ((RSS now - RSS before) /
+**                keys - L), then bc_iter_open + one bc_iter_next (which
+**                builds the ordered index) and put_ordered, put_rss_ordered;
+**                then bc_merge, close.  Child 2 (hint-file load path): RSS
+**                taken, bc_open of that store, the same four as open_*.
+**                Memory is deterministic: one run each, no warm-up.
+** eng_keydir_worst ordered; bytes/key: the largest put_ordered or
+**                open_ordered over the lengths of 4 bytes and more.
 ** eng_merge      bitcask, raw, raw_fsync; MB/s.  Run (not timed): a fresh store of N/8
 **                keys (min 1000) of 4096-byte values, every key written
 **                twice (the second pass in another order, with new values),
@@ -670,6 +684,173 @@ static void fig_keydir_mem(const char *dir, unsigned n, int runs) {
   bench_figure("eng_keydir_mem", sys, 1, runs);
 }
 
+/* ---------------------------------------------------- eng_keydir_k<L> */
+
+/* The key lengths of the per-length keydir figures. */
+static const unsigned kd_lens[] = {1, 4, 8, 12, 16, 17, 20, 24, 32, 40, 48, 64, 80, 100};
+#define KD_NLENS (sizeof kd_lens / sizeof kd_lens[0])
+#define KD_VLEN 100 /* value bytes of every record */
+enum { KD_PUT = 0, KD_PUT_ORD, KD_PUT_RSS, KD_PUT_RSS_ORD, KD_OPEN, KD_OPEN_ORD,
+       KD_OPEN_RSS, KD_OPEN_RSS_ORD, KD_NVAL };
+static const char *const kd_sys[KD_NVAL] = {
+    "put", "put_ordered", "put_rss", "put_rss_ordered",
+    "open", "open_ordered", "open_rss", "open_rss_ordered"};
+
+/* Keys of a length: as many distinct ones as klen bytes allow, up to n. */
+static unsigned kd_count(unsigned klen, unsigned n) {
+  if (klen >= 4) return n;
+  uint64_t most = (uint64_t)1 << (8 * klen);
+  return most < n ? (unsigned)most : n;
+}
+
+/* Key i of length klen into k: a constant prefix ("user:" and then '0's)
+** and, in the last min(klen, 8) bytes, big-endian, i times an odd constant
+** modulo 2^(8 min(klen, 8)) -- a bijection, so keys i < 2^(8 klen) are
+** distinct, and consecutive i land far apart in key order (inserts in
+** random key order).  Generated on the fly: no key array in the RSS. */
+static void kd_key(unsigned char *k, unsigned klen, uint64_t i) {
+  unsigned tail = klen < 8 ? klen : 8;
+  uint64_t x = i * UINT64_C(0x9E3779B97F4A7C15);
+  if (tail < 8) x &= (UINT64_C(1) << (8 * tail)) - 1;
+  static const char pfx[] = "user:";
+  for (unsigned j = 0; j < klen - tail; j++) k[j] = j < 5 ? (unsigned char)pfx[j] : '0';
+  for (unsigned j = 0; j < tail; j++) k[klen - 1 - j] = (unsigned char)(x >> (8 * j));
+}
+
+/* The arguments of one length's two children. */
+typedef struct kd_arg {
+  const char *dir;
+  unsigned klen, n;
+  double val[KD_NVAL];
+} kd_arg;
+
+static uint64_t kd_keydir_bytes(bc_store *s) {
+  bc_stats st;
+  bc_ok(bc_stats_get(s, &st), s, "bc_stats_get");
+  return st.keydir_bytes;
+}
+
+/* Build the ordered index: an ordered iterator's first step does. */
+static void kd_order(bc_store *s) {
+  bc_iter *it;
+  bc_ok(bc_iter_open(s, &it), s, "bc_iter_open");
+  const void *k;
+  size_t kl;
+  bc_ok(bc_iter_next(it, &k, &kl, NULL), s, "bc_iter_next");
+  bc_iter_close(it);
+}
+
+/* Bytes per key beyond the key: keydir_bytes, and the RSS growth since
+** rss0, before and after the ordered index is built; into v[0..3]. */
+static void kd_measure(bc_store *s, const kd_arg *a, unsigned n, uint64_t rss0,
+                       double *v) {
+  if (bc_count(s) != n) die(a->dir, "bc_count is not the key count");
+  v[0] = (double)kd_keydir_bytes(s) / n - a->klen;
+  v[2] = ((double)bench_rss_now() - (double)rss0) / n - a->klen;
+  kd_order(s);
+  v[1] = (double)kd_keydir_bytes(s) / n - a->klen;
+  v[3] = ((double)bench_rss_now() - (double)rss0) / n - a->klen;
+}
+
+/* Child 1, the write path: a fresh store, n keys in transactions of BATCH
+** puts, measured; then bc_merge (every record then in a merged file with a
+** hint) and close. */
+static double kd_put(void *p) {
+  kd_arg *a = p;
+  unsigned n = kd_count(a->klen, a->n);
+  bench_rmrf(a->dir);
+  vals v = vals_make(KD_VLEN);
+  bc_store *s = store_open(a->dir, 1);
+  uint64_t rss0 = bench_rss_now();
+  unsigned char k[128];
+  for (unsigned i = 0; i < n; i += BATCH) {
+    bc_txn *t;
+    bc_ok(bc_txn_begin(s, &t), s, "bc_txn_begin");
+    for (unsigned j = i; j < umin(n, i + BATCH); j++) {
+      kd_key(k, a->klen, j);
+      bc_ok(bc_txn_put(t, k, a->klen, 0, vals_get(&v, j), KD_VLEN), s, "bc_txn_put");
+    }
+    bc_ok(bc_txn_commit(t), s, "bc_txn_commit");
+  }
+  kd_measure(s, a, n, rss0, &a->val[KD_PUT]);
+  bc_ok(bc_merge(s, NULL), s, "bc_merge");
+  store_close(s);
+  vals_free(&v);
+  return 0;
+}
+
+/* Child 2, the hint-file load path: bc_open of that merged store. */
+static double kd_open(void *p) {
+  kd_arg *a = p;
+  unsigned n = kd_count(a->klen, a->n);
+  uint64_t rss0 = bench_rss_now();
+  bc_store *s = store_open(a->dir, 0);
+  kd_measure(s, a, n, rss0, &a->val[KD_OPEN]);
+  store_close(s);
+  return 0;
+}
+
+/* Run fn(a) in a forked child that sends a->val back; *rss_kib: its peak. */
+static void kd_child(double (*fn)(void *), kd_arg *a, long *rss_kib) {
+  int p[2];
+  if (pipe(p) != 0) die("pipe", "failed");
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) die("fork", "failed");
+  if (pid == 0) {
+    close(p[0]);
+    (void)fn(a);
+    if (write(p[1], a->val, sizeof a->val) != (ssize_t)sizeof a->val) _exit(1);
+    _exit(0);
+  }
+  close(p[1]);
+  double got[KD_NVAL];
+  ssize_t r = read(p[0], got, sizeof got);
+  close(p[0]);
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  if (wait4(pid, &status, 0, &ru) < 0) die("wait4", "failed");
+  if (r != (ssize_t)sizeof got || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die("a keydir memory run", "failed (see above)");
+  memcpy(a->val, got, sizeof got);
+  *rss_kib = ru.ru_maxrss;
+}
+
+/* eng_keydir_k<L> for every length of kd_lens: one row per value, system
+** kd_sys[i], unit bytes/key.  Memory is deterministic: one run each
+** (run 1), no warm-up.  Then eng_keydir_worst: the largest keydir_bytes
+** with the ordered index built, over the lengths of at least 4 bytes
+** (shorter ones cannot have n distinct keys) and both paths. */
+static void fig_keydir_len(unsigned n) {
+  char dir[PATHLEN];
+  sub(dir, "keydir_len");
+  double worst = 0;
+  for (size_t i = 0; i < KD_NLENS; i++) {
+    kd_arg a;
+    memset(&a, 0, sizeof a);
+    a.dir = dir;
+    a.klen = kd_lens[i];
+    a.n = n;
+    long rss_put, rss_open;
+    kd_child(kd_put, &a, &rss_put);
+    uint64_t disk = bench_du(dir);
+    kd_child(kd_open, &a, &rss_open);
+    char fig[32];
+    snprintf(fig, sizeof fig, "eng_keydir_k%u", a.klen);
+    for (int j = 0; j < KD_NVAL; j++)
+      bench_emit(fig, kd_sys[j], 1, a.val[j], "bytes/key", j < KD_OPEN ? rss_put : rss_open,
+                 disk);
+    if (a.klen >= 4) {
+      if (a.val[KD_PUT_ORD] > worst) worst = a.val[KD_PUT_ORD];
+      if (a.val[KD_OPEN_ORD] > worst) worst = a.val[KD_OPEN_ORD];
+    }
+    bench_rmrf(dir);
+  }
+  bench_emit("eng_keydir_worst", "ordered", 1, worst, "bytes/key", 0, 0);
+}
+
 /* ---------------------------------------- eng_merge, eng_merge_space */
 
 /* Live payload of the merge figures: key and value bytes of the live keys,
@@ -775,6 +956,7 @@ int main(int argc, char **argv) {
   if (opens) fig_open_hints(open100, n, runs);
   if (bench_wanted(only, "eng_open_4k")) fig_open_4k(n4, runs);
   if (bench_wanted(only, "eng_keydir_mem")) fig_keydir_mem(open100, n, runs);
+  if (bench_wanted(only, "eng_keydir_k")) fig_keydir_len(n);
   if (bench_wanted(only, "eng_merge")) fig_merge(n8, runs);
   if (bench_wanted(only, "eng_merge_space")) fig_merge_space(n8, runs);
 

@@ -59,7 +59,30 @@ all=$(awk -F, '$10 != "-"' "$out/summary.csv.tmp" | wc -l)
 echo "targets met: $met of $all"
 echo
 echo "peak RSS and disk, medians per system:"
-awk -F, '{ printf "  %-18s %-10s rss %8.1f MiB  disk %9.1f MiB\n", $1, $2, $5 / 1024, $6 / 1048576 }' "$out/systems.csv.tmp"
+awk -F, '$1 !~ /^eng_keydir_(k[0-9]+|worst)$/ { printf "  %-18s %-10s rss %8.1f MiB  disk %9.1f MiB\n", $1, $2, $5 / 1024, $6 / 1048576 }' "$out/systems.csv.tmp"
+
+# The keydir's memory by key length (bench_engine's eng_keydir_k<L> rows):
+# bytes per key beyond the key, as keydir_bytes says and as the process's
+# RSS grew, without and with the ordered index, after the inserts (write
+# path) and after reopening the merged store (hint-file load path); also
+# written to OUTDIR/keydir.csv.
+if grep -q '^eng_keydir_k[0-9]*,' "$runs"; then
+  awk -F, -v OFS=, '$1 ~ /^eng_keydir_k[0-9]+$/ { L = substr($1, 13) + 0; v[L, $2] = $4
+      if (!(L in seen)) { seen[L] = 1; order[++m] = L } }
+    END { print "klen,put,put_ordered,put_rss,put_rss_ordered,open,open_ordered,open_rss,open_rss_ordered"
+          for (i = 1; i <= m; i++) { L = order[i]
+            print L, v[L, "put"], v[L, "put_ordered"], v[L, "put_rss"], v[L, "put_rss_ordered"],
+                  v[L, "open"], v[L, "open_ordered"], v[L, "open_rss"], v[L, "open_rss_ordered"] } }' \
+    "$runs" > "$out/keydir.csv"
+  echo
+  echo "keydir bytes per key beyond the key, by key length (keydir_bytes; RSS growth; +index: ordered index built):"
+  awk -F, 'NR == 1 { next }
+    NR == 2 { printf "  %5s | %8s %8s %8s %8s | %8s %8s %8s %8s\n", "klen", "put", "+index", "rss", "+index",
+              "open", "+index", "rss", "+index" }
+    { printf "  %5s | %8.1f %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f %8.1f\n", $1 ($1 < 4 ? "*" : ""),
+             $2, $3, $4, $5, $6, $7, $8, $9 }
+    END { print "  (* fewer keys: a key of k bytes has at most 256^k values)" }' "$out/keydir.csv"
+fi
 
 if command -v gnuplot > /dev/null; then
   # Ratio / target: above 1 the target holds (costs and maxima inverted).

@@ -35,16 +35,27 @@
 **    of its last record, in the file or in the buffer).  Rotation writes it
 **    as the sealed file's hint once the file is complete and fsync'd, instead
 **    of reading the file back.  Anything that cuts the file back drops it
-**    (ahint_id 0), and that file's hint is then made by a scan.  Its cost
-**    is memory: 40 bytes + the key per record of the active file (for
-**    100-byte values and 16-byte keys, 38% of the file's size), held until
-**    rotation -- the same buffer the scan at rotation used to build at once.
+**    (ahint_id 0), and that file's hint is then made by a scan.  The
+**    entries (40 bytes + the key per record: for 100-byte values and 16-byte
+**    keys, 38% of the file's size) do not stay in memory until rotation:
+**    each time AHINT_SPILL bytes of them are held they are appended to
+**    <id>.hint.tmp (ahint_tmp), their CRC carried on in ahint_crc.
+**    Rotation appends the rest and the trailer, whose CRC covers the header
+**    written last (bc_crc32_combine), then fsyncs and renames as
+**    bc_hint_write does.  A failed spill drops the hint; a crash leaves the
+**    .hint.tmp, which the next writer's open removes.
 */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Bytes of hint entries of the active file held in memory before they are
+** appended to its .hint.tmp: what the in-memory hint costs at most, per
+** store, instead of up to 40 bytes + the key per record of a whole file. */
+#define AHINT_SPILL (256u * 1024u)
 
 void bc_acct(bc_store *s, const bc_entry *e, int add) {
   if (bc_e_deleted(e)) return;
@@ -93,12 +104,94 @@ static void undo_all(bc_store *s) {
   }
 }
 
+/* Close and remove the spilled part of the active file's hint, if any.  In
+** a child of fork() the file is the parent's, still being written: only the
+** child's descriptor is closed. */
+static void ahint_tmp_remove(bc_store *s) {
+  if (!s->ahint_tmp) return;
+  char path[PATH_MAX];
+  bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+  s->io.close(s->io.ctx, s->ahint_fd);
+  if (!bc_foreign(s)) s->io.unlink(s->io.ctx, path);
+  s->ahint_tmp = 0;
+  s->ahint_spilled = 0;
+  s->ahint_crc = 0;
+}
+
 /* Forget the in-memory hint of the active file: its hint, when it is sealed,
 ** will be made by scanning it. */
 static void ahint_drop(bc_store *s) {
+  ahint_tmp_remove(s);
   bc_hintbuf_free(&s->ahint);
   s->ahint_id = 0;
   s->ahint_end = 0;
+}
+
+void bc_ahint_free(bc_store *s) { ahint_drop(s); }
+
+/* Append the entries held in s->ahint (after its header placeholder) to
+** <ahint_id>.hint.tmp, created on the first call; the buffer keeps only the
+** placeholder.  -1 on failure (the caller drops the hint). */
+static int ahint_spill(bc_store *s) {
+  bc_hintbuf *h = &s->ahint;
+  size_t n = h->len - BC_HINT_HEADER_SIZE;
+  if (n == 0) return 0;
+  if (!s->ahint_tmp) {
+    char path[PATH_MAX];
+    bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+    int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return -1;
+    s->ahint_fd = fd;
+    s->ahint_tmp = 1;
+  }
+  const unsigned char *body = h->data + BC_HINT_HEADER_SIZE;
+  if (bc_write_all(&s->io, s->ahint_fd, body, n, BC_HINT_HEADER_SIZE + s->ahint_spilled) != 0)
+    return -1;
+  s->ahint_crc = bc_crc32(s->ahint_crc, body, n);
+  s->ahint_spilled += n;
+  h->len = BC_HINT_HEADER_SIZE;
+  return 0;
+}
+
+/* Seal the hint of f (the active file, complete and, if durable, fsync'd)
+** whose entries were partly spilled: the rest, the trailer, the header,
+** fsync, rename to .hint -- bc_hint_write's steps, in place. */
+static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
+  if (ahint_spill(s) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "hint file of %010u.data: write failed",
+                           f->id);
+  unsigned char hdr[BC_HINT_HEADER_SIZE], tr[BC_HINT_TRAILER_SIZE];
+  bc_hint_header_encode(hdr, f->id, f->size);
+  uint32_t crc = bc_crc32_combine(bc_crc32(0, hdr, sizeof hdr), s->ahint_crc,
+                                  s->ahint_spilled);
+  bc_hint_trailer_encode_crc(tr, s->ahint.count, crc);
+  uint64_t end = BC_HINT_HEADER_SIZE + s->ahint_spilled;
+  char tmp[PATH_MAX], final[PATH_MAX];
+  bc_path_id(s, tmp, f->id, ".hint.tmp");
+  bc_path_id(s, final, f->id, ".hint");
+  if (bc_write_all(&s->io, s->ahint_fd, tr, sizeof tr, end) != 0 ||
+      bc_write_all(&s->io, s->ahint_fd, hdr, sizeof hdr, 0) != 0 ||
+      (durable && bc_fsync(s, s->ahint_fd) != 0))
+    return bc_seterr_errno(s, BC_IOERR, errno, "hint file '%s': write failed", tmp);
+  int fd = s->ahint_fd;
+  s->ahint_tmp = 0; /* closed and renamed, or removed, below */
+  s->ahint_spilled = 0;
+  s->ahint_crc = 0;
+  if (s->io.close(s->io.ctx, fd) != 0) {
+    int e = errno;
+    s->io.unlink(s->io.ctx, tmp);
+    return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': close failed", tmp);
+  }
+  if (s->io.rename(s->io.ctx, tmp, final) != 0) {
+    int e = errno;
+    s->io.unlink(s->io.ctx, tmp);
+    return bc_seterr_errno(s, BC_IOERR, e, "hint file '%s': rename failed", final);
+  }
+  f->has_hint = 1;
+  f->hint_size = end + BC_HINT_TRAILER_SIZE;
+  if (durable && bc_fsync_store_dir(s) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
+  return BC_OK;
 }
 
 /* Start the in-memory hint of file id, new and empty.  Without memory there
@@ -118,7 +211,8 @@ static void ahint_note(bc_store *s, const bc_file *f, const bc_rec *r, uint64_t 
   if (s->ahint_id != f->id) return;
   int marker = r->type == BC_REC_COMMIT || r->type == BC_REC_ROLLBACK_TO;
   uint64_t arg = marker ? bc_get_u64(value) : 0;
-  if (at != s->ahint_end || bc_hintbuf_add(&s->ahint, r, at, key, arg) != 0) {
+  if (at != s->ahint_end || bc_hintbuf_add(&s->ahint, r, at, key, arg) != 0 ||
+      (s->ahint.len >= AHINT_SPILL && ahint_spill(s) != 0)) {
     ahint_drop(s);
     return;
   }
@@ -226,7 +320,9 @@ bc_status bc_rotate(bc_store *s) {
   commit_point(s);
   uint32_t old = f->id;
   /* A hint is an optimisation: failing to write one costs a scan at open. */
-  if (s->ahint_id == f->id && s->ahint_end == f->size)
+  if (s->ahint_id == f->id && s->ahint_end == f->size && s->ahint_tmp)
+    (void)ahint_seal(s, f, durable);
+  else if (s->ahint_id == f->id && s->ahint_end == f->size)
     (void)bc_hint_install(s, f, &s->ahint, durable);
   else
     (void)bc_hint_create(s, f, durable);

@@ -427,7 +427,8 @@ typedef struct bc_stats {
   uint64_t dead_bytes;      /* bytes of superseded records, tombstones and
                             ** transaction markers: what a merge can reclaim
                             ** (total_bytes - live_bytes - file headers) */
-  uint64_t keydir_bytes;    /* heap bytes of the keydir (table + entries) */
+  uint64_t keydir_bytes;    /* heap bytes of the keydir (table + entries +
+                            ** ordered index, when built) */
   uint64_t next_seq;        /* sequence number of the next record */
   uint64_t merges;          /* merges completed since open */
   uint64_t corrupt;         /* records failing their CRC found at open */
@@ -511,7 +512,7 @@ void bc_iter_close(bc_iter *it);
 ** Every live key with its value, in the order the records lie on disk rather
 ** than in key order: no ordered index is built and the values are read front
 ** to back.  The scan works on a snapshot of the keydir taken by
-** bc_scan_open (a bitmap, one bit per 8 bytes of keydir arena: about 5 bits
+** bc_scan_open (a bitmap, one bit per 4 bytes of keydir arena: about 10 bits
 ** per key of 16 bytes; malloc'd) and pins the keydir until
 ** bc_scan_close, so that freed entries are not reused meanwhile (deleted
 ** entries' memory comes back at the close).

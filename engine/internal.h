@@ -150,6 +150,14 @@ int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,
 void bc_hint_trailer_encode(unsigned char out[BC_HINT_TRAILER_SIZE],
                             uint32_t count, const unsigned char *before,
                             size_t nbefore);
+/* The same, given the CRC of every byte before it. */
+void bc_hint_trailer_encode_crc(unsigned char out[BC_HINT_TRAILER_SIZE],
+                                uint32_t count, uint32_t crc);
+/* The format's CRC-32 of p[0..n), continuing from crc (0 to start). */
+uint32_t bc_crc32(uint32_t crc, const void *p, size_t n);
+/* The CRC-32 of A || B from crc1 = CRC-32 of A, crc2 = CRC-32 of B and
+** len2 = the length of B (zlib's crc32_combine). */
+uint32_t bc_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 int bc_hint_trailer_check(const unsigned char in[BC_HINT_TRAILER_SIZE],
                           uint32_t *count, const unsigned char *before,
                           size_t nbefore);
@@ -170,8 +178,11 @@ void bc_manifest_free(bc_manifest *m);
 
 /* ---------------------------------------------------------------- keydir */
 
-/* One key.  Packed into 24 bytes + key (keydir.c explains the bits). */
-typedef struct bc_entry {
+/* One key.  Packed into 24 bytes + key (keydir.c explains the bits).  The
+** arena places entries at 4-byte boundaries (its unit), so the struct is
+** packed with alignment 4: the compiler then reads and writes the 64-bit
+** fields in a way that is safe at any 4-byte boundary. */
+typedef struct __attribute__((packed, aligned(4))) bc_entry {
   uint64_t seqmeta;    /* seq in bits 0..55, meta in bits 56..63 */
   uint64_t loc;        /* offset bits 0..39, klen bits 40..56, deleted bit 57 */
   uint32_t file_id;
@@ -296,11 +307,11 @@ uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
 ** releases the deferred frees. */
 void bc_kd_pin(bc_keydir *kd);
 void bc_kd_unpin(bc_keydir *kd);
-/* A snapshot of which entries are linked: one bit per 8-byte arena unit
+/* A snapshot of which entries are linked: one bit per 4-byte arena unit
 ** (an entry's first unit), chunk after chunk, so walking it visits the
 ** entries in arena order -- the order they were created, which for a store
 ** loaded from its files is the order of the records on disk -- with no
-** sort.  About 5 bits per key of 16 bytes. */
+** sort.  About 10 bits per key of 16 bytes. */
 typedef struct bc_kd_snap {
   uint64_t *bits;   /* malloc'd */
   size_t *first;    /* nchunk + 1 entries: chunk c's first word; malloc'd */
@@ -496,6 +507,13 @@ struct bc_store {
   uint32_t ahint_id;        /* the file ahint describes; 0: none (a sealed
                             ** file then gets its hint by a scan) */
   uint64_t ahint_end;       /* offset just past the last record in ahint */
+  int ahint_tmp;            /* 1: <ahint_id>.hint.tmp exists, open as
+                            ** ahint_fd, holding the ahint_spilled bytes of
+                            ** entries (CRC-32 ahint_crc) that came before
+                            ** the ones in ahint (active.c) */
+  int ahint_fd;
+  uint64_t ahint_spilled;
+  uint32_t ahint_crc;
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
@@ -673,6 +691,9 @@ bc_status bc_check_tail(bc_store *s);
 bc_status bc_sync_active(bc_store *s, int force);
 bc_status bc_rotate(bc_store *s);
 bc_status bc_active_create(bc_store *s);
+/* Forget the active file's in-memory hint and remove what of it was spilled
+** to disk (bc_close). */
+void bc_ahint_free(bc_store *s);
 void bc_undo_clear(bc_store *s);
 
 /* txn.c */

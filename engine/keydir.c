@@ -5,7 +5,8 @@
 ** Three parts, all owned by the bc_keydir:
 **
 **  1. An arena of entries.  Each entry is 24 bytes of packed location plus
-**     the key, 8-byte aligned, carved from chunks that never move (so a
+**     the key, in 4-byte units (so at most 3 bytes of padding; bc_entry is
+**     packed with alignment 4), carved from chunks that never move (so a
 **     bc_entry pointer stays valid until the entry is freed):
 **
 **       seqmeta  u64  seq (bits 0..55) | meta (bits 56..63)
@@ -15,13 +16,14 @@
 **       vsize    u32
 **       key      klen bytes
 **
-**     An entry is named by a 32-bit ref: chunk index (bits 17..31) and
-**     8-byte unit within the chunk (bits 0..16).  Ref 0 is "none" (unit 0 of
+**     An entry is named by a 32-bit ref: chunk index (bits 16..31) and
+**     4-byte unit within the chunk (bits 0..15).  Ref 0 is "none" (unit 0 of
 **     chunk 0 is never handed out).  Chunks start at 4 KiB and double up to
-**     1 MiB, so a small keydir (a transaction's overlay) stays small; with
-**     2^15 chunks the arena holds up to about 32 GiB of entries.  Freed
-**     entries go on a free list per size (in units); sizes of 64 units and
-**     more share one list, searched first-fit.
+**     256 KiB (less 256 bytes, see KD_BIG_CHUNK_UNITS), so a small keydir (a
+**     transaction's overlay) stays small and a large one has at most 256 KiB
+**     of chunk unused; with 2^16 chunks the arena holds up to about 16 GiB
+**     of entries.  Freed entries go on a free list per size (in units);
+**     sizes of 128 units and more share one list, searched first-fit.
 **
 **  2. A hash table of refs: open addressing with linear probing, any
 **     capacity (the slot is (hash * cap) >> 32), load at most 3/4, grown by
@@ -55,12 +57,14 @@
 **    index is dropped or rebuilt, so an iterator's cached position is valid
 **    exactly while version is unchanged.
 **
-** Memory, measured by test_keytree (mallinfo2 before/after 1,000,000
-** distinct 16-byte keys in random order, glibc x86-64): key + 31.6 bytes
-** without the ordered index, key + 38.4 with it built afterwards, key + 40.1
-** with it kept in step from the first insert.  The arena costs 24 bytes + the
-** key rounded up to 8, the table (slot and tag) 5 / load bytes, the ordered
-** index about 4 / fill bytes.
+** Memory (bc_stats keydir_bytes, `make bench`, figures eng_keydir_k<L>: 1M
+** keys of 4 to 100 bytes): key + 30.7 to 31.0 bytes without the ordered
+** index, key + 35.1 to 36.1 with it built, when the key length is a
+** multiple of 4 (other lengths: up to 3 bytes of padding more).  The parts:
+** the entry, 24 bytes + the key rounded up to 4; slot and tag, 5 / load
+** bytes (load 0.5-0.75 as keys are added, 0.75 after a presized open: 6.67);
+** the arena's last chunk, under 256 KiB; the ordered index, 4.4 (full
+** leaves of 124 refs, inner nodes, shortest separators).
 */
 #include "internal.h"
 
@@ -68,12 +72,17 @@
 #include <string.h>
 
 #define KD_MIN_CAP 16u
-#define KD_UNIT 8u
-#define KD_UNIT_BITS 17u                        /* units per chunk: 2^17 */
-#define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 1 MiB */
-#define KD_FIRST_CHUNK_UNITS 512u               /* 4 KiB */
+#define KD_UNIT 4u
+#define KD_UNIT_BITS 16u                        /* units per chunk: 2^16 */
+#define KD_MAX_CHUNK_UNITS (1u << KD_UNIT_BITS) /* 256 KiB */
+#define KD_FIRST_CHUNK_UNITS 1024u              /* 4 KiB */
+/* The largest chunk made: 256 bytes short of 2^16 units (still a multiple
+** of 64 units, for bc_kd_snap), so that it and malloc's header fit in 256
+** KiB of pages -- a whole 256 KiB chunk would take a 260 KiB mapping, 1.6%
+** more RSS than keydir_bytes says. */
+#define KD_BIG_CHUNK_UNITS (KD_MAX_CHUNK_UNITS - 64u)
 #define KD_MAX_CHUNKS (1u << (32u - KD_UNIT_BITS))
-#define KD_NFREE 64u /* exact free lists for 3..63 units; [0] holds the rest */
+#define KD_NFREE 128u /* exact free lists for 6..127 units; [0] holds the rest */
 #define KD_LARGE_SEARCH 16
 #define KD_PREFETCH 16 /* slots ahead whose entries a rehash prefetches */
 
@@ -155,11 +164,9 @@ static int add_chunk(bc_keydir *kd, uint32_t need) {
     kd->capchunk = n;
   }
   uint32_t units = KD_FIRST_CHUNK_UNITS;
-  if (kd->nchunk > 0) {
-    units = kd->chunk_units[kd->nchunk - 1] * 2;
-    if (units > KD_MAX_CHUNK_UNITS) units = KD_MAX_CHUNK_UNITS;
-  }
+  if (kd->nchunk > 0) units = kd->chunk_units[kd->nchunk - 1] * 2;
   while (units < need + 1 && units < KD_MAX_CHUNK_UNITS) units *= 2;
+  if (units > KD_BIG_CHUNK_UNITS) units = KD_BIG_CHUNK_UNITS;
   unsigned char *p = malloc((size_t)units * KD_UNIT);
   if (!p) return -1;
   kd->chunk[kd->nchunk] = p;
@@ -178,7 +185,7 @@ static int add_chunk(bc_keydir *kd, uint32_t need) {
 
 /* Put a free block of `units` units at ref on its free list. */
 static void free_block(bc_keydir *kd, uint32_t ref, uint32_t units) {
-  if (units < 3) return; /* too small to hold an entry: lost */
+  if (units < entry_units(0)) return; /* too small to hold an entry: lost */
   unsigned char *p = (unsigned char *)bc_kd_entry(kd, ref);
   uint32_t list = units < KD_NFREE ? units : 0;
   memcpy(p, &kd->freel[list], 4);
@@ -398,7 +405,21 @@ static uint64_t bump_avail(const bc_keydir *kd, uint32_t maxu) {
   return a;
 }
 
-int bc_kd_presize(bc_keydir *kd, size_t n) { return grow_for(kd, n); }
+int bc_kd_presize(bc_keydir *kd, size_t n) {
+  /* The keys that are coming are known (a hint file's count at open): size
+  ** the table for exactly that many at the highest load rather than the
+  ** next step of 1.5x, which for a store that is only read would leave up
+  ** to a third of the slots empty for good (1.7 bytes a key on average,
+  ** 3.3 at worst).  At least one step of growth: presized file after file
+  ** (an unmerged store), the rehashes stay a geometric series. */
+  size_t need = kd->count + n;
+  if (need < kd->count) return -1;
+  if (fits(need, kd->cap)) return 0;
+  if (need > (SIZE_MAX - 2) / 4) return -1;
+  size_t cap = (need * 4 + 2) / 3;
+  if (cap < kd->cap + kd->cap / 2) cap = kd->cap + kd->cap / 2;
+  return resize(kd, cap);
+}
 
 int bc_kd_reserve(bc_keydir *kd, size_t n, size_t key_bytes) {
   if (grow_for(kd, n) != 0) return -1;

@@ -10,10 +10,11 @@
 ** Shape:
 **  - A leaf holds up to KT_LEAF_CAP refs in key order and links to its
 **    neighbours (prev/next), so a cursor steps without going back up.
-**  - An inner node holds n children and, for i >= 1, sep[i]: a copy of a key
-**    <= every key under child i and > every key under child i-1 (the first
-**    key of child i when it was split off).  Copies, not refs: removing the
-**    entry a separator came from leaves the separator valid.
+**  - An inner node holds n children and, for i >= 1, sep[i]: a byte string
+**    <= every key under child i and > every key under child i-1 (when child
+**    i was split off, the shortest prefix of its first key greater than the
+**    last key before it).  Copies, not refs: removing the entry a separator
+**    came from leaves the separator valid.
 **  - No node is empty; a leaf that falls under a quarter full is merged into
 **    a neighbour under the same parent when the two fit in three quarters of
 **    a leaf; a root with one child is replaced by the child.
@@ -35,12 +36,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KT_LEAF_CAP 60
+/* 124 refs: a leaf of 520 bytes (a 528-byte malloc chunk), 4.2 bytes a ref
+** when full, and one separator per 124 keys. */
+#define KT_LEAF_CAP 124
 #define KT_INNER_CAP 32
 #define KT_MAX_HEIGHT 24 /* 2^32 refs need far fewer levels */
-/* A bulk build fills leaves to 4/5, leaving room for inserts between the
-** keys without splitting every leaf at once. */
-#define KT_BUILD_FILL (KT_LEAF_CAP * 4 / 5)
+/* A bulk build fills leaves: the index is built for reads (the first
+** ordered access), and inserts after it split a full leaf in two halves,
+** as they would split a leaf filled to any other fraction a few inserts
+** later. */
+#define KT_BUILD_FILL KT_LEAF_CAP
 
 struct kt_leaf {
   kt_leaf *prev, *next; /* neighbours in key order, NULL at the ends */
@@ -149,12 +154,17 @@ static void *kt_alloc(bc_keydir *kd, size_t n) {
   return p;
 }
 
-/* Copy of e's key as a separator. */
-static unsigned char *sep_copy(bc_keydir *kd, uint32_t ref, uint32_t *len) {
-  const bc_entry *e = bc_kd_entry(kd, ref);
-  *len = bc_e_klen(e);
+/* The separator between the keys of refs lo < hi: the shortest prefix of
+** hi's key that is greater than lo's key (one byte past their common
+** prefix, or all of hi's key), copied.  It is <= hi's key and > lo's, so
+** it separates every key up to lo from every key from hi on. */
+static unsigned char *sep_make(bc_keydir *kd, uint32_t lo, uint32_t hi, uint32_t *len) {
+  const bc_entry *a = bc_kd_entry(kd, lo), *b = bc_kd_entry(kd, hi);
+  uint32_t an = bc_e_klen(a), bn = bc_e_klen(b), m = an < bn ? an : bn, j = 0;
+  while (j < m && a->key[j] == b->key[j]) j++;
+  *len = j < bn ? j + 1 : bn;
   unsigned char *s = kt_alloc(kd, *len ? *len : 1);
-  if (s && *len) memcpy(s, e->key, *len);
+  if (s && *len) memcpy(s, b->key, *len);
   return s;
 }
 
@@ -289,7 +299,7 @@ void bc_kt_insert(bc_keydir *kd, uint32_t ref) {
     into->n++;
   }
   uint32_t seplen;
-  unsigned char *sep = sep_copy(kd, r->ref[0], &seplen);
+  unsigned char *sep = sep_make(kd, l->ref[l->n - 1], r->ref[0], &seplen);
   if (!sep) {
     /* Undo nothing: the tree is dropped, r and the spares with it. */
     free(r);
@@ -464,9 +474,14 @@ static int build_from(bc_keydir *kd, const kt_item *it, size_t n) {
         in->child[j] = c;
         in->n = (uint32_t)(j + 1);
         if (j == 0) continue;
-        /* The first key under c. */
-        for (int h = height; h > 1; h--) c = ((kt_inner *)c)->child[0];
-        in->sep[j] = sep_copy(kd, ((kt_leaf *)c)->ref[0], &in->seplen[j]);
+        /* Between the last key under the child before and the first under c. */
+        void *b = level[from + j - 1];
+        for (int h = height; h > 1; h--) {
+          c = ((kt_inner *)c)->child[0];
+          b = ((kt_inner *)b)->child[((kt_inner *)b)->n - 1];
+        }
+        const kt_leaf *lb = b;
+        in->sep[j] = sep_make(kd, lb->ref[lb->n - 1], ((kt_leaf *)c)->ref[0], &in->seplen[j]);
         if (!in->sep[j]) goto oom;
       }
       level[i] = in;

@@ -13,8 +13,8 @@
 ** which of the keydir's entries are live, as a bitmap over its arena
 ** (keydir.c) walked in arena order, which for a store loaded from its files
 ** is usually the order of the records on disk (reused free blocks aside),
-** so the values are read front to back through the mapped data files.  The snapshot is one bit per 8 bytes of
-** arena (about 5 bits per key of 16 bytes), taken in one pass over the
+** so the values are read front to back through the mapped data files.  The snapshot is one bit per 4 bytes of
+** arena (about 10 bits per key of 16 bytes), taken in one pass over the
 ** hash table.
 **
 ** While the scan is open the keydir is pinned: no entry's memory is reused,

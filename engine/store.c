@@ -396,12 +396,12 @@ static void store_free(bc_store *s) {
     bc_file_close(s, &s->files[i]);
   }
   free(s->fdc);
+  bc_ahint_free(s); /* before the lock goes: it removes a file */
   bc_lock_release(s);
   bc_undo_clear(s);
   bc_kd_free(&s->kd);
   free(s->files);
   free(s->wbuf);
-  bc_hintbuf_free(&s->ahint);
   free(s->undo);
   free(s->dir);
   pthread_mutex_destroy(&s->mu);

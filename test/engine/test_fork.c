@@ -179,6 +179,38 @@ static void test_parent_dies(void **state) {
   bc_close(s);
 }
 
+/* The active file's hint spills to <id>.hint.tmp as records are appended
+** (active.c); a child's close of the inherited store must leave that file,
+** which the parent goes on writing, where it is: the parent's rotation then
+** installs a valid hint (a removed one would be rebuilt by a scan, and the
+** rename of the parent's spilled file would fail). */
+static void test_child_keeps_spilled_hint(void **state) {
+  tu_fix *f = *state;
+  char dir[PATH_MAX], tmp[PATH_MAX];
+  tu_path(dir, "%s/s", f->base);
+  tu_path(tmp, "%s/s/0000000001.hint.tmp", f->base);
+  bc_store *s = open_store(dir, 1, BC_SYNC_FULL);
+  put_n(s, "spill-key-", 20000); /* about 1 MiB of hint entries */
+  assert_true(tu_exists(tmp));
+  pid_t pid = fork();
+  if (pid == 0) {
+    int bad = 0;
+    CHILD_CHECK(bc_close(s) == BC_OK);
+    _exit(bad);
+  }
+  assert_int_equal(child_failures(pid), 0);
+  assert_true(tu_exists(tmp));
+  put_n(s, "after-", 10);
+  assert_int_equal(bc_merge(s, NULL), BC_OK); /* seals file 1: its hint */
+  assert_int_equal(bc_close(s), BC_OK);
+  s = open_store(dir, 0, BC_SYNC_FULL);
+  assert_int_equal(bc_count(s), 20010);
+  bc_stats st;
+  bc_stats_get(s, &st);
+  assert_int_equal(st.corrupt, 0);
+  bc_close(s);
+}
+
 static void test_owners_file(void **state) {
   tu_fix *f = *state;
   char dir[PATH_MAX], owners[PATH_MAX];
@@ -222,6 +254,7 @@ int main(void) {
       TU_TEST(test_child_writes_nothing),
       TU_TEST(test_child_txn_refused),
       TU_TEST(test_parent_dies),
+      TU_TEST(test_child_keeps_spilled_hint),
       TU_TEST(test_owners_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
