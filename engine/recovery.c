@@ -1002,6 +1002,9 @@ bc_status bc_recover(bc_store *s) {
       s->commit_size = last->size;
       s->active_synced = tail_synced ? last->size : 0;
     } else {
+      /* Sealed: the O_RDWR descriptor that cut or rewrote it goes, as a
+      ** rotation closes the file it seals (reads reopen it in the cache). */
+      if (last) bc_file_close(s, last);
       st = bc_active_create(s);
       if (st != BC_OK) goto out;
     }
