@@ -403,19 +403,6 @@ static int tx_note(recov *rc, uint64_t txn, uint32_t id) {
   return 0;
 }
 
-/* Index of the first file of s with id >= id (s->files is sorted). */
-static size_t file_lower_bound(const bc_store *s, uint32_t id) {
-  size_t lo = 0, hi = s->nfiles;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (s->files[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* txn is over (committed in file `last`, or 0: dropped): if it spanned
 ** files, each non-merged file from its first to `last` records the span. */
 static void tx_end(recov *rc, uint64_t txn, uint32_t last) {
@@ -425,7 +412,7 @@ static void tx_end(recov *rc, uint64_t txn, uint32_t last) {
     rc->tx[i] = rc->tx[--rc->ntx];
     if (!last || lo >= last) return;
     bc_store *s = rc->s;
-    for (size_t j = file_lower_bound(s, lo); j < s->nfiles && s->files[j].id <= last; j++) {
+    for (size_t j = bc_file_lower_bound(s, lo); j < s->nfiles && s->files[j].id <= last; j++) {
       bc_file *f = &s->files[j];
       if (f->merged) continue;
       if (!f->tx_lo || lo < f->tx_lo) f->tx_lo = lo;
@@ -443,7 +430,7 @@ void bc_damage_spread(bc_store *s) {
     for (size_t i = 0; i < s->nfiles; i++) {
       bc_file *f = &s->files[i];
       if (f->damaged || !f->tx_lo) continue;
-      for (size_t j = file_lower_bound(s, f->tx_lo);
+      for (size_t j = bc_file_lower_bound(s, f->tx_lo);
            j < s->nfiles && s->files[j].id <= f->tx_hi; j++)
         if (s->files[j].damaged) {
           f->damaged = BC_DAMAGE_LINKED;
