@@ -633,7 +633,7 @@ typedef struct bc_hintfile {
 int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *hf);
 /* Validate all of an opened hint in itself: trailer CRC, and entries that
 ** tile [32, hf->data_size) exactly.  1 valid, 0 not. */
-int bc_hint_check(const bc_hintfile *hf, const bc_file *f);
+int bc_hint_check(const bc_hintfile *hf);
 /* Call cb for every entry of hf (checked), in order, after sizing the keydir
 ** for its keys; stops at and returns the first error cb returns.  Sets
 ** f->hint_size. */

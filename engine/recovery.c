@@ -612,23 +612,14 @@ static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
 
 /* ------------------------------------------------------------ the reading */
 
+/* Open data file id (named with suffix) read-only into the descriptor
+** cache, which closes it again when full, so that a store of any number of
+** files opens within its limit; read its size and header into f. */
 static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
-                           int writable, bc_file *f) {
-  char path[PATH_MAX];
-  bc_path_id(s, path, id, suffix);
-  /* Read-only: into the descriptor cache, which closes it again when full,
-  ** so a store of any number of files opens within its limit. */
+                           bc_file *f) {
   f->path_merging = strcmp(suffix, ".data.merging") == 0;
   int fd;
-  bc_status st = BC_OK;
-  if (writable) {
-    f->fd = fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
-    if (fd < 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", id,
-                           suffix);
-  } else {
-    st = bc_file_fd(s, f, &fd);
-  }
+  bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
   struct stat sb;
   if (fstat(fd, &sb) != 0)
@@ -759,7 +750,7 @@ bc_status bc_recover(bc_store *s) {
     bc_file *f = bc_file_add(s, ids[i]);
     if (!f) goto oom;
     int merging = !has_id(dl.data, dl.ndata, ids[i]);
-    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", 0, f);
+    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", f);
     if (st != BC_OK) goto out;
   }
   /* A hint file whose data file is gone (and no MERGE says why: a merge's
@@ -868,7 +859,7 @@ bc_status bc_recover(bc_store *s) {
       char path[PATH_MAX];
       bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
       if (!hf[i].data) (void)bc_hint_open(s, f, path, &hf[i]);
-      if (hf[i].data && !bc_hint_check(&hf[i], f)) bc_hint_close(&hf[i]);
+      if (hf[i].data && !bc_hint_check(&hf[i])) bc_hint_close(&hf[i]);
       /* A hint valid in itself but for a longer file than this one is
       ** applied all the same: the keys of the records that are gone point
       ** past the file's end and read BC_CORRUPT.  One for a shorter file
@@ -1098,7 +1089,7 @@ static bc_status follow_once(bc_store *s) {
       uint32_t id = f->id;
       bc_file_unmap(f);
       bc_file_close(s, f);
-      st = open_file(s, id, ".data", 0, f);
+      st = open_file(s, id, ".data", f);
       if (st == BC_OK && f->header_ok && f->merged) st = BC_DONE;
       if (st == BC_OK && f->header_ok) {
         uint64_t size = f->size;
@@ -1117,7 +1108,7 @@ static bc_status follow_once(bc_store *s) {
       st = bc_seterr(s, BC_NOMEM, "out of memory");
       break;
     }
-    st = open_file(s, id, ".data", 0, f);
+    st = open_file(s, id, ".data", f);
     if (st != BC_OK) break;
     if (!f->header_ok) {
       /* Being created: come back to it next time. */
