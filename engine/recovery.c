@@ -1051,7 +1051,10 @@ static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
   st = bc_datafile_scan(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
   if (st != BC_OK) return st;
   st = release_held(rc);
-  if (bad) s->corrupt++;
+  if (bad) {
+    s->corrupt++;
+    bc_file_damaged(f, BC_DAMAGE_RECORDS);
+  }
   f->size = size;
   return st;
 }

@@ -1247,6 +1247,45 @@ static void test_cut_tail_not_continued_closes_its_descriptor(void **state) {
   assert_int_equal(bc_close(s), BC_OK);
 }
 
+/* A follower (bc_refresh) that finds damage at the end of a file that is no
+** longer the tail counts the file damaged, as an open of the same files
+** does: bc_stats.damaged_files does not depend on whether the reader was
+** open before the damage.  Here the writer seals file 1 and the file is
+** then cut inside its last record; the follower last saw it holding "a". */
+static void test_follower_counts_damaged_file(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX];
+  static unsigned char v[1000];
+  memset(v, 'v', sizeof v);
+  bc_store *w = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+  TU_OK(bc_put(w, "a", 1, 0, v, sizeof v));
+  TU_OK(bc_sync(w));
+  bc_options o;
+  bc_options_init(&o);
+  o.read_only = 1;
+  bc_store *r = tu_open_opts(fx->base, &o);
+  /* b, c, d fill file 1; e rotates to file 2, sealing file 1. */
+  const char *more[] = {"b", "c", "d", "e"};
+  for (int i = 0; i < 4; i++) TU_OK(bc_put(w, more[i], 1, 0, v, sizeof v));
+  TU_OK(bc_sync(w));
+  assert_true(tu_stats(w).active_file_id == 2);
+  data_path(p, fx->base, 1);
+  tu_truncate(p, tu_file_size(p) - 10);
+
+  TU_OK(bc_refresh(r));
+  bc_stats fresh_st;
+  {
+    bc_store *r2 = tu_open_opts(fx->base, &o);
+    fresh_st = tu_stats(r2);
+    assert_int_equal(bc_close(r2), BC_OK);
+  }
+  assert_int_equal(fresh_st.damaged_files, 1);
+  assert_true(tu_stats(r).corrupt > 0);
+  assert_int_equal(tu_stats(r).damaged_files, fresh_st.damaged_files);
+  assert_int_equal(bc_close(r), BC_OK);
+  assert_int_equal(bc_close(w), BC_OK);
+}
+
 /* ------------------------------------------ a crash at every write step */
 
 #define CK 20   /* keys */
@@ -1598,6 +1637,7 @@ int main(void) {
       TU_TEST(test_damage_below_claim_is_corruption),
       TU_TEST(test_format_1_store),
       TU_TEST(test_cut_tail_not_continued_closes_its_descriptor),
+      TU_TEST(test_follower_counts_damaged_file),
       TU_TEST(test_crash_at_every_write_step),
       TU_TEST(test_leftovers_removed),
       TU_TEST(test_damaged_manifest_refused),
