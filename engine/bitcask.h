@@ -40,7 +40,8 @@
 ** BC_INVALID and bc_close only closes descriptors and frees memory (the
 ** parent's lock and files are untouched); to write, the child opens the
 ** store anew (BC_LOCKED while the parent holds it).  See bc_fork_child.
-** Every descriptor is close-on-exec.
+** With the default POSIX I/O every descriptor is close-on-exec (a custom
+** bc_io opens the data, hint and manifest files with the flags it chooses).
 */
 #ifndef BITCASK_H
 #define BITCASK_H

@@ -197,7 +197,7 @@ done:
   return ok;
 }
 
-int bc_hint_check(const bc_hintfile *hf, const bc_file *f) {
+int bc_hint_check(const bc_hintfile *hf) {
   const unsigned char *d = hf->data;
   uint32_t count;
   size_t body_end = hf->len - BC_HINT_TRAILER_SIZE;
@@ -220,7 +220,6 @@ int bc_hint_check(const bc_hintfile *hf, const bc_file *f) {
     at += BC_HINT_ENTRY_SIZE + extra;
     n++;
   }
-  (void)f;
   return n == count && count == hf->count && prev_end == hf->data_size;
 }
 
@@ -288,7 +287,7 @@ int bc_hint_load(bc_store *s, bc_file *f, const char *path, bc_rec_cb cb,
   bc_hintfile hf;
   *st = BC_OK;
   if (!bc_hint_open(s, f, path, &hf)) return 0;
-  int ok = hf.data_size == f->size && bc_hint_check(&hf, f);
+  int ok = hf.data_size == f->size && bc_hint_check(&hf);
   if (ok) *st = bc_hint_apply(s, f, &hf, cb, arg);
   bc_hint_close(&hf);
   return ok;

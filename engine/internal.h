@@ -13,13 +13,17 @@
 **   datafile.c  data files: create, read one record, scan records
 **   hint.c      hint files: build, write, load
 **   marker.c    the BITCASK marker file
-**   lock.c      the LOCK file (flock + pid)
+**   lock.c      the LOCK file (flock + pid); which process may write
+**               (fork: bc_foreign)
+**   owners.c    the OWNERS file, kept for the caller (never interpreted)
 **   active.c    the write path: write buffer, undo on failure, rotation, sync
 **   recovery.c  what bc_open does to rebuild the keydir
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
-**   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
+**   scan.c      unordered scans of every live key in on-disk order
+**   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
+**               the files array and its descriptor cache (bc_file_fd)
 **
 ** Locking: every public function takes s->mu for its whole duration; every
 ** function declared here expects the caller to hold it (or to own the store
@@ -541,6 +545,8 @@ void bc_path_name(const bc_store *s, char *out, const char *name);
 
 /* Files array (store.c). */
 bc_file *bc_file_get(bc_store *s, uint32_t id);
+/* Index of the first file of s->files (sorted) with an id >= id. */
+size_t bc_file_lower_bound(const bc_store *s, uint32_t id);
 bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */
 void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd, unmaps */
 void bc_file_unmap(bc_file *f);                  /* drop f->map, if any */
@@ -645,7 +651,7 @@ typedef struct bc_hintfile {
 int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *hf);
 /* Validate all of an opened hint in itself: trailer CRC, and entries that
 ** tile [32, hf->data_size) exactly.  1 valid, 0 not. */
-int bc_hint_check(const bc_hintfile *hf, const bc_file *f);
+int bc_hint_check(const bc_hintfile *hf);
 /* Call cb for every entry of hf (checked), in order, after sizing the keydir
 ** for its keys; stops at and returns the first error cb returns.  Sets
 ** f->hint_size. */

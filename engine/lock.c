@@ -20,8 +20,8 @@
 ** frees memory -- no flush, fsync, truncate or unlink.  Closing the child's
 ** copy of the LOCK descriptor (bc_fork_child, or that close) leaves the lock
 ** with the parent's descriptor; once the parent has closed the store or
-** died, the lock is free for anyone.  Every descriptor is opened O_CLOEXEC,
-** so a program exec'd by the writer holds none.
+** died, the lock is free for anyone.  The POSIX I/O opens every descriptor
+** O_CLOEXEC (io.c), so a program exec'd by the writer holds none.
 */
 #include "internal.h"
 

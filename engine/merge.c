@@ -297,6 +297,18 @@ static bc_status out_new(merger *mg) {
   return BC_OK;
 }
 
+/* Make the last output the one to append to: the first, or a new one once
+** the last has reached max_file_size (the one before is then finished). */
+static bc_status out_room(merger *mg) {
+  bc_status st;
+  if (mg->nouts > 0) {
+    out_file *o = &mg->outs[mg->nouts - 1];
+    if (o->size + mg->len < mg->s->max_file_size) return BC_OK;
+    if ((st = out_finish(mg)) != BC_OK) return st;
+  }
+  return out_new(mg);
+}
+
 /* Append the live record of e to the outputs as a standalone PUT; *id and
 ** *off receive where it went.  rec (borrowed) is the record's bytes as
 ** verified by bc_datafile_record, r its decoded header.  A record that is
@@ -309,15 +321,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
   bc_status st;
   uint32_t klen = r->klen;
   uint64_t rsz = bc_rec_size(klen, r->vlen);
-  if (mg->nouts == 0) {
-    if ((st = out_new(mg)) != BC_OK) return st;
-  } else {
-    out_file *o = &mg->outs[mg->nouts - 1];
-    if (o->size + mg->len >= s->max_file_size) {
-      if ((st = out_finish(mg)) != BC_OK) return st;
-      if ((st = out_new(mg)) != BC_OK) return st;
-    }
-  }
+  if ((st = out_room(mg)) != BC_OK) return st;
   out_file *o = &mg->outs[mg->nouts - 1];
   bc_rec w = {BC_REC_PUT, bc_e_meta(e), r->seq, 0, klen, r->vlen};
   int verbatim = r->txn == 0 && r->meta == w.meta;
@@ -359,15 +363,7 @@ static bc_status out_tomb(merger *mg, const void *key, uint32_t klen, uint64_t s
   bc_store *s = mg->s;
   bc_status st;
   uint64_t rsz = bc_rec_size(klen, 0);
-  if (mg->nouts == 0) {
-    if ((st = out_new(mg)) != BC_OK) return st;
-  } else {
-    out_file *o = &mg->outs[mg->nouts - 1];
-    if (o->size + mg->len >= s->max_file_size) {
-      if ((st = out_finish(mg)) != BC_OK) return st;
-      if ((st = out_new(mg)) != BC_OK) return st;
-    }
-  }
+  if ((st = out_room(mg)) != BC_OK) return st;
   /* At most 32 + BC_MAX_KEY_SIZE bytes: fits an empty buffer. */
   if (rsz > mg->bufcap - mg->len && (st = out_flush(mg)) != BC_OK) return st;
   out_file *o = &mg->outs[mg->nouts - 1];

@@ -26,6 +26,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Read all of OWNERS from its open descriptor fd into *text (malloc'd,
+** NUL-terminated) and *len.  BC_OK; BC_IOERR with errno and *what naming
+** the call that failed; BC_CORRUPT (larger than BC_OWNERS_MAX, *size says
+** how large); BC_NOMEM. */
+static bc_status owners_slurp(const bc_io *io, int fd, char **text, size_t *len,
+                              const char **what, long long *size) {
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    *what = "fstat";
+    return BC_IOERR;
+  }
+  *size = (long long)sb.st_size;
+  if (sb.st_size > BC_OWNERS_MAX) return BC_CORRUPT;
+  char *buf = malloc((size_t)sb.st_size + 1);
+  if (!buf) return BC_NOMEM;
+  ssize_t n = bc_read_all(io, fd, buf, (size_t)sb.st_size, 0);
+  if (n < 0) {
+    int e = errno;
+    free(buf);
+    errno = e;
+    *what = "read";
+    return BC_IOERR;
+  }
+  buf[n] = 0;
+  *text = buf;
+  *len = (size_t)n;
+  return BC_OK;
+}
+
 bc_status bc_owners_read(bc_store *s, char **text, size_t *len) {
   char path[PATH_MAX];
   *text = NULL;
@@ -39,27 +68,16 @@ bc_status bc_owners_read(bc_store *s, char **text, size_t *len) {
       st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: open failed");
     goto done;
   }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: fstat failed");
-  } else if (sb.st_size > BC_OWNERS_MAX) {
+  const char *what = "";
+  long long size = 0;
+  st = owners_slurp(&s->io, fd, text, len, &what, &size);
+  if (st == BC_IOERR)
+    st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: %s failed", what);
+  else if (st == BC_CORRUPT)
     st = bc_seterr(s, BC_CORRUPT, "owners file OWNERS is %lld bytes, more than "
-                   "the %u an owners file may have", (long long)sb.st_size,
-                   (unsigned)BC_OWNERS_MAX);
-  } else {
-    char *buf = malloc((size_t)sb.st_size + 1);
-    ssize_t n = buf ? bc_read_all(&s->io, fd, buf, (size_t)sb.st_size, 0) : -1;
-    if (!buf) {
-      st = bc_seterr(s, BC_NOMEM, "out of memory");
-    } else if (n < 0) {
-      st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: read failed");
-      free(buf);
-    } else {
-      buf[n] = 0;
-      *text = buf;
-      *len = (size_t)n;
-    }
-  }
+                   "the %u an owners file may have", size, (unsigned)BC_OWNERS_MAX);
+  else if (st == BC_NOMEM)
+    st = bc_seterr(s, BC_NOMEM, "out of memory");
   s->io.close(s->io.ctx, fd);
 done:
   pthread_mutex_unlock(&s->mu);
@@ -77,29 +95,10 @@ bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
     if (errno == ENOENT) return BC_OK;
     return errno == ENOSPC || errno == EDQUOT ? BC_FULL : BC_IOERR;
   }
-  struct stat sb;
-  bc_status st = BC_OK;
-  int e = 0;
-  if (fstat(fd, &sb) != 0) {
-    st = BC_IOERR;
-    e = errno;
-  } else if (sb.st_size > BC_OWNERS_MAX) {
-    st = BC_CORRUPT;
-  } else {
-    char *buf = malloc((size_t)sb.st_size + 1);
-    ssize_t n = buf ? bc_read_all(&bc_posix_io, fd, buf, (size_t)sb.st_size, 0) : -1;
-    if (!buf) {
-      st = BC_NOMEM;
-    } else if (n < 0) {
-      e = errno;
-      st = BC_IOERR;
-      free(buf);
-    } else {
-      buf[n] = 0;
-      *text = buf;
-      *len = (size_t)n;
-    }
-  }
+  const char *what = "";
+  long long size = 0;
+  bc_status st = owners_slurp(&bc_posix_io, fd, text, len, &what, &size);
+  int e = st == BC_IOERR ? errno : 0;
   close(fd);
   errno = e;
   return st;

@@ -403,19 +403,6 @@ static int tx_note(recov *rc, uint64_t txn, uint32_t id) {
   return 0;
 }
 
-/* Index of the first file of s with id >= id (s->files is sorted). */
-static size_t file_lower_bound(const bc_store *s, uint32_t id) {
-  size_t lo = 0, hi = s->nfiles;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (s->files[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* txn is over (committed in file `last`, or 0: dropped): if it spanned
 ** files, each non-merged file from its first to `last` records the span. */
 static void tx_end(recov *rc, uint64_t txn, uint32_t last) {
@@ -425,7 +412,7 @@ static void tx_end(recov *rc, uint64_t txn, uint32_t last) {
     rc->tx[i] = rc->tx[--rc->ntx];
     if (!last || lo >= last) return;
     bc_store *s = rc->s;
-    for (size_t j = file_lower_bound(s, lo); j < s->nfiles && s->files[j].id <= last; j++) {
+    for (size_t j = bc_file_lower_bound(s, lo); j < s->nfiles && s->files[j].id <= last; j++) {
       bc_file *f = &s->files[j];
       if (f->merged) continue;
       if (!f->tx_lo || lo < f->tx_lo) f->tx_lo = lo;
@@ -443,7 +430,7 @@ void bc_damage_spread(bc_store *s) {
     for (size_t i = 0; i < s->nfiles; i++) {
       bc_file *f = &s->files[i];
       if (f->damaged || !f->tx_lo) continue;
-      for (size_t j = file_lower_bound(s, f->tx_lo);
+      for (size_t j = bc_file_lower_bound(s, f->tx_lo);
            j < s->nfiles && s->files[j].id <= f->tx_hi; j++)
         if (s->files[j].damaged) {
           f->damaged = BC_DAMAGE_LINKED;
@@ -625,23 +612,14 @@ static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
 
 /* ------------------------------------------------------------ the reading */
 
+/* Open data file id (named with suffix) read-only into the descriptor
+** cache, which closes it again when full, so that a store of any number of
+** files opens within its limit; read its size and header into f. */
 static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
-                           int writable, bc_file *f) {
-  char path[PATH_MAX];
-  bc_path_id(s, path, id, suffix);
-  /* Read-only: into the descriptor cache, which closes it again when full,
-  ** so a store of any number of files opens within its limit. */
+                           bc_file *f) {
   f->path_merging = strcmp(suffix, ".data.merging") == 0;
   int fd;
-  bc_status st = BC_OK;
-  if (writable) {
-    f->fd = fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
-    if (fd < 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", id,
-                           suffix);
-  } else {
-    st = bc_file_fd(s, f, &fd);
-  }
+  bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
   struct stat sb;
   if (fstat(fd, &sb) != 0)
@@ -772,7 +750,7 @@ bc_status bc_recover(bc_store *s) {
     bc_file *f = bc_file_add(s, ids[i]);
     if (!f) goto oom;
     int merging = !has_id(dl.data, dl.ndata, ids[i]);
-    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", 0, f);
+    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", f);
     if (st != BC_OK) goto out;
   }
   /* A hint file whose data file is gone (and no MERGE says why: a merge's
@@ -881,7 +859,7 @@ bc_status bc_recover(bc_store *s) {
       char path[PATH_MAX];
       bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
       if (!hf[i].data) (void)bc_hint_open(s, f, path, &hf[i]);
-      if (hf[i].data && !bc_hint_check(&hf[i], f)) bc_hint_close(&hf[i]);
+      if (hf[i].data && !bc_hint_check(&hf[i])) bc_hint_close(&hf[i]);
       /* A hint valid in itself but for a longer file than this one is
       ** applied all the same: the keys of the records that are gone point
       ** past the file's end and read BC_CORRUPT.  One for a shorter file
@@ -1002,6 +980,9 @@ bc_status bc_recover(bc_store *s) {
       s->commit_size = last->size;
       s->active_synced = tail_synced ? last->size : 0;
     } else {
+      /* Sealed: the O_RDWR descriptor that cut or rewrote it goes, as a
+      ** rotation closes the file it seals (reads reopen it in the cache). */
+      if (last) bc_file_close(s, last);
       st = bc_active_create(s);
       if (st != BC_OK) goto out;
     }
@@ -1070,7 +1051,10 @@ static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
   st = bc_datafile_scan(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
   if (st != BC_OK) return st;
   st = release_held(rc);
-  if (bad) s->corrupt++;
+  if (bad) {
+    s->corrupt++;
+    bc_file_damaged(f, BC_DAMAGE_RECORDS);
+  }
   f->size = size;
   return st;
 }
@@ -1108,7 +1092,7 @@ static bc_status follow_once(bc_store *s) {
       uint32_t id = f->id;
       bc_file_unmap(f);
       bc_file_close(s, f);
-      st = open_file(s, id, ".data", 0, f);
+      st = open_file(s, id, ".data", f);
       if (st == BC_OK && f->header_ok && f->merged) st = BC_DONE;
       if (st == BC_OK && f->header_ok) {
         uint64_t size = f->size;
@@ -1127,7 +1111,7 @@ static bc_status follow_once(bc_store *s) {
       st = bc_seterr(s, BC_NOMEM, "out of memory");
       break;
     }
-    st = open_file(s, id, ".data", 0, f);
+    st = open_file(s, id, ".data", f);
     if (st != BC_OK) break;
     if (!f->header_ok) {
       /* Being created: come back to it next time. */

@@ -142,7 +142,7 @@ void bc_path_name(const bc_store *s, char *out, const char *name) {
 
 /* ------------------------------------------------------ the files array */
 
-bc_file *bc_file_get(bc_store *s, uint32_t id) {
+size_t bc_file_lower_bound(const bc_store *s, uint32_t id) {
   size_t lo = 0, hi = s->nfiles;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -151,6 +151,11 @@ bc_file *bc_file_get(bc_store *s, uint32_t id) {
     else
       hi = mid;
   }
+  return lo;
+}
+
+bc_file *bc_file_get(bc_store *s, uint32_t id) {
+  size_t lo = bc_file_lower_bound(s, id);
   return lo < s->nfiles && s->files[lo].id == id ? &s->files[lo] : NULL;
 }
 

@@ -172,6 +172,19 @@ static void vtab_error(bitcask_vtab *p, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* The outcome rc of a call that may have left a message in zErr
+** (sqlite3_mprintf'd, taken): on failure it becomes the table's error
+** message, else it is freed.  Returns rc. */
+static int vtab_result(bitcask_vtab *p, int rc, char *zErr) {
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = zErr;
+  } else {
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
 /* Report an engine failure on the table: the engine's message names the
 ** store and the cause. */
 static int engine_error(bitcask_vtab *p, bc_status st) {
@@ -210,13 +223,7 @@ static int vtab_store_open(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   char *zErr = NULL;
   int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
-  if (rc != SQLITE_OK) {
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  } else {
-    sqlite3_free(zErr);
-  }
-  return rc;
+  return vtab_result(p, rc, zErr);
 }
 
 /* The table's store, opened on first use (and retried on every use after a
@@ -237,13 +244,7 @@ static int vtab_store(bitcask_vtab *p) {
       p->sh = NULL;
     }
   }
-  if (rc != SQLITE_OK) {
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
-  } else {
-    sqlite3_free(zErr);
-  }
-  return rc;
+  return vtab_result(p, rc, zErr);
 }
 
 static bcx_tempdir *tempdir_find(bcx_module *m, const char *zDb,
@@ -488,11 +489,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
     vtab_free(p);
     return SQLITE_OK;
   }
-  if (pre != SQLITE_OK) {
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zPre;
-    return pre;
-  }
+  if (pre != SQLITE_OK) return vtab_result(p, pre, zPre);
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {
     struct stat st;
@@ -512,11 +509,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   if (p->sh && vtab_owns(p)) {
     char *zErr = NULL;
     rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
-    if (rc != SQLITE_OK) {
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-      return rc;
-    }
+    if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
   }
   if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
@@ -562,19 +555,13 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
         sqlite3_free(zPre);
         return SQLITE_OK;
       }
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zPre;
-      return pre;
+      return vtab_result(p, pre, zPre);
     }
     int rc = vtab_store_open(p);
     if (rc != SQLITE_OK) return rc;
     char *zErr = NULL;
     rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
-    if (rc != SQLITE_OK) {
-      sqlite3_free(p->base.zErrMsg);
-      p->base.zErrMsg = zErr;
-    }
-    return rc;
+    return vtab_result(p, rc, zErr);
   }
   if (p->opts.read_only) {
     vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
@@ -608,10 +595,8 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   char *zErr = NULL;
   rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
   if (rc != SQLITE_OK) {
-    sqlite3_free(p->base.zErrMsg);
-    p->base.zErrMsg = zErr;
     sqlite3_free(zNewPath);
-    return rc;
+    return vtab_result(p, rc, zErr);
   }
   bcx_shared_release(p->sh);
   p->sh = NULL;

@@ -134,7 +134,7 @@ for lim in (24, 20, 16, 12, 10):
 if not errors_seen:
     print('  (no EMFILE provoked at ulimit 24..10)')
 
-# Opt-in (slow: 10,000 live files, ~10-30 s of merge on the 2-core VM), BB_SLOW=1:
+# Opt-in (slow: a merge of 10,000 live files), BB_SLOW=1:
 # a merge of 10,000 live 4 KB files at the process's ordinary descriptor limit.
 if os.environ.get('BB_SLOW'):
     d2 = os.path.join(T, 'live'); os.mkdir(d2)

@@ -1186,6 +1186,106 @@ static void test_format_1_store(void **state) {
   }
 }
 
+/* Descriptors of this process open on path with O_RDWR (/proc/self/fd and
+** fdinfo's flags). */
+static int rdwr_fds_on(const char *path) {
+  char real[PATH_MAX];
+  if (!realpath(path, real)) return -1;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    char link[PATH_MAX], target[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", de->d_name);
+    ssize_t tl = readlink(link, target, sizeof target - 1);
+    if (tl < 0) continue;
+    target[tl] = 0;
+    if (strcmp(target, real) != 0) continue;
+    char info[PATH_MAX];
+    snprintf(info, sizeof info, "/proc/self/fdinfo/%s", de->d_name);
+    FILE *f = fopen(info, "r");
+    if (!f) continue;
+    char line[128];
+    unsigned flags = 0;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "flags: %o", &flags) == 1) break;
+    fclose(f);
+    n += (flags & O_ACCMODE) == O_RDWR;
+  }
+  closedir(d);
+  return n;
+}
+
+/* A tail that recovery cuts (reopened O_RDWR outside the descriptor cache
+** to truncate it) but that does not go on as the active file -- here a
+** version-1 file -- is sealed: its O_RDWR descriptor is closed, as a
+** rotation closes the file it seals, instead of staying open outside the
+** cache (and its bound) for the life of the store. */
+static void test_cut_tail_not_continued_closes_its_descriptor(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX];
+  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  assert_int_equal(bc_close(s), BC_OK);
+  data_path(p, fx->base, 1);
+  unsigned char hdr[BC_FILE_HEADER_SIZE];
+  bc_file_header_encode(hdr, 1, 0);
+  bc_put_u32(hdr + 8, 1);
+  bc_put_u32(hdr + 28, (uint32_t)crc32(0, hdr, 28));
+  tu_write_file(p, hdr, sizeof hdr);
+  append_rec(p, BC_REC_PUT, 1, 0, "a", "a1", 2);
+  long long good = tu_file_size(p);
+  append_rec(p, BC_REC_PUT, 2, 0, "b", "b-torn", 6);
+  zero_range(p, good + 8, 8);
+
+  s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
+  assert_true(tu_file_size(p) == good); /* cut */
+  assert_true(tu_stats(s).active_file_id == 2);
+  assert_int_equal(rdwr_fds_on(p), 0);
+  expect(s, "a", "a1", "cut version-1 tail");
+  assert_int_equal(bc_close(s), BC_OK);
+}
+
+/* A follower (bc_refresh) that finds damage at the end of a file that is no
+** longer the tail counts the file damaged, as an open of the same files
+** does: bc_stats.damaged_files does not depend on whether the reader was
+** open before the damage.  Here the writer seals file 1 and the file is
+** then cut inside its last record; the follower last saw it holding "a". */
+static void test_follower_counts_damaged_file(void **state) {
+  tu_fix *fx = *state;
+  char p[PATH_MAX];
+  static unsigned char v[1000];
+  memset(v, 'v', sizeof v);
+  bc_store *w = tu_open(fx->base, 4096, BC_SYNC_OFF, NULL);
+  TU_OK(bc_put(w, "a", 1, 0, v, sizeof v));
+  TU_OK(bc_sync(w));
+  bc_options o;
+  bc_options_init(&o);
+  o.read_only = 1;
+  bc_store *r = tu_open_opts(fx->base, &o);
+  /* b, c, d fill file 1; e rotates to file 2, sealing file 1. */
+  const char *more[] = {"b", "c", "d", "e"};
+  for (int i = 0; i < 4; i++) TU_OK(bc_put(w, more[i], 1, 0, v, sizeof v));
+  TU_OK(bc_sync(w));
+  assert_true(tu_stats(w).active_file_id == 2);
+  data_path(p, fx->base, 1);
+  tu_truncate(p, tu_file_size(p) - 10);
+
+  TU_OK(bc_refresh(r));
+  bc_stats fresh_st;
+  {
+    bc_store *r2 = tu_open_opts(fx->base, &o);
+    fresh_st = tu_stats(r2);
+    assert_int_equal(bc_close(r2), BC_OK);
+  }
+  assert_int_equal(fresh_st.damaged_files, 1);
+  assert_true(tu_stats(r).corrupt > 0);
+  assert_int_equal(tu_stats(r).damaged_files, fresh_st.damaged_files);
+  assert_int_equal(bc_close(r), BC_OK);
+  assert_int_equal(bc_close(w), BC_OK);
+}
+
 /* ------------------------------------------ a crash at every write step */
 
 #define CK 20   /* keys */
@@ -1536,6 +1636,8 @@ int main(void) {
       TU_TEST(test_unsynced_tail_follower),
       TU_TEST(test_damage_below_claim_is_corruption),
       TU_TEST(test_format_1_store),
+      TU_TEST(test_cut_tail_not_continued_closes_its_descriptor),
+      TU_TEST(test_follower_counts_damaged_file),
       TU_TEST(test_crash_at_every_write_step),
       TU_TEST(test_leftovers_removed),
       TU_TEST(test_damaged_manifest_refused),
