@@ -36,7 +36,9 @@
 ** stale lock never blocks an open.  A second writer (another process, or a
 ** second bc_open of the same directory in this process) gets BC_LOCKED.
 ** A store writes only in the process that opened it: in a child made by
-** fork() its handle may still be read, but every write fails with
+** fork() its handle may still be read -- only if no thread of the parent
+** was inside a call on the store at the fork (a read takes the store's
+** mutex, which such a thread would have left held) -- but every write fails with
 ** BC_INVALID and bc_close only closes descriptors and frees memory (the
 ** parent's lock and files are untouched); to write, the child opens the
 ** store anew (BC_LOCKED while the parent holds it).  See bc_fork_child.
