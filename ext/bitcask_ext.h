@@ -211,7 +211,8 @@ void bcx_registry_unlock(void);
 **   leave   DROP TABLE: remove the table; *pDelete = 1 when no owner is
 **           left and the store is to be deleted (0 also when the table was
 **           not an owner: the store is not touched)
-**   rename  ALTER TABLE RENAME: the table's line gets the new name */
+**   rename  ALTER TABLE RENAME: the table's line gets the new name
+**   shared  *pShared = 1 when tables other than this one own the store */
 int bcx_owners_check(sqlite3 *db, const char *zDb, const char *zTab,
                      bcx_shared *sh, char **pzErr);
 /* The check made before the store at zPath is opened, from a look at its
@@ -228,6 +229,8 @@ int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,
                      bcx_shared *sh, int *pDelete, char **pzErr);
 int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,
                       const char *zNew, bcx_shared *sh, char **pzErr);
+int bcx_owners_shared(sqlite3 *db, const char *zDb, const char *zTab,
+                      bcx_shared *sh, int *pShared, char **pzErr);
 
 /* Room for an engine error message (bc_errmsg_copy). */
 #define BCX_ERRMSG_MAX 768

@@ -394,7 +394,7 @@ static int save(bcx_shared *sh, const char *zTab, const owners *o, char **pzErr)
 }
 
 /* What the operations below do to my line. */
-enum { OP_CHECK, OP_JOIN, OP_LEAVE, OP_RENAME };
+enum { OP_CHECK, OP_JOIN, OP_LEAVE, OP_RENAME, OP_SHARED };
 
 static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
                      const char *zNew, bcx_shared *sh, int *pFlag, char **pzErr) {
@@ -441,6 +441,11 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
       *pFlag = 1; /* the store goes: no need to write the file */
       changed = 0;
     }
+    break;
+  case OP_SHARED:
+    /* Lines of tables other than mine (mine counted once when I own). */
+    *pFlag = owners_count(&o) > (idx >= 0 ? 1 : 0);
+    changed = 0;
     break;
   case OP_RENAME:
     if (idx >= 0) {
@@ -506,6 +511,11 @@ int bcx_owners_join(sqlite3 *db, const char *zDb, const char *zTab,
 int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,
                      bcx_shared *sh, int *pDelete, char **pzErr) {
   return owners_op(OP_LEAVE, db, zDb, zTab, NULL, sh, pDelete, pzErr);
+}
+
+int bcx_owners_shared(sqlite3 *db, const char *zDb, const char *zTab,
+                      bcx_shared *sh, int *pShared, char **pzErr) {
+  return owners_op(OP_SHARED, db, zDb, zTab, NULL, sh, pShared, pzErr);
 }
 
 int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,

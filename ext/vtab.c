@@ -575,9 +575,24 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   }
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) return rc;
+  /* Other tables naming this directory with dir= would lose their store if
+  ** it moved: the rename is refused (owners.c knows them). */
+  int shared = 0;
+  char *zShErr = NULL;
+  if (vtab_owns(p)) {
+    rc = bcx_owners_shared(p->db, p->zDb, p->zName, p->sh, &shared, &zShErr);
+    if (rc != SQLITE_OK) return vtab_result(p, rc, zShErr);
+  }
+  if (shared) {
+    vtab_error(p, "bitcask table '%s': cannot rename: its store '%s' is named "
+               "after the table and other tables use it too (dir=), which "
+               "would lose it if it moved; give those tables their own store, "
+               "or drop them first", p->zName, p->zPath);
+    return SQLITE_ERROR;
+  }
   if (bcx_shared_refs(p->sh) > 1) {
     vtab_error(p, "bitcask table '%s': cannot rename while another connection "
-               "uses its store", p->zName);
+               "or table of this process has its store open", p->zName);
     return SQLITE_BUSY;
   }
   const char *dbfile = sqlite3_db_filename(p->db, p->zDb);
