@@ -194,5 +194,17 @@ for method in ('backup', 'vacuum', 'dump', 'cp'):
 rc, got, err = shell(EAPP, "SELECT count(*) FROM kv;")
 check('original after all export copies dropped their kv', got == '6', (got, err))
 
+# ---- a hard-linked copy of the store (cp -al, rsync --link-dest, snapshot tools): README's recipe
+# says cp -r, but Guarantees say "a copied database never writes its original's store".
+H = os.path.join(T, 'hl'); os.mkdir(H); HO = os.path.join(H, 'orig'); HB = os.path.join(H, 'bk')
+os.mkdir(HO); os.mkdir(HB)
+shell(os.path.join(HO, 'app.db'), "CREATE VIRTUAL TABLE kv USING bitcask;", "INSERT INTO kv VALUES (1, 'orig1');")
+subprocess.run('cp app.db %s/ && cp -al app.db-kv.bitcask %s/' % (HB, HB), shell=True, cwd=HO)
+rc, out, err = shell(os.path.join(HB, 'app.db'), "INSERT INTO kv VALUES (2, 'copy2');")
+rc, out, err = shell(os.path.join(HO, 'app.db'), "SELECT count(*) FROM kv WHERE key = 2;")
+check('hard-linked store copy (cp -al): a write in the copy does not appear in the original', out == '0',
+      "cp app.db bk/ && cp -al app.db-kv.bitcask bk/; INSERT INTO kv VALUES (2,'copy2') in bk/app.db; "
+      "original SELECT count(*) FROM kv WHERE key=2 -> %r (err %r)" % (out, err))
+
 shutil.rmtree(T, ignore_errors=True)
 finish()
