@@ -205,5 +205,31 @@ rc, out, err = shell(db, "SELECT count(*) FROM kv WHERE value IN ('rb', 'sp');",
                      "SELECT json_extract(bitcask_stats('kv'), '$.damaged_files');")
 check('after reopen: rolled-back rows absent, committed one present, damaged 0', out.split('\n') == ['0', 'v-5', '0'], (out, err))
 
+# ---- 5. killed during a merge (at several moments); reopen: all rows, no leftovers after a clean close
+d = os.path.join(T, 'merge'); os.mkdir(d)
+db = os.path.join(d, 'app.db')
+store = db + '-kv.bitcask'
+rc, out, err = shell(db, "CREATE VIRTUAL TABLE kv USING bitcask(max_file_size='256KB');",
+                     "INSERT INTO kv SELECT value, 'v' || value FROM generate_series(0, 59999);",
+                     "UPDATE kv SET value = 'v' || key WHERE key % 3 = 0;")
+check('merge-kill setup', rc == 0, err)
+MERGER = r"""
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.enable_load_extension(True); c.load_extension(sys.argv[2])
+c.execute("SELECT count(*) FROM kv").fetchone()
+sys.stdout.write('go\n'); sys.stdout.flush()
+c.execute("SELECT bitcask_merge('kv')").fetchone()
+sys.stdout.write('merged\n'); sys.stdout.flush()
+"""
+for delay in (0.0, 0.005, 0.02, 0.05):
+    p = subprocess.Popen([PY, '-c', MERGER, db, EXT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    time.sleep(delay)
+    p.kill(); p.wait()
+    verify(db, 60000, 'killed %.3fs into a merge' % delay)
+    left = [f for f in os.listdir(store) if f.endswith('.tmp') or f.endswith('.merging') or f == 'MERGE']
+    check('killed %.3fs into a merge: no *.tmp, *.merging, MERGE after the clean reopen' % delay, not left, left)
+
 shutil.rmtree(T, ignore_errors=True)
 finish()

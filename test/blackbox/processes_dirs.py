@@ -109,7 +109,28 @@ check('fork: a fresh process view has the parent rows only', attempt(c3, "SELECT
       ('OK', [(1,), (4,)]))
 c3.close()
 
+# ---- fork: the child exits normally (the connection finalized by the interpreter); the parent's lock holds
+os.chdir(T)
+os.mkdir('fk2'); os.chdir('fk2')
+pc = conn()
+pc.execute("CREATE VIRTUAL TABLE kv USING bitcask(sync='normal')")
+pc.execute("INSERT INTO kv VALUES (1, 'p')")
+pid = os.fork()
+if pid == 0:
+    pc.execute("SELECT count(*) FROM kv").fetchall()
+    sys.exit(0)                      # interpreter shutdown closes the inherited connection
+os.waitpid(pid, 0)
+pc.execute("INSERT INTO kv VALUES (2, 'p')")
+rc, out, err = shell('app.db', "INSERT INTO kv VALUES (3, 'x');", bail=False)
+check('fork: after the child exited, the parent still holds the lock (another process gets BUSY)',
+      rc != 0 and str(os.getpid()) in err, (rc, err))
+pc.close()
+rc, out, err = shell('app.db', "SELECT group_concat(key) FROM kv;")
+check('fork: the parent\'s rows all there after child exit and parent close', out == '1,2', (out, err))
+os.chdir(T)
+
 # ---- second process: BUSY naming store and pid; retry without reconnecting
+os.chdir(T)
 w1 = conn()
 w1.execute("INSERT INTO kv VALUES (10, 'w1')")
 p = subprocess.Popen(['/usr/bin/python3', '-c', r'''
