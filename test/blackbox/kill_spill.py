@@ -231,5 +231,20 @@ for delay in (0.0, 0.005, 0.02, 0.05):
     left = [f for f in os.listdir(store) if f.endswith('.tmp') or f.endswith('.merging') or f == 'MERGE']
     check('killed %.3fs into a merge: no *.tmp, *.merging, MERGE after the clean reopen' % delay, not left, left)
 
+# ---- 6. a readonly reader that opens the killed writer's store before any writer recovers it
+d = os.path.join(T, 'roafter'); os.mkdir(d)
+db = os.path.join(d, 'app.db')
+store = db + '-kv.bitcask'
+acked, saw, err = run_and_kill(db, '64MB', 0, 30000, batch=500, watch_tmp=store)
+before = sorted(os.listdir(store))
+rc, out, err = shell(os.path.join(d, 'ro.db'), "CREATE VIRTUAL TABLE r USING bitcask(dir='%s', readonly=1);" % store,
+                     "SELECT count(*), sum(value = 'v' || key) FROM r;",
+                     "SELECT json_extract(bitcask_stats('r'), '$.damaged_files');")
+lines = out.split('\n')
+check('readonly before recovery: every acknowledged row (acked %d)' % acked, rc == 0 and len(lines) == 2 and
+      int(lines[0].split('|')[0]) >= acked and lines[0].split('|')[0] == lines[0].split('|')[1] and lines[1] == '0', (out, err))
+check('readonly before recovery: store files untouched', sorted(os.listdir(store)) == before, (before, os.listdir(store)))
+verify(db, acked, 'writer after the readonly look')
+
 shutil.rmtree(T, ignore_errors=True)
 finish()

@@ -170,5 +170,17 @@ check('DROP of a bitcask table refused inside BEGIN', r[0] != 0, r)
 r = shell(db, "SELECT count(*) FROM sqlite_schema WHERE name='b';")
 check('... and b still there', r[1] == '1', r)
 
+# ---- 7. one of two sharing databases deleted (rm), then the other drops its table: the last user is gone
+d = os.path.join(T, 'gone'); os.mkdir(d)
+x, y, sh = os.path.join(d, 'x.db'), os.path.join(d, 'y.db'), os.path.join(d, 'sh')
+shell(x, "CREATE VIRTUAL TABLE a USING bitcask(dir='%s');" % sh, "INSERT INTO a VALUES (1, 1);")
+shell(y, "CREATE VIRTUAL TABLE b USING bitcask(dir='%s');" % sh)
+os.unlink(x)
+r = shell(y, "SELECT count(*) FROM b;", "DROP TABLE b;")
+check('sharing db deleted, then the last remaining table dropped: store deleted (no table uses it)',
+      r[0] == 0 and not os.path.exists(sh),
+      'rm x.db; DROP TABLE b in y.db -> rc=%d; left %r, OWNERS %r' % (
+          r[0], os.listdir(d), open(os.path.join(sh, 'OWNERS')).read() if os.path.exists(os.path.join(sh, 'OWNERS')) else None))
+
 shutil.rmtree(T, ignore_errors=True)
 finish()
