@@ -1325,6 +1325,17 @@ done:
 
 static int txn_error(bitcask_vtab *p, bc_status st) {
   if (st == BC_BUSY) {
+    /* The transaction holding the store may be this connection's own, on
+    ** another table naming the same directory: waiting cannot help. */
+    for (bitcask_vtab *q = p->mod->tables; q; q = q->next) {
+      if (q != p && q->sh == p->sh && q->txn) {
+        vtab_error(p, "bitcask table '%s': this transaction has written table "
+                   "'%s', which uses the same store '%s': one transaction can "
+                   "write only one of the tables of a store (commit first)",
+                   p->zName, q->zName, p->zPath);
+        return SQLITE_ERROR;
+      }
+    }
     vtab_error(p, "bitcask table '%s': store '%s' is busy: another connection "
                "of this process has a write transaction open on it (retry "
                "after it commits or rolls back)", p->zName, p->zPath);

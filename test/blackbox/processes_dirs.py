@@ -94,8 +94,11 @@ check('fork: inherited connection reads in the child', res['read'] == ['OK', [[1
 check('fork: inherited write fails SQLITE_MISUSE naming fork()', res['insert'][0] == 'SQLITE_MISUSE' and
       'fork()' in res['insert'][1], res['insert'])
 check('fork: DROP through inherited connection refused', res['drop'][0] != 'OK', res['drop'])
-check('fork: DROP refusal message says why (names table / fork, like RENAME\'s)',
-      'fork' in res['drop'][1] or 'kv' in res['drop'][1],
+# SQLite does not pass a virtual table's message on from xDestroy (DROP
+# TABLE): the user sees the generic text of the code (README Limits), so the
+# code is what can be checked: SQLITE_MISUSE, as for the refused writes.
+check('fork: DROP refusal is SQLITE_MISUSE (its message is SQLite\'s generic one)',
+      res['drop'][0] == 'SQLITE_MISUSE',
       'child: DROP TABLE kv on the inherited connection -> %r' % (res['drop'],))
 check('fork: RENAME through inherited connection refused', res['rename'][0] != 'OK', res['rename'])
 check('fork: child\'s own connection gets SQLITE_BUSY naming the table and parent pid',
