@@ -792,30 +792,7 @@ static double kd_open(void *p) {
 
 /* Run fn(a) in a forked child that sends a->val back; *rss_kib: its peak. */
 static void kd_child(double (*fn)(void *), kd_arg *a, long *rss_kib) {
-  int p[2];
-  if (pipe(p) != 0) die("pipe", "failed");
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) die("fork", "failed");
-  if (pid == 0) {
-    close(p[0]);
-    (void)fn(a);
-    if (write(p[1], a->val, sizeof a->val) != (ssize_t)sizeof a->val) _exit(1);
-    _exit(0);
-  }
-  close(p[1]);
-  double got[KD_NVAL];
-  ssize_t r = read(p[0], got, sizeof got);
-  close(p[0]);
-  int status = 0;
-  struct rusage ru;
-  memset(&ru, 0, sizeof ru);
-  if (wait4(pid, &status, 0, &ru) < 0) die("wait4", "failed");
-  if (r != (ssize_t)sizeof got || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    die("a keydir memory run", "failed (see above)");
-  memcpy(a->val, got, sizeof got);
-  *rss_kib = ru.ru_maxrss;
+  bench_fork(fn, a, a->val, a->val, sizeof a->val, rss_kib, "a keydir memory run");
 }
 
 /* eng_keydir_k<L> for every length of kd_lens: one row per value, system

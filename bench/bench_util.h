@@ -159,7 +159,13 @@ static inline uint64_t bench_rss_now(void) {
 ** benchmark.  Returns the value; *rss_kib receives the child's peak RSS. */
 typedef double (*bench_fn)(void *arg);
 
-static inline double bench_child(bench_fn fn, void *arg, long *rss_kib) {
+/* The fork, pipe and wait of a measured run: fn(arg) runs in a forked
+** child, which then sends `len` bytes back -- its return value when
+** `sent` is NULL (len is then sizeof(double)), else the `len` bytes at
+** `sent` as fn left them (a pointer into arg: the child's copy) -- into `in`.
+** Dies with `what` if the child fails; *rss_kib: the child's peak RSS. */
+static inline void bench_fork(bench_fn fn, void *arg, const void *sent, void *in,
+                              size_t len, long *rss_kib, const char *what) {
   int p[2];
   if (pipe(p) != 0) die("pipe", "failed");
   fflush(stdout);
@@ -169,20 +175,25 @@ static inline double bench_child(bench_fn fn, void *arg, long *rss_kib) {
   if (pid == 0) {
     close(p[0]);
     double v = fn(arg);
-    if (write(p[1], &v, sizeof v) != (ssize_t)sizeof v) _exit(1);
+    if (write(p[1], sent ? sent : (const void *)&v, len) != (ssize_t)len) _exit(1);
     _exit(0);
   }
   close(p[1]);
-  double v = -1;
-  ssize_t got = read(p[0], &v, sizeof v);
+  ssize_t got = read(p[0], in, len);
   close(p[0]);
   int status = 0;
   struct rusage ru;
   memset(&ru, 0, sizeof ru);
   if (wait4(pid, &status, 0, &ru) < 0) die("wait4", "failed");
-  if (got != (ssize_t)sizeof v || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || v < 0)
-    die("a benchmark run", "failed (see above)");
+  if (got != (ssize_t)len || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    die(what, "failed (see above)");
   *rss_kib = ru.ru_maxrss;
+}
+
+static inline double bench_child(bench_fn fn, void *arg, long *rss_kib) {
+  double v = -1;
+  bench_fork(fn, arg, NULL, &v, sizeof v, rss_kib, "a benchmark run");
+  if (v < 0) die("a benchmark run", "failed (see above)");
   return v;
 }
 
