@@ -27,7 +27,7 @@ EXT_SRC     = $(sort $(wildcard ext/*.c))
 EXT_OBJ     = $(EXT_SRC:%.c=$(BUILD)/%.o)
 ENGINE_TEST_SRC = $(sort $(wildcard test/engine/test_*.c))
 ENGINE_TESTS    = $(ENGINE_TEST_SRC:test/engine/%.c=$(BUILD)/%)
-HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h)
+HEADERS     = $(wildcard engine/*.h ext/*.h test/engine/*.h test/*.h)
 # What the engine links against: libdeflate and ISA-L for its CRC-32 (record.c
 # says which when), pthreads.  Tests
 # also link zlib, whose crc32() is their independent check of the format.

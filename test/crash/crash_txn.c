@@ -22,6 +22,7 @@
 ** a failure.  Prints "N passed, N failed" last; exits 1 on any failure.
 */
 #include "bitcask.h"
+#include "../rng.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,18 +38,6 @@
 #define MAX_OPS 400
 #define BIG_VALUE (1536u * 1024u)
 
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t next(rng *r) { /* splitmix64 */
-  uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static uint32_t below(rng *r, uint32_t n) { return (uint32_t)(next(r) % n); }
 
 /* A value is identified by a tag and a length; its bytes derive from both. */
 typedef struct slot {

@@ -40,6 +40,7 @@
 ** failure.
 */
 #include "bitcask.h"
+#include "../rng.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,18 +60,6 @@
 
 /* ------------------------------------------------------------- utilities */
 
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t next(rng *r) { /* splitmix64 */
-  uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static uint32_t below(rng *r, uint32_t n) { return (uint32_t)(next(r) % n); }
 
 static void die(const char *fmt, ...) {
   va_list ap;

@@ -90,6 +90,7 @@
 ** printed as a replayable SEQSPEC; the exit status is 1.
 */
 #include "bitcask.h"
+#include "../rng.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,19 +117,6 @@
 #define MAX_SUB 48
 
 /* ------------------------------------------------------------------ rng */
-
-typedef struct rng {
-  uint64_t s;
-} rng;
-
-static uint64_t next(rng *r) { /* splitmix64 */
-  uint64_t z = (r->s += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static uint32_t below(rng *r, uint32_t n) { return n ? (uint32_t)(next(r) % n) : 0; }
 
 static uint64_t mix(uint64_t x) {
   rng r = {x};
