@@ -212,7 +212,12 @@ void bc_buf_free(bc_buf *buf);
 ** Returns BC_OK, BC_NOMEM, BC_IOERR, BC_CORRUPT (an interrupted merge's
 ** manifest is damaged, or an output it lists is missing), BC_LOCKED
 ** (message names the holder's pid),
-** BC_NOTSTORE, BC_VERSION, BC_INVALID (bad option). */
+** BC_NOTSTORE (not a store; or, for a writer, the data file it would cut,
+** rewrite the header of or continue as the active file has another hard
+** link -- a store copied with `cp -al` or rsync --link-dest shares the
+** original's inodes, so a write would change both: the message names the
+** file; a read-only open is unaffected), BC_VERSION, BC_INVALID (bad
+** option). */
 bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                   char *err, size_t errlen);
 
