@@ -156,7 +156,13 @@ typedef struct bc_options {
                           ** after being closed), 1..BC_MAX_OPEN_FILES_LIMIT;
                           ** 0 means the default: a quarter of the process's
                           ** soft RLIMIT_NOFILE at bc_open, at least 1 and at
-                          ** most BC_DEFAULT_MAX_OPEN_FILES_CAP.  With POSIX
+                          ** most BC_DEFAULT_MAX_OPEN_FILES_CAP.  The limit in
+                          ** effect (bc_stats.max_open_files) is the smaller
+                          ** of this and that quarter: a value given can only
+                          ** lower it, so the cache never takes the
+                          ** descriptors the rest of the process (and the
+                          ** store's OWNERS, hint files, directory fsync)
+                          ** needs.  With POSIX
                           ** I/O in a writable store a sealed file's mapping
                           ** replaces its descriptor once it is read, so
                           ** few stay open; reads with pread (read_only, a
