@@ -156,7 +156,13 @@ typedef struct bc_options {
                           ** after being closed), 1..BC_MAX_OPEN_FILES_LIMIT;
                           ** 0 means the default: a quarter of the process's
                           ** soft RLIMIT_NOFILE at bc_open, at least 1 and at
-                          ** most BC_DEFAULT_MAX_OPEN_FILES_CAP.  With POSIX
+                          ** most BC_DEFAULT_MAX_OPEN_FILES_CAP.  The limit in
+                          ** effect (bc_stats.max_open_files) is the smaller
+                          ** of this and that quarter: a value given can only
+                          ** lower it, so the cache never takes the
+                          ** descriptors the rest of the process (and the
+                          ** store's OWNERS, hint files, directory fsync)
+                          ** needs.  With POSIX
                           ** I/O in a writable store a sealed file's mapping
                           ** replaces its descriptor once it is read, so
                           ** few stay open; reads with pread (read_only, a
@@ -212,7 +218,12 @@ void bc_buf_free(bc_buf *buf);
 ** Returns BC_OK, BC_NOMEM, BC_IOERR, BC_CORRUPT (an interrupted merge's
 ** manifest is damaged, or an output it lists is missing), BC_LOCKED
 ** (message names the holder's pid),
-** BC_NOTSTORE, BC_VERSION, BC_INVALID (bad option). */
+** BC_NOTSTORE (not a store; or, for a writer, the data file it would cut,
+** rewrite the header of or continue as the active file has another hard
+** link -- a store copied with `cp -al` or rsync --link-dest shares the
+** original's inodes, so a write would change both: the message names the
+** file; a read-only open is unaffected), BC_VERSION, BC_INVALID (bad
+** option). */
 bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                   char *err, size_t errlen);
 

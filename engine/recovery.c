@@ -672,6 +672,26 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
   return BC_OK;
 }
 
+/* Writer: refuse a data file that is about to be written in place (cut,
+** given a fresh header, or continued as the active file) when it has
+** another name too -- a store copied with hard links (`cp -al`, rsync
+** --link-dest) shares its files' inodes with the original, and a write
+** here would show in both.  Sealed files are never written in place, so
+** sharing them is harmless.  fd: open on the file, borrowed. */
+static bc_status refuse_linked(bc_store *s, int fd, uint32_t id) {
+  struct stat sb;
+  if (fstat(fd, &sb) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: stat failed",
+                           id);
+  if (sb.st_nlink > 1)
+    return bc_seterr(s, BC_NOTSTORE,
+                     "data file %010u.data is also linked from another directory "
+                     "(%ju links: a hard-linked copy of a store?): writing it "
+                     "would change both; copy the store with `cp -r`, or open it "
+                     "read-only", id, (uintmax_t)sb.st_nlink);
+  return BC_OK;
+}
+
 bc_status bc_recover(bc_store *s) {
   bc_dirlist dl;
   bc_manifest m = {0};
@@ -827,6 +847,7 @@ bc_status bc_recover(bc_store *s) {
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+        if (f->fd >= 0 && (st = refuse_linked(s, f->fd, f->id)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, 0) != 0 ||
             bc_write_all(&s->io, f->fd, hdr, sizeof hdr, 0) != 0 ||
             bc_fsync(s, f->fd) != 0) {
@@ -912,6 +933,7 @@ bc_status bc_recover(bc_store *s) {
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
+        if (f->fd >= 0 && (st = refuse_linked(s, f->fd, f->id)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, (off_t)end) != 0 ||
             bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
@@ -966,6 +988,8 @@ bc_status bc_recover(bc_store *s) {
                              last->id);
         goto out;
       }
+      st = refuse_linked(s, last->fd, last->id);
+      if (st != BC_OK) goto out;
       /* What recovery read may be only in the page cache still (a kill -9
       ** leaves it there): make it durable before a COMMIT claims it. */
       if (s->sync != BC_SYNC_OFF && !tail_synced) {

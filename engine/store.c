@@ -321,13 +321,18 @@ int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
   return stat(path, sb);
 }
 
-/* The default max_open_files: a quarter of the soft RLIMIT_NOFILE, so that
-** the store leaves most of the process's descriptors to the rest of it. */
-static uint32_t default_max_open_files(void) {
+/* A quarter of the soft RLIMIT_NOFILE (UINT32_MAX if unlimited or
+** unknown), at least 1: the most descriptors the cache may take, so that the
+** store leaves most of the process's to the rest of it -- a cache allowed
+** more than the process can hold fills up and leaves none for OWNERS, a
+** hint file, the directory's fsync.  The default max_open_files is this, at
+** most BC_DEFAULT_MAX_OPEN_FILES_CAP; an explicit value can only be lowered
+** to it. */
+static uint32_t quarter_of_rlimit(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-      rl.rlim_cur / 4 >= BC_DEFAULT_MAX_OPEN_FILES_CAP)
-    return BC_DEFAULT_MAX_OPEN_FILES_CAP;
+      rl.rlim_cur / 4 >= UINT32_MAX)
+    return UINT32_MAX;
   return rl.rlim_cur / 4 ? (uint32_t)(rl.rlim_cur / 4) : 1;
 }
 
@@ -515,8 +520,12 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
     return BC_NOMEM;
   }
   s->lock_fd = -1;
-  s->max_open_files = opt->max_open_files ? opt->max_open_files
-                                          : default_max_open_files();
+  {
+    uint32_t q = quarter_of_rlimit();
+    uint32_t want = opt->max_open_files ? opt->max_open_files
+                                        : BC_DEFAULT_MAX_OPEN_FILES_CAP;
+    s->max_open_files = want < q ? want : q;
+  }
   s->fdc_head = s->fdc_tail = s->fdc_free = BC_FDC_NIL;
   s->owner_pid = getpid();
   s->io = opt->io ? *opt->io : bc_posix_io;

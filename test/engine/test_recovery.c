@@ -1615,6 +1615,118 @@ static void test_damaged_header_in_spanning_txn(void **state) {
   }
 }
 
+/* ------------------------------------------------ a hard-linked copy */
+
+/* Link every regular file of src into dst (created): what `cp -al`,
+** rsync --link-dest or rsnapshot make of a store. */
+static void link_dir(const char *src, const char *dst) {
+  assert_int_equal(mkdir(dst, 0755), 0);
+  DIR *d = opendir(src);
+  assert_non_null(d);
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    char from[PATH_MAX], to[PATH_MAX];
+    tu_path(from, "%s/%s", src, de->d_name);
+    tu_path(to, "%s/%s", dst, de->d_name);
+    struct stat sb;
+    assert_int_equal(stat(from, &sb), 0);
+    if (S_ISREG(sb.st_mode)) assert_int_equal(link(from, to), 0);
+  }
+  closedir(d);
+}
+
+/* A hard-linked copy of a store shares the original's inodes: a writer of
+** either would append to, cut or rewrite the header of the tail file of
+** both.  Each variant reaches one of the three in-place writes of a
+** writer's open: continuing the tail (0), cutting its torn tail (1),
+** rewriting the torn header of a file being created (2).  Opening either
+** copy for writing is refused (BC_NOTSTORE, naming the file and the cause)
+** with every byte left as it was; read-only opens read everything; a copy
+** made with `cp -r`, or the original once the links are gone, opens and
+** writes. */
+static void test_hard_linked_copy_refused(void **state) {
+  tu_fix *fx = *state;
+  for (int variant = 0; variant < 3; variant++) {
+    char orig[PATH_MAX], copy[PATH_MAX], plain[PATH_MAX], p[PATH_MAX];
+    tu_path(orig, "%s/o%d", fx->base, variant);
+    tu_path(copy, "%s/l%d", fx->base, variant);
+    tu_path(plain, "%s/c%d", fx->base, variant);
+    tu_model m;
+    build_store(orig, &m, 200);
+    uint32_t ids[256];
+    size_t n = tu_data_ids(orig, ids, 256);
+    assert_true(n >= 3);
+    uint32_t tail = ids[n - 1];
+    if (variant == 1) {
+      data_path(p, orig, tail);
+      unsigned char junk[300];
+      for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(i * 37 + 11);
+      tu_append_file(p, junk, sizeof junk);
+    } else if (variant == 2) {
+      tail++;
+      data_path(p, orig, tail);
+      unsigned char hdr[BC_FILE_HEADER_SIZE];
+      bc_file_header_encode(hdr, tail, 0);
+      tu_write_file(p, hdr, 13);
+    }
+    /* The path is real: a plain copy's writer does write in place. */
+    assert_int_equal(tu_copy_dir(orig, plain), 0);
+    bc_store *s = tu_open(plain, 4096, BC_SYNC_OFF, NULL);
+    bc_stats st = tu_stats(s);
+    assert_int_equal(st.active_file_id, tail);
+    assert_int_equal(st.truncated_bytes, variant == 0 ? 0 : variant == 1 ? 300 : 13);
+    TU_OK(tu_put_ver(s, NULL, 3, 9, 10, 10));
+    assert_int_equal(bc_close(s), BC_OK);
+
+    link_dir(orig, copy);
+    char *before = tu_fingerprint(orig);
+    char want[64];
+    snprintf(want, sizeof want, "data file %010u.data is also linked", tail);
+    const char *dirs[] = {copy, orig};
+    for (int k = 0; k < 2; k++) {
+      bc_options o;
+      bc_options_init(&o);
+      o.max_file_size = 4096;
+      o.sync = BC_SYNC_OFF;
+      s = NULL;
+      char err[640] = "";
+      assert_int_equal(bc_open(dirs[k], &o, &s, err, sizeof err), BC_NOTSTORE);
+      assert_null(s);
+      if (!strstr(err, dirs[k]) || !strstr(err, want) || !strstr(err, "(2 links") ||
+          !strstr(err, "cp -r") || !strstr(err, "read-only"))
+        fail_msg("variant %d: message: %s", variant, err);
+      char *after = tu_fingerprint(orig);
+      assert_string_equal(after, before);
+      free(after);
+    }
+    data_path(p, orig, tail);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_nlink, 2);
+    free(before);
+    /* Readers never write: both read everything. */
+    for (int k = 0; k < 2; k++) {
+      bc_options o;
+      bc_options_init(&o);
+      o.read_only = 1;
+      s = tu_open_opts(dirs[k], &o);
+      tu_model_check(s, &m, "read-only, hard-linked");
+      assert_int_equal(bc_close(s), BC_OK);
+    }
+    /* With the copy gone the original is its files' only name again. */
+    tu_rmrf(copy);
+    s = tu_open(orig, 4096, BC_SYNC_OFF, NULL);
+    tu_model_check(s, &m, "the original, unlinked");
+    for (size_t i = 0; i < 50; i++) TU_OK(tu_put_ver(s, &m, i, 5, 20, 60));
+    assert_int_equal(bc_close(s), BC_OK);
+    s = tu_open(orig, 4096, BC_SYNC_OFF, NULL);
+    tu_model_check(s, &m, "the original, reopened");
+    assert_int_equal(bc_close(s), BC_OK);
+    tu_model_free(&m);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       TU_TEST(test_torn_tail_cut),
@@ -1644,6 +1756,7 @@ int main(void) {
       TU_TEST(test_damaged_header_sealed_file_read),
       TU_TEST(test_truncated_sealed_file_with_hint),
       TU_TEST(test_damaged_header_in_spanning_txn),
+      TU_TEST(test_hard_linked_copy_refused),
   };
   return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
 }
