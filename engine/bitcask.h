@@ -218,12 +218,11 @@ void bc_buf_free(bc_buf *buf);
 ** Returns BC_OK, BC_NOMEM, BC_IOERR, BC_CORRUPT (an interrupted merge's
 ** manifest is damaged, or an output it lists is missing), BC_LOCKED
 ** (message names the holder's pid),
-** BC_NOTSTORE (not a store; or, for a writer, the data file it would cut,
-** rewrite the header of or continue as the active file has another hard
-** link -- a store copied with `cp -al` or rsync --link-dest shares the
-** original's inodes, so a write would change both: the message names the
-** file; a read-only open is unaffected), BC_VERSION, BC_INVALID (bad
-** option). */
+** BC_NOTSTORE, BC_VERSION, BC_INVALID (bad option).  A writer whose tail
+** data file has other hard links (a store copied with `cp -al` or rsync
+** --link-dest shares the original's inodes) first gives its directory a
+** private copy of that file (docs/FORMAT.md "Recovery", step 5), so
+** neither store's writes reach the other. */
 bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                   char *err, size_t errlen);
 

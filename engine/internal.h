@@ -717,8 +717,8 @@ void bc_damage_spread(bc_store *s);
 void bc_follow_free(bc_store *s);
 /* Directory listing: names of ours, parsed. */
 typedef struct bc_dirlist {
-  uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp;
-  size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp;
+  uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp, *data_tmp;
+  size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp, ndata_tmp;
   int has_merge, has_merge_tmp, has_lock, has_marker, has_marker_tmp;
   char *foreign;   /* first name not ours, malloc'd, or NULL */
   size_t nentries; /* every entry but . and .. */
@@ -729,7 +729,7 @@ void bc_dirlist_free(bc_dirlist *dl);
 enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
        BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
        BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
-       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP };
+       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP, BC_NAME_DATA_TMP };
 int bc_name_kind(const char *name, uint32_t *id);
 
 /* merge.c */

@@ -77,6 +77,7 @@ int bc_name_kind(const char *name, uint32_t *id) {
   if (strcmp(suf, ".data.merging") == 0) return BC_NAME_DATA_MERGING;
   if (strcmp(suf, ".hint.merging") == 0) return BC_NAME_HINT_MERGING;
   if (strcmp(suf, ".hint.tmp") == 0) return BC_NAME_HINT_TMP;
+  if (strcmp(suf, ".data.tmp") == 0) return BC_NAME_DATA_TMP;
   *id = 0;
   return BC_NAME_NONE;
 }
@@ -115,6 +116,7 @@ bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl) {
       case BC_NAME_DATA_MERGING: rc = push_id(&dl->data_merging, &dl->ndata_merging, id); break;
       case BC_NAME_HINT_MERGING: rc = push_id(&dl->hint_merging, &dl->nhint_merging, id); break;
       case BC_NAME_HINT_TMP: rc = push_id(&dl->hint_tmp, &dl->nhint_tmp, id); break;
+      case BC_NAME_DATA_TMP: rc = push_id(&dl->data_tmp, &dl->ndata_tmp, id); break;
       case BC_NAME_MERGE: dl->has_merge = 1; break;
       case BC_NAME_MERGE_TMP: dl->has_merge_tmp = 1; break;
       case BC_NAME_LOCK: dl->has_lock = 1; break;
@@ -145,6 +147,7 @@ void bc_dirlist_free(bc_dirlist *dl) {
   free(dl->data_merging);
   free(dl->hint_merging);
   free(dl->hint_tmp);
+  free(dl->data_tmp);
   free(dl->foreign);
   memset(dl, 0, sizeof *dl);
 }
@@ -652,9 +655,10 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
   struct { const uint32_t *ids; size_t n; const char *suf; } sets[] = {
       {dl->data_merging, dl->ndata_merging, ".data.merging"},
       {dl->hint_merging, dl->nhint_merging, ".hint.merging"},
-      {dl->hint_tmp, dl->nhint_tmp, ".hint.tmp"}};
+      {dl->hint_tmp, dl->nhint_tmp, ".hint.tmp"},
+      {dl->data_tmp, dl->ndata_tmp, ".data.tmp"}};
   int removed = 0;
-  for (size_t k = 0; k < 3; k++)
+  for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++)
     for (size_t i = 0; i < sets[k].n; i++) {
       bc_path_id(s, path, sets[k].ids[i], sets[k].suf);
       if (s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
@@ -672,23 +676,54 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
   return BC_OK;
 }
 
-/* Writer: refuse a data file that is about to be written in place (cut,
-** given a fresh header, or continued as the active file) when it has
-** another name too -- a store copied with hard links (`cp -al`, rsync
-** --link-dest) shares its files' inodes with the original, and a write
-** here would show in both.  Sealed files are never written in place, so
-** sharing them is harmless.  fd: open on the file, borrowed. */
-static bc_status refuse_linked(bc_store *s, int fd, uint32_t id) {
+/* Before a writer changes tail file f in place (cut it, rewrite its header,
+** append to it): if its inode has other hard links -- a copy of the store
+** made with `cp -al` or rsync --link-dest shares it -- give this directory a
+** private copy first, so that neither store's writes reach the other.  The
+** copy is written to <id>.data.tmp, synced, and renamed over <id>.data (the
+** directory synced); f->fd (O_RDWR) becomes the copy's.  Sealed files are
+** never written in place: they stay shared. */
+static bc_status unshare_linked(bc_store *s, bc_file *f) {
   struct stat sb;
-  if (fstat(fd, &sb) != 0)
+  if (fstat(f->fd, &sb) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: stat failed",
-                           id);
-  if (sb.st_nlink > 1)
-    return bc_seterr(s, BC_NOTSTORE,
-                     "data file %010u.data is also linked from another directory "
-                     "(%ju links: a hard-linked copy of a store?): writing it "
-                     "would change both; copy the store with `cp -r`, or open it "
-                     "read-only", id, (uintmax_t)sb.st_nlink);
+                           f->id);
+  if (sb.st_nlink <= 1) return BC_OK;
+  char path[PATH_MAX], tmp[PATH_MAX];
+  bc_path_id(s, path, f->id, ".data");
+  bc_path_id(s, tmp, f->id, ".data.tmp");
+  int fd = s->io.open(s->io.ctx, tmp, O_RDWR | O_CREAT | O_EXCL, 0644);
+  if (fd < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "data file %010u.data has %ju hard links (a linked copy "
+                           "of the store?): creating its private copy failed",
+                           f->id, (uintmax_t)sb.st_nlink);
+  enum { CHUNK = 1 << 20 };
+  unsigned char *buf = malloc(CHUNK);
+  bc_status st = buf ? BC_OK : bc_seterr(s, BC_NOMEM, "out of memory");
+  for (uint64_t off = 0; st == BC_OK && off < (uint64_t)sb.st_size;) {
+    size_t want = (uint64_t)sb.st_size - off < CHUNK ? (size_t)((uint64_t)sb.st_size - off)
+                                                     : CHUNK;
+    ssize_t n = bc_read_all(&s->io, f->fd, buf, want, off);
+    if (n != (ssize_t)want || bc_write_all(&s->io, fd, buf, want, off) != 0)
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "data file %010u.data: copying it off its hard links "
+                           "failed", f->id);
+    off += want;
+  }
+  free(buf);
+  if (st == BC_OK && (bc_fsync(s, fd) != 0 || s->io.rename(s->io.ctx, tmp, path) != 0 ||
+                      bc_fsync_store_dir(s) != 0))
+    st = bc_seterr_errno(s, BC_IOERR, errno,
+                         "data file %010u.data: installing its private copy failed",
+                         f->id);
+  if (st != BC_OK) {
+    s->io.close(s->io.ctx, fd);
+    (void)s->io.unlink(s->io.ctx, tmp);
+    return st;
+  }
+  s->io.close(s->io.ctx, f->fd);
+  f->fd = fd;
   return BC_OK;
 }
 
@@ -735,10 +770,10 @@ bc_status bc_recover(bc_store *s) {
   uint32_t max_id = 0;
   {
     const uint32_t *sets[] = {dl.data, dl.hint, dl.data_merging, dl.hint_merging,
-                              dl.hint_tmp};
+                              dl.hint_tmp, dl.data_tmp};
     size_t ns[] = {dl.ndata, dl.nhint, dl.ndata_merging, dl.nhint_merging,
-                   dl.nhint_tmp};
-    for (size_t k = 0; k < 5; k++)
+                   dl.nhint_tmp, dl.ndata_tmp};
+    for (size_t k = 0; k < 6; k++)
       for (size_t i = 0; i < ns[k]; i++)
         if (sets[k][i] > max_id) max_id = sets[k][i];
     for (uint32_t i = 0; i < m.n_outputs; i++)
@@ -847,7 +882,7 @@ bc_status bc_recover(bc_store *s) {
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
-        if (f->fd >= 0 && (st = refuse_linked(s, f->fd, f->id)) != BC_OK) break;
+        if (f->fd >= 0 && (st = unshare_linked(s, f)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, 0) != 0 ||
             bc_write_all(&s->io, f->fd, hdr, sizeof hdr, 0) != 0 ||
             bc_fsync(s, f->fd) != 0) {
@@ -933,7 +968,7 @@ bc_status bc_recover(bc_store *s) {
         char path[PATH_MAX];
         bc_path_id(s, path, f->id, ".data");
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
-        if (f->fd >= 0 && (st = refuse_linked(s, f->fd, f->id)) != BC_OK) break;
+        if (f->fd >= 0 && (st = unshare_linked(s, f)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, (off_t)end) != 0 ||
             bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
@@ -988,7 +1023,7 @@ bc_status bc_recover(bc_store *s) {
                              last->id);
         goto out;
       }
-      st = refuse_linked(s, last->fd, last->id);
+      st = unshare_linked(s, last);
       if (st != BC_OK) goto out;
       /* What recovery read may be only in the page cache still (a kill -9
       ** leaves it there): make it durable before a COMMIT claims it. */

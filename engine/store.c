@@ -807,7 +807,8 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
       {dl.hint, dl.nhint, ".hint"},
       {dl.data_merging, dl.ndata_merging, ".data.merging"},
       {dl.hint_merging, dl.nhint_merging, ".hint.merging"},
-      {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"}};
+      {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"},
+      {dl.data_tmp, dl.ndata_tmp, ".data.tmp"}};
   /* The MERGE manifest first, so a crash halfway cannot make a later open
   ** redo a merge whose files are gone; the owners file with it (the caller
   ** decided the store has none left). */
@@ -816,7 +817,7 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s/%s", dir, names[k]);
     if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
   }
-  for (size_t k = 0; k < 5 && st == BC_OK; k++)
+  for (size_t k = 0; k < sizeof sets / sizeof sets[0] && st == BC_OK; k++)
     for (size_t i = 0; i < sets[k].n && st == BC_OK; i++) {
       snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suf);
       if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
