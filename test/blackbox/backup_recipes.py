@@ -3,55 +3,10 @@
 # database with its store directory, copies beside the original, move, restore, and
 # export to an ordinary table carried by .backup / VACUUM INTO / .dump / cp.
 # usage: /usr/bin/python3 test/blackbox/backup_recipes.py build/bitcask
-import os, sys, json, subprocess, tempfile, shutil
+import os, sys, subprocess, shutil
 
-EXT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
-NAME = os.path.basename(sys.argv[0])
-PASSED = 0
-FAILED = 0
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + str(detail)) if detail else ''), flush=True)
-    return ok
-
-
-def finish():
-    print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
-
-
-def shell(db, *stmts, load=True, stdin=None, cwd=None, bail=True, extra=()):
-    args = ['sqlite3', '-batch'] + (['-bail'] if bail else []) + list(extra) + [db] + \
-        (['.load ' + EXT] if load else []) + list(stmts)
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60, input=stdin, cwd=cwd)
-    return p.returncode, p.stdout.strip(), p.stderr.strip()
-
-
-def paste(db, text, cwd=None):
-    """Feed text to a fresh sqlite3 shell as if pasted; return (rc, out, err)."""
-    p = subprocess.run(['sqlite3', '-batch', db], input='.load %s\n%s\n' % (EXT, text),
-                       capture_output=True, text=True, timeout=60, cwd=cwd)
-    return p.returncode, p.stdout.strip(), p.stderr.strip()
-
-
-def stats(db, table, cwd=None):
-    rc, out, err = shell(db, "SELECT bitcask_stats('%s');" % table, cwd=cwd)
-    if rc != 0:
-        return None, err
-    try:
-        return json.loads(out), ''
-    except ValueError as e:
-        return None, 'not JSON: %r (%s)' % (out, e)
-
-
-def tmpdir(tag):
-    return tempfile.mkdtemp(prefix='bb-%s.' % tag)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import check, finish, tmpdir, shell
 
 T = tmpdir('backup')
 ORIG = os.path.join(T, 'orig')

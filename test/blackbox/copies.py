@@ -11,35 +11,12 @@
 # default dir ('<database file>-kd.bitcask').
 #
 # usage: /usr/bin/python3 test/blackbox/copies.py build/bitcask
-import os, sys, json, shutil, tempfile, subprocess
+import os, sys, shutil
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-copies.')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import EXT, check, finish, tmpdir, shell, fresh_rows
+T = tmpdir('copies')
 TABLES = ('kv', 'kd')
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
-
-
-def shell(db, *stmts, load=True, stdin=None, cwd=None):
-    args = ['sqlite3', '-batch', '-bail', db] + (['.load ' + EXT] if load else []) + list(stmts)
-    p = subprocess.run(args, capture_output=True, text=True, timeout=60, input=stdin, cwd=cwd)
-    return p.returncode, p.stdout.strip(), p.stderr.strip()
-
-
-def rows(db, table):
-    rc, out, err = shell(db, '.mode json', 'SELECT key, value FROM %s;' % table)
-    if rc != 0:
-        return None, err
-    return ({r['key']: r['value'] for r in json.loads(out)} if out else {}), ''
 
 
 def make_copy(method, d, orig, copy):
@@ -84,7 +61,7 @@ def run(method):
     want['orig_after'] = 'A'
     for t in TABLES:
         case = '%s/%s' % (method, t)
-        got, err = rows(copy, t)
+        got, err = fresh_rows(copy, t)
         if got is None:
             print('  (%s: the copy refuses to read: %s)' % (case, err))
         else:
@@ -95,7 +72,7 @@ def run(method):
         if rc != 0:
             print('  (%s: the copy refuses to write: %s)' % (case, err))
             check(case + ': a refused write says why', bool(err), 'no message')
-        got, err = rows(orig, t)
+        got, err = fresh_rows(orig, t)
         check(case + ': original readable after the copy was used', got is not None, err)
         if got is not None:
             check(case + ': a write to the copy does not land in the original\'s store',
@@ -106,7 +83,7 @@ def run(method):
         rc, out, err = shell(copy, 'DROP TABLE %s;' % t)
         if rc != 0:
             print('  (%s: DROP TABLE in the copy refused: %s)' % (case, err))
-        got, err = rows(orig, t)
+        got, err = fresh_rows(orig, t)
         if got is None:
             check(case + ': original keeps its data after DROP TABLE in the copy', False, 'error: ' + err)
         else:
@@ -155,7 +132,7 @@ def attached():
     except sqlite3.Error as e:
         print('  (%s: DROP TABLE c.kv refused: %s)' % (method, e))
     con.close()
-    got, err = rows(orig, 'kv')
+    got, err = fresh_rows(orig, 'kv')
     want = {'o1': 'orig1', 'o2': 'orig2', 'orig_after': 'A'}
     check(method + ': original keeps its data after DROP TABLE of the attached copy',
           got is not None and all(got.get(k) == v for k, v in want.items()), 'got %r err %r' % (got, err))
@@ -172,5 +149,4 @@ for m in ('backup', 'vacuum', 'cp', 'dump', 'dump-load'):
     except Exception as e:
         check(m + ': raised', False, repr(e))
 shutil.rmtree(T, ignore_errors=True)
-print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-sys.exit(1 if FAILED else 0)
+finish()

@@ -18,22 +18,12 @@
 # the same process, and again in a new process) the same must hold.
 #
 # usage: /usr/bin/python3 test/blackbox/damaged_files.py build/bitcask
-import os, sys, json, struct, shutil, tempfile, subprocess, textwrap
+import os, sys, json, struct, shutil, subprocess, textwrap
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-damage.')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import EXT, check, finish, tmpdir
+T = tmpdir('damage')
 VERBOSE = os.environ.get('BB_VERBOSE')
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
 
 
 def pyrun(code, *args, timeout=60):
@@ -288,5 +278,4 @@ for label, off in (('reserved byte', 20), ('version byte', 8), ('file_id byte', 
             label, which, f, '' if which == 'first' else ', the tail file, holds the COMMIT'), d, LIVE2, set())
 
 shutil.rmtree(T, ignore_errors=True)
-print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-sys.exit(1 if FAILED else 0)
+finish()

@@ -14,26 +14,17 @@
 # I/O error.
 #
 # usage: /usr/bin/python3 test/blackbox/descriptors.py build/bitcask
-import os, sys, re, json, shutil, tempfile, subprocess, resource
+import os, sys, re, shutil, subprocess, resource
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-fds.')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import EXT, check, finish, tmpdir
+T = tmpdir('fds')
 N = 10000
 PAD = "hex(zeroblob(2040))"              # 4080 characters
 VAL = "'v' || %s || '-' || " + PAD       # value of key 'k<i>'
 
 
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
-
-
+# Not bb.shell: statements as a list, a descriptor limit, a timeout, cwd = the db's directory.
 def shell(db, stmts, nofile=None, timeout=60):
     def limit():
         if nofile:
@@ -155,5 +146,4 @@ check('after the EMFILE attempts the store is whole',
       'rc=%d out=%r err=%r' % (rc, out[:200], err))
 
 shutil.rmtree(T, ignore_errors=True)
-print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-sys.exit(1 if FAILED else 0)
+finish()

@@ -7,44 +7,16 @@
 # process, and no INSERT that failed.
 #
 # usage: /usr/bin/python3 test/blackbox/fork.py build/bitcask
-import os, sys, time, json, shutil, tempfile, sqlite3, subprocess, random, gc
+import os, sys, time, shutil, sqlite3, subprocess, random, gc
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-fork.')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import EXT, check, finish, tmpdir, fresh_rows, connect
+T = tmpdir('fork')
 NWORKERS, NROWS = 4, 300
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
-
-
-def connect(db, timeout=5.0):
-    con = sqlite3.connect(db, isolation_level=None, timeout=timeout)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
-    return con
 
 
 def errcode(e):
     return getattr(e, 'sqlite_errorcode', None)
-
-
-def fresh_rows(db):
-    """All rows as seen by a brand-new process (the sqlite3 shell), as a dict."""
-    p = subprocess.run(['sqlite3', '-batch', '-bail', db, '.load ' + EXT, '.mode json',
-                        'SELECT key, value FROM kv;'], capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        return None, p.stderr.strip()
-    out = p.stdout.strip()
-    rows = json.loads(out) if out else []
-    return {r['key']: r['value'] for r in rows}, ''
 
 
 def worker(db, tag, logpath, retry_busy, deadline):
@@ -313,8 +285,7 @@ def main():
     if os.environ.get('BB_CHILD'):
         return
     shutil.rmtree(T, ignore_errors=True)
-    print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-    sys.exit(1 if FAILED else 0)
+    finish()
 
 
 if __name__ == '__main__':

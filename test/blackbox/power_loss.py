@@ -17,28 +17,12 @@
 # write after the recovery must work and leave the same answers.
 #
 # usage: /usr/bin/python3 test/blackbox/power_loss.py build/bitcask
-import os, sys, json, shutil, tempfile, subprocess, random, textwrap
+import os, sys, json, shutil, subprocess, random, textwrap
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-power.')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import EXT, check, finish, tmpdir, shell
+T = tmpdir('power')
 NEW_A = 'N' * 3000
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
-
-
-def shell(db, *stmts):
-    p = subprocess.run(['sqlite3', '-batch', '-bail', db, '.load ' + EXT] + list(stmts),
-                       capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout.strip(), p.stderr.strip()
 
 
 WRITER = textwrap.dedent('''
@@ -141,5 +125,4 @@ for _ in range(16):
 run_case('whole range zeroed', list(range(len(sectors))))
 
 shutil.rmtree(T, ignore_errors=True)
-print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-sys.exit(1 if FAILED else 0)
+finish()

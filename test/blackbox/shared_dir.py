@@ -6,45 +6,15 @@
 # this process and in a new one) and the other must stay writable.
 #
 # usage: /usr/bin/python3 test/blackbox/shared_dir.py build/bitcask
-import os, sys, json, shutil, tempfile, sqlite3, subprocess
+import os, sys, shutil, sqlite3
 
-EXT = os.path.abspath(sys.argv[1])
-NAME = os.path.basename(sys.argv[0])
-PASSED = FAILED = 0
-T = tempfile.mkdtemp(prefix='bb-shared.')
-
-
-def check(name, ok, detail=''):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print('%s: FAIL %s%s' % (NAME, name, ('\n  ' + detail) if detail else ''), flush=True)
-
-
-def connect(db):
-    con = sqlite3.connect(db, isolation_level=None, timeout=5)
-    con.enable_load_extension(True)
-    con.load_extension(EXT)
-    return con
-
-
-def shell(db, *stmts):
-    p = subprocess.run(['sqlite3', '-batch', '-bail', db, '.load ' + EXT] + list(stmts),
-                       capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout.strip(), p.stderr.strip()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bb import check, finish, tmpdir, shell, fresh_rows, connect
+T = tmpdir('shared')
 
 
 def rows_in(con, table):
     return dict(con.execute('SELECT key, value FROM %s' % table).fetchall())
-
-
-def fresh_rows(db, table):
-    rc, out, err = shell(db, '.mode json', 'SELECT key, value FROM %s;' % table)
-    if rc != 0:
-        return None, err
-    return ({r['key']: r['value'] for r in json.loads(out)} if out else {}), ''
 
 
 def expect_rows(case, got, want, err=''):
@@ -150,5 +120,4 @@ for f in (lambda: one_database('open'), lambda: one_database('reopen'),
     except Exception as e:
         check('case raised', False, repr(e))
 shutil.rmtree(T, ignore_errors=True)
-print('%s: %d passed, %d failed' % (NAME, PASSED, FAILED))
-sys.exit(1 if FAILED else 0)
+finish()
