@@ -414,21 +414,6 @@ static void test_option_and_stats(void **state) {
   bc_buf_free(&b);
 }
 
-/* The fixture in memory (tmpfs) when there is one: these tests create tens
-** of thousands of files, which is what they cost on a disk file system. */
-static int shm_setup(void **state) {
-  tu_fix *f = calloc(1, sizeof *f);
-  if (!f) return -1;
-  snprintf(f->base, sizeof f->base, "/dev/shm/bctest-XXXXXX");
-  if (!mkdtemp(f->base)) {
-    free(f);
-    return tu_setup(state);
-  }
-  *state = f;
-  return 0;
-}
-
-#define SHM_TEST(fn) cmocka_unit_test_setup_teardown(fn, shm_setup, tu_teardown)
 
 /* A reader with more files than its cache, and a writer that merges them
 ** away between two refreshes: a read that must reopen a file gets
@@ -559,11 +544,11 @@ int main(void) {
       TU_TEST(test_emfile_message),
       TU_TEST(test_reader_after_merge_under_it),
       TU_TEST(test_reader_of_renamed_merge_outputs),
-      SHM_TEST(test_many_files_posix),
-      SHM_TEST(test_many_files_custom_io),
-      SHM_TEST(test_many_files_custom_io_small_cache),
-      SHM_TEST(test_option_above_rlimit_posix),
-      SHM_TEST(test_option_above_rlimit_custom_io),
+      TU_TEST_SHM(test_many_files_posix),
+      TU_TEST_SHM(test_many_files_custom_io),
+      TU_TEST_SHM(test_many_files_custom_io_small_cache),
+      TU_TEST_SHM(test_option_above_rlimit_posix),
+      TU_TEST_SHM(test_option_above_rlimit_custom_io),
   };
   return cmocka_run_group_tests_name("fdcache", tests, NULL, NULL);
 }

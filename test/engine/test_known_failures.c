@@ -203,24 +203,6 @@ static int kf_is_version(const void *v, size_t len, uint8_t meta, size_t i, unsi
   return same;
 }
 
-/* A fixture like tu_setup's, but on tmpfs (/dev/shm) when there is one:
-** for the tests that run a thousand merges, whose cost is file creation,
-** rename and unlink, not what a disk does with them.  tu_teardown removes it. */
-static int kf_setup_shm(void **state) {
-  struct stat sb;
-  if (stat("/dev/shm", &sb) != 0 || !S_ISDIR(sb.st_mode) || access("/dev/shm", W_OK) != 0)
-    return tu_setup(state);
-  tu_fix *f = calloc(1, sizeof *f);
-  if (!f) return -1;
-  snprintf(f->base, sizeof f->base, "/dev/shm/bctest-XXXXXX");
-  if (!mkdtemp(f->base)) {
-    free(f);
-    return tu_setup(state);
-  }
-  *state = f;
-  return 0;
-}
-#define KF_TEST_SHM(fn) cmocka_unit_test_setup_teardown(fn, kf_setup_shm, tu_teardown)
 
 /* Encode one record (key and value included) into a malloc'd buffer. */
 static unsigned char *kf_record(uint8_t type, uint8_t meta, uint64_t seq, const void *key,
@@ -2008,8 +1990,8 @@ int main(void) {
       TU_TEST(test_empty_newest_data_file),
       TU_TEST(test_lock_with_reused_pid),
       TU_TEST(test_max_file_size_below_record),
-      KF_TEST_SHM(test_merge_races_newer_writes),
-      KF_TEST_SHM(test_merge_closes_deleted_files),
+      TU_TEST_SHM(test_merge_races_newer_writes),
+      TU_TEST_SHM(test_merge_closes_deleted_files),
       TU_TEST(test_limits),
       TU_TEST(test_corruption_matrix),
       TU_TEST(test_stray_files_left_alone),
