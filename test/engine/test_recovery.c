@@ -961,6 +961,32 @@ static void zero_range(const char *path, long long off, size_t n) {
   close(fd);
 }
 
+/* The state of the issue's power loss in dir: a and b committed as
+** "committed", then a transaction putting a 3,000-byte a and "new" b whose
+** second 512-byte sector reached the disk as zeros (its COMMIT never
+** returned: power failed before its fdatasync did).  Returns data file 1's
+** size before that transaction; *after its size with it. */
+static long long torn_last_commit(const char *dir, long long *after) {
+  char p[PATH_MAX];
+  data_path(p, dir, 1);
+  bc_store *s = tu_open(dir, 0, BC_SYNC_FULL, NULL);
+  const char *keys[] = {"a", "b"};
+  const char *c[] = {"committed", "committed"};
+  size_t cl[] = {9, 9};
+  txn_puts(s, keys, c, cl, 2);
+  long long before = tu_file_size(p);
+  char big[3000];
+  memset(big, 'N', sizeof big);
+  const char *nv[] = {big, "new"};
+  size_t nl[] = {sizeof big, 3};
+  txn_puts(s, keys, nv, nl, 2);
+  *after = tu_file_size(p);
+  assert_int_equal(bc_close(s), BC_OK);
+  assert_true(*after - before > 1024);
+  zero_range(p, before + 512, 512);
+  return before;
+}
+
 /* The issue's case: a sync=full transaction whose COMMIT never returned
 ** (power failed before its fdatasync did) left its first record torn -- the
 ** second 512-byte sector of what it appended reached the disk as zeros --
@@ -972,21 +998,8 @@ static void test_unsynced_tail_torn_transaction(void **state) {
   tu_fix *fx = *state;
   char p[PATH_MAX];
   data_path(p, fx->base, 1);
-  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
-  const char *keys[] = {"a", "b"};
-  const char *c[] = {"committed", "committed"};
-  size_t cl[] = {9, 9};
-  txn_puts(s, keys, c, cl, 2);
-  long long before = tu_file_size(p);
-  char big[3000];
-  memset(big, 'N', sizeof big);
-  const char *nv[] = {big, "new"};
-  size_t nl[] = {sizeof big, 3};
-  txn_puts(s, keys, nv, nl, 2);
-  long long after = tu_file_size(p);
-  assert_int_equal(bc_close(s), BC_OK);
-  assert_true(after - before > 1024);
-  zero_range(p, before + 512, 512);
+  long long after, before = torn_last_commit(fx->base, &after);
+  bc_store *s;
 
   for (int ro = 0; ro < 2; ro++) {
     bc_options o;
@@ -1027,21 +1040,9 @@ static void test_unsynced_tail_torn_transaction(void **state) {
 ** writer appends after cutting the tail. */
 static void test_unsynced_tail_follower(void **state) {
   tu_fix *fx = *state;
-  char p[PATH_MAX];
-  data_path(p, fx->base, 1);
-  bc_store *s = tu_open(fx->base, 0, BC_SYNC_FULL, NULL);
-  const char *keys[] = {"a", "b"};
-  const char *c[] = {"committed", "committed"};
-  size_t cl[] = {9, 9};
-  txn_puts(s, keys, c, cl, 2);
-  long long before = tu_file_size(p);
-  char big[3000];
-  memset(big, 'N', sizeof big);
-  const char *nv[] = {big, "new"};
-  size_t nl[] = {sizeof big, 3};
-  txn_puts(s, keys, nv, nl, 2);
-  assert_int_equal(bc_close(s), BC_OK);
-  zero_range(p, before + 512, 512);
+  long long after;
+  (void)torn_last_commit(fx->base, &after);
+  bc_store *s;
   bc_options o;
   bc_options_init(&o);
   o.read_only = 1;
