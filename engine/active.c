@@ -444,6 +444,7 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
     if (created) bc_kd_remove(&s->kd, e);
     return st;
   }
+  bc_snap_change(s, key, klen, created ? NULL : e);
   /* Undo information until the record's commit point. */
   bc_undo *u = &s->undo[s->nundo++];
   u->entry = e;

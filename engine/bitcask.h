@@ -462,6 +462,11 @@ typedef struct bc_stats {
                             ** cache (not LOCK, not a merge's outputs) */
   uint64_t max_open_files;  /* the cache's limit, as in effect (the
                             ** active file's descriptor is outside it) */
+  uint64_t snapshots;       /* bc_snapshot handles open now */
+  uint64_t snapshot_versions; /* versions saved for them: one per key
+                            ** changed since each group of them opened */
+  uint64_t snapshot_bytes;  /* heap bytes of those versions */
+  uint64_t retired_files;   /* merge inputs kept readable for them */
   bc_sync_mode sync;        /* as in effect */
   int read_only;
 } bc_stats;
@@ -558,6 +563,67 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
 
 /* Close the scan.  NULL is a no-op. */
 void bc_scan_close(bc_scan *sc);
+
+/* ---- snapshots ----
+** A snapshot is a read view of the store as it was at one moment -- one
+** committed state: every transaction's writes are in it whole or not at
+** all -- whatever is committed, merged or (read-only store) refreshed
+** while it is open, through any handle of this process:
+**
+**   bc_snapshot *sn;
+**   bc_snapshot_open(s, &sn);
+**   bc_snapshot_get(sn, "a", 1, &buf, &v, &info);  // a and b of one state,
+**   bc_snapshot_get(sn, "b", 1, &buf, &v, &info);  // commits in between
+**   bc_snapshot_close(sn);
+**
+** A data file is append-only, so the versions a snapshot needs are on disk
+** until a merge: each logical change of the keydir made while snapshots
+** are open saves the key's previous state for them (one version per key
+** changed, per group of snapshots opened with no change between them:
+** bc_stats.snapshot_versions and snapshot_bytes, about 30 bytes + the key
+** each), and the files a merge removes stay mapped (or open) in this
+** process until the last snapshot that may read them closes.  With none
+** open, reads and writes do no extra work.  Another process's snapshots
+** do not hold files back: a read-only store whose writer merges away a
+** file it had to close (more data files than max_open_files) reads
+** BC_IOERR for that file's keys.
+**
+** In a read-only store, bc_snapshot_open first catches up with the writer
+** (bc_refresh); while snapshots are open, a refresh that needs a rebuild
+** (the writer merged) is put off until none is.
+** Handles belong to one thread at a time; close them before the store. */
+typedef struct bc_snapshot bc_snapshot;
+
+/* Open a snapshot of the committed state now.  *out receives the handle,
+** owned by the caller until bc_snapshot_close.  Returns BC_OK, BC_NOMEM,
+** or (read-only store) the error of the refresh. */
+bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out);
+
+/* Move sn on to the committed state now (read-only store: after a
+** refresh), as a close and an open would, keeping the handle: iterators
+** and scans opened on it see the new state from their next step.  Returns
+** as bc_snapshot_open; on failure sn keeps its old state. */
+bc_status bc_snapshot_refresh(bc_snapshot *sn);
+
+/* Close sn (NULL is a no-op); the versions only it needed are freed. */
+void bc_snapshot_close(bc_snapshot *sn);
+
+/* bc_count, bc_lookup and bc_get in sn's view.  bc_snapshot_get may read a
+** version the keydir no longer points to; it is checked as bc_get checks.
+** Both return BC_NOMEM when a version sn needed could not be saved (a
+** writer ran out of memory; sn is then useless: reopen it). */
+uint64_t bc_snapshot_count(bc_snapshot *sn);
+bc_status bc_snapshot_lookup(bc_snapshot *sn, const void *key, size_t klen,
+                             bc_info *info);
+bc_status bc_snapshot_get(bc_snapshot *sn, const void *key, size_t klen,
+                          bc_buf *buf, const void **value, bc_info *info);
+
+/* An ordered iterator (bc_iter_open_range) and an unordered scan
+** (bc_scan_open) over sn's view: bc_iter_next_view / bc_scan_next with t
+** NULL read it (with a t, t's view, as for any iterator).  The keys are
+** those live in sn, each with its version in sn.  sn must outlive them. */
+bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out);
+bc_status bc_scan_open_snapshot(bc_snapshot *sn, bc_scan **out);
 
 /* ---- owners ----
 ** The file OWNERS in the store's directory holds whatever text the caller

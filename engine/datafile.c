@@ -96,6 +96,11 @@ static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint
   return off + n <= f->map_len ? f->map + off : NULL;
 }
 
+void bc_file_map(bc_store *s, bc_file *f) {
+  bc_status st;
+  (void)file_map(s, f, 0, 0, &st);
+}
+
 /* The checks of a read: rec (n bytes, resident) is a PUT whose CRC holds and
 ** whose key, sizes and seq are e's.  BC_OK with *r decoded, else BC_CORRUPT
 ** naming file f and the offset. */
@@ -163,7 +168,7 @@ static bc_status damage_check(bc_store *s, const bc_file *f, const bc_entry *e) 
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
-  bc_file *f = bc_file_get(s, e->file_id);
+  bc_file *f = bc_file_find(s, e->file_id); /* a snapshot may read a retired one */
   if (!f) return bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
   bc_status dst = damage_check(s, f, e);
   if (dst != BC_OK) return dst;

@@ -22,6 +22,8 @@
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
 **   scan.c      unordered scans of every live key in on-disk order
+**   snapshot.c  read snapshots: the pre-images commits save for them, and
+**               the files a merge retires while they may still read them
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
 **               the files array and its descriptor cache (bc_file_fd)
 **
@@ -392,6 +394,8 @@ typedef struct bc_file {
                        ** bc_datafile_read); NULL if none; owned, released
                        ** by bc_file_unmap */
   size_t map_len;
+  uint64_t retired;    /* in s->retired: s->snap_serial when the merge
+                       ** retired it (snapshot.c); 0 in s->files */
 } bc_file;
 
 /* One slot of the descriptor cache: an LRU list of the data files whose
@@ -420,6 +424,10 @@ typedef struct bc_undo {
   uint64_t old_seqmeta, old_loc;
   uint32_t old_file_id, old_vsize;
 } bc_undo;
+
+/* The snapshots opened at one epoch, and the versions they need that the
+** keydir no longer has (snapshot.c). */
+typedef struct bc_sgroup bc_sgroup;
 
 /* A read-only store's recovery state kept between refreshes (recovery.c). */
 typedef struct bc_follow bc_follow;
@@ -519,6 +527,16 @@ struct bc_store {
   uint64_t ahint_spilled;
   uint32_t ahint_crc;
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
+  /* Read snapshots (snapshot.c). */
+  uint64_t epoch;           /* logical changes of the keydir so far: moves
+                            ** on with every key a commit (or a refresh)
+                            ** changes, so equal epochs mean equal states */
+  bc_sgroup *snap_oldest, *snap_newest; /* open snapshot groups, by age */
+  uint64_t snap_serial;     /* serial of the newest group created */
+  uint64_t snap_handles;    /* open bc_snapshot handles */
+  bc_file *retired;         /* merge inputs still readable by an open
+                            ** snapshot (unlinked on disk); owned */
+  size_t nretired, capretired;
   pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
   pthread_cond_t syncer_cv; /* wakes it to stop */
   int syncer_running, syncer_stop;
@@ -590,6 +608,9 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 ** buffer), verify CRC, type, key and seq.  *value points into buf. */
 bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value);
+/* Map the whole of f if this store maps files (see datafile.c's file_map);
+** f->map says whether it is. */
+void bc_file_map(bc_store *s, bc_file *f);
 /* The whole record of entry e (header, key and value: bc_entry_rec_size(e)
 ** bytes) in f, a file other than the active one, verified as
 ** bc_datafile_read does; *r receives its decoded header.  *rec points into
@@ -709,6 +730,10 @@ void bc_txn_free(bc_txn *t);
 
 /* recovery.c */
 bc_status bc_recover(bc_store *s);
+/* bc_refresh with s->mu held.  While snapshots are open a refresh that
+** would rebuild the keydir (the writer merged) is put off: BC_OK, the
+** store stays as it was, and a later refresh with none open catches up. */
+bc_status bc_refresh_locked(bc_store *s);
 /* Mark damaged (BC_DAMAGE_LINKED) every file sharing a transaction with a
 ** damaged one, until none is left: a transaction's records in a damaged
 ** file need its COMMIT and ROLLBACK_TO records, wherever they are, to stay
@@ -731,6 +756,38 @@ enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
        BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
        BC_NAME_OWNERS, BC_NAME_OWNERS_TMP, BC_NAME_DATA_TMP };
 int bc_name_kind(const char *name, uint32_t *id);
+
+/* snapshot.c */
+/* Save, in every open snapshot group that has no version of key yet, the
+** key's state before a logical change: old (the live entry about to
+** change), or NULL when the key is absent.  Called before the keydir
+** changes; a group that cannot get the memory is marked broken (its reads
+** then fail with BC_NOMEM) -- a writer never fails for a reader. */
+void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old);
+/* The hook every logical change of the keydir goes through. */
+static inline void bc_snap_change(bc_store *s, const void *key, size_t klen,
+                                  const bc_entry *old) {
+  s->epoch++;
+  if (s->snap_newest) bc_snap_save(s, key, klen, old);
+}
+/* Merge: file `id` leaves s->files.  With no snapshot open it is removed
+** (bc_file_remove); else it moves to s->retired, readable (mapped, or its
+** descriptor held outside the cache) until the snapshots that may read it
+** close. */
+void bc_file_retire(bc_store *s, uint32_t id);
+/* A file of s->files or of s->retired. */
+bc_file *bc_file_find(bc_store *s, uint32_t id);
+/* Free every group and retired file (bc_close). */
+void bc_snap_free_all(bc_store *s);
+/* A snapshot's view: its overlay of pre-images (NULL when it has none), the
+** entry of key in it (NULL: absent at the snapshot), BC_NOMEM when the
+** snapshot is broken.  Under s->mu. */
+bc_keydir *bc_snap_overlay(bc_snapshot *sn);
+const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen);
+bc_status bc_snap_check(const bc_snapshot *sn);
+bc_store *bc_snapshot_store(const bc_snapshot *sn);
+/* The snapshot figures of bc_stats. */
+void bc_snap_stats(bc_store *s, bc_stats *out);
 
 /* merge.c */
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed);

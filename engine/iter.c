@@ -28,6 +28,8 @@
 struct bc_iter {
   bc_store *s;
   bc_txn *t;             /* the view of bc_iter_next (bc_iter_open_txn) */
+  bc_snapshot *sn;       /* the view when no transaction is given
+                         ** (bc_iter_open_snapshot), or NULL: committed */
   unsigned char *lo, *hi; /* owned copies of the bounds, or NULL */
   size_t lo_len, hi_len;
   int lo_excl, hi_excl, desc;
@@ -85,6 +87,12 @@ bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
   return st;
 }
 
+bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out) {
+  bc_status st = bc_iter_open_range(bc_snapshot_store(sn), r, out);
+  if (st == BC_OK) (*out)->sn = sn;
+  return st;
+}
+
 /* Is key past the far bound of the iteration? */
 static int past_end(const bc_iter *it, const unsigned char *key, size_t klen) {
   if (it->desc) {
@@ -115,6 +123,13 @@ static bc_status next_locked(bc_iter *it, bc_txn *t, const void **key,
   bc_store *s = it->s;
   bc_keydir *kd = &s->kd;
   bc_keydir *ov = t ? &t->ov : NULL;
+  if (!t && it->sn) {
+    /* A snapshot's pre-images shadow the keydir as a transaction's
+    ** overlay does (snapshot.c). */
+    bc_status st = bc_snap_check(it->sn);
+    if (st != BC_OK) return st;
+    ov = bc_snap_overlay(it->sn);
+  }
   if (it->done) return BC_DONE;
   if (bc_kd_ordered(kd) != 0 || (ov && bc_kd_ordered(ov) != 0))
     return bc_seterr(s, BC_NOMEM, "out of memory building the ordered index");

@@ -656,7 +656,7 @@ static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_fil
     if (bc_e_seq(e) != old_seq[i]) continue;
     bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
   }
-  for (uint32_t i = 0; i < m.n_inputs; i++) bc_file_remove(s, m.inputs[i]);
+  for (uint32_t i = 0; i < m.n_inputs; i++) bc_file_retire(s, m.inputs[i]);
   uint64_t new_bytes = 0;
   for (size_t i = 0; i < mg.nouts; i++) {
     out_file *o = &mg.outs[i];

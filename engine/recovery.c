@@ -273,6 +273,8 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
       if (of) of->live_bytes -= bc_entry_rec_size(e);
     }
   }
+  /* A change readers can see (snapshot.c); at open nobody is reading. */
+  bc_snap_change(s, key, klen, created || bc_e_deleted(e) ? NULL : e);
   if (type == BC_REC_PUT) {
     bc_e_set(e, seq, meta, file_id, off, vlen, 0);
     if (lost) e->loc |= BC_E_LOST;
@@ -1223,11 +1225,17 @@ static bc_status reload(bc_store *s) {
   return st;
 }
 
+bc_status bc_refresh_locked(bc_store *s) {
+  bc_status st = s->follow ? follow_once(s) : BC_DONE;
+  /* A rebuilt keydir would drop what open snapshots read through. */
+  if (st == BC_DONE) st = s->snap_newest ? BC_OK : reload(s);
+  return st;
+}
+
 bc_status bc_refresh(bc_store *s) {
   if (!s->read_only) return BC_OK;
   pthread_mutex_lock(&s->mu);
-  bc_status st = s->follow ? follow_once(s) : BC_DONE;
-  if (st == BC_DONE) st = reload(s);
+  bc_status st = bc_refresh_locked(s);
   pthread_mutex_unlock(&s->mu);
   return st;
 }

@@ -41,18 +41,22 @@
 
 struct bc_scan {
   bc_store *s;
+  bc_snapshot *sn; /* the view when no transaction is given, or NULL */
   bc_iter *it;    /* the ordered fallback, or NULL */
   bc_kd_snap snap; /* the snapshot, walked in arena order; owned */
   int pinned;      /* s->kd is pinned by this scan (and snap is taken) */
 };
 
-bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
+static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_scan **out) {
   *out = NULL;
   bc_scan *sc = calloc(1, sizeof *sc);
   if (!sc) return BC_NOMEM;
   sc->s = s;
+  sc->sn = sn;
   pthread_mutex_lock(&s->mu);
-  int ordered = s->read_only || (t && t->ov.count > 0);
+  /* A snapshot with pre-images already: keys it has that the keydir has
+  ** not are in no bitmap of the keydir. */
+  int ordered = s->read_only || (t && t->ov.count > 0) || (sn && bc_snap_overlay(sn));
   if (!ordered) {
     if (bc_kd_snap_take(&s->kd, &sc->snap) != 0) {
       ordered = 1;
@@ -62,13 +66,23 @@ bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
     }
   }
   pthread_mutex_unlock(&s->mu);
-  bc_status st = ordered ? bc_iter_open(s, &sc->it) : BC_OK;
+  bc_status st = !ordered ? BC_OK
+                 : sn    ? bc_iter_open_snapshot(sn, NULL, &sc->it)
+                         : bc_iter_open(s, &sc->it);
   if (st != BC_OK) {
     bc_scan_close(sc);
     return st;
   }
   *out = sc;
   return BC_OK;
+}
+
+bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
+  return scan_open(s, t, NULL, out);
+}
+
+bc_status bc_scan_open_snapshot(bc_snapshot *sn, bc_scan **out) {
+  return scan_open(bc_snapshot_store(sn), NULL, sn, out);
 }
 
 bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
@@ -80,8 +94,9 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
       st = bc_iter_next_view(sc->it, t, key, klen, info);
       if (st != BC_OK || !buf) return st;
       bc_info vi;
-      st = t ? bc_txn_get(t, *key, *klen, buf, value, &vi)
-             : bc_get(s, *key, *klen, buf, value, &vi);
+      st = t         ? bc_txn_get(t, *key, *klen, buf, value, &vi)
+           : sc->sn    ? bc_snapshot_get(sc->sn, *key, *klen, buf, value, &vi)
+                       : bc_get(s, *key, *klen, buf, value, &vi);
       /* Deleted between the two calls (through another handle): the
       ** iterator goes on past it. */
       if (st == BC_NOTFOUND) continue;
@@ -96,21 +111,28 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
     return st;
   }
   bc_keydir *ov = t && t->ov.count > 0 ? &t->ov : NULL;
+  if (!t && sc->sn) {
+    /* The pre-images the snapshot gained since the open. */
+    if ((st = bc_snap_check(sc->sn)) != BC_OK) {
+      pthread_mutex_unlock(&s->mu);
+      return st;
+    }
+    ov = bc_snap_overlay(sc->sn);
+  }
   st = BC_DONE;
   uint32_t ref;
   while (sc->pinned && (ref = bc_kd_snap_next(&sc->snap)) != 0) {
-    bc_entry *e = bc_kd_entry(&s->kd, ref);
-    if (bc_e_deleted(e)) {
-      /* Deleted since the open -- and maybe put back, under a new entry.
-      ** Its key bytes are intact while pinned. */
-      e = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
-      if (!e) continue;
-    }
+    /* Its key bytes are intact while pinned, even if it was deleted since
+    ** the open (and maybe put back, under a new entry). */
+    const bc_entry *e = bc_kd_entry(&s->kd, ref);
     const bc_entry *v = e;
-    if (ov) {
-      const bc_entry *o = bc_kd_get(ov, e->key, bc_e_klen(e));
-      if (o && bc_e_deleted(o)) continue;
-      if (o) v = o;
+    const bc_entry *o = ov ? bc_kd_get(ov, e->key, bc_e_klen(e)) : NULL;
+    if (o) {
+      if (bc_e_deleted(o)) continue; /* deleted in the view */
+      v = o;                         /* the view's version */
+    } else if (bc_e_deleted(e)) {
+      v = bc_kd_get(&s->kd, e->key, bc_e_klen(e));
+      if (!v) continue;
     }
     st = buf ? bc_datafile_read(s, v, e->key, bc_e_klen(e), buf, value) : BC_OK;
     if (st == BC_OK) {

@@ -401,6 +401,7 @@ static void store_free(bc_store *s) {
   syncer_stop(s);
   bc_txn_free(s->txn);
   bc_follow_free(s);
+  bc_snap_free_all(s);
   for (size_t i = 0; i < s->nfiles; i++) {
     bc_file_unmap(&s->files[i]);
     bc_file_close(s, &s->files[i]);
@@ -722,6 +723,7 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&s->mu);
   out->keys = s->kd.count;
+  bc_snap_stats(s, out);
   uint64_t missing = 0;
   for (size_t i = 0; i < s->nfiles; i++) {
     const bc_file *f = &s->files[i];

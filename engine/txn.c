@@ -365,11 +365,15 @@ static void apply_overlay(bc_txn *t) {
     if (bc_e_deleted(e)) {
       bc_entry *k = bc_kd_get_h(&s->kd, e->key, bc_e_klen(e), h);
       if (k) {
+        bc_snap_change(s, e->key, bc_e_klen(e), k);
         bc_acct(s, k, 0);
         bc_kd_remove(&s->kd, k);
       }
       continue;
     }
+    if (s->snap_newest) bc_snap_save(s, e->key, bc_e_klen(e),
+                                     bc_kd_get_h(&s->kd, e->key, bc_e_klen(e), h));
+    s->epoch++;
     int created;
     /* Cannot fail: prepare reserved room. */
     bc_entry *k = bc_kd_upsert_h(&s->kd, e->key, bc_e_klen(e), h, &created);

@@ -1,0 +1,339 @@
+/*
+** snapshot.c -- read snapshots: a reader sees the store as it was at one
+** moment, whatever is committed, merged or refreshed meanwhile.
+**
+**   bc_snapshot *sn;
+**   bc_snapshot_open(s, &sn);            // the state now
+**   bc_snapshot_get(sn, "a", 1, &b, &v, &i);
+**   ... another handle commits a=2, b=2 ...
+**   bc_snapshot_get(sn, "b", 1, &b, &v, &i);   // still the old b
+**   bc_snapshot_close(sn);
+**
+** A data file is append-only, so the versions a snapshot needs are still in
+** the files; what the keydir loses is where they are.  So a snapshot costs
+** nothing until the keydir changes: the change saves the key's state before
+** it -- its entry, or "absent" -- in the snapshot's pre-image table, an
+** overlay keydir (keydir.c) whose "deleted" entries are keys absent at the
+** snapshot.  A read in the snapshot's view is the transaction view read
+** (iter.c, txn.c) with that overlay: the overlay's entry when it has one,
+** else the keydir's.
+**
+** Groups.  Snapshots opened at one epoch (s->epoch: no logical change of
+** the keydir between them) share one group and one overlay.  Every logical
+** change -- a standalone put or delete, a transaction's commit, a follower's
+** refresh -- goes through bc_snap_change, which moves the epoch on and, for
+** each open group that has no version of the key yet, saves the old one:
+** newest group first, stopping at the first group that has the key (every
+** older one has it too: the change that gave it to the newer one happened
+** after they opened).  With no snapshot open the hook is one increment.
+**
+** Memory.  A group holds one overlay entry (24 bytes + the key, 4-byte
+** aligned, plus its hash slot and tag) per distinct key changed since it
+** opened, until it closes; a group opened later holds its own copies.
+** bc_stats.snapshot_bytes shows it.  Merges do not copy pre-images: the
+** input files a merge removes while snapshots are open are retired instead
+** (s->retired: unlinked on disk, kept mapped -- or their descriptor held --
+** here) and released when the last group that may read them closes, i.e.
+** every group created up to the retirement (serials).
+**
+** The merge redirects the keydir's entries to copies of the same records
+** (same seq, same bytes), so a snapshot reading through the keydir reads
+** the same version after a merge as before.
+*/
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct bc_sgroup {
+  uint64_t epoch;      /* s->epoch when it was created */
+  uint64_t serial;     /* s->snap_serial it got (1, 2, ...) */
+  uint64_t count;      /* live keys at that epoch */
+  uint32_t nref;       /* bc_snapshot handles on it */
+  int ov_init;         /* ov is initialised (at the first saved version) */
+  int broken;          /* a version could not be saved (NOMEM): reads fail */
+  bc_keydir ov;        /* pre-images: key -> its entry at the epoch, or a
+                       ** deleted entry when it was absent */
+  bc_sgroup *older, *newer;
+};
+
+struct bc_snapshot {
+  bc_store *s;
+  bc_sgroup *g;
+};
+
+/* ---------------------------------------------------------- the hook */
+
+void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old) {
+  uint64_t h = 0;
+  int hashed = 0;
+  for (bc_sgroup *g = s->snap_newest; g; g = g->older) {
+    if (g->broken) continue;
+    if (!g->ov_init) {
+      if (bc_kd_init(&g->ov, s->kd.seed) != 0) {
+        g->broken = 1;
+        continue;
+      }
+      g->ov_init = 1;
+    }
+    if (!hashed) {
+      h = bc_kd_hash(&g->ov, key, klen); /* every overlay shares the seed */
+      hashed = 1;
+    }
+    int created;
+    bc_entry *e = bc_kd_upsert_h(&g->ov, key, klen, h, &created);
+    if (!e) {
+      g->broken = 1;
+      continue;
+    }
+    if (!created) break; /* this group and every older one have it */
+    if (old) {
+      e->seqmeta = old->seqmeta;
+      e->loc = old->loc & ~BC_E_DELETED; /* same key: same klen bits */
+      e->file_id = old->file_id;
+      e->vsize = old->vsize;
+    } else {
+      bc_e_set(e, 0, 0, 0, 0, 0, 1);
+    }
+  }
+}
+
+/* ---------------------------------------------------- retired files */
+
+bc_file *bc_file_find(bc_store *s, uint32_t id) {
+  bc_file *f = bc_file_get(s, id);
+  for (size_t i = 0; !f && i < s->nretired; i++)
+    if (s->retired[i].id == id) f = &s->retired[i];
+  return f;
+}
+
+void bc_file_retire(bc_store *s, uint32_t id) {
+  bc_file *f = bc_file_get(s, id);
+  if (!f) return;
+  if (!s->snap_newest || f->missing) {
+    bc_file_remove(s, id);
+    return;
+  }
+  if (s->nretired == s->capretired) {
+    size_t cap = s->capretired ? s->capretired * 2 : 8;
+    bc_file *r = realloc(s->retired, cap * sizeof *r);
+    if (!r) {
+      /* Cannot keep it: the snapshots that read its versions get
+      ** BC_CORRUPT "missing" for them, as before snapshots existed. */
+      for (bc_sgroup *g = s->snap_newest; g; g = g->older) g->broken = 1;
+      bc_file_remove(s, id);
+      return;
+    }
+    s->retired = r;
+    s->capretired = cap;
+  }
+  /* Readable after the unlink: its mapping, else its descriptor, held
+  ** outside the cache (the cache would close it, and the name is gone). */
+  if (!f->map) bc_file_map(s, f);
+  if (!f->map) {
+    int fd;
+    if (bc_file_fd(s, f, &fd) == BC_OK && f->slot) {
+      /* Take it out of the cache, open. */
+      int keep = dup(fd);
+      bc_file_close(s, f);
+      f->fd = keep;
+      f->slot = 0;
+    }
+  }
+  bc_file *r = &s->retired[s->nretired++];
+  *r = *f;
+  r->retired = s->snap_serial;
+  /* The struct moved: s->files forgets it without closing what r holds. */
+  f->map = NULL;
+  f->map_len = 0;
+  f->fd = -1;
+  f->slot = 0;
+  bc_file_remove(s, id);
+}
+
+static void retired_release(bc_store *s, uint64_t oldest_serial) {
+  size_t w = 0;
+  for (size_t i = 0; i < s->nretired; i++) {
+    bc_file *f = &s->retired[i];
+    if (oldest_serial && f->retired >= oldest_serial) {
+      s->retired[w++] = *f;
+      continue;
+    }
+    bc_file_unmap(f);
+    if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
+  }
+  s->nretired = w;
+}
+
+/* --------------------------------------------------------- groups */
+
+static void group_unref(bc_store *s, bc_sgroup *g) {
+  if (--g->nref > 0) return;
+  if (g->older) g->older->newer = g->newer;
+  else s->snap_oldest = g->newer;
+  if (g->newer) g->newer->older = g->older;
+  else s->snap_newest = g->older;
+  if (g->ov_init) bc_kd_free(&g->ov);
+  free(g);
+  if (s->nretired) retired_release(s, s->snap_oldest ? s->snap_oldest->serial : 0);
+}
+
+/* A group at the current epoch (shared or new), with a reference.  NULL on
+** NOMEM. */
+static bc_sgroup *group_now(bc_store *s) {
+  bc_sgroup *g = s->snap_newest;
+  if (g && g->epoch == s->epoch && !g->broken) {
+    g->nref++;
+    return g;
+  }
+  g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->epoch = s->epoch;
+  g->serial = ++s->snap_serial;
+  g->count = s->kd.count;
+  g->nref = 1;
+  g->older = s->snap_newest;
+  if (s->snap_newest) s->snap_newest->newer = g;
+  else s->snap_oldest = g;
+  s->snap_newest = g;
+  return g;
+}
+
+void bc_snap_free_all(bc_store *s) {
+  while (s->snap_oldest) {
+    bc_sgroup *g = s->snap_oldest;
+    s->snap_oldest = g->newer;
+    if (g->ov_init) bc_kd_free(&g->ov);
+    free(g);
+  }
+  s->snap_newest = NULL;
+  retired_release(s, 0);
+  free(s->retired);
+  s->retired = NULL;
+  s->capretired = 0;
+}
+
+/* ------------------------------------------------------ public API */
+
+bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out) {
+  *out = NULL;
+  bc_snapshot *sn = malloc(sizeof *sn);
+  if (!sn) return BC_NOMEM;
+  sn->s = s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = s->read_only ? bc_refresh_locked(s) : BC_OK;
+  if (st == BC_OK) {
+    sn->g = group_now(s);
+    if (!sn->g) st = bc_seterr(s, BC_NOMEM, "out of memory opening a snapshot");
+  }
+  if (st == BC_OK) s->snap_handles++;
+  pthread_mutex_unlock(&s->mu);
+  if (st != BC_OK) {
+    free(sn);
+    return st;
+  }
+  *out = sn;
+  return BC_OK;
+}
+
+bc_status bc_snapshot_refresh(bc_snapshot *sn) {
+  bc_store *s = sn->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = s->read_only ? bc_refresh_locked(s) : BC_OK;
+  if (st == BC_OK && sn->g->epoch != s->epoch) {
+    bc_sgroup *g = group_now(s);
+    if (g) {
+      group_unref(s, sn->g);
+      sn->g = g;
+    } else {
+      st = bc_seterr(s, BC_NOMEM, "out of memory moving a snapshot on");
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+void bc_snapshot_close(bc_snapshot *sn) {
+  if (!sn) return;
+  bc_store *s = sn->s;
+  pthread_mutex_lock(&s->mu);
+  group_unref(s, sn->g);
+  s->snap_handles--;
+  pthread_mutex_unlock(&s->mu);
+  free(sn);
+}
+
+bc_store *bc_snapshot_store(const bc_snapshot *sn) { return sn->s; }
+
+bc_keydir *bc_snap_overlay(bc_snapshot *sn) {
+  bc_sgroup *g = sn->g;
+  return g->ov_init && g->ov.count > 0 ? &g->ov : NULL;
+}
+
+bc_status bc_snap_check(const bc_snapshot *sn) {
+  if (!sn->g->broken) return BC_OK;
+  return bc_seterr(sn->s, BC_NOMEM,
+                   "out of memory keeping a snapshot's versions: it cannot be "
+                   "read any more");
+}
+
+const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen) {
+  const bc_keydir *ov = bc_snap_overlay(sn);
+  if (ov) {
+    const bc_entry *o = bc_kd_get(ov, key, klen);
+    if (o) return bc_e_deleted(o) ? NULL : o;
+  }
+  return bc_kd_get(&sn->s->kd, key, klen);
+}
+
+uint64_t bc_snapshot_count(bc_snapshot *sn) {
+  pthread_mutex_lock(&sn->s->mu);
+  uint64_t n = sn->g->count;
+  pthread_mutex_unlock(&sn->s->mu);
+  return n;
+}
+
+bc_status bc_snapshot_lookup(bc_snapshot *sn, const void *key, size_t klen,
+                             bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  bc_store *s = sn->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = bc_snap_check(sn);
+  if (st == BC_OK) {
+    const bc_entry *e = bc_snap_entry(sn, key, klen);
+    if (e) bc_fill_info(e, info);
+    else st = BC_NOTFOUND;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+bc_status bc_snapshot_get(bc_snapshot *sn, const void *key, size_t klen,
+                          bc_buf *buf, const void **value, bc_info *info) {
+  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
+  bc_store *s = sn->s;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = bc_snap_check(sn);
+  if (st == BC_OK) {
+    const bc_entry *e = bc_snap_entry(sn, key, klen);
+    if (!e) {
+      st = BC_NOTFOUND;
+    } else {
+      st = bc_datafile_read(s, e, key, klen, buf, value);
+      if (st == BC_OK) bc_fill_info(e, info);
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+void bc_snap_stats(bc_store *s, bc_stats *out) {
+  out->snapshots = s->snap_handles;
+  out->retired_files = s->nretired;
+  for (const bc_sgroup *g = s->snap_oldest; g; g = g->newer) {
+    if (!g->ov_init) continue;
+    out->snapshot_versions += g->ov.count;
+    out->snapshot_bytes += g->ov.heap_bytes;
+  }
+}
