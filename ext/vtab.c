@@ -132,6 +132,9 @@ struct bitcask_vtab {
   bitcask_vtab *next;      /* next table in mod->tables */
   bc_buf spare;            /* a closed cursor's value buffer, for the next
                            ** cursor: no allocation per statement */
+  bc_snapshot *snap;       /* the read snapshot of the statements running
+                           ** now (see "Snapshots" at the top), or NULL */
+  int nopen;               /* cursors open on the table */
 };
 
 typedef struct bitcask_cursor {
@@ -159,7 +162,6 @@ typedef struct bitcask_cursor {
   size_t klen;
   bc_info info;             /* current key's keydir info */
   bc_buf vbuf;              /* value read buffer, reused across rows */
-  int refreshed;            /* bc_refresh ran for this cursor's statement */
 } bitcask_cursor;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -195,17 +197,21 @@ static int engine_error(bitcask_vtab *p, bc_status st) {
   return bcx_rc(st);
 }
 
-/* Reads and writes go through this connection's transaction when it has
-** one (its own writes are visible to it, DESIGN.md "Transactions"), else to
-** the committed store. */
+/* Reads go through this connection's transaction when it has one (its own
+** writes are visible to it, and no other connection can commit while it is
+** open), else through the statement's snapshot, else to the committed
+** store. */
 static bc_status kv_lookup(bitcask_vtab *p, const void *k, size_t n, bc_info *i) {
-  return p->txn ? bc_txn_lookup(p->txn, k, n, i) : bc_lookup(p->sh->store, k, n, i);
+  return p->txn    ? bc_txn_lookup(p->txn, k, n, i)
+         : p->snap ? bc_snapshot_lookup(p->snap, k, n, i)
+                   : bc_lookup(p->sh->store, k, n, i);
 }
 
 static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
                         const void **v, bc_info *i) {
-  return p->txn ? bc_txn_get(p->txn, k, n, b, v, i)
-                : bc_get(p->sh->store, k, n, b, v, i);
+  return p->txn    ? bc_txn_get(p->txn, k, n, b, v, i)
+         : p->snap ? bc_snapshot_get(p->snap, k, n, b, v, i)
+                   : bc_get(p->sh->store, k, n, b, v, i);
 }
 
 
@@ -459,6 +465,8 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bc_txn_rollback(p->txn); /* SQLite rolled back already; be sure */
   txn_forget(p);
+  bc_snapshot_close(p->snap); /* NULL: SQLite closes every cursor first */
+  p->snap = NULL;
   vtab_unlink(p);
   bcx_shared_release(p->sh);
   vtab_free(p);
@@ -517,6 +525,8 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
     if (t) tempdir_remove(p->mod, t);
   }
   vtab_unlink(p);
+  bc_snapshot_close(p->snap);
+  p->snap = NULL;
   rc = bcx_shared_release(p->sh);
   vtab_free(p);
   return rc;
@@ -842,6 +852,7 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
   c->eof = 1;
   c->vbuf = p->spare;
   memset(&p->spare, 0, sizeof p->spare);
+  p->nopen++;
   *ppCursor = &c->base;
   return SQLITE_OK;
 }
@@ -873,6 +884,11 @@ static int bitcaskClose(sqlite3_vtab_cursor *cur) {
     bc_buf_free(&c->vbuf);
   }
   sqlite3_free(c);
+  if (--p->nopen == 0) {
+    /* The last cursor of the statements that shared the snapshot. */
+    bc_snapshot_close(p->snap);
+    p->snap = NULL;
+  }
   return SQLITE_OK;
 }
 
@@ -896,7 +912,8 @@ static int range_open(bitcask_cursor *c) {
   bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
   const bcx_range *r = &c->ranges.r[c->irange];
   bc_range br = {r->lo, r->lo_len, r->lo_excl, r->hi, r->hi_len, r->hi_excl, c->desc};
-  bc_status st = bc_iter_open_range(p->sh->store, &br, &c->iter);
+  bc_status st = p->snap ? bc_iter_open_snapshot(p->snap, &br, &c->iter)
+                         : bc_iter_open_range(p->sh->store, &br, &c->iter);
   return st == BC_OK ? SQLITE_OK : engine_error(p, st);
 }
 
@@ -1052,7 +1069,8 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
   if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
   if (idxNum & SCAN_ANYORDER) {
     bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-    bc_status st = bc_scan_open(p->sh->store, p->txn, &c->snap);
+    bc_status st = p->snap && !p->txn ? bc_scan_open_snapshot(p->snap, &c->snap)
+                                      : bc_scan_open(p->sh->store, p->txn, &c->snap);
     if (st != BC_OK) return engine_error(p, st);
   } else {
     c->irange = c->desc ? c->ranges.n - 1 : 0;
@@ -1083,18 +1101,19 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   c->plan = idxNum;
   int rc = vtab_store(p);
   if (rc != SQLITE_OK) return rc;
-  if (!c->refreshed) {
-    /* Once per statement (a cursor lives for one): a read-only table
-    ** catches up with what the writing process committed. */
-    c->refreshed = 1;
-    bc_status st = bc_refresh(p->sh->store);
+  if (!p->snap) {
+    /* The first cursor of a statement to read: the state every cursor of
+    ** the table reads until the last one closes (a read-only table first
+    ** catches up with what the writing process committed). */
+    bc_status st = bc_snapshot_open(p->sh->store, &p->snap);
     if (st != BC_OK) return engine_error(p, st);
   }
 
   if ((idxNum & PLAN_MASK) == PLAN_SCAN) return scan_start(c, idxNum, argc, argv);
   if ((idxNum & PLAN_MASK) == PLAN_COUNT) {
     c->count = 0;
-    c->remaining = (sqlite3_int64)bc_count_view(p->sh->store, p->txn);
+    c->remaining = (sqlite3_int64)(p->txn || !p->snap ? bc_count_view(p->sh->store, p->txn)
+                                                      : bc_snapshot_count(p->snap));
     c->eof = c->remaining <= 0;
     return SQLITE_OK;
   }
@@ -1381,6 +1400,9 @@ static int bitcaskCommit(sqlite3_vtab *pVtab) {
   if (!p->txn) return SQLITE_OK;
   bc_status st = bc_txn_commit(p->txn); /* frees it, whatever the outcome */
   txn_forget(p);
+  /* A statement still reading sees what its own connection committed, as
+  ** with a native table: its snapshot moves on to the new state. */
+  if (st == BC_OK && p->snap) (void)bc_snapshot_refresh(p->snap); /* else: the old state */
   if (st == BC_OK) return SQLITE_OK;
   int rc = engine_error(p, st);
   sqlite3_log(rc, "%s", p->base.zErrMsg ? p->base.zErrMsg : "bitcask commit failed");
