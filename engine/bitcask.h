@@ -488,7 +488,8 @@ typedef struct bc_range {
 } bc_range;
 
 /* Open an iterator over the live keys in [lo, hi] (r may be NULL: all keys,
-** ascending).  It is a cursor, not a snapshot: each bc_iter_next returns the
+** ascending).  It is a cursor, not a snapshot (for one, open it with
+** bc_iter_open_snapshot): each bc_iter_next returns the
 ** next live key past the one it returned last, as the store is at that call,
 ** so keys come in strictly increasing order (decreasing for desc) and a key
 ** is never repeated; a key that stays live is never skipped, one added ahead
@@ -580,8 +581,9 @@ void bc_scan_close(bc_scan *sc);
 ** until a merge: each logical change of the keydir made while snapshots
 ** are open saves the key's previous state for them (one version per key
 ** changed, per group of snapshots opened with no change between them:
-** bc_stats.snapshot_versions and snapshot_bytes, about 30 bytes + the key
-** each), and the files a merge removes stay mapped (or open) in this
+** bc_stats.snapshot_versions and snapshot_bytes; an overlay keydir entry,
+** 24 bytes + the key, plus its share of the hash table and arena), and
+** the files a merge removes stay mapped (or open) in this
 ** process until the last snapshot that may read them closes.  With none
 ** open, reads and writes do no extra work.  Another process's snapshots
 ** do not hold files back: a read-only store whose writer merges away a

@@ -18,7 +18,10 @@
 ** version on, and the next step seeks again from the last key (O(log n)).
 ** In a transaction's view the overlay's ordered index is walked beside the
 ** keydir's and shadows it: an overlay entry replaces the keydir's entry for
-** its key, and an overlay "deleted" entry hides it.
+** its key, and an overlay "deleted" entry hides it.  A snapshot's view
+** (bc_iter_open_snapshot) is the same walk with the snapshot's pre-images
+** as the overlay (snapshot.c): then the keys and versions returned are
+** those of the snapshot, whatever changes between steps.
 */
 #include "internal.h"
 

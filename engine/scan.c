@@ -29,7 +29,14 @@
 ** A transaction's view is applied per row: its deletes hide keys and its
 ** puts replace values.
 **
-** Where a snapshot cannot serve, the scan is an ordered iterator underneath
+** In a read snapshot's view (bc_scan_open_snapshot) the snapshot's
+** pre-images (snapshot.c) are applied per row as a transaction's writes
+** are: so each key live in the snapshot is returned once with its version
+** there, and none other -- provided the snapshot had no pre-images yet at
+** the open, i.e. the keydir was the snapshot's state when the bitmap was
+** taken; else the ordered fallback below serves.
+**
+** Where a bitmap cannot serve, the scan is an ordered iterator underneath
 ** (same results, key order): on a read-only store, whose keydir a refresh
 ** may rebuild from scratch, in a transaction that has written already,
 ** whose new keys are not in the keydir, and when the snapshot's memory

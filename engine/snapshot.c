@@ -30,7 +30,8 @@
 ** Memory.  A group holds one overlay entry (24 bytes + the key, 4-byte
 ** aligned, plus its hash slot and tag) per distinct key changed since it
 ** opened, until it closes; a group opened later holds its own copies.
-** bc_stats.snapshot_bytes shows it.  Merges do not copy pre-images: the
+** bc_stats.snapshot_bytes shows it (with the arena's and the table's
+** slack: 53 bytes a version for 16-byte keys, see README).  Merges do not copy pre-images: the
 ** input files a merge removes while snapshots are open are retired instead
 ** (s->retired: unlinked on disk, kept mapped -- or their descriptor held --
 ** here) and released when the last group that may read them closes, i.e.

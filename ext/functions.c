@@ -201,6 +201,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "\"truncated_bytes\":%llu,"
       "\"commits\":%llu,\"fsyncs\":%llu,"
       "\"max_file_size\":%llu,\"open_files\":%llu,\"max_open_files\":%llu,"
+      "\"snapshots\":%llu,\"snapshot_versions\":%llu,\"snapshot_bytes\":%llu,"
+      "\"retired_files\":%llu,"
       "\"sync\":\"%s\",\"read_only\":%s}",
       (unsigned long long)st.keys, (unsigned long long)st.data_files,
       (unsigned long long)st.hint_files, (unsigned long long)st.active_file_id,
@@ -212,6 +214,8 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       (unsigned long long)st.commits, (unsigned long long)st.fsyncs,
       (unsigned long long)st.max_file_size, (unsigned long long)st.open_files,
       (unsigned long long)st.max_open_files,
+      (unsigned long long)st.snapshots, (unsigned long long)st.snapshot_versions,
+      (unsigned long long)st.snapshot_bytes, (unsigned long long)st.retired_files,
       st.sync <= BC_SYNC_OFF ? sync_names[st.sync] : "?",
       st.read_only ? "true" : "false");
   int rc = sqlite3_str_errcode(s);

@@ -56,16 +56,32 @@
 ** return: all live keys (at least SCAN_MIN_ROWS) cut by 4 for each bound
 ** and by 32 for a pattern prefix, capped by a constant LIMIT + OFFSET.
 **
-** A scan is a cursor in the ordered index (engine/iter.c): each row is the
-** next live key past the previous one as the store is then, so writes and
-** merges made meanwhile (by this statement or another) never make it skip
-** or repeat a key; a key deleted before the scan reaches it is not
-** returned, one inserted ahead of it is.  Values are read in xColumn only
-** when asked for, so a scan that does not use `value` reads nothing from
-** disk.  A SCAN_ANYORDER scan is a snapshot of the keys taken at xFilter
-** (engine/scan.c): it never repeats a key and never skips one that stays
-** live, but keys inserted after xFilter are not returned; its values are
-** read with their keys in xNext.
+** Snapshots.  Every read of the table goes through one engine snapshot
+** (engine/snapshot.c) opened by the first xFilter of a cursor of the table
+** while none is open and closed when its last cursor closes.  SQLite keeps
+** a statement's cursors open until the statement halts (a correlated
+** subquery's cursor is replaced only after its successor opened), and a
+** statement left stepping keeps them open, so every cursor of a statement
+** -- subqueries, self-joins, nested statements of the connection started
+** meanwhile -- reads one committed state, as SQLite's own read transaction
+** in WAL mode gives the statements that overlap it.  A read-only table
+** catches up with the writer once, when the snapshot opens.  The
+** connection's own transaction is read instead while it has one (no other
+** connection can commit meanwhile: transactions serialise); when it
+** commits, the snapshot moves on to the new state (xCommit), so statements
+** still reading see their connection's writes.  Explicit read transactions
+** are invisible to a virtual table (no xBegin for reads): each statement
+** of one gets its own snapshot.
+**
+** A scan is a cursor in the ordered index of the snapshot's view
+** (engine/iter.c): each row is the next key past the previous one, so keys
+** come in strictly increasing (decreasing) order, and writes of this
+** statement -- read through its transaction -- never make it skip or
+** repeat a key.  Values are read in xColumn only when asked for, from the
+** same view, so a scan that does not use `value` reads nothing from disk
+** and a row's value is the one its key had in the snapshot.  A
+** SCAN_ANYORDER scan walks the snapshot in storage order (engine/scan.c);
+** its values are read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
 ** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
