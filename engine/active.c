@@ -82,6 +82,9 @@ static void undo_all(bc_store *s) {
   while (s->nundo > 0) {
     bc_undo *u = &s->undo[--s->nundo];
     bc_entry *e = u->entry;
+    /* Snapshots that saved no version of the key read the undone state
+    ** through the keydir: their key counts follow it (snapshot.c). */
+    bc_snap_undo(s, e->key, bc_e_klen(e), u->tombstone ? 1 : u->created ? -1 : 0);
     if (u->tombstone) {
       /* The table held this entry before; with everything newer undone its
       ** count is lower than then, so relinking needs no growth. */

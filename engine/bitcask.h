@@ -541,8 +541,9 @@ void bc_iter_close(bc_iter *it);
 ** (also if it was deleted and put back meanwhile) is returned exactly once,
 ** with its value as of that step; a key deleted before the scan reaches it
 ** is not returned; keys added after the open are not returned.  On a
-** read-only store, when t has written already, or when the snapshot's
-** memory cannot be had, the scan is an ordered iterator underneath
+** read-only store, when t has written already, in a bc_snapshot that has
+** saved versions already (something changed since it opened), or when the
+** bitmap's memory cannot be had, the scan is an ordered iterator underneath
 ** (bc_iter_open's semantics, key order). */
 typedef struct bc_scan bc_scan;
 
@@ -590,6 +591,10 @@ void bc_scan_close(bc_scan *sc);
 ** file it had to close (more data files than max_open_files) reads
 ** BC_IOERR for that file's keys.
 **
+** Standalone writes (bc_put, bc_delete) are seen by snapshots opened after
+** them, before their commit point; when their bc_sync fails they are
+** undone (their records never reached the file) and every snapshot reads
+** them undone -- its count too.
 ** In a read-only store, bc_snapshot_open first catches up with the writer
 ** (bc_refresh); while snapshots are open, a refresh that needs a rebuild
 ** (the writer merged) is put off until none is.
@@ -603,8 +608,11 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out);
 
 /* Move sn on to the committed state now (read-only store: after a
 ** refresh), as a close and an open would, keeping the handle: iterators
-** and scans opened on it see the new state from their next step.  Returns
-** as bc_snapshot_open; on failure sn keeps its old state. */
+** opened on it see the new state from their next step; an unordered scan
+** opened on it before returns, from its next step, the new versions of
+** the keys live at its open that still are, and no key added since.
+** Returns as bc_snapshot_open (on BC_NOMEM sn keeps its old state; when a
+** read-only store's refresh fails sn reads what the store then serves). */
 bc_status bc_snapshot_refresh(bc_snapshot *sn);
 
 /* Close sn (NULL is a no-op); the versions only it needed are freed. */

@@ -580,6 +580,9 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd);
 ** closed): before it is opened again in another mode, or when it is no
 ** longer needed (a file mapped, a file sealed). */
 void bc_file_close(bc_store *s, bc_file *f);
+/* Take f's descriptor out of the cache, open: f holds it (slot 0) until
+** bc_file_close. */
+void bc_file_uncache(bc_store *s, bc_file *f);
 /* fstat(2) of f: of its descriptor when open, else of its path. */
 int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb);
 static inline uint64_t bc_entry_rec_size(const bc_entry *e) {
@@ -770,6 +773,12 @@ static inline void bc_snap_change(bc_store *s, const void *key, size_t klen,
   s->epoch++;
   if (s->snap_newest) bc_snap_save(s, key, klen, old);
 }
+/* A failed standalone write is undone (active.c): the epoch moves on, and
+** every open group that has no version of key adds delta (+1 a tombstone
+** undone, -1 a created key removed, 0) to its key count.  The undone
+** records never reached the file, so no snapshot can go on reading them:
+** groups opened after them see them undone. */
+void bc_snap_undo(bc_store *s, const void *key, size_t klen, int delta);
 /* Merge: file `id` leaves s->files.  With no snapshot open it is removed
 ** (bc_file_remove); else it moves to s->retired, readable (mapped, or its
 ** descriptor held outside the cache) until the snapshots that may read it

@@ -45,7 +45,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct bc_sgroup {
   uint64_t epoch;      /* s->epoch when it was created */
@@ -100,6 +99,12 @@ void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old
   }
 }
 
+void bc_snap_undo(bc_store *s, const void *key, size_t klen, int delta) {
+  s->epoch++;
+  for (bc_sgroup *g = s->snap_newest; g && delta; g = g->older)
+    if (!g->ov_init || !bc_kd_get(&g->ov, key, klen)) g->count += (uint64_t)(int64_t)delta;
+}
+
 /* ---------------------------------------------------- retired files */
 
 bc_file *bc_file_find(bc_store *s, uint32_t id) {
@@ -132,16 +137,8 @@ void bc_file_retire(bc_store *s, uint32_t id) {
   /* Readable after the unlink: its mapping, else its descriptor, held
   ** outside the cache (the cache would close it, and the name is gone). */
   if (!f->map) bc_file_map(s, f);
-  if (!f->map) {
-    int fd;
-    if (bc_file_fd(s, f, &fd) == BC_OK && f->slot) {
-      /* Take it out of the cache, open. */
-      int keep = dup(fd);
-      bc_file_close(s, f);
-      f->fd = keep;
-      f->slot = 0;
-    }
-  }
+  int fd;
+  if (!f->map && bc_file_fd(s, f, &fd) == BC_OK) bc_file_uncache(s, f);
   bc_file *r = &s->retired[s->nretired++];
   *r = *f;
   r->retired = s->snap_serial;
@@ -180,15 +177,21 @@ static void group_unref(bc_store *s, bc_sgroup *g) {
   if (s->nretired) retired_release(s, s->snap_oldest ? s->snap_oldest->serial : 0);
 }
 
-/* A group at the current epoch (shared or new), with a reference.  NULL on
-** NOMEM. */
-static bc_sgroup *group_now(bc_store *s) {
+/* A group at the current epoch (shared or new), with a reference.  spare:
+** a zeroed group to use if a new one is needed (taken: *spare becomes
+** NULL), or NULL to allocate one.  NULL on NOMEM. */
+static bc_sgroup *group_now(bc_store *s, bc_sgroup **spare) {
   bc_sgroup *g = s->snap_newest;
   if (g && g->epoch == s->epoch && !g->broken) {
     g->nref++;
     return g;
   }
-  g = calloc(1, sizeof *g);
+  if (spare && *spare) {
+    g = *spare;
+    *spare = NULL;
+  } else {
+    g = calloc(1, sizeof *g);
+  }
   if (!g) return NULL;
   g->epoch = s->epoch;
   g->serial = ++s->snap_serial;
@@ -225,7 +228,7 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out) {
   pthread_mutex_lock(&s->mu);
   bc_status st = s->read_only ? bc_refresh_locked(s) : BC_OK;
   if (st == BC_OK) {
-    sn->g = group_now(s);
+    sn->g = group_now(s, NULL);
     if (!sn->g) st = bc_seterr(s, BC_NOMEM, "out of memory opening a snapshot");
   }
   if (st == BC_OK) s->snap_handles++;
@@ -241,16 +244,25 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out) {
 bc_status bc_snapshot_refresh(bc_snapshot *sn) {
   bc_store *s = sn->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = s->read_only ? bc_refresh_locked(s) : BC_OK;
-  if (st == BC_OK && sn->g->epoch != s->epoch) {
-    bc_sgroup *g = group_now(s);
-    if (g) {
-      group_unref(s, sn->g);
-      sn->g = g;
-    } else {
-      st = bc_seterr(s, BC_NOMEM, "out of memory moving a snapshot on");
-    }
+  bc_status st = BC_OK;
+  if (sn->g->epoch == s->epoch && !s->read_only) {
+    pthread_mutex_unlock(&s->mu);
+    return BC_OK;
   }
+  /* A group for the new state, had before the old one goes. */
+  bc_sgroup *spare = calloc(1, sizeof *spare);
+  if (!spare) {
+    pthread_mutex_unlock(&s->mu);
+    return bc_seterr(s, BC_NOMEM, "out of memory moving a snapshot on");
+  }
+  /* As a close and an open: sn's own group is let go first, so that it
+  ** does not put off a rebuild of a read-only store's keydir (then sn is at
+  ** whatever state the store serves after the refresh, also when the
+  ** refresh failed). */
+  group_unref(s, sn->g);
+  if (s->read_only) st = bc_refresh_locked(s);
+  sn->g = group_now(s, &spare); /* cannot fail: spare */
+  free(spare);
   pthread_mutex_unlock(&s->mu);
   return st;
 }

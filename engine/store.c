@@ -227,15 +227,18 @@ static void fdc_push(bc_store *s, uint32_t i) {
   if (s->fdc_tail == BC_FDC_NIL) s->fdc_tail = i;
 }
 
+void bc_file_uncache(bc_store *s, bc_file *f) {
+  if (!f->slot) return;
+  uint32_t i = f->slot - 1;
+  fdc_unlink(s, i);
+  s->fdc[i].next = s->fdc_free;
+  s->fdc_free = i;
+  s->fdc_n--;
+  f->slot = 0;
+}
+
 void bc_file_close(bc_store *s, bc_file *f) {
-  if (f->slot) {
-    uint32_t i = f->slot - 1;
-    fdc_unlink(s, i);
-    s->fdc[i].next = s->fdc_free;
-    s->fdc_free = i;
-    s->fdc_n--;
-    f->slot = 0;
-  }
+  bc_file_uncache(s, f);
   if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
   f->fd = -1;
 }
