@@ -135,10 +135,14 @@ void bc_file_retire(bc_store *s, uint32_t id) {
     s->capretired = cap;
   }
   /* Readable after the unlink: its mapping, else its descriptor, held
-  ** outside the cache (the cache would close it, and the name is gone). */
+  ** outside the cache (the cache would close it, and the name is gone).
+  ** A mapping made while it was the active file may end short of it (a
+  ** transaction that grew it past max_file_size): mapped again whole. */
+  if (f->map && f->map_len < f->size) bc_file_unmap(f);
   if (!f->map) bc_file_map(s, f);
   int fd;
-  if (!f->map && bc_file_fd(s, f, &fd) == BC_OK) bc_file_uncache(s, f);
+  if ((!f->map || f->map_len < f->size) && bc_file_fd(s, f, &fd) == BC_OK)
+    bc_file_uncache(s, f);
   bc_file *r = &s->retired[s->nretired++];
   *r = *f;
   r->retired = s->snap_serial;
