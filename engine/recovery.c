@@ -626,16 +626,20 @@ static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
   int fd;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
-  struct stat sb;
-  if (fstat(fd, &sb) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: stat failed", id,
-                           suffix);
-  f->size = (uint64_t)sb.st_size;
+  /* The header first, then the size: a writer may be creating the file
+  ** (header, then records) meanwhile, and a size read before a header it
+  ** finds would be shorter than the header -- a reader would then take the
+  ** header's bytes for a record at offset 0 when the file grows. */
   unsigned char hdr[BC_FILE_HEADER_SIZE];
   ssize_t n = bc_read_all(&s->io, fd, hdr, sizeof hdr, 0);
   if (n < 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: read failed", id,
                            suffix);
+  struct stat sb;
+  if (fstat(fd, &sb) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: stat failed", id,
+                           suffix);
+  f->size = (uint64_t)sb.st_size;
   uint32_t version, flags, fid;
   f->header_ok = n == (ssize_t)sizeof hdr &&
                  bc_file_header_decode(hdr, &version, &flags, &fid) == 0 && fid == id;
@@ -1101,6 +1105,9 @@ static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
                              int tail) {
   uint64_t end;
   int bad, fd;
+  /* Records start after the header, whatever size was seen before. */
+  if (f->size < BC_FILE_HEADER_SIZE) f->size = BC_FILE_HEADER_SIZE;
+  if (size <= f->size) return BC_OK;
   if (tail) {
     bc_status st = read_tail(s, rc, f, f->size, size, &end);
     if (st == BC_OK) f->size = end;

@@ -11,6 +11,7 @@
 
 #include "bitcask.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,9 +187,101 @@ static void test_follow_writer(void **state) {
   bc_close(w);
 }
 
+/* ---- a reader opening a data file while the writer creates it ----
+** The writer creates a file and then writes its header and records.  A
+** reader that took the file's size before reading its header could see
+** size 0 and a valid header: it then read the header's bytes as a record
+** at offset 0 when the file grew (a key of garbage that read BC_CORRUPT).
+** The io below plays the writer: the newest data file is empty when the
+** reader opens it, and its bytes arrive while the reader reads the header. */
+typedef struct race_io {
+  bc_io io;
+  char path[256];            /* the file to fill */
+  unsigned char *bytes;      /* what the writer writes into it */
+  size_t n;
+  int fd;                    /* the reader's descriptor of it, or -1 */
+  int filled;
+} race_io;
+
+static int rio_open(void *ctx, const char *path, int flags, mode_t mode) {
+  race_io *r = ctx;
+  int fd = open(path, flags, mode);
+  if (fd >= 0 && strcmp(path, r->path) == 0) r->fd = fd;
+  return fd;
+}
+static ssize_t rio_pread(void *ctx, int fd, void *buf, size_t n, off_t off) {
+  race_io *r = ctx;
+  if (fd == r->fd && !r->filled && off == 0) {
+    int w = open(r->path, O_WRONLY);
+    assert_true(w >= 0);
+    assert_int_equal(pwrite(w, r->bytes, r->n, 0), (ssize_t)r->n);
+    close(w);
+    r->filled = 1;
+  }
+  return pread(fd, buf, n, off);
+}
+static ssize_t rio_pwrite(void *c, int fd, const void *b, size_t n, off_t o) {
+  (void)c;
+  return pwrite(fd, b, n, o);
+}
+static int rio_fsync(void *c, int fd) { (void)c; return fsync(fd); }
+static int rio_ftruncate(void *c, int fd, off_t l) { (void)c; return ftruncate(fd, l); }
+static int rio_rename(void *c, const char *a, const char *b) { (void)c; return rename(a, b); }
+static int rio_unlink(void *c, const char *p) { (void)c; return unlink(p); }
+static int rio_close(void *c, int fd) { (void)c; return close(fd); }
+
+static void test_file_created_under_reader(void **state) {
+  fx *f = *state;
+  memset(model, 0, sizeof model);
+  bc_store *w = open_as(f->dir, 0, 4096);
+  /* Files 1 and 2 sealed, 3 active with records. */
+  unsigned ver = 1;
+  for (unsigned k = 0; k < NKEYS && bc_count(w) < NKEYS; k++) {
+    bc_txn *t;
+    assert_int_equal(bc_txn_begin(w, &t), BC_OK);
+    put(t, k, ver);
+    model[k] = ver++;
+    assert_int_equal(bc_txn_commit(t), BC_OK);
+    bc_stats st;
+    assert_int_equal(bc_stats_get(w, &st), BC_OK);
+    if (st.active_file_id == 3 && st.keys % 8 == 0 && st.keys > 60) break;
+  }
+  assert_int_equal(bc_close(w), BC_OK);
+  /* File 3 as the writer is about to create it: empty, its bytes kept. */
+  race_io *r = calloc(1, sizeof *r);
+  assert_non_null(r);
+  r->io = (bc_io){r, rio_open, rio_pread, rio_pwrite, rio_fsync, rio_ftruncate,
+                  rio_rename, rio_unlink, rio_close};
+  r->fd = -1;
+  snprintf(r->path, sizeof r->path, "%s/0000000003.data", f->dir);
+  FILE *fp = fopen(r->path, "rb");
+  assert_non_null(fp);
+  r->bytes = malloc(1 << 16);
+  r->n = fread(r->bytes, 1, 1 << 16, fp);
+  fclose(fp);
+  assert_true(r->n > 64);
+  assert_int_equal(truncate(r->path, 0), 0);
+  bc_options o;
+  bc_options_init(&o);
+  o.read_only = 1;
+  o.io = &r->io;
+  bc_store *rd = NULL;
+  char err[512];
+  assert_int_equal(bc_open(f->dir, &o, &rd, err, sizeof err), BC_OK);
+  assert_true(r->filled);
+  check(rd, "after the file was filled under the reader"); /* refreshes */
+  bc_stats st;
+  assert_int_equal(bc_stats_get(rd, &st), BC_OK);
+  assert_int_equal(st.corrupt, 0);
+  assert_int_equal(bc_close(rd), BC_OK);
+  free(r->bytes);
+  free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_follow_writer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_created_under_reader, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
