@@ -160,10 +160,25 @@ int bcx_store_path(sqlite3 *db, const char *zDb, const char *zTab,
 
 /* One open bc_store shared by every connection of this process that uses
 ** the same directory (identified by device and inode), so the writer lock is
-** taken once.  Reference-counted under a process-wide mutex. */
+** taken once.  Reference-counted under a process-wide mutex.
+**
+** The writer lock is taken at the first write (registry.c, "Readers and
+** the writer"): until then the store of a writable table is open read-only,
+** following whichever process writes it (`following`). */
 typedef struct bcx_shared bcx_shared;
 struct bcx_shared {
-  bc_store *store;   /* the engine handle */
+  bc_store *_Atomic store; /* the engine handle; replaced once, by the
+                     ** writer's, when a following store is first written
+                     ** (bcx_shared_write): read it anew at each use */
+  int following;     /* a writable table's store, open read-only: no table
+                     ** of the process has written it yet, or another
+                     ** process held the writer lock then */
+  bc_store *old;     /* the read-only store the writer's replaced, still
+                     ** read by statements that began before; closed when
+                     ** every table that held sh then has moved on */
+  int old_users;     /* tables that may still read `old` */
+  bc_options opts;   /* the options it was opened with (for the writer's) */
+  _Atomic unsigned gen; /* moves on when `store` is replaced */
   char *path;        /* directory, malloc'd */
   int nref;          /* vtabs holding it */
   int doomed;        /* DROP TABLE ran: destroy the files at the last release */
@@ -182,19 +197,40 @@ void bcx_registry_init(void);
 int bcx_shared_inherited(const bcx_shared *sh);
 
 /* Open (or share) the store at `path`.  create: may create the directory
-** and the store.  On failure *pzErr gets a message naming zTab.  Returns
-** SQLITE_OK, SQLITE_BUSY (locked by another process, or being dropped),
-** SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_IOERR, SQLITE_NOMEM. */
-int bcx_shared_open(const char *zTab, const char *path, int create,
-                    const bc_options *opt, bcx_shared **out, char **pzErr);
+** and the store.  write: the caller is about to write (or create): the
+** store is opened (or made) the writer's at once (as bcx_shared_write);
+** else a writable table's store is opened read-only, following, until its
+** first write.  opt->read_only tables always follow.  On failure *pzErr
+** gets a message naming zTab.  Returns SQLITE_OK, SQLITE_BUSY (locked by
+** another process, or being dropped), SQLITE_CANTOPEN, SQLITE_CORRUPT,
+** SQLITE_IOERR, SQLITE_NOMEM.  *gen (may be NULL) receives sh->gen. */
+int bcx_shared_open(const char *zTab, const char *path, int create, int write,
+                    const bc_options *opt, bcx_shared **out, unsigned *gen,
+                    char **pzErr);
+
+/* Make sh the writer's: a no-op when it is; else open the store for
+** writing (the writer lock, recovery) and put it in place of the read-only
+** one, which stays open for the statements reading it (bcx_shared_moved).
+** Returns SQLITE_OK, or SQLITE_BUSY naming the process that holds the lock
+** (retry: it succeeds once that process is gone), or the error of the
+** open, with *pzErr naming zTab. */
+int bcx_shared_write(bcx_shared *sh, const char *zTab, char **pzErr);
+/* The same with the registry's mutex held (owners.c). */
+int bcx_shared_write_locked(bcx_shared *sh, const char *zTab, char **pzErr);
+
+/* A table with no cursor open (so reading nothing through an old store)
+** has seen sh at generation *gen: bring it to sh's, and close sh's old
+** store once no table may read it. */
+void bcx_shared_moved(bcx_shared *sh, unsigned *gen);
 
 /* Mark the store doomed (its table was dropped): its files are destroyed at
 ** the last release; remove_dir also removes a private temporary directory. */
 void bcx_shared_doom(bcx_shared *sh, int remove_dir);
 
-/* Drop one reference; at the last one close the store, and if it is doomed
-** destroy its files.  Returns SQLITE_OK or the error of the close/destroy. */
-int bcx_shared_release(bcx_shared *sh);
+/* Drop one reference (of a table that saw sh at generation gen); at the
+** last one close the store, and if it is doomed destroy its files.
+** Returns SQLITE_OK or the error of the close/destroy. */
+int bcx_shared_release(bcx_shared *sh, unsigned gen);
 
 /* The registry's mutex, for the owners file's read-modify-writes. */
 void bcx_registry_lock(void);
@@ -262,6 +298,9 @@ const char *bcx_table_name(bitcask_vtab *t);
 const char *bcx_table_schema(bitcask_vtab *t);
 bcx_shared *bcx_table_store(bitcask_vtab *t);
 const char *bcx_table_error(bitcask_vtab *t); /* last error message */
+/* Make t's store the writer's (registry.c, "Readers and the writer"):
+** SQLITE_OK, or an error with the message in bcx_table_error(t). */
+int bcx_table_writer(bitcask_vtab *t);
 
 /* Register bitcask_merge() and bitcask_stats() on db. */
 int bcx_register_functions(sqlite3 *db, bcx_module *m);

@@ -93,6 +93,14 @@ static int merge_table(sqlite3_context *ctx, bitcask_vtab *t,
     table_error(ctx, "bitcask_merge", t, SQLITE_ERROR);
     return 1;
   }
+  if (bcx_table_writer(t) != SQLITE_OK) {
+    const char *e = bcx_table_error(t);
+    char *msg = sqlite3_mprintf("bitcask_merge: %s", e ? e : "cannot write");
+    sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
+    sqlite3_result_error_code(ctx, SQLITE_BUSY);
+    sqlite3_free(msg);
+    return 1;
+  }
   uint64_t n = 0;
   bc_status st = bc_merge(sh->store, &n);
   if (st != BC_OK) {

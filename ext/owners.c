@@ -458,6 +458,17 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
     }
     break;
   }
+  /* A store still read-only (registry.c: the process has not written it
+  ** yet) records an adoption or a new path by becoming the writer's now:
+  ** the rules rely on the file being current.  While another process
+  ** writes the store the check passes without recording (that process's
+  ** tables record theirs), and is made again at this process's first
+  ** write. */
+  if (rc == SQLITE_OK && changed && op == OP_CHECK && sh->following) {
+    char *zBusy = NULL;
+    if (bcx_shared_write_locked(sh, zTab, &zBusy) != SQLITE_OK) changed = 0;
+    sqlite3_free(zBusy);
+  }
   if (rc == SQLITE_OK && changed) rc = save(sh, zTab, &o, pzErr);
 done:
   bcx_registry_unlock();

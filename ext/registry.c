@@ -27,6 +27,20 @@
 ** release only closes descriptors (never a flush, an unlock or a DROP's
 ** destroy).
 **
+** Readers and the writer.  As with a native table, any number of processes
+** may read a store and one may write it, and a process takes the writer
+** lock only when it first writes: the store of a writable table is opened
+** read-only at its first read (`following`: it catches up with the writer
+** at each statement, as a readonly=1 table does), and bcx_shared_write --
+** at the first write transaction, merge, DROP or RENAME -- opens it for
+** writing (SQLITE_BUSY naming the holder while another process has the
+** lock; the next write tries again) and puts that store in sh->store.  The
+** read-only one (sh->old) stays open for the statements that are reading
+** it: each table moves on to the new store when it has no cursor open
+** (bcx_shared_moved), and the last one to move closes it.  A connection is
+** used by one thread at a time, so a table with no cursor open is in no
+** call on the old store.
+**
 ** The registry, its mutex and the fork handlers' once-flag are the
 ** extension's only process-wide mutable state; the engine has none.
 */
@@ -103,8 +117,59 @@ int bcx_rc(bc_status st) {
   return SQLITE_ERROR;
 }
 
-int bcx_shared_open(const char *zTab, const char *path, int create,
-                    const bc_options *opt, bcx_shared **out, char **pzErr) {
+/* Make sh the writer's (see the top of the file).  Registry mutex held. */
+int bcx_shared_write_locked(bcx_shared *sh, const char *zTab, char **pzErr) {
+  if (!sh->following) return SQLITE_OK;
+  bc_options o = sh->opts;
+  o.read_only = 0;
+  o.create = 0;
+  bc_store *w = NULL;
+  char err[512];
+  bc_status bst = bc_open(sh->path, &o, &w, err, sizeof err);
+  if (bst != BC_OK) {
+    *pzErr = bst == BC_LOCKED
+                 ? sqlite3_mprintf("bitcask table '%s': cannot write: %s (it "
+                                   "reads as a follower meanwhile; a write "
+                                   "succeeds once that process is gone)", zTab, err)
+                 : sqlite3_mprintf("bitcask table '%s': %s", zTab, err);
+    return bcx_rc(bst);
+  }
+  /* Only one replacement per entry: a writer's store stays the writer's. */
+  sh->old = sh->store;
+  sh->old_users = sh->nref;
+  sh->store = w;
+  sh->following = 0;
+  sh->gen++;
+  return SQLITE_OK;
+}
+
+int bcx_shared_write(bcx_shared *sh, const char *zTab, char **pzErr) {
+  registry_enter();
+  int rc = bcx_shared_write_locked(sh, zTab, pzErr);
+  pthread_mutex_unlock(&registry_mutex);
+  return rc;
+}
+
+/* One table of those that held sh when its store was replaced is done with
+** the old one.  Registry mutex held. */
+static void old_done_locked(bcx_shared *sh) {
+  if (sh->old && --sh->old_users <= 0) {
+    (void)bc_close(sh->old); /* read-only: nothing to flush */
+    sh->old = NULL;
+  }
+}
+
+void bcx_shared_moved(bcx_shared *sh, unsigned *gen) {
+  if (*gen == sh->gen) return;
+  registry_enter();
+  *gen = sh->gen;
+  old_done_locked(sh);
+  pthread_mutex_unlock(&registry_mutex);
+}
+
+int bcx_shared_open(const char *zTab, const char *path, int create, int write,
+                    const bc_options *opt, bcx_shared **out, unsigned *gen,
+                    char **pzErr) {
   struct stat st;
   int rc = SQLITE_OK;
   *out = NULL;
@@ -126,8 +191,11 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
           rc = SQLITE_BUSY;
           goto done;
         }
+        if (write || create) rc = bcx_shared_write_locked(sh, zTab, pzErr);
+        if (rc != SQLITE_OK) goto done;
         sh->nref++;
         *out = sh;
+        if (gen) *gen = sh->gen;
         goto done;
       }
     }
@@ -157,8 +225,13 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
   }
   bc_options o = *opt;
   o.create = create;
+  /* A writable table's store follows until the first write. */
+  int follow = !opt->read_only && !create && !write;
+  if (follow) o.read_only = 1;
   char err[512];
-  bc_status bst = bc_open(path, &o, &sh->store, err, sizeof err);
+  bc_store *store = NULL;
+  bc_status bst = bc_open(path, &o, &store, err, sizeof err);
+  sh->store = store;
   if (bst != BC_OK) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': %s", zTab, err);
     rc = bcx_rc(bst);
@@ -178,12 +251,15 @@ int bcx_shared_open(const char *zTab, const char *path, int create,
   sh->path = copy;
   sh->pid = getpid();
   sh->nref = 1;
+  sh->following = follow;
+  sh->opts = *opt;
   sh->read_only = opt->read_only ? 1 : 0;
   sh->dev = (uint64_t)st.st_dev;
   sh->ino = (uint64_t)st.st_ino;
   sh->next = registry_list;
   registry_list = sh;
   *out = sh;
+  if (gen) *gen = sh->gen;
 done:
   pthread_mutex_unlock(&registry_mutex);
   return rc;
@@ -196,10 +272,11 @@ void bcx_shared_doom(bcx_shared *sh, int remove_dir) {
   pthread_mutex_unlock(&registry_mutex);
 }
 
-int bcx_shared_release(bcx_shared *sh) {
+int bcx_shared_release(bcx_shared *sh, unsigned gen) {
   int rc = SQLITE_OK;
   if (!sh) return rc;
   registry_enter();
+  if (gen != sh->gen) old_done_locked(sh);
   if (--sh->nref > 0) {
     pthread_mutex_unlock(&registry_mutex);
     return rc;
@@ -212,6 +289,7 @@ int bcx_shared_release(bcx_shared *sh) {
   }
   /* An inherited entry: bc_close only closes descriptors (in this process
   ** the store is the parent's), and a DROP through it never destroys. */
+  if (sh->old) (void)bc_close(sh->old);
   bc_status st = bc_close(sh->store);
   if (st != BC_OK) rc = bcx_rc(st);
   if (sh->doomed && !bcx_shared_inherited(sh)) {

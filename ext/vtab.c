@@ -150,7 +150,10 @@ struct bitcask_vtab {
                            ** cursor: no allocation per statement */
   bc_snapshot *snap;       /* the read snapshot of the statements running
                            ** now (see "Snapshots" at the top), or NULL */
+  bc_store *snap_store;    /* the store snap is of (sh->store may have been
+                           ** replaced since: registry.c) */
   int nopen;               /* cursors open on the table */
+  unsigned gen;            /* sh->gen this table last moved on to */
 };
 
 typedef struct bitcask_cursor {
@@ -217,15 +220,24 @@ static int engine_error(bitcask_vtab *p, bc_status st) {
 ** writes are visible to it, and no other connection can commit while it is
 ** open), else through the statement's snapshot, else to the committed
 ** store. */
+/* The transaction to read through: this connection's, unless the
+** statement's snapshot is of the read-only store that the writer's replaced
+** since (registry.c): a statement still reading it goes on in its view. */
+static bc_txn *view_txn(const bitcask_vtab *p) {
+  return p->txn && (!p->snap || p->snap_store == p->sh->store) ? p->txn : NULL;
+}
+
 static bc_status kv_lookup(bitcask_vtab *p, const void *k, size_t n, bc_info *i) {
-  return p->txn    ? bc_txn_lookup(p->txn, k, n, i)
+  bc_txn *t = view_txn(p);
+  return t         ? bc_txn_lookup(t, k, n, i)
          : p->snap ? bc_snapshot_lookup(p->snap, k, n, i)
                    : bc_lookup(p->sh->store, k, n, i);
 }
 
 static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
                         const void **v, bc_info *i) {
-  return p->txn    ? bc_txn_get(p->txn, k, n, b, v, i)
+  bc_txn *t = view_txn(p);
+  return t         ? bc_txn_get(t, k, n, b, v, i)
          : p->snap ? bc_snapshot_get(p->snap, k, n, b, v, i)
                    : bc_get(p->sh->store, k, n, b, v, i);
 }
@@ -240,11 +252,36 @@ static int vtab_owns(const bitcask_vtab *p) {
   return !p->opts.read_only && p->location != LOC_TEMP;
 }
 
-/* The table's store opened, without the owners check (xDestroy, xRename). */
-static int vtab_store_open(bitcask_vtab *p) {
-  if (p->sh) return SQLITE_OK;
+/* The table's store (open) made the writer's, if the table writes: the
+** first write of the process takes the writer lock (registry.c).  Returns
+** SQLITE_OK, or the error (SQLITE_BUSY naming the holder) in zErrMsg. */
+static int vtab_writer(bitcask_vtab *p) {
+  if (p->opts.read_only) return SQLITE_OK;
+  unsigned gen = p->sh->gen;
   char *zErr = NULL;
-  int rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  int rc = bcx_shared_write(p->sh, p->zName, &zErr);
+  if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
+  if (gen != p->sh->gen) {
+    if (p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
+    /* The check at first use could not record anything in a read-only
+    ** store (owners.c): now it can. */
+    if (vtab_owns(p)) {
+      rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
+      if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
+    }
+  }
+  return SQLITE_OK;
+}
+
+int bcx_table_writer(bitcask_vtab *t) { return vtab_writer(t); }
+
+/* The table's store opened for writing, without the owners check (xDestroy,
+** xRename). */
+static int vtab_store_open(bitcask_vtab *p) {
+  if (p->sh) return vtab_writer(p);
+  char *zErr = NULL;
+  int rc = bcx_shared_open(p->zName, p->zPath, 0, !p->opts.read_only, &p->opts,
+                           &p->sh, &p->gen, &zErr);
   return vtab_result(p, rc, zErr);
 }
 
@@ -258,11 +295,12 @@ static int vtab_store(bitcask_vtab *p) {
   char *zErr = NULL;
   int rc = vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
                         : SQLITE_OK;
-  if (rc == SQLITE_OK) rc = bcx_shared_open(p->zName, p->zPath, 0, &p->opts, &p->sh, &zErr);
+  if (rc == SQLITE_OK)
+    rc = bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr);
   if (rc == SQLITE_OK && vtab_owns(p)) {
     rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
     if (rc != SQLITE_OK) {
-      bcx_shared_release(p->sh);
+      bcx_shared_release(p->sh, p->gen);
       p->sh = NULL;
     }
   }
@@ -422,7 +460,8 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK && isCreate) {
-    rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, &p->opts, &p->sh, pzErr);
+    rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, !p->opts.read_only,
+                         &p->opts, &p->sh, &p->gen, pzErr);
     /* Naming a store joins it on purpose (owners.c). */
     if (rc == SQLITE_OK && vtab_owns(p))
       rc = bcx_owners_join(db, zDb, zTab, p->sh, pzErr);
@@ -448,7 +487,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     *ppVtab = &p->base;
     return SQLITE_OK;
   }
-  if (p->sh) bcx_shared_release(p->sh);
+  if (p->sh) bcx_shared_release(p->sh, p->gen);
   vtab_free(p);
   return rc;
 }
@@ -484,7 +523,7 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bc_snapshot_close(p->snap); /* NULL: SQLite closes every cursor first */
   p->snap = NULL;
   vtab_unlink(p);
-  bcx_shared_release(p->sh);
+  bcx_shared_release(p->sh, p->gen);
   vtab_free(p);
   return SQLITE_OK;
 }
@@ -543,7 +582,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   vtab_unlink(p);
   bc_snapshot_close(p->snap);
   p->snap = NULL;
-  rc = bcx_shared_release(p->sh);
+  rc = bcx_shared_release(p->sh, p->gen);
   vtab_free(p);
   return rc;
 }
@@ -639,7 +678,7 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     sqlite3_free(zNewPath);
     return vtab_result(p, rc, zErr);
   }
-  bcx_shared_release(p->sh);
+  bcx_shared_release(p->sh, p->gen);
   p->sh = NULL;
   if (rename(p->zPath, zNewPath) != 0) {
     int e = errno;
@@ -868,6 +907,8 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
   c->eof = 1;
   c->vbuf = p->spare;
   memset(&p->spare, 0, sizeof p->spare);
+  /* No cursor of the table is open: it reads nothing through an old store. */
+  if (p->nopen == 0 && p->sh) bcx_shared_moved(p->sh, &p->gen);
   p->nopen++;
   *ppCursor = &c->base;
   return SQLITE_OK;
@@ -945,7 +986,7 @@ static int scan_advance(bitcask_cursor *c) {
     ** it), one trip into the engine per row. */
     const void *key;
     size_t klen;
-    bc_status st = bc_scan_next(c->snap, p->txn, &key, &klen, &c->info,
+    bc_status st = bc_scan_next(c->snap, view_txn(p), &key, &klen, &c->info,
                                 c->skipping ? NULL : &c->vbuf, &c->sval);
     if (st == BC_DONE) return SQLITE_OK;
     if (st != BC_OK) return engine_error(p, st);
@@ -958,7 +999,7 @@ static int scan_advance(bitcask_cursor *c) {
   while (c->iter) {
     const void *key;
     size_t klen;
-    bc_status st = bc_iter_next_view(c->iter, p->txn, &key, &klen, &c->info);
+    bc_status st = bc_iter_next_view(c->iter, view_txn(p), &key, &klen, &c->info);
     if (st == BC_OK) {
       c->key = key;
       c->klen = klen;
@@ -1085,8 +1126,9 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
   if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
   if (idxNum & SCAN_ANYORDER) {
     bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-    bc_status st = p->snap && !p->txn ? bc_scan_open_snapshot(p->snap, &c->snap)
-                                      : bc_scan_open(p->sh->store, p->txn, &c->snap);
+    bc_txn *t = view_txn(p);
+    bc_status st = p->snap && !t ? bc_scan_open_snapshot(p->snap, &c->snap)
+                                 : bc_scan_open(p->sh->store, t, &c->snap);
     if (st != BC_OK) return engine_error(p, st);
   } else {
     c->irange = c->desc ? c->ranges.n - 1 : 0;
@@ -1121,15 +1163,17 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
     /* The first cursor of a statement to read: the state every cursor of
     ** the table reads until the last one closes (a read-only table first
     ** catches up with what the writing process committed). */
-    bc_status st = bc_snapshot_open(p->sh->store, &p->snap);
+    p->snap_store = p->sh->store;
+    bc_status st = bc_snapshot_open(p->snap_store, &p->snap);
     if (st != BC_OK) return engine_error(p, st);
   }
 
   if ((idxNum & PLAN_MASK) == PLAN_SCAN) return scan_start(c, idxNum, argc, argv);
   if ((idxNum & PLAN_MASK) == PLAN_COUNT) {
     c->count = 0;
-    c->remaining = (sqlite3_int64)(p->txn || !p->snap ? bc_count_view(p->sh->store, p->txn)
-                                                      : bc_snapshot_count(p->snap));
+    bc_txn *t = view_txn(p);
+    c->remaining = (sqlite3_int64)(t || !p->snap ? bc_count_view(p->sh->store, t)
+                                                 : bc_snapshot_count(p->snap));
     c->eof = c->remaining <= 0;
     return SQLITE_OK;
   }
@@ -1390,6 +1434,8 @@ static void txn_forget(bitcask_vtab *p) {
 static int vtab_txn(bitcask_vtab *p) {
   int rc = vtab_store(p);
   if (rc != SQLITE_OK || p->txn) return rc;
+  rc = vtab_writer(p);
+  if (rc != SQLITE_OK) return rc;
   bc_status st = bc_txn_begin(p->sh->store, &p->txn);
   return st == BC_OK ? SQLITE_OK : txn_error(p, st);
 }
