@@ -82,9 +82,8 @@ static void undo_all(bc_store *s) {
   while (s->nundo > 0) {
     bc_undo *u = &s->undo[--s->nundo];
     bc_entry *e = u->entry;
-    /* Snapshots that saved no version of the key read the undone state
-    ** through the keydir: their key counts follow it (snapshot.c). */
-    bc_snap_undo(s, e->key, bc_e_klen(e), u->tombstone ? 1 : u->created ? -1 : 0);
+    /* Snapshots opened since the oldest of these writes saw them. */
+    if (s->nundo == 0) bc_snap_undo(s, u->epoch);
     if (u->tombstone) {
       /* The table held this entry before; with everything newer undone its
       ** count is lower than then, so relinking needs no growth. */
@@ -457,6 +456,7 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
   u->old_loc = e->loc;
   u->old_file_id = e->file_id;
   u->old_vsize = e->vsize;
+  u->epoch = s->epoch;
   bc_acct(s, e, 0);
   if (type == BC_REC_TOMBSTONE) {
     bc_kd_unlink(&s->kd, e); /* owned by the undo entry until committed */

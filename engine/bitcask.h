@@ -265,9 +265,10 @@ const char *bc_dir(const bc_store *s);
 ** files after rotations, and, after a merge, the whole new file set (the
 ** keydir is rebuilt).  A record the writer is still appending is left for
 ** the next refresh; a transaction becomes visible with its COMMIT.  O(new
-** records) normally; O(store) after a merge.  Returns BC_OK, BC_IOERR,
-** BC_NOMEM, BC_CORRUPT, BC_VERSION; on failure the store still serves what
-** it had read. */
+** records) normally; O(store) after a merge -- put off (BC_OK, nothing
+** read) while snapshots of the store are open, see "snapshots".  Returns
+** BC_OK, BC_IOERR, BC_NOMEM, BC_CORRUPT, BC_VERSION; on failure the store
+** still serves what it had read. */
 bc_status bc_refresh(bc_store *s);
 
 /* Number of live keys.  O(1).  A key whose newest version is lost to
@@ -591,13 +592,22 @@ void bc_scan_close(bc_scan *sc);
 ** file it had to close (more data files than max_open_files) reads
 ** BC_IOERR for that file's keys.
 **
+** Memory: a snapshot holds at most one version per key changed since it
+** opened (so at most one per key that existed or was added meanwhile,
+** however many commits there were), freed when the last snapshot of its
+** group closes; a merge's retired files keep their disk space (unlinked,
+** still open) until then.
 ** Standalone writes (bc_put, bc_delete) are seen by snapshots opened after
 ** them, before their commit point; when their bc_sync fails they are
-** undone (their records never reached the file) and every snapshot reads
-** them undone -- its count too.
+** undone (their records never reached the file), and every snapshot opened
+** since the first of them fails its reads with BC_IOERR (reopen or
+** refresh it); snapshots opened before go on.
 ** In a read-only store, bc_snapshot_open first catches up with the writer
 ** (bc_refresh); while snapshots are open, a refresh that needs a rebuild
-** (the writer merged) is put off until none is.
+** because the writer merged is put off until none is; one that must
+** rebuild because the writer aborted a transaction already read (an abort
+** after a prepare) rebuilds, and the open snapshots then fail their reads
+** with BC_BUSY.
 ** Handles belong to one thread at a time; close them before the store. */
 typedef struct bc_snapshot bc_snapshot;
 
@@ -610,7 +620,8 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out);
 ** refresh), as a close and an open would, keeping the handle: iterators
 ** opened on it see the new state from their next step; an unordered scan
 ** opened on it before returns, from its next step, the new versions of
-** the keys live at its open that still are, and no key added since.
+** the keys live at its open that still are, and -- when it walks a bitmap
+** (see bc_scan_open) -- no key added since (in key order, those ahead).
 ** Returns as bc_snapshot_open (on BC_NOMEM sn keeps its old state; when a
 ** read-only store's refresh fails sn reads what the store then serves). */
 bc_status bc_snapshot_refresh(bc_snapshot *sn);

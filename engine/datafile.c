@@ -178,7 +178,12 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
   const unsigned char *mapped;
   bc_status st;
   if (e->file_id == s->active_id && off >= f->size) {
-    /* Still in the write buffer. */
+    /* Still in the write buffer (an entry past what it holds names a write
+    ** that was undone: never read past it). */
+    if (off - f->size > s->wlen || n > s->wlen - (off - f->size))
+      return bc_seterr(s, BC_CORRUPT, "data file %010u.data: no record at "
+                       "offset %llu (a write there was undone)", f->id,
+                       (unsigned long long)off);
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
   } else if ((mapped = file_map(s, f, off, n, &st)) != NULL) {
     /* A copy, not a pointer into the mapping: the caller keeps the value

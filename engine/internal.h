@@ -423,6 +423,7 @@ typedef struct bc_undo {
   int tombstone;
   uint64_t old_seqmeta, old_loc;
   uint32_t old_file_id, old_vsize;
+  uint64_t epoch;      /* s->epoch with this write made (snapshot.c) */
 } bc_undo;
 
 /* The snapshots opened at one epoch, and the versions they need that the
@@ -734,8 +735,10 @@ void bc_txn_free(bc_txn *t);
 /* recovery.c */
 bc_status bc_recover(bc_store *s);
 /* bc_refresh with s->mu held.  While snapshots are open a refresh that
-** would rebuild the keydir (the writer merged) is put off: BC_OK, the
-** store stays as it was, and a later refresh with none open catches up. */
+** would rebuild the keydir because the writer merged is put off: BC_OK,
+** the store stays as it was, and a later refresh with none open catches
+** up.  One that must rebuild it (an abort of a transaction already
+** applied) does, and breaks the open snapshots (bc_snap_break_all). */
 bc_status bc_refresh_locked(bc_store *s);
 /* Mark damaged (BC_DAMAGE_LINKED) every file sharing a transaction with a
 ** damaged one, until none is left: a transaction's records in a damaged
@@ -773,12 +776,15 @@ static inline void bc_snap_change(bc_store *s, const void *key, size_t klen,
   s->epoch++;
   if (s->snap_newest) bc_snap_save(s, key, klen, old);
 }
-/* A failed standalone write is undone (active.c): the epoch moves on, and
-** every open group that has no version of key adds delta (+1 a tombstone
-** undone, -1 a created key removed, 0) to its key count.  The undone
-** records never reached the file, so no snapshot can go on reading them:
-** groups opened after them see them undone. */
-void bc_snap_undo(bc_store *s, const void *key, size_t klen, int delta);
+/* Failed standalone writes are undone (active.c), the oldest of them made
+** at epoch `first` (bc_undo.epoch): the epoch moves on, and every open
+** group opened since (g->epoch >= first) saw writes whose records never
+** reached the file: it is broken (reads fail with BC_IOERR).  Groups
+** opened before saved the keys' committed versions and go on. */
+void bc_snap_undo(bc_store *s, uint64_t first);
+/* A read-only store rebuilds its keydir while snapshots are open (the
+** writer aborted a transaction it had applied): they cannot serve. */
+void bc_snap_break_all(bc_store *s);
 /* Merge: file `id` leaves s->files.  With no snapshot open it is removed
 ** (bc_file_remove); else it moves to s->retired, readable (mapped, or its
 ** descriptor held outside the cache) until the snapshots that may read it
@@ -794,7 +800,7 @@ void bc_snap_free_all(bc_store *s);
 bc_keydir *bc_snap_overlay(bc_snapshot *sn);
 const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen);
 bc_status bc_snap_check(const bc_snapshot *sn);
-bc_store *bc_snapshot_store(const bc_snapshot *sn);
+bc_store *bc_snap_store(const bc_snapshot *sn);
 /* The snapshot figures of bc_stats. */
 void bc_snap_stats(bc_store *s, bc_stats *out);
 

@@ -91,7 +91,7 @@ bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
 }
 
 bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out) {
-  bc_status st = bc_iter_open_range(bc_snapshot_store(sn), r, out);
+  bc_status st = bc_iter_open_range(bc_snap_store(sn), r, out);
   if (st == BC_OK) (*out)->sn = sn;
   return st;
 }

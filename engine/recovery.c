@@ -1234,9 +1234,16 @@ static bc_status reload(bc_store *s) {
 
 bc_status bc_refresh_locked(bc_store *s) {
   bc_status st = s->follow ? follow_once(s) : BC_DONE;
-  /* A rebuilt keydir would drop what open snapshots read through. */
-  if (st == BC_DONE) st = s->snap_newest ? BC_OK : reload(s);
-  return st;
+  if (st != BC_DONE) return st;
+  /* A rebuilt keydir would drop what open snapshots read through: after a
+  ** merge (the same data, moved) the rebuild waits until none is open.
+  ** After an abort of a transaction already applied the keydir holds writes
+  ** that never committed: it is rebuilt at once, and the open snapshots,
+  ** which may have seen them, can no longer serve. */
+  int must = !s->follow || s->follow->rc.reload;
+  if (s->snap_newest && !must) return BC_OK;
+  if (s->snap_newest) bc_snap_break_all(s);
+  return reload(s);
 }
 
 bc_status bc_refresh(bc_store *s) {

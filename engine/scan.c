@@ -89,7 +89,7 @@ bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
 }
 
 bc_status bc_scan_open_snapshot(bc_snapshot *sn, bc_scan **out) {
-  return scan_open(bc_snapshot_store(sn), NULL, sn, out);
+  return scan_open(bc_snap_store(sn), NULL, sn, out);
 }
 
 bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,

@@ -30,8 +30,8 @@
 ** Memory.  A group holds one overlay entry (24 bytes + the key, 4-byte
 ** aligned, plus its hash slot and tag) per distinct key changed since it
 ** opened, until it closes; a group opened later holds its own copies.
-** bc_stats.snapshot_bytes shows it (with the arena's and the table's
-** slack: 53 bytes a version for 16-byte keys, see README).  Merges do not copy pre-images: the
+** bc_stats.snapshot_bytes shows it, the arena's and the table's slack
+** included.  Merges do not copy pre-images: the
 ** input files a merge removes while snapshots are open are retired instead
 ** (s->retired: unlinked on disk, kept mapped -- or their descriptor held --
 ** here) and released when the last group that may read them closes, i.e.
@@ -52,11 +52,20 @@ struct bc_sgroup {
   uint64_t count;      /* live keys at that epoch */
   uint32_t nref;       /* bc_snapshot handles on it */
   int ov_init;         /* ov is initialised (at the first saved version) */
-  int broken;          /* a version could not be saved (NOMEM): reads fail */
+  int broken;          /* BROKEN_*: it cannot serve its state; reads fail */
   bc_keydir ov;        /* pre-images: key -> its entry at the epoch, or a
                        ** deleted entry when it was absent */
   bc_sgroup *older, *newer;
 };
+
+/* Why a group is broken (bc_sgroup.broken). */
+enum { BROKEN_NONE = 0, BROKEN_NOMEM, BROKEN_UNDONE, BROKEN_FILE, BROKEN_RELOAD };
+
+/* Break every open group for `why` (the first cause stays). */
+static void break_all(bc_store *s, int why) {
+  for (bc_sgroup *g = s->snap_newest; g; g = g->older)
+    if (!g->broken) g->broken = why;
+}
 
 struct bc_snapshot {
   bc_store *s;
@@ -72,7 +81,7 @@ void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old
     if (g->broken) continue;
     if (!g->ov_init) {
       if (bc_kd_init(&g->ov, s->kd.seed) != 0) {
-        g->broken = 1;
+        g->broken = BROKEN_NOMEM;
         continue;
       }
       g->ov_init = 1;
@@ -84,7 +93,7 @@ void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old
     int created;
     bc_entry *e = bc_kd_upsert_h(&g->ov, key, klen, h, &created);
     if (!e) {
-      g->broken = 1;
+      g->broken = BROKEN_NOMEM;
       continue;
     }
     if (!created) break; /* this group and every older one have it */
@@ -99,10 +108,10 @@ void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old
   }
 }
 
-void bc_snap_undo(bc_store *s, const void *key, size_t klen, int delta) {
+void bc_snap_undo(bc_store *s, uint64_t first) {
   s->epoch++;
-  for (bc_sgroup *g = s->snap_newest; g && delta; g = g->older)
-    if (!g->ov_init || !bc_kd_get(&g->ov, key, klen)) g->count += (uint64_t)(int64_t)delta;
+  for (bc_sgroup *g = s->snap_newest; g && g->epoch >= first; g = g->older)
+    if (!g->broken) g->broken = BROKEN_UNDONE;
 }
 
 /* ---------------------------------------------------- retired files */
@@ -125,9 +134,8 @@ void bc_file_retire(bc_store *s, uint32_t id) {
     size_t cap = s->capretired ? s->capretired * 2 : 8;
     bc_file *r = realloc(s->retired, cap * sizeof *r);
     if (!r) {
-      /* Cannot keep it: the snapshots that read its versions get
-      ** BC_CORRUPT "missing" for them, as before snapshots existed. */
-      for (bc_sgroup *g = s->snap_newest; g; g = g->older) g->broken = 1;
+      /* Cannot keep it: the snapshots that may read it cannot serve. */
+      break_all(s, BROKEN_NOMEM);
       bc_file_remove(s, id);
       return;
     }
@@ -140,9 +148,11 @@ void bc_file_retire(bc_store *s, uint32_t id) {
   ** transaction that grew it past max_file_size): mapped again whole. */
   if (f->map && f->map_len < f->size) bc_file_unmap(f);
   if (!f->map) bc_file_map(s, f);
-  int fd;
-  if ((!f->map || f->map_len < f->size) && bc_file_fd(s, f, &fd) == BC_OK)
-    bc_file_uncache(s, f);
+  if (!f->map || f->map_len < f->size) {
+    int fd;
+    if (bc_file_fd(s, f, &fd) == BC_OK) bc_file_uncache(s, f);
+    else break_all(s, BROKEN_FILE); /* neither: its name goes at the unlink */
+  }
   bc_file *r = &s->retired[s->nretired++];
   *r = *f;
   r->retired = s->snap_serial;
@@ -249,7 +259,7 @@ bc_status bc_snapshot_refresh(bc_snapshot *sn) {
   bc_store *s = sn->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
-  if (sn->g->epoch == s->epoch && !s->read_only) {
+  if (sn->g->epoch == s->epoch && !sn->g->broken && !s->read_only) {
     pthread_mutex_unlock(&s->mu);
     return BC_OK;
   }
@@ -281,7 +291,7 @@ void bc_snapshot_close(bc_snapshot *sn) {
   free(sn);
 }
 
-bc_store *bc_snapshot_store(const bc_snapshot *sn) { return sn->s; }
+bc_store *bc_snap_store(const bc_snapshot *sn) { return sn->s; }
 
 bc_keydir *bc_snap_overlay(bc_snapshot *sn) {
   bc_sgroup *g = sn->g;
@@ -289,11 +299,25 @@ bc_keydir *bc_snap_overlay(bc_snapshot *sn) {
 }
 
 bc_status bc_snap_check(const bc_snapshot *sn) {
-  if (!sn->g->broken) return BC_OK;
-  return bc_seterr(sn->s, BC_NOMEM,
-                   "out of memory keeping a snapshot's versions: it cannot be "
-                   "read any more");
+  switch (sn->g->broken) {
+  case BROKEN_NONE: return BC_OK;
+  case BROKEN_NOMEM:
+    return bc_seterr(sn->s, BC_NOMEM, "out of memory keeping a snapshot's "
+                     "versions: it cannot be read any more (reopen it)");
+  case BROKEN_UNDONE:
+    return bc_seterr(sn->s, BC_IOERR, "the snapshot saw standalone writes that "
+                     "were undone when their bc_sync failed (reopen it)");
+  case BROKEN_FILE:
+    return bc_seterr(sn->s, BC_IOERR, "a data file the snapshot reads was merged "
+                     "away and could not be kept open (reopen it)");
+  default:
+    return bc_seterr(sn->s, BC_BUSY, "the writer aborted a transaction this "
+                     "store had read, and it was read again: the snapshot cannot "
+                     "serve its state (reopen it)");
+  }
 }
+
+void bc_snap_break_all(bc_store *s) { break_all(s, BROKEN_RELOAD); }
 
 const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen) {
   const bc_keydir *ov = bc_snap_overlay(sn);

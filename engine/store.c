@@ -251,7 +251,8 @@ static int fdc_evict(bc_store *s) {
     bc_file_close(s, v);
   } else {
     /* Cannot happen (a file leaves s->files only through bc_file_remove,
-    ** which closes it first); drop the slot rather than loop. */
+    ** which closes it first, or bc_file_retire, which takes its descriptor
+    ** out of the cache first); drop the slot rather than loop. */
     uint32_t i = s->fdc_tail;
     fdc_unlink(s, i);
     s->fdc[i].next = s->fdc_free;
