@@ -468,6 +468,11 @@ typedef struct bc_stats {
                             ** changed since each group of them opened */
   uint64_t snapshot_bytes;  /* heap bytes of those versions */
   uint64_t retired_files;   /* merge inputs kept readable for them */
+  int recovery_pending;     /* read-only: the open (or last rebuild) found
+                            ** what only a writer's open repairs -- a merge
+                            ** to finish, leftovers of a crash, a torn or
+                            ** header-less tail (or a write in progress):
+                            ** a writer's bc_open would do that work */
   bc_sync_mode sync;        /* as in effect */
   int read_only;
 } bc_stats;

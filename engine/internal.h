@@ -528,6 +528,10 @@ struct bc_store {
   uint64_t ahint_spilled;
   uint32_t ahint_crc;
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
+  int recovery_pending;     /* read-only: the last open or rebuild found
+                            ** work only a writer's open does (a merge to
+                            ** finish, leftovers, a torn or header-less
+                            ** tail): bc_stats.recovery_pending */
   /* Read snapshots (snapshot.c). */
   uint64_t epoch;           /* logical changes of the keydir so far: moves
                             ** on with every key a commit (or a refresh)

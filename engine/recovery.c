@@ -792,6 +792,9 @@ bc_status bc_recover(bc_store *s) {
   if (writer) {
     st = remove_leftovers(s, &dl);
     if (st != BC_OK) goto out;
+  } else {
+    s->recovery_pending = dl.has_merge || dl.has_merge_tmp || dl.ndata_merging ||
+                          dl.nhint_merging || dl.nhint_tmp || dl.ndata_tmp;
   }
 
   /* The set of data files.  Read-only with an unfinished (committed) merge:
@@ -879,6 +882,7 @@ bc_status bc_recover(bc_store *s) {
     bc_file *f = &s->files[i];
     rc.f = f;
     if (!f->header_ok && f->id == tail) {
+      if (!writer) s->recovery_pending = 1;
       if (writer) {
         /* A crash while creating it: give it a fresh header. */
         unsigned char hdr[BC_FILE_HEADER_SIZE];
@@ -968,6 +972,7 @@ bc_status bc_recover(bc_store *s) {
     }
     if (st != BC_OK || !bad) continue;
     if (is_tail) {
+      if (!writer) s->recovery_pending = 1;
       if (writer) {
         bc_file_unmap(f);
         bc_file_close(s, f);

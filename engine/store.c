@@ -727,6 +727,7 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&s->mu);
   out->keys = s->kd.count;
+  out->recovery_pending = s->recovery_pending;
   bc_snap_stats(s, out);
   uint64_t missing = 0;
   for (size_t i = 0; i < s->nfiles; i++) {

@@ -301,6 +301,8 @@ const char *bcx_table_error(bitcask_vtab *t); /* last error message */
 /* Make t's store the writer's (registry.c, "Readers and the writer"):
 ** SQLITE_OK, or an error with the message in bcx_table_error(t). */
 int bcx_table_writer(bitcask_vtab *t);
+/* 1 when t is a read-only table (readonly=1, or a read-only database). */
+int bcx_table_readonly(bitcask_vtab *t);
 
 /* Register bitcask_merge() and bitcask_stats() on db. */
 int bcx_register_functions(sqlite3 *db, bcx_module *m);

@@ -211,7 +211,7 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       "\"max_file_size\":%llu,\"open_files\":%llu,\"max_open_files\":%llu,"
       "\"snapshots\":%llu,\"snapshot_versions\":%llu,\"snapshot_bytes\":%llu,"
       "\"retired_files\":%llu,"
-      "\"sync\":\"%s\",\"read_only\":%s}",
+      "\"sync\":\"%s\",\"read_only\":%s,\"writer\":%s}",
       (unsigned long long)st.keys, (unsigned long long)st.data_files,
       (unsigned long long)st.hint_files, (unsigned long long)st.active_file_id,
       (unsigned long long)st.total_bytes, (unsigned long long)st.live_bytes,
@@ -225,7 +225,7 @@ static void statsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       (unsigned long long)st.snapshots, (unsigned long long)st.snapshot_versions,
       (unsigned long long)st.snapshot_bytes, (unsigned long long)st.retired_files,
       st.sync <= BC_SYNC_OFF ? sync_names[st.sync] : "?",
-      st.read_only ? "true" : "false");
+      bcx_table_readonly(t) ? "true" : "false", st.read_only ? "false" : "true");
   int rc = sqlite3_str_errcode(s);
   char *json = sqlite3_str_finish(s);
   if (rc != SQLITE_OK || !json) {

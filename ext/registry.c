@@ -231,6 +231,21 @@ int bcx_shared_open(const char *zTab, const char *path, int create, int write,
   char err[512];
   bc_store *store = NULL;
   bc_status bst = bc_open(path, &o, &store, err, sizeof err);
+  if (bst == BC_OK && follow) {
+    /* What only a writer's open repairs (an interrupted merge, a crash's
+    ** leftovers, a torn tail) is repaired now if no process writes the
+    ** store: a writer's open, closed at once, as a native reader rolls
+    ** back a hot journal.  The follower then reads the repaired files. */
+    bc_stats bs;
+    bc_stats_get(store, &bs);
+    bc_store *w = NULL;
+    bc_options wo = *opt;
+    wo.create = 0;
+    if (bs.recovery_pending && bc_open(path, &wo, &w, err, sizeof err) == BC_OK) {
+      (void)bc_close(w);
+      (void)bc_refresh(store);
+    }
+  }
   sh->store = store;
   if (bst != BC_OK) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': %s", zTab, err);

@@ -153,6 +153,8 @@ struct bitcask_vtab {
   bc_store *snap_store;    /* the store snap is of (sh->store may have been
                            ** replaced since: registry.c) */
   int nopen;               /* cursors open on the table */
+  unsigned stmt_mark;      /* engine savepoint depth of the statement
+                           ** writing now (see "Statement atomicity"), or 0 */
   unsigned gen;            /* sh->gen this table last moved on to */
 };
 
@@ -245,6 +247,7 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
 
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
+static void stmt_mark_release(bitcask_vtab *p);
 
 /* Tables that are owners of their store (owners.c): writers of a database
 ** file; read-only tables and private stores never are. */
@@ -274,6 +277,7 @@ static int vtab_writer(bitcask_vtab *p) {
 }
 
 int bcx_table_writer(bitcask_vtab *t) { return vtab_writer(t); }
+int bcx_table_readonly(bitcask_vtab *t) { return t->opts.read_only; }
 
 /* The table's store opened for writing, without the owners check (xDestroy,
 ** xRename). */
@@ -942,6 +946,8 @@ static int bitcaskClose(sqlite3_vtab_cursor *cur) {
   }
   sqlite3_free(c);
   if (--p->nopen == 0) {
+    /* The statement halts: its writes stay (SQLite decides the rest). */
+    stmt_mark_release(p);
     /* The last cursor of the statements that shared the snapshot. */
     bc_snapshot_close(p->snap);
     p->snap = NULL;
@@ -1296,8 +1302,8 @@ static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
 /* argc == 1: DELETE argv[0].
 ** argv[0] NULL: INSERT (argv[2] key, argv[3] value).
 ** otherwise: UPDATE the row with key argv[0] to (argv[2], argv[3]). */
-static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
-                         sqlite3_int64 *pRowid) {
+static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                      sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bcx_key oldk = {0}, newk = {0};
   bcx_value val;
@@ -1387,6 +1393,44 @@ done:
   return st == BC_OK ? SQLITE_OK : engine_error(p, st);
 }
 
+/* Statement atomicity.  SQLite rolls a failed statement back through the
+** savepoints it opens (xSavepoint / xRollbackTo), but it opens none for
+** some statements that read the table they write -- an UPDATE ... FROM,
+** whose rows are gathered first and written after -- so their writes
+** before a failing row would stay.  So a statement writing the table while
+** it has a cursor of its own open (it began with the first cursor: SQLite
+** keeps a statement's cursors open until it halts) gets an engine
+** savepoint of its own at its first write: undone if a write of it fails
+** (as SQLite aborts the statement on any error, except a constraint under
+** OR FAIL, which keeps the earlier rows, and OR IGNORE, which skips the
+** row and goes on), released when the statement's
+** last cursor closes.  It is the deepest savepoint while it is open, so a
+** SQLite rollback to an outer one undoes it too. */
+static void stmt_mark_release(bitcask_vtab *p) {
+  if (p->stmt_mark && p->txn) (void)bc_txn_release(p->txn, p->stmt_mark);
+  p->stmt_mark = 0;
+}
+
+static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                         sqlite3_int64 *pRowid) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->nopen > 0 && !p->stmt_mark && p->txn) {
+    unsigned d;
+    bc_status st = bc_txn_savepoint(p->txn, &d);
+    if (st != BC_OK) return engine_error(p, st);
+    p->stmt_mark = d;
+  }
+  int rc = update_row(pVtab, argc, argv, pRowid);
+  int mode = sqlite3_vtab_on_conflict(p->db);
+  if (rc != SQLITE_OK && p->stmt_mark && p->txn &&
+      !((rc & 0xff) == SQLITE_CONSTRAINT && (mode == SQLITE_FAIL || mode == SQLITE_IGNORE))) {
+    /* The statement fails: none of its writes stay. */
+    if (bc_txn_rollback_to(p->txn, p->stmt_mark) == BC_OK) stmt_mark_release(p);
+    else p->stmt_mark = 0;
+  }
+  return rc;
+}
+
 /* ---- transactions (each statement's writes are synced in xSync) --------- */
 
 /* ---- transactions ------------------------------------------------------
@@ -1426,6 +1470,7 @@ static int txn_error(bitcask_vtab *p, bc_status st) {
 static void txn_forget(bitcask_vtab *p) {
   p->txn = NULL;
   p->nsvpt = 0;
+  p->stmt_mark = 0;
 }
 
 /* This connection's transaction on the table's store, begun if needed (an
