@@ -27,9 +27,17 @@
 **     that could not delete it): I adopt the store.
 **  5. Otherwise I am not an owner: first use fails with SQLITE_CANTOPEN
 **     and a message naming the owner; DROP TABLE forgets the table only.
-** CREATE VIRTUAL TABLE joins on purpose (rules 1-2, then a line is added).
-** DROP TABLE removes my line; the store is deleted when no line is left.
-** ALTER TABLE RENAME rewrites my line's table name.
+** CREATE VIRTUAL TABLE joins on purpose (rules 1-2, then a line is added);
+** a CREATE rolled back removes my line again and writes the file even when
+** no line is left (bcx_owners_unjoin: the store is deleted only if that
+** CREATE made it).  A CREATE at the default location that finds a store
+** there deletes it first when every line is stale -- my database and name
+** (no live table of that name can exist: SQLite refused the CREATE
+** otherwise) or a database that is gone -- and is refused when another
+** line is live (bcx_owners_stale): a new table starts empty, dir= names a
+** store on purpose.
+** DROP TABLE removes my line (at COMMIT); the store is deleted when no line
+** is left.  ALTER TABLE RENAME rewrites my line's table name.
 **
 ** First use applies rules 1-5 twice: to a look at the file before the
 ** store is opened (bcx_owners_precheck: a plain non-owner is refused
