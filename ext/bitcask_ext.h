@@ -267,12 +267,30 @@ int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,
                       const char *zNew, bcx_shared *sh, char **pzErr);
 int bcx_owners_shared(sqlite3 *db, const char *zDb, const char *zTab,
                       bcx_shared *sh, int *pShared, char **pzErr);
+/* A CREATE VIRTUAL TABLE undone (ROLLBACK): the table's line is removed
+** and the file written even when no line is left; *pEmpty = 1 when none
+** is (the caller deletes the store only if that CREATE made it). */
+int bcx_owners_unjoin(sqlite3 *db, const char *zDb, const char *zTab,
+                      bcx_shared *sh, int *pEmpty, char **pzErr);
+/* CREATE VIRTUAL TABLE at the default location found a store there (no
+** table of that name exists in the database, so it was left by an earlier
+** one): SQLITE_OK when every line of its OWNERS (looked at, not locked) is
+** stale -- my database and table name, or a database that is gone -- so
+** the store may be deleted and the table start empty; SQLITE_ERROR with
+** the message naming the live table otherwise (another table names the
+** directory with dir=); the error of a failed read. */
+int bcx_owners_stale(sqlite3 *db, const char *zDb, const char *zTab,
+                     const char *zPath, char **pzErr);
 
 /* Room for an engine error message (bc_errmsg_copy). */
 #define BCX_ERRMSG_MAX 768
 
 /* How many vtabs hold sh now (read under the registry's mutex). */
 int bcx_shared_refs(bcx_shared *sh);
+
+/* 1 when a table of this process has the store at `path` open (a directory
+** that does not exist, or is open by nobody here: 0). */
+int bcx_shared_is_open(const char *path);
 
 /* Map an engine status to the SQLite result code. */
 int bcx_rc(bc_status st);
@@ -285,6 +303,10 @@ typedef struct bitcask_vtab bitcask_vtab;
 typedef struct bcx_module {
   sqlite3 *db;
   bitcask_vtab *tables; /* every connected bitcask table of this connection */
+  bitcask_vtab *dropped; /* tables whose DROP waits for the transaction's
+                         ** end (vtab.c, "The transaction watcher") */
+  int watch_in_txn;     /* the watcher is part of the open transaction */
+  int watch_level;      /* the innermost savepoint level open, -1 for none */
   struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */
   pid_t pid;            /* the process that loaded it: a child of fork()
                         ** closing the connection deletes no private store */

@@ -27,9 +27,17 @@
 **     that could not delete it): I adopt the store.
 **  5. Otherwise I am not an owner: first use fails with SQLITE_CANTOPEN
 **     and a message naming the owner; DROP TABLE forgets the table only.
-** CREATE VIRTUAL TABLE joins on purpose (rules 1-2, then a line is added).
-** DROP TABLE removes my line; the store is deleted when no line is left.
-** ALTER TABLE RENAME rewrites my line's table name.
+** CREATE VIRTUAL TABLE joins on purpose (rules 1-2, then a line is added);
+** a CREATE rolled back removes my line again and writes the file even when
+** no line is left (bcx_owners_unjoin: the store is deleted only if that
+** CREATE made it).  A CREATE at the default location that finds a store
+** there deletes it first when every line is stale -- my database and name
+** (no live table of that name can exist: SQLite refused the CREATE
+** otherwise) or a database that is gone -- and is refused when another
+** line is live (bcx_owners_stale): a new table starts empty, dir= names a
+** store on purpose.
+** DROP TABLE removes my line (at COMMIT); the store is deleted when no line
+** is left.  ALTER TABLE RENAME rewrites my line's table name.
 **
 ** First use applies rules 1-5 twice: to a look at the file before the
 ** store is opened (bcx_owners_precheck: a plain non-owner is refused
@@ -394,7 +402,7 @@ static int save(bcx_shared *sh, const char *zTab, const owners *o, char **pzErr)
 }
 
 /* What the operations below do to my line. */
-enum { OP_CHECK, OP_JOIN, OP_LEAVE, OP_RENAME, OP_SHARED };
+enum { OP_CHECK, OP_JOIN, OP_LEAVE, OP_RENAME, OP_SHARED, OP_UNJOIN };
 
 static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
                      const char *zNew, bcx_shared *sh, int *pFlag, char **pzErr) {
@@ -411,7 +419,7 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
     ** the store only when nobody else owns it and no other table of this
     ** process (another in-memory table naming the same dir) holds it.  The
     ** registry's mutex is held: nref is read directly. */
-    if (op == OP_LEAVE) *pFlag = owners_count(&o) == 0 && sh->nref == 1;
+    if (op == OP_LEAVE || op == OP_UNJOIN) *pFlag = owners_count(&o) == 0 && sh->nref == 1;
     goto done;
   }
   rc = classify(&o, &m, &idx, &changed);
@@ -441,6 +449,15 @@ static int owners_op(int op, sqlite3 *db, const char *zDb, const char *zTab,
       *pFlag = 1; /* the store goes: no need to write the file */
       changed = 0;
     }
+    break;
+  case OP_UNJOIN:
+    /* Unlike a DROP, the store may stay (it was there before the CREATE):
+    ** the file is written whatever is left. */
+    if (idx >= 0) {
+      owners_remove(&o, idx);
+      changed = 1;
+    }
+    *pFlag = owners_count(&o) == 0;
     break;
   case OP_SHARED:
     /* Lines of tables other than mine (mine counted once when I own). */
@@ -527,6 +544,57 @@ int bcx_owners_leave(sqlite3 *db, const char *zDb, const char *zTab,
 int bcx_owners_shared(sqlite3 *db, const char *zDb, const char *zTab,
                       bcx_shared *sh, int *pShared, char **pzErr) {
   return owners_op(OP_SHARED, db, zDb, zTab, NULL, sh, pShared, pzErr);
+}
+
+int bcx_owners_unjoin(sqlite3 *db, const char *zDb, const char *zTab,
+                      bcx_shared *sh, int *pEmpty, char **pzErr) {
+  return owners_op(OP_UNJOIN, db, zDb, zTab, NULL, sh, pEmpty, pzErr);
+}
+
+int bcx_owners_stale(sqlite3 *db, const char *zDb, const char *zTab,
+                     const char *zPath, char **pzErr) {
+  bcx_shared dir;
+  memset(&dir, 0, sizeof dir);
+  me m;
+  me_init(&m, db, zDb, zTab, &dir);
+  char *text;
+  size_t len;
+  bc_status bst = bc_owners_peek(zPath, &text, &len);
+  if (bst != BC_OK) {
+    int e = errno;
+    *pzErr = sqlite3_mprintf("bitcask table '%s': store '%s': cannot read its "
+                             "owners file OWNERS: %s", zTab, zPath,
+                             bst == BC_CORRUPT ? "it is larger than an owners file may be"
+                             : bst == BC_NOMEM ? "out of memory"
+                                               : strerror(e));
+    return bcx_rc(bst);
+  }
+  owners o = {0};
+  int rc = text ? owners_parse(text, len, &o) : SQLITE_OK;
+  free(text);
+  for (int i = 0; rc == SQLITE_OK && i < o.n; i++) {
+    const owner *e = &o.v[i];
+    if (e->line) {
+      *pzErr = sqlite3_mprintf(
+          "bitcask table '%s': a store is already at its default location "
+          "'%s', and its owners file has a line this version does not "
+          "understand ('%s'): it may be in use; remove the directory if it "
+          "is not, or give this table another dir=", zTab, zPath, e->line);
+      rc = SQLITE_ERROR;
+    } else if (!owner_gone(e) &&
+               !(m.has_db && e->dbdev == m.dbdev && e->dbino == m.dbino &&
+                 same_table(e, zTab))) {
+      *pzErr = sqlite3_mprintf(
+          "bitcask table '%s': its default store directory '%s' is in use by "
+          "table '%s' of database '%s' (which names it with dir=); a new "
+          "table starts with an empty store: give this one another dir=, or "
+          "dir='%s' to share that store on purpose", zTab, zPath, e->table,
+          e->path, zPath);
+      rc = SQLITE_ERROR;
+    }
+  }
+  owners_free(&o);
+  return rc;
 }
 
 int bcx_owners_rename(sqlite3 *db, const char *zDb, const char *zOld,

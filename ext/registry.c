@@ -325,3 +325,14 @@ int bcx_shared_refs(bcx_shared *sh) {
   pthread_mutex_unlock(&registry_mutex);
   return n;
 }
+
+int bcx_shared_is_open(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) return 0;
+  int found = 0;
+  registry_enter();
+  for (bcx_shared *sh = registry_list; sh && !found; sh = sh->next)
+    found = sh->dev == (uint64_t)st.st_dev && sh->ino == (uint64_t)st.st_ino;
+  pthread_mutex_unlock(&registry_mutex);
+  return found;
+}

@@ -156,6 +156,23 @@ struct bitcask_vtab {
   unsigned stmt_mark;      /* engine savepoint depth of the statement
                            ** writing now (see "Statement atomicity"), or 0 */
   unsigned gen;            /* sh->gen this table last moved on to */
+  /* Lifecycle (see "Creating and dropping" below). */
+  int pending_create;      /* made by xCreate in the transaction still open */
+  int created_store;       /* that CREATE made the store: undoing it deletes it */
+  int watch_create;        /* the watcher knows the CREATE, made at level create_at */
+  int create_at;
+  int dropped;             /* DROP TABLE ran: on mod->dropped until the
+                           ** transaction ends, at level drop_at */
+  int drop_at;
+  int undropped;           /* a ROLLBACK TO brought the dropped table back */
+  int adopted;             /* holds the transaction of a dropped table that a
+                           ** ROLLBACK TO brought back: the watcher drives it
+                           ** until SQLite calls xBegin */
+  int skip_svpt;           /* just adopted: xBegin's xSavepoint of a level
+                           ** already marked is not a new savepoint */
+  int ghost;               /* its CREATE was undone: inert until disconnected */
+  int drop_rc;             /* a refused autocommit DROP: the error the
+                           ** watcher's xSync fails the commit with */
 };
 
 typedef struct bitcask_cursor {
@@ -296,6 +313,11 @@ static int vtab_store_open(bitcask_vtab *p) {
 ** SQLITE_OK or an error with the message in p->base.zErrMsg. */
 static int vtab_store(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
+  if (p->ghost) {
+    vtab_error(p, "bitcask table '%s': its CREATE VIRTUAL TABLE was rolled back",
+               p->zName);
+    return SQLITE_ERROR;
+  }
   char *zErr = NULL;
   int rc = vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
                         : SQLITE_OK;
@@ -393,6 +415,410 @@ static void vtab_unlink(bitcask_vtab *p) {
   }
 }
 
+/* ---- creating and dropping ----------------------------------------------
+**
+** A table's store lives outside the database file, so SQLite's ROLLBACK
+** cannot take back what CREATE VIRTUAL TABLE and DROP TABLE do to it; the
+** table does it, at the moment the transaction's outcome is known:
+**
+**  - CREATE makes (or joins) the store at once -- a bad dir= must fail the
+**    CREATE -- and marks the table pending_create.  Its xCommit confirms
+**    it; its xRollback undoes it (create_undo): the table leaves OWNERS and,
+**    when that CREATE made the store and no other table uses it, the store
+**    is deleted.  So `BEGIN; CREATE VIRTUAL TABLE a ...; ROLLBACK` leaves
+**    nothing behind.
+**  - DROP (xDestroy) checks what can fail now (the store's lock), then
+**    waits: the table moves to mod->dropped, keeping its store open (and
+**    locked against other processes), and its files go when the
+**    transaction commits; a ROLLBACK -- or a ROLLBACK TO a savepoint older
+**    than the DROP -- brings the table back with its store untouched.
+**
+** SQLite tells a table nothing once xDestroy has returned, and tells a new
+** table nothing of the savepoints open when xCreate ran, so a ROLLBACK TO
+** reaches neither.  The watcher is an eponymous virtual table of this
+** module's connection (bitcask_txn_watch, never visible in a schema) that
+** the extension makes part of the transaction by running
+** `DELETE FROM main.bitcask_txn_watch WHERE 0` inside xCreate / xDestroy:
+** SQLite then calls its xBegin, xSavepoint/xRelease/xRollbackTo, xSync and
+** xCommit/xRollback like any table's.  It tracks the innermost savepoint
+** level, records at which level each pending CREATE and DROP happened, and
+** at the end of the transaction (or at a ROLLBACK TO) finishes or undoes
+** them; for a dropped table it also drives the table's own transaction
+** (writes made before the DROP are still part of the user's transaction).
+** A dropped table that a ROLLBACK TO brought back with a transaction hands
+** that transaction to the table's next xConnect ("adopted"). */
+
+static int bitcaskSync(sqlite3_vtab *pVtab);
+static int bitcaskCommit(sqlite3_vtab *pVtab);
+static int bitcaskRollback(sqlite3_vtab *pVtab);
+static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel);
+static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel);
+static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel);
+
+/* Undo p's CREATE (its transaction rolled back, or a ROLLBACK TO a savepoint
+** older than it): the table never existed.  p is inert from now on (ghost)
+** and SQLite disconnects it later. */
+static void create_undo(bitcask_vtab *p) {
+  if (!p->pending_create) return;
+  p->pending_create = 0;
+  p->watch_create = 0;
+  bc_txn_rollback(p->txn);
+  txn_forget(p);
+  p->ghost = 1;
+  if (!p->sh) return;
+  int doom = 0;
+  if (p->location == LOC_TEMP) {
+    doom = 1;
+    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
+    if (t) tempdir_remove(p->mod, t);
+  } else if (vtab_owns(p)) {
+    char *zErr = NULL;
+    int empty = 0;
+    int rc = bcx_owners_unjoin(p->db, p->zDb, p->zName, p->sh, &empty, &zErr);
+    if (rc != SQLITE_OK)
+      sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: a rolled-back CREATE left OWNERS as it was");
+    sqlite3_free(zErr);
+    /* A store that was there before the CREATE (dir= naming one) stays. */
+    doom = rc == SQLITE_OK && empty && p->created_store;
+  }
+  if (doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (!p->snap) {
+    bcx_shared_release(p->sh, p->gen); /* a doomed store is deleted here */
+    p->sh = NULL;
+  }
+}
+
+static void dropped_free(bitcask_vtab *p) {
+  bc_snapshot_close(p->snap);
+  p->snap = NULL;
+  bc_txn_rollback(p->txn);
+  txn_forget(p);
+  bcx_shared_release(p->sh, p->gen);
+  vtab_free(p);
+}
+
+/* The end of a DROP TABLE whose transaction committed: the table leaves the
+** owners file and its store is deleted when it was the last owner (a private
+** store always).  Nothing can fail the COMMIT any more: a failure is
+** logged (sqlite3_log) and the store left, as after a crash. */
+static void drop_finish(bitcask_vtab *p) {
+  int doom = p->location == LOC_TEMP;
+  if (p->sh && vtab_owns(p)) {
+    char *zErr = NULL;
+    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: DROP TABLE left the store");
+      doom = 0;
+    }
+    sqlite3_free(zErr);
+  }
+  if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (p->location == LOC_TEMP) {
+    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
+    if (t) tempdir_remove(p->mod, t);
+  }
+  dropped_free(p);
+}
+
+/* Make the watcher part of the open transaction (explicit, or the implicit
+** one of the statement running).  SQLITE_OK when it is. */
+static int watch_join(bitcask_vtab *p) {
+  bcx_module *m = p->mod;
+  if (m->watch_in_txn) return SQLITE_OK;
+  int rc = sqlite3_exec(p->db, "DELETE FROM main.bitcask_txn_watch WHERE 0", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && !m->watch_in_txn) rc = SQLITE_ERROR; /* a table of that name hides it */
+  return rc;
+}
+
+typedef struct watch_vtab {
+  sqlite3_vtab base;
+  bcx_module *mod;
+} watch_vtab;
+
+static int watchConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                        sqlite3_vtab **ppVtab, char **pzErr) {
+  (void)argc;
+  (void)argv;
+  (void)pzErr;
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(unused)");
+  if (rc != SQLITE_OK) return rc;
+  watch_vtab *w = sqlite3_malloc(sizeof *w);
+  if (!w) return SQLITE_NOMEM;
+  memset(w, 0, sizeof *w);
+  w->mod = pAux;
+  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+  *ppVtab = &w->base;
+  return SQLITE_OK;
+}
+
+static int watchDisconnect(sqlite3_vtab *pVtab) {
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+static int watchBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
+  (void)pVtab;
+  info->estimatedCost = 1;
+  info->estimatedRows = 0;
+  return SQLITE_OK;
+}
+
+static int watchOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
+  (void)pVtab;
+  sqlite3_vtab_cursor *c = sqlite3_malloc(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  *ppCursor = c;
+  return SQLITE_OK;
+}
+
+static int watchClose(sqlite3_vtab_cursor *cur) {
+  sqlite3_free(cur);
+  return SQLITE_OK;
+}
+
+static int watchFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
+                       int argc, sqlite3_value **argv) {
+  (void)cur;
+  (void)idxNum;
+  (void)idxStr;
+  (void)argc;
+  (void)argv;
+  return SQLITE_OK;
+}
+
+static int watchNext(sqlite3_vtab_cursor *cur) {
+  (void)cur;
+  return SQLITE_OK;
+}
+
+static int watchEof(sqlite3_vtab_cursor *cur) {
+  (void)cur;
+  return 1; /* no rows, ever */
+}
+
+static int watchColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i) {
+  (void)cur;
+  (void)ctx;
+  (void)i;
+  return SQLITE_OK;
+}
+
+static int watchRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
+  (void)cur;
+  *pRowid = 0;
+  return SQLITE_OK;
+}
+
+static int watchUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                       sqlite3_int64 *pRowid) {
+  (void)argc;
+  (void)argv;
+  (void)pRowid;
+  sqlite3_free(pVtab->zErrMsg);
+  pVtab->zErrMsg = sqlite3_mprintf("bitcask_txn_watch belongs to the bitcask "
+                                   "extension and holds no rows");
+  return SQLITE_ERROR;
+}
+
+/* The tables whose transaction the watcher drives: the dropped ones, and
+** those that adopted a dropped table's transaction. */
+#define WATCH_DRIVEN(m, q, body)                                          \
+  do {                                                                    \
+    for (bitcask_vtab *q = (m)->dropped; q; q = q->next) body             \
+    for (bitcask_vtab *q = (m)->tables; q; q = q->next)                   \
+      if (q->adopted) body                                                \
+  } while (0)
+
+static int watchBegin(sqlite3_vtab *pVtab) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  m->watch_in_txn = 1;
+  m->watch_level = -1;
+  return SQLITE_OK;
+}
+
+static int watchSync(sqlite3_vtab *pVtab) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  int rc = SQLITE_OK;
+  /* A refused DROP: SQLite passes xSync's message on, and the failed
+  ** commit rolls the DROP back. */
+  for (bitcask_vtab *q = m->dropped; q && rc == SQLITE_OK; q = q->next) {
+    if (!q->drop_rc) continue;
+    rc = q->drop_rc;
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = sqlite3_mprintf("%s", q->base.zErrMsg ? q->base.zErrMsg : "");
+  }
+  if (rc != SQLITE_OK) return rc;
+  WATCH_DRIVEN(m, q, {
+    if (rc == SQLITE_OK && q->txn) {
+      rc = bitcaskSync(&q->base);
+      if (rc != SQLITE_OK) {
+        sqlite3_free(pVtab->zErrMsg);
+        pVtab->zErrMsg = sqlite3_mprintf("%s", q->base.zErrMsg ? q->base.zErrMsg : "");
+      }
+    }
+  });
+  return rc;
+}
+
+static int watchCommit(sqlite3_vtab *pVtab) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  m->watch_in_txn = 0;
+  m->watch_level = -1;
+  for (bitcask_vtab *q = m->tables; q; q = q->next) {
+    q->watch_create = 0;
+    if (q->adopted) bitcaskCommit(&q->base);
+  }
+  while (m->dropped) {
+    bitcask_vtab *q = m->dropped;
+    m->dropped = q->next;
+    bitcaskCommit(&q->base); /* its writes before the DROP; the CREATE if pending */
+    if (q->undropped || q->ghost || q->drop_rc) {
+      dropped_free(q); /* the table is still there (or never was) */
+    } else {
+      drop_finish(q);
+    }
+  }
+  return SQLITE_OK;
+}
+
+static int watchRollback(sqlite3_vtab *pVtab) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  m->watch_in_txn = 0;
+  m->watch_level = -1;
+  for (bitcask_vtab *q = m->tables; q; q = q->next) {
+    q->watch_create = 0; /* its own xRollback undoes a pending CREATE */
+    if (q->adopted) bitcaskRollback(&q->base);
+  }
+  while (m->dropped) {
+    bitcask_vtab *q = m->dropped;
+    m->dropped = q->next;
+    bitcaskRollback(&q->base); /* undoes a CREATE of this transaction too */
+    dropped_free(q);           /* the table is back, its store untouched */
+  }
+  return SQLITE_OK;
+}
+
+static int watchSavepoint(sqlite3_vtab *pVtab, int iLevel) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  int rc = SQLITE_OK;
+  m->watch_level = iLevel;
+  WATCH_DRIVEN(m, q, {
+    if (rc == SQLITE_OK && q->txn) rc = bitcaskSavepoint(&q->base, iLevel);
+  });
+  return rc;
+}
+
+static int watchRelease(sqlite3_vtab *pVtab, int iLevel) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  int rc = SQLITE_OK;
+  m->watch_level = iLevel - 1;
+  /* What happened inside savepoint iLevel now belongs to the one around it. */
+  for (bitcask_vtab *q = m->tables; q; q = q->next)
+    if (q->watch_create && q->create_at >= iLevel) q->create_at = iLevel - 1;
+  for (bitcask_vtab *q = m->dropped; q; q = q->next) {
+    if (q->watch_create && q->create_at >= iLevel) q->create_at = iLevel - 1;
+    if (q->drop_at >= iLevel) q->drop_at = iLevel - 1;
+  }
+  WATCH_DRIVEN(m, q, {
+    if (rc == SQLITE_OK && q->txn) rc = bitcaskRelease(&q->base, iLevel);
+  });
+  return rc;
+}
+
+static int watchRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
+  bcx_module *m = ((watch_vtab *)pVtab)->mod;
+  int rc = SQLITE_OK;
+  m->watch_level = iLevel;
+  WATCH_DRIVEN(m, q, {
+    if (rc == SQLITE_OK && q->txn) rc = bitcaskRollbackTo(&q->base, iLevel);
+  });
+  /* A CREATE made after savepoint iLevel began never happened; a DROP made
+  ** after it is taken back (the table is in the schema again). */
+  for (bitcask_vtab *q = m->tables; q; q = q->next)
+    if (q->pending_create && q->watch_create && q->create_at >= iLevel) create_undo(q);
+  for (bitcask_vtab *q = m->dropped; q; q = q->next) {
+    if (q->pending_create && q->watch_create && q->create_at >= iLevel) {
+      create_undo(q);
+    } else if (!q->undropped && !q->ghost && q->drop_at >= iLevel) {
+      q->undropped = 1;
+    }
+  }
+  return rc;
+}
+
+static sqlite3_module watchModule = {
+  /* iVersion    */ 2,
+  /* xCreate     */ NULL, /* eponymous only */
+  /* xConnect    */ watchConnect,
+  /* xBestIndex  */ watchBestIndex,
+  /* xDisconnect */ watchDisconnect,
+  /* xDestroy    */ NULL,
+  /* xOpen       */ watchOpen,
+  /* xClose      */ watchClose,
+  /* xFilter     */ watchFilter,
+  /* xNext       */ watchNext,
+  /* xEof        */ watchEof,
+  /* xColumn     */ watchColumn,
+  /* xRowid      */ watchRowid,
+  /* xUpdate     */ watchUpdate,
+  /* xBegin      */ watchBegin,
+  /* xSync       */ watchSync,
+  /* xCommit     */ watchCommit,
+  /* xRollback   */ watchRollback,
+  /* xFindFunction */ NULL,
+  /* xRename     */ NULL,
+  /* xSavepoint  */ watchSavepoint,
+  /* xRelease    */ watchRelease,
+  /* xRollbackTo */ watchRollbackTo,
+  /* xShadowName */ NULL,
+};
+
+/* xCreate found a store at the table's default location.  No table of that
+** name is in the database (SQLite checked), so the store was left by an
+** earlier one: a CREATE rolled back to a savepoint, a database file deleted
+** or replaced.  A new table starts empty: the store is deleted, unless a
+** live table uses it (then the CREATE is refused; dir= names a store on
+** purpose).  SQLITE_OK, or an error with *pzErr. */
+static int leftover_clear(bitcask_vtab *p, char **pzErr) {
+  for (bitcask_vtab *q = p->mod->dropped; q; q = q->next) {
+    if (!q->undropped && !q->ghost && strcmp(q->zPath, p->zPath) == 0) {
+      *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped a "
+                               "table of that name, whose store '%s' is deleted "
+                               "when the transaction commits: commit before "
+                               "creating the table again", p->zName, p->zPath);
+      return SQLITE_ERROR;
+    }
+  }
+  int rc = bcx_owners_stale(p->db, p->zDb, p->zName, p->zPath, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (bcx_shared_is_open(p->zPath)) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': a store is already at its "
+                             "default location '%s' and a table of this process "
+                             "has it open; a new table starts with an empty "
+                             "store: give this one another dir=, or "
+                             "dir='%s' to share that store on purpose",
+                             p->zName, p->zPath, p->zPath);
+    return SQLITE_ERROR;
+  }
+  char err[512];
+  bc_status st = bc_destroy(p->zPath, err, sizeof err);
+  if (st == BC_OK || st == BC_NOTSTORE) return SQLITE_OK;
+  if (st == BC_LOCKED) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': a store left at its default "
+                             "location '%s' by an earlier table of that name is "
+                             "open by a writer in another process; a new table "
+                             "starts empty, which would delete it: close that "
+                             "process first, or name the store with dir='%s' to "
+                             "use its rows", p->zName, p->zPath, p->zPath);
+    return SQLITE_BUSY;
+  }
+  *pzErr = sqlite3_mprintf("bitcask table '%s': cannot delete the store left at "
+                           "its default location by an earlier table of that "
+                           "name: %s", p->zName, err);
+  return bcx_rc(st);
+}
+
 /* ---- xCreate / xConnect ----------------------------------------------- */
 
 /* argv[0] module, argv[1] schema, argv[2] table, argv[3..] options. */
@@ -430,6 +856,27 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   bcx_options_clear(&o);
   if (rc == SQLITE_OK && (!p->zDb || !p->zName)) rc = SQLITE_NOMEM;
 
+  if (rc == SQLITE_OK && isCreate) {
+    /* A CREATE cannot meet a live table of its name, so a table of that
+    ** name still connected here is one whose CREATE a ROLLBACK TO took back
+    ** without telling it (when the watcher could not), and one on the
+    ** dropped list waits for COMMIT to delete its store. */
+    for (bitcask_vtab *q = mod->tables; q; q = q->next)
+      if (q->pending_create && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+          sqlite3_stricmp(q->zName, zTab) == 0)
+        create_undo(q);
+    for (bitcask_vtab *q = mod->dropped; q && rc == SQLITE_OK; q = q->next) {
+      if (!q->undropped && !q->ghost && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+          sqlite3_stricmp(q->zName, zTab) == 0) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped "
+                                 "a table of that name, whose store is deleted "
+                                 "when the transaction commits: commit before "
+                                 "creating the table again", zTab);
+        rc = SQLITE_ERROR;
+      }
+    }
+  }
+
   if (rc == SQLITE_OK && isTemp) {
     bcx_tempdir *t = tempdir_find(mod, zDb, zTab);
     if (t && isCreate) {
@@ -464,6 +911,24 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     rc = SQLITE_ERROR;
   }
   if (rc == SQLITE_OK && isCreate) {
+    /* Whether this CREATE makes the store (undoing it then deletes it): a
+    ** new table at the default location always does, deleting what an
+    ** earlier table of that name left there. */
+    int had = 0;
+    if (p->location != LOC_TEMP) {
+      char *marker = sqlite3_mprintf("%s/BITCASK", p->zPath);
+      struct stat st;
+      if (!marker) rc = SQLITE_NOMEM;
+      had = marker && stat(marker, &st) == 0;
+      sqlite3_free(marker);
+    }
+    if (rc == SQLITE_OK && had && p->location == LOC_DEFAULT && !p->opts.read_only) {
+      rc = leftover_clear(p, pzErr);
+      had = 0;
+    }
+    p->created_store = !had;
+  }
+  if (rc == SQLITE_OK && isCreate) {
     rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, !p->opts.read_only,
                          &p->opts, &p->sh, &p->gen, pzErr);
     /* Naming a store joins it on purpose (owners.c). */
@@ -486,6 +951,38 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   if (rc == SQLITE_OK) {
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    if (isCreate) {
+      /* Until the transaction commits (see "Creating and dropping"); inside
+      ** an explicit one the watcher also sees a ROLLBACK TO. */
+      p->pending_create = 1;
+      if (!sqlite3_get_autocommit(db) && watch_join(p) == SQLITE_OK) {
+        p->watch_create = 1;
+        p->create_at = mod->watch_level;
+      }
+    } else {
+      /* A table a ROLLBACK TO brought back after its DROP: the transaction
+      ** it had goes on here. */
+      for (bitcask_vtab *q = mod->dropped; q; q = q->next) {
+        if (!q->undropped || !q->txn || sqlite3_stricmp(q->zDb, zDb) != 0 ||
+            sqlite3_stricmp(q->zName, zTab) != 0)
+          continue;
+        char *zErr = NULL;
+        if (bcx_shared_open(zTab, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr) == SQLITE_OK) {
+          bcx_svpt *sv = p->svpt;
+          int na = p->nsvptAlloc;
+          p->txn = q->txn;
+          p->svpt = q->svpt;
+          p->nsvpt = q->nsvpt;
+          p->nsvptAlloc = q->nsvptAlloc;
+          q->svpt = sv;
+          q->nsvptAlloc = na;
+          txn_forget(q);
+          p->adopted = 1;
+        }
+        sqlite3_free(zErr);
+        break;
+      }
+    }
     p->next = mod->tables;
     mod->tables = p;
     *ppVtab = &p->base;
@@ -532,18 +1029,49 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-/* DROP TABLE: delete the store's files.  Refused inside an explicit
-** transaction, because SQLite calls xDestroy at once and a later ROLLBACK
-** would bring back a table whose files are gone. */
+/* DROP TABLE: the store's files are deleted when the transaction commits
+** (see "Creating and dropping"): SQLite calls xDestroy at once, and a
+** ROLLBACK brings the table back.  What can fail is checked now: the store
+** is opened (its lock taken) so that another process holding it refuses the
+** DROP.  SQLite drops a message xDestroy leaves: a refused DROP shows the
+** generic text of its code (README "Limits"). */
+/* p waits on mod->dropped for the transaction's end (drop_rc: to fail it). */
+static void drop_defer(bitcask_vtab *p, int drop_rc) {
+  bc_snapshot_close(p->snap); /* no cursor is open: SQLite checked */
+  p->snap = NULL;
+  vtab_unlink(p);
+  p->adopted = 0;
+  p->skip_svpt = 0;
+  p->dropped = 1;
+  p->drop_at = p->mod->watch_level;
+  p->drop_rc = drop_rc;
+  if (!drop_rc) {
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = NULL;
+  }
+  p->next = p->mod->dropped;
+  p->mod->dropped = p;
+}
+
+/* A DROP that cannot be done, with the reason in p's message.  SQLite
+** drops the message xDestroy leaves (the user would see only the generic
+** text of rc), so an autocommit DROP fails at its commit instead, in the
+** watcher's xSync, whose message SQLite passes on; the table is back after
+** the rollback.  Inside an explicit transaction it fails now with the
+** generic text (and the message goes to sqlite3_log): failing the COMMIT
+** would throw away the rest of the transaction. */
+static int drop_refuse(bitcask_vtab *p, int rc) {
+  if (sqlite3_get_autocommit(p->db) && watch_join(p) == SQLITE_OK) {
+    drop_defer(p, rc);
+    return SQLITE_OK;
+  }
+  sqlite3_log(rc, "%s", p->base.zErrMsg ? p->base.zErrMsg : "bitcask: DROP TABLE refused");
+  return rc;
+}
+
 static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (inherited_error(p)) return SQLITE_MISUSE;
-  if (!sqlite3_get_autocommit(p->db)) {
-    vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction is not "
-               "supported (the store's files would be deleted before COMMIT)",
-               p->zName);
-    return SQLITE_ERROR;
-  }
+  if (inherited_error(p)) return drop_refuse(p, SQLITE_MISUSE);
   /* A copy of the database (not an owner) forgets its table without
   ** opening the original's store. */
   char *zPre = NULL;
@@ -556,7 +1084,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
     vtab_free(p);
     return SQLITE_OK;
   }
-  if (pre != SQLITE_OK) return vtab_result(p, pre, zPre);
+  if (pre != SQLITE_OK) return drop_refuse(p, vtab_result(p, pre, zPre));
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) {
     struct stat st;
@@ -564,8 +1092,22 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
     if (stat(p->zPath, &st) != 0 && errno == ENOENT) {
       rc = SQLITE_OK;
     } else {
-      return rc;
+      return drop_refuse(p, rc);
     }
+  }
+  if (watch_join(p) == SQLITE_OK) {
+    drop_defer(p, SQLITE_OK);
+    return SQLITE_OK;
+  }
+  /* No watcher (a table named bitcask_txn_watch hides it, an authorizer
+  ** refused it, main is read-only): an autocommit DROP deletes the files
+  ** now, as it did before the watcher; inside a transaction it is refused. */
+  if (!sqlite3_get_autocommit(p->db)) {
+    vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction needs "
+               "the extension's bitcask_txn_watch table, which is hidden or "
+               "refused", p->zName);
+    sqlite3_log(SQLITE_ERROR, "%s", p->base.zErrMsg);
+    return SQLITE_ERROR;
   }
   /* The store is deleted only when this table was its last owner
   ** (owners.c): another table may share the directory, and a copy of the
@@ -1450,7 +1992,8 @@ static int txn_error(bitcask_vtab *p, bc_status st) {
   if (st == BC_BUSY) {
     /* The transaction holding the store may be this connection's own, on
     ** another table naming the same directory: waiting cannot help. */
-    for (bitcask_vtab *q = p->mod->tables; q; q = q->next) {
+    for (bitcask_vtab *q = p->mod->tables; q; q = q->next ? q->next
+                                             : q->dropped ? NULL : p->mod->dropped) {
       if (q != p && q->sh == p->sh && q->txn) {
         vtab_error(p, "bitcask table '%s': this transaction has written table "
                    "'%s', which uses the same store '%s': one transaction can "
@@ -1486,7 +2029,13 @@ static int vtab_txn(bitcask_vtab *p) {
 }
 
 static int bitcaskBegin(sqlite3_vtab *pVtab) {
-  return vtab_txn((bitcask_vtab *)pVtab);
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->adopted) {
+    /* SQLite drives the adopted transaction from now on. */
+    p->adopted = 0;
+    p->skip_svpt = 1;
+  }
+  return vtab_txn(p);
 }
 
 /* The commit point (DESIGN.md section 4): the records and the COMMIT are
@@ -1495,6 +2044,7 @@ static int bitcaskBegin(sqlite3_vtab *pVtab) {
 ** then calls xRollback, which voids the COMMIT with an abort record. */
 static int bitcaskSync(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  p->skip_svpt = 0;
   if (!p->txn) return SQLITE_OK;
   bc_status st = bc_txn_prepare(p->txn);
   return st == BC_OK ? SQLITE_OK : engine_error(p, st);
@@ -1504,6 +2054,9 @@ static int bitcaskSync(sqlite3_vtab *pVtab) {
 ** I/O; it cannot fail after a successful xSync (SQLite ignores the code). */
 static int bitcaskCommit(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  p->pending_create = 0; /* the CREATE of this transaction, if any, is final */
+  p->watch_create = 0;
+  p->adopted = 0;
   if (!p->txn) return SQLITE_OK;
   bc_status st = bc_txn_commit(p->txn); /* frees it, whatever the outcome */
   txn_forget(p);
@@ -1520,6 +2073,9 @@ static int bitcaskRollback(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bc_txn_rollback(p->txn);
   txn_forget(p);
+  p->adopted = 0;
+  p->skip_svpt = 0;
+  create_undo(p); /* a CREATE of this transaction never happened */
   return SQLITE_OK;
 }
 
@@ -1533,6 +2089,14 @@ static int svpt_find(bitcask_vtab *p, int iLevel) {
 static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (!p->txn) return SQLITE_OK;
+  if (p->skip_svpt) {
+    /* xBegin of a table that adopted a transaction: SQLite names the
+    ** innermost savepoint open, which the transaction has marked already
+    ** if it began before it. */
+    p->skip_svpt = 0;
+    for (int i = 0; i < p->nsvpt; i++)
+      if (p->svpt[i].level == iLevel) return SQLITE_OK;
+  }
   /* A level at or below an open one replaces it (SQLite reuses levels). */
   int i = svpt_find(p, iLevel);
   if (i >= 0) {
@@ -1558,6 +2122,7 @@ static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
 
 static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  p->skip_svpt = 0;
   int i = p->txn ? svpt_find(p, iLevel) : -1;
   if (i < 0) return SQLITE_OK;
   bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
@@ -1574,6 +2139,7 @@ static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
 ** from nothing as SQLite's does. */
 static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  p->skip_svpt = 0;
   if (!p->txn) return SQLITE_OK;
   int i = 0;
   while (i < p->nsvpt && p->svpt[i].level != iLevel) i++;
@@ -1649,6 +2215,11 @@ bitcask_vtab *bcx_find_table(bcx_module *m, const char *zDb, const char *zTab) {
 ** private stores of in-memory tables. */
 static void moduleDestroy(void *pAux) {
   bcx_module *m = pAux;
+  while (m->dropped) { /* none: the close rolled back (watchRollback) */
+    bitcask_vtab *q = m->dropped;
+    m->dropped = q->next;
+    dropped_free(q);
+  }
   while (m->tempdirs) tempdir_discard(m, m->tempdirs);
   sqlite3_free(m);
 }
@@ -1670,5 +2241,12 @@ sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
   int rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
                                     moduleDestroy);
   if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */
+  m->watch_level = -1;
+  /* The transaction watcher (see "Creating and dropping").  It reads m only
+  ** in its transaction methods, which run while the connection is open (a
+  ** close rolls back before any module is destroyed); its xDisconnect does
+  ** not touch m, which moduleDestroy frees. */
+  rc = sqlite3_create_module_v2(db, "bitcask_txn_watch", &watchModule, m, NULL);
+  if (rc != SQLITE_OK) return rc;
   return bcx_register_functions(db, m);
 }

@@ -122,11 +122,14 @@ r = shell(db, "CREATE VIRTUAL TABLE a USING bitcask(dir='sh', max_file_size='4KB
           "SELECT json_extract(bitcask_stats('b'), '$.max_file_size'), json_extract(bitcask_stats('b'), '$.max_open_files');")
 check('sharing: first opener options apply to the second name', r[1] == '4096|2', r)
 
-# ---- 6. DROP refused inside a transaction, then works
+# ---- 6. DROP inside a transaction: a close without COMMIT undoes it, COMMIT does it
 r = shell(db, "BEGIN;", "DROP TABLE b;", bail=False)
-check('DROP of a bitcask table refused inside BEGIN', r[0] != 0, r)
+check('DROP of a bitcask table inside BEGIN succeeds', r[0] == 0, r)
 r = shell(db, "SELECT count(*) FROM sqlite_schema WHERE name='b';")
-check('... and b still there', r[1] == '1', r)
+check('... and, never committed, b still there', r[1] == '1', r)
+r = shell(db, "BEGIN;", "DROP TABLE b;", "COMMIT;", "SELECT count(*) FROM sqlite_schema WHERE name='b';")
+check('... committed: b gone, a keeps the shared store',
+      r[1] == '0' and os.path.exists(os.path.join(d, 'sh', 'BITCASK')), (r, os.listdir(d)))
 
 # ---- 7. one of two sharing databases deleted (rm), then the other drops its table: the last user is gone
 d = os.path.join(T, 'gone'); os.mkdir(d)
