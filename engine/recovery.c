@@ -209,7 +209,22 @@ typedef struct recov {
 
 struct bc_follow {
   recov rc;
+  /* What the last complete read saw of the directory (taken before its
+  ** listing) and which file was the writer's tail: when neither the
+  ** directory nor the tail's size changed since, nothing was written. */
+  int dir_valid;
+  uint64_t dir_mtime, dir_ctime, dir_ino;
+  uint32_t tail_id;
 };
+
+static uint64_t ts_ns(struct timespec t) {
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A directory time this close to now may hide a later change made within
+** the same tick of the file system's clock (coarse: a few milliseconds on
+** Linux), so it is not trusted to mean "unchanged". */
+#define FOLLOW_RACY_NS (UINT64_C(100) * 1000000u)
 
 static int push_pending(pending **a, size_t *n, size_t *cap, const bc_recinfo *ri,
                         uint32_t file_id, uint8_t type) {
@@ -1146,8 +1161,24 @@ static uint32_t follow_tail(bc_store *s, const bc_dirlist *dl) {
 ** keydir must be rebuilt instead (a merge, a file gone or shrunk, an abort of
 ** a transaction already applied). */
 static bc_status follow_once(bc_store *s) {
-  recov *rc = &s->follow->rc;
+  bc_follow *fw = s->follow;
+  recov *rc = &fw->rc;
   rc->s = s;
+  /* The common case, nothing written since: two stats, no listing. */
+  struct stat ds;
+  int have_ds = stat(s->dir, &ds) == 0;
+  if (have_ds && fw->dir_valid && ts_ns(ds.st_mtim) == fw->dir_mtime &&
+      ts_ns(ds.st_ctim) == fw->dir_ctime && (uint64_t)ds.st_ino == fw->dir_ino) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t t = fw->dir_mtime > fw->dir_ctime ? fw->dir_mtime : fw->dir_ctime;
+    bc_file *tf = fw->tail_id ? bc_file_get(s, fw->tail_id) : NULL;
+    struct stat ts;
+    if (ts_ns(now) > t + FOLLOW_RACY_NS && tf && !tf->missing && tf->header_ok &&
+        bc_file_stat(s, tf, &ts) == 0 && (uint64_t)ts.st_size == tf->size)
+      return BC_OK;
+  }
+  fw->dir_valid = 0;
   bc_dirlist dl;
   bc_status st = bc_dirlist_read(s, s->dir, &dl);
   if (st != BC_OK) return st;
@@ -1213,6 +1244,13 @@ static bc_status follow_once(bc_store *s) {
     uint64_t last = rc->has_commit ? rc->commit_txn : 0;
     st = settle_commit(rc);
     if (st == BC_OK && last) rc->settled_txn = last;
+  }
+  if (st == BC_OK && have_ds) {
+    fw->dir_valid = 1;
+    fw->dir_mtime = ts_ns(ds.st_mtim);
+    fw->dir_ctime = ts_ns(ds.st_ctim);
+    fw->dir_ino = (uint64_t)ds.st_ino;
+    fw->tail_id = tail;
   }
   return st;
 }
