@@ -94,10 +94,20 @@ enum { BCX_PATTERN_NONE = 0, BCX_PATTERN_LIKE = 1, BCX_PATTERN_GLOB = 2 };
 ** literal prefix, for TEXT keys, BLOB keys (matched as text) and, when the
 ** prefix could begin a number's text, all numeric keys.  A superset of the
 ** matches: SQLite still applies the pattern.  out->n == 0 means no key can
-** match.  SQLITE_OK or SQLITE_NOMEM; free with bcx_ranges_free. */
+** match.  `utf16`: the database's encoding is UTF-16, where SQLite reads a
+** BLOB as UTF-16 text, so a pattern takes every BLOB key.  SQLITE_OK or
+** SQLITE_NOMEM; free with bcx_ranges_free. */
 int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
                      const bcx_key *hi, int hi_excl, int pattern_op,
-                     const unsigned char *pattern);
+                     const unsigned char *pattern, int utf16);
+/* The longest common ASCII prefix of the UTF-8 strings a and b, in bytes.
+** Every string that a UTF-16 database's BINARY order puts between a and b
+** starts with it, and so does the UTF-8 key of such a string. */
+size_t bcx_utf16_prefix(const unsigned char *a, size_t an, const unsigned char *b,
+                        size_t bn);
+/* *lo = the TEXT key p[0..n), *hi = the least key above every TEXT key
+** starting with it.  SQLITE_OK (bcx_key_clear both) or SQLITE_NOMEM. */
+int bcx_key_text_prefix(const unsigned char *p, size_t n, bcx_key *lo, bcx_key *hi);
 void bcx_ranges_free(bcx_ranges *r);
 /* Bytes of the pattern's literal prefix: up to its first wildcard (LIKE:
 ** % _; GLOB: * ? [). */

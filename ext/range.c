@@ -23,6 +23,18 @@
 **     prefix is empty or starts with a character a number's text can start
 **     with ('-', a digit, 'I' or 'i' for LIKE).
 **   - A pattern with no literal prefix ('%x') gives the whole key space.
+**   - In a UTF-16 database SQLite reads a BLOB's bytes as UTF-16 text, so
+**     the prefix's bytes say nothing about which BLOB keys match: the whole
+**     BLOB class is walked there (TEXT keys reach LIKE as their UTF-8 text
+**     in every encoding, so their prefix ranges stay exact).
+**
+** UTF-16 databases compare TEXT as UTF-16 bytes (BINARY is memcmp of the
+** database's encoding), an order the UTF-8 keys do not have: there a text
+** bound is not a range of encoded keys.  What stays true in every byte
+** order is that every string between two bounds starts with their common
+** prefix; bcx_utf16_prefix gives its ASCII part, and the caller walks the
+** TEXT keys with that prefix (or all TEXT keys) and leaves the bounds to
+** SQLite.
 */
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT3
@@ -165,7 +177,7 @@ size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   return n;
 }
 
-static void pattern_spans(spans *v, int op, const unsigned char *pat) {
+static void pattern_spans(spans *v, int op, const unsigned char *pat, int utf16) {
   size_t n = bcx_pattern_prefix(op, pat);
   int fold = op == BCX_PATTERN_LIKE;
   if (n == 0) {
@@ -180,17 +192,22 @@ static void pattern_spans(spans *v, int op, const unsigned char *pat) {
     spans_add(v, dup_bytes(lo_b, 1), 1, dup_bytes(hi_b, 1), 1);
   }
   prefix_spans(v, BCX_TAG_TEXT, pat, n, fold);
-  prefix_spans(v, BCX_TAG_BLOB, pat, n, fold);
+  if (utf16) {
+    unsigned char lo_b[1] = {BCX_TAG_BLOB}, hi_b[1] = {BCX_TAG_BLOB + 1};
+    spans_add(v, dup_bytes(lo_b, 1), 1, dup_bytes(hi_b, 1), 1);
+  } else {
+    prefix_spans(v, BCX_TAG_BLOB, pat, n, fold);
+  }
   if (!v->oom && v->n > 1) qsort(v->s, (size_t)v->n, sizeof *v->s, span_cmp);
 }
 
 int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
                      const bcx_key *hi, int hi_excl, int pattern_op,
-                     const unsigned char *pattern) {
+                     const unsigned char *pattern, int utf16) {
   out->r = NULL;
   out->n = 0;
   spans v = {0};
-  if (pattern_op != BCX_PATTERN_NONE) pattern_spans(&v, pattern_op, pattern);
+  if (pattern_op != BCX_PATTERN_NONE) pattern_spans(&v, pattern_op, pattern, utf16);
   int rc = SQLITE_OK;
   int nspan = pattern_op != BCX_PATTERN_NONE ? v.n : 1;
   if (v.oom) {
@@ -253,4 +270,35 @@ done:
   sqlite3_free(v.s);
   if (rc != SQLITE_OK) bcx_ranges_free(out);
   return rc;
+}
+
+/* ASCII only: in SQLite's conversions between UTF-8 and UTF-16 an ASCII
+** character comes only from itself (a malformed or overlong sequence, which
+** a UTF-8 database can store as TEXT, reads as U+FFFD or as a character
+** above U+007F), so a UTF-16 string starts with an ASCII prefix exactly when
+** the key's UTF-8 bytes do. */
+size_t bcx_utf16_prefix(const unsigned char *a, size_t an, const unsigned char *b,
+                        size_t bn) {
+  size_t i = 0;
+  while (i < an && i < bn && a[i] < 0x80 && a[i] == b[i]) i++;
+  return i;
+}
+
+int bcx_key_text_prefix(const unsigned char *p, size_t n, bcx_key *lo, bcx_key *hi) {
+  bcx_key *k[2] = {lo, hi};
+  for (int i = 0; i < 2; i++) {
+    memset(k[i], 0, sizeof *k[i]);
+    k[i]->heap = sqlite3_malloc64(n + 1);
+    if (!k[i]->heap) {
+      bcx_key_clear(lo);
+      if (i) bcx_key_clear(hi);
+      return SQLITE_NOMEM;
+    }
+    k[i]->heap[0] = BCX_TAG_TEXT;
+    if (n) memcpy(k[i]->heap + 1, p, n);
+    k[i]->data = k[i]->heap;
+    k[i]->len = n + 1;
+  }
+  hi->len = successor(hi->heap, n + 1);
+  return SQLITE_OK;
 }

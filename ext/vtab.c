@@ -52,7 +52,11 @@
 ** (orderByConsumed), and LIMIT/OFFSET -- the last only when every other
 ** constraint is served exactly (omitted) and ORDER BY is consumed or absent
 ** (DESIGN.md section 4).  A bound or `=` under a non-BINARY collation is left
-** to SQLite.  Costs: a probe 1; a scan 10 + the rows it is expected to
+** to SQLite.  A LIKE or GLOB is walked by its prefix only when the operator
+** is SQLite's own function, not one the application defined (ICU's like():
+** pattern_builtin).  In a UTF-16 database, whose TEXT order is not the keys'
+** UTF-8 byte order (text_order_check), ORDER BY is left to SQLite's sorter
+** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: a probe 1; a scan 10 + the rows it is expected to
 ** return: all live keys (at least SCAN_MIN_ROWS) cut by 4 for each bound
 ** and by 32 for a pattern prefix, capped by a constant LIMIT + OFFSET.
 **
@@ -173,6 +177,12 @@ struct bitcask_vtab {
   int ghost;               /* its CREATE was undone: inert until disconnected */
   int drop_rc;             /* a refused autocommit DROP: the error the
                            ** watcher's xSync fails the commit with */
+  int utf16;               /* the connection's TEXT order is not the UTF-8
+                           ** byte order of the keys (a UTF-16 database);
+                           ** valid once enc_known */
+  int enc_known;
+  int probing;             /* pattern_builtin()'s probe is being planned */
+  int probe_saw;           /* ... and SQLite gave it its LIKE bounds */
 };
 
 typedef struct bitcask_cursor {
@@ -1255,8 +1265,80 @@ static int binary_coll(sqlite3_index_info *info, int i) {
   return !coll || sqlite3_stricmp(coll, "BINARY") == 0;
 }
 
+/* Does SQLite compare TEXT in another order than the keys' UTF-8 bytes?
+** BINARY is memcmp in the database's encoding, so in a UTF-16 database
+** U+E000 sorts below U+10000 (UTF-16LE differs far more: 'Ā' < 'b'),
+** whereas the keys hold UTF-8.  Asked of SQLite itself, once per table and
+** connection (a connection's encoding is fixed as soon as its schema holds
+** a table, and this one does), with a statement that reads no table and
+** calls no function: nothing an application-defined function changes, and
+** nothing an authorizer that lets the application query at all refuses.
+** (An application tracing every statement sees it once.)  If SQLite
+** cannot answer, the answer is "yes": the plans that never depend on the
+** order of TEXT keys. */
+static void text_order_check(bitcask_vtab *p) {
+  if (p->enc_known) return;
+  sqlite3_stmt *st = NULL;
+  int differs = 1;
+  /* U+E000 < U+10000: true in UTF-8 (EE 80 80 < F0 90 80 80), false in
+  ** UTF-16BE (E0 00 > D8 00 DC 00) and UTF-16LE (00 E0 > 00 D8 ...). */
+  if (sqlite3_prepare_v2(p->db, "SELECT '\xee\x80\x80' < '\xf0\x90\x80\x80'", -1, &st,
+                         NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    differs = sqlite3_column_int(st, 0) != 1;
+  sqlite3_finalize(st);
+  p->utf16 = differs;
+  p->enc_known = 1;
+}
+
+/* Is `key LIKE ?` (`key GLOB ?`) evaluated by SQLite's own like() (glob())
+** function here?  An application can replace either (sqlite3_create_function
+** "like" with 2 arguments, as ICU does, with case folding beyond ASCII or
+** any other rule), and then the pattern's literal prefix says nothing about
+** the rows it matches.  SQLite asks the same question before its LIKE
+** optimization, which adds `key >= 'A' AND key < 'b'` beside `key LIKE 'a%'`
+** only when the function is its built-in one (flagged SQLITE_FUNC_LIKE,
+** which no application-defined function can carry).  So: plan a probe,
+** `SELECT 1 FROM <this table> WHERE key LIKE 'a%'`, and see whether its
+** xBestIndex is offered that bound.  The probe is prepared, never run.  Any
+** failure (an authorizer refusing it, out of memory) answers "no". */
+static int pattern_builtin(bitcask_vtab *p, int glob) {
+  if (p->probing) return 0;
+  char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\".\"%w\" WHERE key %s", p->zDb,
+                              p->zName, glob ? "GLOB 'a*'" : "LIKE 'a%'");
+  if (!sql) return 0;
+  sqlite3_stmt *st = NULL;
+  p->probing = 1;
+  p->probe_saw = 0;
+  int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
+  sqlite3_finalize(st);
+  sqlite3_free(sql);
+  p->probing = 0;
+  return rc == SQLITE_OK && p->probe_saw;
+}
+
+/* xBestIndex of pattern_builtin's probe: note SQLite's lower bound 'a' (GLOB,
+** or LIKE under PRAGMA case_sensitive_like) or 'A' (LIKE) and plan nothing. */
+static int probe_answer(bitcask_vtab *p, sqlite3_index_info *info) {
+  for (int i = 0; i < info->nConstraint; i++) {
+    sqlite3_value *v = NULL;
+    if (info->aConstraint[i].iColumn == 0 &&
+        info->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_GE &&
+        sqlite3_vtab_rhs_value(info, i, &v) == SQLITE_OK && v &&
+        sqlite3_value_type(v) == SQLITE_TEXT && sqlite3_value_bytes(v) == 1) {
+      const unsigned char *t = sqlite3_value_text(v);
+      if (t && (t[0] == 'a' || t[0] == 'A')) p->probe_saw = 1;
+    }
+  }
+  info->idxNum = PLAN_SCAN;
+  info->estimatedCost = 1e9;
+  return SQLITE_OK;
+}
+
 static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->probing) return probe_answer(p, info);
+  text_order_check(p);
   int iEq = -1, iIn = -1, iPat = -1, iLimit = -1, iOffset = -1;
   int iLo[MAX_BOUNDS], iHi[MAX_BOUNDS], nLo = 0, nHi = 0;
   int nOther = 0; /* constraints that no plan below serves exactly */
@@ -1300,6 +1382,10 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     }
     if (!served) nOther++;
   }
+  /* A pattern is walked by its prefix only under SQLite's own like()/glob(). */
+  if (iPat >= 0 &&
+      !pattern_builtin(p, info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB))
+    iPat = -1;
   /* SQLite's LIKE optimization adds `key >= 'prefix' AND key < 'prefiy'`
   ** beside a constant `key LIKE/GLOB 'prefix...'`.  Those bounds are virtual
   ** (SQLite never checks them itself) and wrong for numeric and BLOB keys,
@@ -1363,7 +1449,9 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   ** kv table would otherwise become the outer loop of a join on key instead
   ** of being probed. */
   if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
-  int ordered = info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
+  /* ORDER BY key is the walk's order only where SQLite orders TEXT as the
+  ** keys' UTF-8 bytes; in a UTF-16 database SQLite sorts. */
+  int ordered = !p->utf16 && info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
   if (info->colUsed == 0 && nLo == 0 && nHi == 0 && iPat < 0 && !ordered) {
     info->idxNum = PLAN_COUNT;
     info->idxStr = "count";
@@ -1377,21 +1465,32 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   char desc_buf[160];
   desc_buf[0] = 0;
   size_t dl = 0;
-  int use[MAX_ARGS], op[MAX_ARGS];
+  int use[MAX_ARGS], op[MAX_ARGS], exact[MAX_ARGS];
   /* Every bound is passed (xFilter keeps the tightest of each side):
-  ** SQLite's LIKE optimization adds bounds of its own beside the user's. */
-  for (int b = 0; b < nLo; b++) {
-    use[narg] = iLo[b];
-    op[narg++] = info->aConstraint[iLo[b]].op == SQLITE_INDEX_CONSTRAINT_GT ? ARG_GT : ARG_GE;
-  }
-  for (int b = 0; b < nHi; b++) {
-    use[narg] = iHi[b];
-    op[narg++] = info->aConstraint[iHi[b]].op == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT : ARG_LE;
+  ** SQLite's LIKE optimization adds bounds of its own beside the user's.
+  ** A bound is applied exactly except a TEXT one in a UTF-16 database,
+  ** which xFilter widens to a superset (see scan_start) and SQLite checks:
+  ** there only a bound known now not to be TEXT is omitted. */
+  for (int b = 0; b < nLo + nHi; b++) {
+    int i = b < nLo ? iLo[b] : iHi[b - nLo], o = info->aConstraint[i].op;
+    use[narg] = i;
+    exact[narg] = 1;
+    if (p->utf16) {
+      sqlite3_value *bv = NULL;
+      exact[narg] = sqlite3_vtab_rhs_value(info, i, &bv) == SQLITE_OK && bv &&
+                    sqlite3_value_type(bv) != SQLITE_TEXT;
+      if (!exact[narg]) nOther++;
+    }
+    op[narg++] = o == SQLITE_INDEX_CONSTRAINT_GT   ? ARG_GT
+                 : o == SQLITE_INDEX_CONSTRAINT_GE ? ARG_GE
+                 : o == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT
+                                                   : ARG_LE;
   }
   if (nLo) rows /= 4;
   if (nHi) rows /= 4;
   if (iPat >= 0) {
     use[narg] = iPat;
+    exact[narg] = 0;
     op[narg++] = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE ? ARG_LIKE : ARG_GLOB;
     rows /= 32;
   }
@@ -1409,9 +1508,11 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     if (sqlite3_vtab_rhs_value(info, iLimit, &lv) == SQLITE_OK && lv)
       cap = (double)sqlite3_value_int64(lv);
     use[narg] = iLimit;
+    exact[narg] = 1;
     op[narg++] = ARG_LIMIT;
     if (iOffset >= 0) {
       use[narg] = iOffset;
+      exact[narg] = 1;
       op[narg++] = ARG_OFFSET;
       if (cap >= 0 && sqlite3_vtab_rhs_value(info, iOffset, &ov) == SQLITE_OK && ov)
         cap += (double)sqlite3_value_int64(ov);
@@ -1421,7 +1522,7 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   for (int a = 0; a < narg; a++) {
     info->aConstraintUsage[use[a]].argvIndex = a + 1;
     /* Bounds, LIMIT and OFFSET are applied exactly here; a pattern is not. */
-    info->aConstraintUsage[use[a]].omit = op[a] != ARG_LIKE && op[a] != ARG_GLOB;
+    info->aConstraintUsage[use[a]].omit = exact[a];
     plan |= op[a] << (ARG_SHIFT + ARG_BITS * a);
     static const char *const name[] = {"", "key>?", "key>=?", "key<?", "key<=?",
                                        "key LIKE ?", "key GLOB ?", "LIMIT ?", "OFFSET ?"};
@@ -1603,21 +1704,52 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
   return probe_push(c, v, &c->probes[c->nprobe]);
 }
 
+/* Keep the tighter of the bound *cur (if *have) and k, for a lower bound
+** (is_lo) or an upper one; k is taken (moved into *cur or cleared). */
+static void bound_keep(int is_lo, bcx_key *k, int excl, bcx_key *cur, int *have, int *ex) {
+  int tighter = 1;
+  if (*have) {
+    int c = bcx_bytes_cmp(k->data, k->len, cur->data, cur->len);
+    tighter = is_lo ? (c > 0 || (c == 0 && excl)) : (c < 0 || (c == 0 && excl));
+  }
+  if (tighter) {
+    if (*have) bcx_key_clear(cur);
+    *cur = *k;
+    bcx_key_rebase(cur);
+    *have = 1;
+    *ex = excl;
+  } else {
+    bcx_key_clear(k);
+  }
+}
+
 /* Start a PLAN_SCAN: its ranges from argv (see bitcaskBestIndex), then
 ** the first row. */
 static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **argv) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
   bcx_key lo, hi;
   int have_lo = 0, have_hi = 0, lo_excl = 0, hi_excl = 0, pat_op = BCX_PATTERN_NONE;
   const unsigned char *pat = NULL;
   sqlite3_int64 limit = -1, offset = 0;
   int rc = SQLITE_OK, none = 0;
+  /* UTF-16: the TEXT bounds of each side, as UTF-8 (see below). */
+  sqlite3_value *tlo[MAX_BOUNDS], *thi[MAX_BOUNDS];
+  int ntlo = 0, nthi = 0;
   c->desc = (idxNum & SCAN_DESC) != 0;
+  text_order_check(p);
   for (int a = 0; a < argc && a < MAX_ARGS && rc == SQLITE_OK; a++) {
     int op = (idxNum >> (ARG_SHIFT + ARG_BITS * a)) & ((1 << ARG_BITS) - 1);
     sqlite3_value *v = argv[a];
     switch (op) {
     case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE: {
       int is_lo = op == ARG_GT || op == ARG_GE, excl = op == ARG_GT || op == ARG_LT;
+      if (p->utf16 && sqlite3_value_type(v) == SQLITE_TEXT) {
+        /* Not a range of UTF-8 keys: widened below (xBestIndex left the
+        ** bound to SQLite). */
+        if (is_lo && ntlo < MAX_BOUNDS) tlo[ntlo++] = v;
+        if (!is_lo && nthi < MAX_BOUNDS) thi[nthi++] = v;
+        break;
+      }
       bcx_key k;
       rc = bcx_key_encode_bound(v, &k);
       if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
@@ -1627,22 +1759,8 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
       }
       if (rc != SQLITE_OK) break;
       /* Keep the tightest bound of each side. */
-      int *have = is_lo ? &have_lo : &have_hi, *ex = is_lo ? &lo_excl : &hi_excl;
-      bcx_key *cur = is_lo ? &lo : &hi;
-      int tighter = 1;
-      if (*have) {
-        int c = bcx_bytes_cmp(k.data, k.len, cur->data, cur->len);
-        tighter = is_lo ? (c > 0 || (c == 0 && excl)) : (c < 0 || (c == 0 && excl));
-      }
-      if (tighter) {
-        if (*have) bcx_key_clear(cur);
-        *cur = k;
-        bcx_key_rebase(cur);
-        *have = 1;
-        *ex = excl;
-      } else {
-        bcx_key_clear(&k);
-      }
+      if (is_lo) bound_keep(1, &k, excl, &lo, &have_lo, &lo_excl);
+      else bound_keep(0, &k, excl, &hi, &have_hi, &hi_excl);
       break;
     }
     case ARG_LIKE: case ARG_GLOB:
@@ -1664,16 +1782,47 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
       break;
     }
   }
+  /* UTF-16 TEXT bounds.  SQLite orders TEXT by its UTF-16 bytes there, so
+  ** the strings above (below) a TEXT bound are no range of UTF-8 keys; a
+  ** lower one becomes "every TEXT key and above", an upper one "anything"
+  ** (BLOBs sort above every TEXT, and leaving them in keeps the pattern's
+  ** own BLOB range whole).  A lower and an upper TEXT bound together confine
+  ** the strings to those starting with their common ASCII prefix, in any
+  ** byte order: then the walk is the keys starting with it (bounds SQLite's
+  ** LIKE optimization derives beside a pattern are not trusted for that:
+  ** they do not hold for BLOB keys).  SQLite applies the bounds itself. */
+  if (rc == SQLITE_OK && !none && (ntlo || nthi)) {
+    size_t best = 0;
+    const unsigned char *bp = NULL;
+    for (int i = 0; i < ntlo && pat_op == BCX_PATTERN_NONE && rc == SQLITE_OK; i++)
+      for (int j = 0; j < nthi; j++) {
+        const unsigned char *a = sqlite3_value_text(tlo[i]), *b = sqlite3_value_text(thi[j]);
+        if (!a || !b) {
+          rc = SQLITE_NOMEM;
+          break;
+        }
+        size_t n = bcx_utf16_prefix(a, (size_t)sqlite3_value_bytes(tlo[i]), b,
+                                    (size_t)sqlite3_value_bytes(thi[j]));
+        if (n > best) best = n, bp = a;
+      }
+    bcx_key klo, khi;
+    if (rc == SQLITE_OK && ntlo)
+      rc = bcx_key_text_prefix(bp ? bp : (const unsigned char *)"", best, &klo, &khi);
+    if (rc == SQLITE_OK && ntlo) {
+      bound_keep(1, &klo, 0, &lo, &have_lo, &lo_excl);
+      if (best) bound_keep(0, &khi, 1, &hi, &have_hi, &hi_excl);
+      else bcx_key_clear(&khi);
+    }
+  }
   if (rc == SQLITE_OK && !none)
     rc = bcx_ranges_build(&c->ranges, have_lo ? &lo : NULL, lo_excl,
-                          have_hi ? &hi : NULL, hi_excl, pat_op, pat);
+                          have_hi ? &hi : NULL, hi_excl, pat_op, pat, p->utf16);
   if (have_lo) bcx_key_clear(&lo);
   if (have_hi) bcx_key_clear(&hi);
   if (rc != SQLITE_OK) return rc;
   c->limit = limit < 0 ? -1 : limit;
   if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
   if (idxNum & SCAN_ANYORDER) {
-    bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
     bc_txn *t = view_txn(p);
     bc_status st = p->snap && !t ? bc_scan_open_snapshot(p->snap, &c->snap)
                                  : bc_scan_open(p->sh->store, t, &c->snap);

@@ -16,9 +16,18 @@ left out and listed at the end of the script.  The script inserts the same rows 
 step), runs ~400 random queries, restarts, runs another batch, then runs a
 batch inside BEGIN ... ROLLBACK with uncommitted writes to both tables.
 
+With --encoding UTF-16le (or UTF-16be) the script starts with that PRAGMA
+encoding on the fresh database and the oracle uses it too; keys, bounds and
+prefixes then include characters whose order differs between UTF-8 and
+UTF-16 (U+0100, U+E000, U+10000, ...), and a key is shown with its bytes in
+the database's encoding (hex), so that any two rows in a different order
+show.
+
 Stdlib only; a fixed seed makes the output reproducible:
 
     python3 test/sql/gen_ordered.py            # writes test/sql/ordered.test
+    python3 test/sql/gen_ordered.py --encoding UTF-16le   # ordered_utf16le.test
+    python3 test/sql/gen_ordered.py --encoding UTF-16be   # ordered_utf16be.test
     python3 test/sql/gen_ordered.py -o FILE --seed N
 """
 
@@ -29,6 +38,25 @@ import re
 import sqlite3
 
 TBL = "@TBL@"  # placeholder for the table name in query templates
+
+# --encoding: the extra keys, bounds and prefixes below are used, and
+# quote(key) in a query becomes KEYCOL_UTF16 (TEXT as T and its bytes in
+# the database's encoding, in hex).
+UNI = False
+KEYCOL_UTF16 = "iif(typeof(key) = 'text', 'T' || hex(key), quote(key))"
+UNI_TEXTS = [
+    "\u0100", "\u0101", "\u0100\u0100", "b\u0100", "a\u0100", "a\u0162",
+    "ab\u0100", "\u0162", "\ue000", "\ue000a", "\uffef", "\U00010000",
+    "\U0001f600", "a\U00010000", "a\ue000", "\u00c4", "\u00e4", "\u00c4b",
+    "\u00e4b", "user:\u0100", "user:\U00010000", "user:\ue000", "\u4e2d",
+    "\u0100a", "a\u0100b", "b\U00010000", "b\ue000",
+]
+UNI_BLOBS = [b"a\x00", b"\x00a", b"a\x00b\x00", b"\x00\x01", b"\x01\x00",
+             b"\xd8\x00\xdc\x00", b"\x00\xd8\x00\xdc"]
+UNI_BOUNDS = ["\u0100", "\u0101", "a\u0100", "\ue000", "\U00010000", "b\u0162",
+              "user:\u0100", "user:\ue000", "\u00ff", "b\u0100", "a\U00010000"]
+UNI_PREFIXES = ["\u0100", "\u0101", "a\u0100", "\U00010000", "\ue000", "\u00c4",
+                "\u00e4", "user:\u0100", "b\u0100", "\u0162"]
 
 # ---------------------------------------------------------------------------
 # SQL literals
@@ -141,6 +169,8 @@ def build_keys(rng):
         "9223372036854775807", "0", "00", "a ", "a*b", "a?c", "a[b]", "*",
         "[", "\u00ff", "\u4e2d\u6587", "zz", "zzz",
     ]
+    if UNI:
+        texts += UNI_TEXTS
     tseen = set(texts)
     alphabet = "aAbBzZ019:_%-*"
     while len(texts) < 120:
@@ -151,6 +181,8 @@ def build_keys(rng):
 
     blobs = [b"", b"\x00", b"a", b"ab", b"\xff", b"\x00\x00", b"\x00\xff",
              b"a\x00", b"ab\x00", b"abc", b"user:1000", b"\x7f", b"\x80"]
+    if UNI:
+        blobs += [b for b in UNI_BLOBS if b not in blobs]
     bseen = set(blobs)
     while len(blobs) < 30:
         b = bytes(rng.randint(0, 255) for _ in range(rng.randint(1, 4)))
@@ -216,6 +248,8 @@ class BoundGen:
                 "user:", "user:1", "user:15", "user:2", "user;", "session:",
                 "2", "2.0", "10", "a", "A", "b", "\u00e9", "\uffff", "~", "",
             ]
+            if UNI:
+                pool += UNI_BOUNDS
             return lit_text(rng.choice(pool))
         if k < 0.97:  # blob
             return lit_blob(rng.choice([
@@ -276,7 +310,7 @@ def gen_prefix(rng, texts):
         "92", "1e", "2.", "2.5", "0", "5", "50", "\u00e9", "\u00c9", "e",
         "E", "z", "Z", "", "b", "user", "u", "x", "0.", "-0", "1.0e",
         "3.7", "99", "100",
-    ])
+    ] + (UNI_PREFIXES if UNI else []))
 
 
 def like_escape(p):
@@ -485,6 +519,8 @@ class Script:
                 cur.execute(re.sub(r"\bt\b", "tn", stmt, count=1))
 
     def query(self, types, sortmode, tmpl):
+        if UNI:
+            tmpl = tmpl.replace("quote(key)", KEYCOL_UTF16)
         kv_sql = tmpl.replace(TBL, "kv")
         t_sql = tmpl.replace(TBL, "t")
         rows = self.db.execute(t_sql).fetchall()
@@ -547,16 +583,24 @@ def both(sql_tmpl):
 
 
 def main():
+    global UNI
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("-o", "--output", default=os.path.join(here, "ordered.test"))
+    ap.add_argument("-o", "--output")
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--queries", type=int, default=400)
+    ap.add_argument("--encoding", choices=["UTF-16le", "UTF-16be"])
     args = ap.parse_args()
+    UNI = args.encoding is not None
+    if args.output is None:
+        args.output = os.path.join(here, "ordered%s.test" % (
+            "_" + args.encoding.replace("-", "").lower() if UNI else ""))
 
     rng = random.Random(args.seed)
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.text_factory = str
+    if UNI:
+        db.execute("PRAGMA encoding='%s'" % args.encoding)
     db.execute("CREATE TABLE t(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID")
     db.execute("CREATE TABLE tn(key PRIMARY KEY NOT NULL, value)")
 
@@ -565,17 +609,25 @@ def main():
 
     sc = Script(db)
     sc.comment(
-        "ordered.test: ORDER BY key [DESC], key >, >=, <, <=, BETWEEN,\n"
+        "%s: ORDER BY key [DESC], key >, >=, <, <=, BETWEEN,\n"
         "key LIKE 'prefix%%', key GLOB 'prefix*' and LIMIT/OFFSET on the\n"
         "bitcask table, against the native oracle\n"
         "  CREATE TABLE t(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID\n"
         "holding the same rows: each query's expected result is what the same\n"
-        "SQL returns with kv replaced by t.\n"
+        "SQL returns with kv replaced by t.%s\n"
         "\n"
-        "GENERATED by test/sql/gen_ordered.py (seed %d): do not edit by hand;\n"
-        "change the generator and run `python3 test/sql/gen_ordered.py`."
-        % args.seed)
+        "GENERATED by test/sql/gen_ordered.py (seed %d%s): do not edit by hand;\n"
+        "change the generator and run `python3 test/sql/gen_ordered.py%s`."
+        % (os.path.basename(args.output),
+           ("\nIn a %s database, where SQLite orders TEXT by its %s bytes\n"
+            "(BINARY), not by the UTF-8 bytes the bitcask keys hold; a TEXT key is\n"
+            "shown as T and its bytes in that encoding (hex), others by quote()."
+            % (args.encoding, args.encoding)) if UNI else "",
+           args.seed, ", " + args.encoding if UNI else "",
+           " --encoding " + args.encoding if UNI else ""))
     sc.raw("require bitcask")
+    if UNI:
+        sc.statement("PRAGMA encoding='%s'" % args.encoding)
     sc.statement("CREATE VIRTUAL TABLE kv USING bitcask(dir='__TEST_DIR__/kv')")
     sc.statement("CREATE TABLE t(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID")
 
