@@ -950,7 +950,14 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   }
   if (rc == SQLITE_OK) {
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    /* Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual
+    ** table then applies, as for an ordinary table in all but one point --
+    ** views and triggers of a database file may use the table while the
+    ** schema is trusted (PRAGMA trusted_schema=ON, the default) and are
+    ** refused ("unsafe use of virtual table") when it is not.  Reading or
+    ** writing the table through a view or trigger does what the same
+    ** statement does directly; the functions that act on the store's files
+    ** (bitcask_merge, bitcask_stats) stay direct-only (functions.c). */
     if (isCreate) {
       /* Until the transaction commits (see "Creating and dropping"); inside
       ** an explicit one the watcher also sees a ROLLBACK TO. */
