@@ -84,7 +84,8 @@
 ** its values are read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
-** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
+** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT_PRIMARYKEY
+** (a NULL key SQLITE_CONSTRAINT_NOTNULL, the native codes) before
 ** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
 ** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
 ** file, and are fsync'd per the sync option, in xSync.
@@ -1832,14 +1833,20 @@ static int bitcaskRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
 
 /* ---- xUpdate ------------------------------------------------------------ */
 
-static int constraint_error(bitcask_vtab *p, const char *what) {
+/* A constraint failure, with the message and the extended code a native
+** WITHOUT ROWID table gives (SQLITE_CONSTRAINT_PRIMARYKEY for a duplicate
+** key, SQLITE_CONSTRAINT_NOTNULL for a NULL one).  SQLite passes an
+** xUpdate's code through to sqlite3_extended_errcode() and tests only its
+** low byte for the conflict handling (OP_VUpdate: `(rc&0xff) ==
+** SQLITE_CONSTRAINT`), so OR IGNORE / OR FAIL / OR ROLLBACK still apply. */
+static int constraint_error(bitcask_vtab *p, int code, const char *what) {
   vtab_error(p, "%s constraint failed: %s.key", what, p->zName);
-  return SQLITE_CONSTRAINT;
+  return code;
 }
 
 static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
   int rc = bcx_key_encode(v, k);
-  if (rc == SQLITE_MISMATCH) return constraint_error(p, "NOT NULL");
+  if (rc == SQLITE_MISMATCH) return constraint_error(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
   if (rc == SQLITE_TOOBIG) {
     vtab_error(p, "bitcask table '%s': key of %d bytes is too large (the "
                "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
@@ -1889,7 +1896,7 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       st = bc_txn_insert(t, newk.data, newk.len, meta, val.data, val.len);
       if (st == BC_EXISTS) {
         st = BC_OK;
-        rc = constraint_error(p, "UNIQUE");
+        rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
       }
     }
     goto done;
@@ -1900,7 +1907,7 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   if (rc != SQLITE_OK) goto done;
   int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
   if (!sameKey && !isReplace && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
-    rc = constraint_error(p, "UNIQUE");
+    rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
     goto done;
   }
   if (sqlite3_value_nochange(argv[3])) {
