@@ -18,6 +18,11 @@
 #include <sys/types.h>
 #include "../engine/bitcask.h"
 
+/* The collation of the primary-key index the table declares (vtab.c):
+** BINARY's comparison under another name, registered on every connection
+** that loads the extension. */
+#define BCX_PK_COLLATION "bitcask_pk"
+
 /* ---- codec.c ---------------------------------------------------------- */
 
 /* The meta byte stored with every record (docs/FORMAT.md "meta"):
