@@ -40,6 +40,7 @@
 #define BCX_VALUE_MASK 0x07
 #define BCX_KEY_REAL 0x08
 #define BCX_KEY_NEGZERO 0x10
+#define BCX_KEY_MASK (BCX_KEY_REAL | BCX_KEY_NEGZERO) /* the key bits of meta */
 
 /* Key encoding: a tag byte, then the payload.  Keys that SQLite compares
 ** equal encode to the same bytes; the tags follow SQLite's order of storage

@@ -91,6 +91,27 @@
 ** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
 ** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
 ** file, and are fsync'd per the sync option, in xSync.
+**
+** Stale rows.  For a multi-row UPDATE of a virtual table SQLite reads every
+** row and computes its new key and value first, then calls xUpdate for each
+** (it collects them in an ephemeral table); a native table computes a row's
+** new values when it gets to the row.  The two differ only when an earlier
+** xUpdate of the statement changed a row before the row's own turn:
+**   - it moved the row away (an UPDATE ... FROM matching the row twice):
+**     the row is gone, and xUpdate skips it, as a native table does;
+**   - under OR REPLACE, it moved another row onto the row's key, replacing
+**     it: a native table then updates the row now there, with values
+**     computed from it; SQLite's were computed from the row replaced.
+**     When they visibly differ -- the statement sets `value`, or the key
+**     now there is of another storage class (1.0 where 1 was read) -- the
+**     statement is refused; else (only the key set, same class) SQLite's
+**     values are the native ones unless the key's expression reads
+**     `value`, which nothing can tell (README).
+** Telling needs no bookkeeping per row: `wrote` says that xUpdate wrote
+** since a cursor last produced a row (the rows SQLite collected were all
+** read before), and replaced_seq is the seq of the first record written
+** over another row since then; a row whose record has a seq at least that
+** may have been replaced by this statement.
 */
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT1
@@ -176,6 +197,10 @@ struct bitcask_vtab {
   int ghost;               /* its CREATE was undone: inert until disconnected */
   int drop_rc;             /* a refused autocommit DROP: the error the
                            ** watcher's xSync fails the commit with */
+  int wrote;               /* xUpdate wrote since a cursor last produced a
+                           ** row (see "Stale rows" at the top) */
+  uint64_t replaced_seq;   /* seq of the first row an UPDATE replaced
+                           ** since then; UINT64_MAX: none */
 };
 
 typedef struct bitcask_cursor {
@@ -264,6 +289,14 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
                    : bc_get(p->sh->store, k, n, b, v, i);
 }
 
+
+/* A cursor of the table produced a row (or a transaction boundary): the
+** values of whatever xUpdate comes next were computed after every write
+** so far (see "Stale rows" at the top). */
+static void rows_read(bitcask_vtab *p) {
+  p->wrote = 0;
+  p->replaced_seq = UINT64_MAX;
+}
 
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
@@ -845,6 +878,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   memset(p, 0, sizeof *p);
   p->db = db;
   p->mod = mod;
+  rows_read(p);
   p->zDb = sqlite3_mprintf("%s", zDb);
   p->zName = sqlite3_mprintf("%s", zTab);
   bc_options_init(&p->opts);
@@ -1593,6 +1627,7 @@ static int scan_advance(bitcask_cursor *c) {
 
 static int bitcaskNext(sqlite3_vtab_cursor *cur) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
+  rows_read((bitcask_vtab *)cur->pVtab);
   if ((c->plan & PLAN_MASK) == PLAN_SCAN) return scan_advance(c);
   if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
     c->count--;
@@ -1728,6 +1763,7 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   (void)idxStr;
+  rows_read(p);
   cursor_reset(c);
   c->plan = idxNum;
   int rc = vtab_store(p);
@@ -1893,16 +1929,17 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (rc != SQLITE_OK) return rc;
     st = bc_txn_delete(t, oldk.data, oldk.len);
     bcx_key_clear(&oldk);
+    if (st == BC_OK) p->wrote = 1;
     if (st == BC_NOTFOUND) st = BC_OK;
     return st == BC_OK ? SQLITE_OK : engine_error(p, st);
   }
 
   int isReplace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
-  rc = encode_key_checked(p, argv[2], &newk);
-  if (rc != SQLITE_OK) return rc;
 
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     /* INSERT */
+    rc = encode_key_checked(p, argv[2], &newk);
+    if (rc != SQLITE_OK) goto done;
     rc = bcx_value_encode(argv[3], &val);
     if (rc != SQLITE_OK) goto done;
     uint8_t meta = (uint8_t)(newk.key_meta | val.value_meta);
@@ -1916,35 +1953,81 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
         rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
       }
     }
+    if (st == BC_OK && rc == SQLITE_OK) p->wrote = 1;
     goto done;
   }
 
-  /* UPDATE */
+  /* UPDATE of the row SQLite read with key argv[0].  SQLite computed the
+  ** new key and value of every row of a multi-row UPDATE before the first
+  ** xUpdate (it collects them first, as it must for a virtual table), so
+  ** once this statement has written, the row at argv[0] may no longer be
+  ** the one they were computed from (see "Stale rows" at the top). */
   rc = encode_key_checked(p, argv[0], &oldk);
   if (rc != SQLITE_OK) goto done;
-  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
-  if (!sameKey && !isReplace && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
-    rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
-    goto done;
-  }
-  if (sqlite3_value_nochange(argv[3])) {
-    /* The value is unchanged and was not read (xColumn saw nochange). */
-    const void *data;
-    bc_info info;
-    st = bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &info);
+  int nochange = sqlite3_value_nochange(argv[3]);
+  const void *data = NULL;
+  bc_info cur;
+  int haveCur = 0;
+  if (nochange || p->wrote) {
+    /* The value is unchanged and was not read (xColumn saw nochange): it
+    ** is the row's value now.  Or the statement has written since it read
+    ** the row: where is the row now? */
+    st = nochange ? bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &cur)
+                  : bc_txn_lookup(t, oldk.data, oldk.len, &cur);
     if (st == BC_NOTFOUND) {
-      st = BC_OK; /* the row is gone: nothing to update */
+      /* Gone since it was read (an UPDATE ... FROM that matched the row
+      ** twice moved it the first time): a native table skips it too. */
+      st = BC_OK;
       goto done;
     }
     if (st != BC_OK) goto done;
-    uint8_t meta = (uint8_t)(newk.key_meta | (info.meta & BCX_VALUE_MASK));
-    if (sameKey && meta == info.meta) goto done; /* nothing changes */
-    st = bc_txn_put(t, newk.data, newk.len, meta, data, info.value_size);
+    haveCur = 1;
+  }
+  if (haveCur && isReplace && cur.seq >= p->replaced_seq &&
+      (!nochange || (cur.meta & BCX_KEY_MASK) != oldk.key_meta)) {
+    /* The row was replaced by an earlier row of this statement that moved
+    ** onto its key.  A native table computes the new key and value from
+    ** the row now there; SQLite gave them computed from the row replaced,
+    ** and they visibly differ (the value is set, or the key's class is
+    ** not the one read): refuse rather than write what no native table
+    ** would. */
+    vtab_error(p, "bitcask table '%s': UPDATE OR REPLACE cannot update a row "
+               "that an earlier row of the same statement replaced: SQLite "
+               "computed its new key and value from the row it replaced, "
+               "before the statement's first write (as it does for every "
+               "virtual table), where a native table computes them from the "
+               "row now there; update these rows in separate statements",
+               p->zName);
+    rc = SQLITE_ERROR;
+    goto done;
+  }
+  rc = encode_key_checked(p, argv[2], &newk);
+  if (rc != SQLITE_OK) goto done;
+  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
+  int replacing = 0; /* newk holds another row, which this write replaces */
+  if (!sameKey && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
+    if (!isReplace) {
+      rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+      goto done;
+    }
+    replacing = 1;
+  }
+  if (nochange) {
+    uint8_t meta = (uint8_t)(newk.key_meta | (cur.meta & BCX_VALUE_MASK));
+    if (sameKey && meta == cur.meta) goto done; /* nothing changes */
+    st = bc_txn_put(t, newk.data, newk.len, meta, data, cur.value_size);
   } else {
     rc = bcx_value_encode(argv[3], &val);
     if (rc != SQLITE_OK) goto done;
     st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
                     val.data, val.len);
+  }
+  if (st == BC_OK) p->wrote = 1;
+  if (st == BC_OK && replacing && p->replaced_seq == UINT64_MAX) {
+    /* The first row this statement replaced since it read the table:
+    ** every record written from now on has a seq at least this one's. */
+    bc_info ni;
+    if (bc_txn_lookup(t, newk.data, newk.len, &ni) == BC_OK) p->replaced_seq = ni.seq;
   }
   /* A key change is a put of the new key and a tombstone for the old one,
   ** committed together. */
@@ -2061,6 +2144,7 @@ static int vtab_txn(bitcask_vtab *p) {
 
 static int bitcaskBegin(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  rows_read(p);
   if (p->adopted) {
     /* SQLite drives the adopted transaction from now on. */
     p->adopted = 0;
@@ -2171,6 +2255,7 @@ static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
 static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   p->skip_svpt = 0;
+  rows_read(p);
   if (!p->txn) return SQLITE_OK;
   int i = 0;
   while (i < p->nsvpt && p->svpt[i].level != iLevel) i++;
