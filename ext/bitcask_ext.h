@@ -18,12 +18,20 @@
 #include <sys/types.h>
 #include "../engine/bitcask.h"
 
+/* The collation of the primary-key index the table declares (vtab.c):
+** BINARY's comparison under another name, registered on every connection
+** that loads the extension. */
+#define BCX_PK_COLLATION "bitcask_pk"
+
 /* ---- codec.c ---------------------------------------------------------- */
 
 /* The meta byte stored with every record (docs/FORMAT.md "meta"):
 **   bits 0-2  storage class of the value: BCX_NULL .. BCX_BLOB
 **   bit  3    the key is a REAL with an integral value, stored in the
-**             INTEGER key form so that 1 and 1.0 are one key */
+**             INTEGER key form so that 1 and 1.0 are one key
+**   bit  4    (with bit 3) the key is the REAL -0.0: the key 0, whose sign
+**             comes back as a native table keeps it (older builds, which do
+**             not set it, read such a key as 0.0) */
 #define BCX_NULL 0
 #define BCX_INTEGER 1
 #define BCX_REAL 2
@@ -31,6 +39,8 @@
 #define BCX_BLOB 4
 #define BCX_VALUE_MASK 0x07
 #define BCX_KEY_REAL 0x08
+#define BCX_KEY_NEGZERO 0x10
+#define BCX_KEY_MASK (BCX_KEY_REAL | BCX_KEY_NEGZERO) /* the key bits of meta */
 
 /* Key encoding: a tag byte, then the payload.  Keys that SQLite compares
 ** equal encode to the same bytes; the tags follow SQLite's order of storage
@@ -52,7 +62,7 @@
 typedef struct bcx_key {
   const unsigned char *data; /* -> inline_buf or heap */
   size_t len;
-  uint8_t key_meta;          /* BCX_KEY_REAL or 0 */
+  uint8_t key_meta;          /* 0, BCX_KEY_REAL or BCX_KEY_REAL|BCX_KEY_NEGZERO */
   unsigned char *heap;
   unsigned char inline_buf[64];
 } bcx_key;

@@ -32,7 +32,9 @@
 ** "Integral" is tested exactly ((double)(int64)r == r), which is how SQLite
 ** itself decides that an INTEGER and a REAL are equal (sqlite3IntFloatCompare
 ** is exact), so 2^53+1 and 9007199254740992.0 stay two keys.  -0.0 is the key
-** 0.  NaN never reaches us: SQLite turns it into NULL.
+** 0 (it compares equal to 0), with BCX_KEY_NEGZERO in meta so that it reads
+** back as -0.0, as a native table returns it.  NaN never reaches us: SQLite
+** turns it into NULL.
 **
 ** Values: NULL -> 0 bytes; INTEGER -> 8 bytes little-endian; REAL -> the 8
 ** bytes of the IEEE double, little-endian; TEXT -> UTF-8 bytes; BLOB -> bytes.
@@ -107,7 +109,10 @@ static int key_encode(sqlite3_value *v, bcx_key *out, size_t max_payload) {
   case SQLITE_FLOAT: {
     double r = sqlite3_value_double(v);
     out->key_meta = BCX_KEY_REAL;
-    if (real_is_int64(r, &i)) goto encode_int;
+    if (real_is_int64(r, &i)) {
+      if (i == 0 && signbit(r)) out->key_meta |= BCX_KEY_NEGZERO;
+      goto encode_int;
+    }
     uint64_t bits;
     memcpy(&bits, &r, 8);
     /* Negative doubles: flip every bit; positive: flip the sign bit. */
@@ -194,7 +199,7 @@ int bcx_key_result(sqlite3_context *ctx, const void *key, size_t klen,
     if (klen != 9) return SQLITE_CORRUPT;
     int64_t i = (int64_t)(get_be64(p + 1) ^ 0x8000000000000000ull);
     if (meta & BCX_KEY_REAL)
-      sqlite3_result_double(ctx, (double)i);
+      sqlite3_result_double(ctx, i == 0 && (meta & BCX_KEY_NEGZERO) ? -0.0 : (double)i);
     else
       sqlite3_result_int64(ctx, i);
     return SQLITE_OK;

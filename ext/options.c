@@ -148,7 +148,8 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
         rc = SQLITE_ERROR;
       } else if (on < 0) {
         *pzErr = sqlite3_mprintf(
-            "bitcask table '%s': option readonly: '%s' is not one of 1, 0", table, value);
+            "bitcask table '%s': option readonly: '%s' is not one of 1, true, yes, on "
+            "(read-only) or 0, false, no, off", table, value);
         rc = SQLITE_ERROR;
       } else {
         out->readonly = on;

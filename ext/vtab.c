@@ -13,8 +13,10 @@
 **
 ** Every bitcask table declares
 **
-**   CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID
+**   CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE bitcask_pk))
+**     WITHOUT ROWID
 **
+** (bitcask_pk is BINARY by another name, for foreign keys: see bitcaskInit)
 ** The key column has no affinity: values keep their storage class (codec.c).
 ** NOT NULL is not enforced by SQLite on a WITHOUT ROWID virtual table, so
 ** xUpdate refuses NULL keys itself.
@@ -88,10 +90,32 @@
 ** its values are read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
-** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT before
+** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT_PRIMARYKEY
+** (a NULL key SQLITE_CONSTRAINT_NOTNULL, the native codes) before
 ** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
 ** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
 ** file, and are fsync'd per the sync option, in xSync.
+**
+** Stale rows.  For a multi-row UPDATE of a virtual table SQLite reads every
+** row and computes its new key and value first, then calls xUpdate for each
+** (it collects them in an ephemeral table); a native table computes a row's
+** new values when it gets to the row.  The two differ only when an earlier
+** xUpdate of the statement changed a row before the row's own turn:
+**   - it moved the row away (an UPDATE ... FROM matching the row twice):
+**     the row is gone, and xUpdate skips it, as a native table does;
+**   - under OR REPLACE, it moved another row onto the row's key, replacing
+**     it: a native table then updates the row now there, with values
+**     computed from it; SQLite's were computed from the row replaced.
+**     When they visibly differ -- the statement sets `value`, or the key
+**     now there is of another storage class (1.0 where 1 was read) -- the
+**     statement is refused; else (only the key set, same class) SQLite's
+**     values are the native ones unless the key's expression reads
+**     `value`, which nothing can tell (README).
+** Telling needs no bookkeeping per row: `wrote` says that xUpdate wrote
+** since a cursor last produced a row (the rows SQLite collected were all
+** read before), and replaced_seq is the seq of the first record written
+** over another row since then; a row whose record has a seq at least that
+** may have been replaced by this statement.
 */
 #include "bitcask_ext.h"
 SQLITE_EXTENSION_INIT1
@@ -183,6 +207,10 @@ struct bitcask_vtab {
   int enc_known;
   int probing;             /* pattern_builtin()'s probe is being planned */
   int probe_saw;           /* ... and SQLite gave it its LIKE bounds */
+  int wrote;               /* xUpdate wrote since a cursor last produced a
+                           ** row (see "Stale rows" at the top) */
+  uint64_t replaced_seq;   /* seq of the first row an UPDATE replaced
+                           ** since then; UINT64_MAX: none */
 };
 
 typedef struct bitcask_cursor {
@@ -271,6 +299,14 @@ static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
                    : bc_get(p->sh->store, k, n, b, v, i);
 }
 
+
+/* A cursor of the table produced a row (or a transaction boundary): the
+** values of whatever xUpdate comes next were computed after every write
+** so far (see "Stale rows" at the top). */
+static void rows_read(bitcask_vtab *p) {
+  p->wrote = 0;
+  p->replaced_seq = UINT64_MAX;
+}
 
 static int vtab_txn(bitcask_vtab *p);
 static void txn_forget(bitcask_vtab *p);
@@ -852,6 +888,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   memset(p, 0, sizeof *p);
   p->db = db;
   p->mod = mod;
+  rows_read(p);
   p->zDb = sqlite3_mprintf("%s", zDb);
   p->zName = sqlite3_mprintf("%s", zTab);
   bc_options_init(&p->opts);
@@ -954,13 +991,35 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
     }
   }
 
+  /* The primary key's index is declared with BCX_PK_COLLATION, BINARY under
+  ** another name; the column itself keeps BINARY, so every comparison of
+  ** `key` (and sqlite3_vtab_collation) is unchanged.  The index exists only
+  ** in SQLite's schema: a virtual table has no b-tree, yet a foreign key
+  ** `REFERENCES kv(key)` made SQLite's foreign-key code open that index's
+  ** b-tree (root page 0) and report "database disk image is malformed".
+  ** An index whose collation is not the column's is not a parent key to
+  ** SQLite (sqlite3FkLocateIndex), so such a foreign key now fails with
+  ** "foreign key mismatch", as for FTS5.  Of SQLite's other uses of the
+  ** index's collation, the DISTINCT optimization is the one that shows:
+  ** `SELECT DISTINCT key` now de-duplicates (correctly, needlessly) where
+  ** it did not.  A foreign
+  ** key naming no column (`REFERENCES kv`) takes the primary key whatever
+  ** its collation: SQLite still reports it as malformed (README). */
   if (rc == SQLITE_OK) {
     rc = sqlite3_declare_vtab(
-        db, "CREATE TABLE x(key PRIMARY KEY NOT NULL, value) WITHOUT ROWID");
+        db, "CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE " BCX_PK_COLLATION
+            ")) WITHOUT ROWID");
   }
   if (rc == SQLITE_OK) {
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    /* Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual
+    ** table then applies, as for an ordinary table in all but one point --
+    ** views and triggers of a database file may use the table while the
+    ** schema is trusted (PRAGMA trusted_schema=ON, the default) and are
+    ** refused ("unsafe use of virtual table") when it is not.  Reading or
+    ** writing the table through a view or trigger does what the same
+    ** statement does directly; the functions that act on the store's files
+    ** (bitcask_merge, bitcask_stats) stay direct-only (functions.c). */
     if (isCreate) {
       /* Until the transaction commits (see "Creating and dropping"); inside
       ** an explicit one the watcher also sees a ROLLBACK TO. */
@@ -1669,6 +1728,7 @@ static int scan_advance(bitcask_cursor *c) {
 
 static int bitcaskNext(sqlite3_vtab_cursor *cur) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
+  rows_read((bitcask_vtab *)cur->pVtab);
   if ((c->plan & PLAN_MASK) == PLAN_SCAN) return scan_advance(c);
   if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
     c->count--;
@@ -1852,6 +1912,7 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   (void)idxStr;
+  rows_read(p);
   cursor_reset(c);
   c->plan = idxNum;
   int rc = vtab_store(p);
@@ -1974,14 +2035,20 @@ static int bitcaskRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
 
 /* ---- xUpdate ------------------------------------------------------------ */
 
-static int constraint_error(bitcask_vtab *p, const char *what) {
+/* A constraint failure, with the message and the extended code a native
+** WITHOUT ROWID table gives (SQLITE_CONSTRAINT_PRIMARYKEY for a duplicate
+** key, SQLITE_CONSTRAINT_NOTNULL for a NULL one).  SQLite passes an
+** xUpdate's code through to sqlite3_extended_errcode() and tests only its
+** low byte for the conflict handling (OP_VUpdate: `(rc&0xff) ==
+** SQLITE_CONSTRAINT`), so OR IGNORE / OR FAIL / OR ROLLBACK still apply. */
+static int constraint_error(bitcask_vtab *p, int code, const char *what) {
   vtab_error(p, "%s constraint failed: %s.key", what, p->zName);
-  return SQLITE_CONSTRAINT;
+  return code;
 }
 
 static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
   int rc = bcx_key_encode(v, k);
-  if (rc == SQLITE_MISMATCH) return constraint_error(p, "NOT NULL");
+  if (rc == SQLITE_MISMATCH) return constraint_error(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
   if (rc == SQLITE_TOOBIG) {
     vtab_error(p, "bitcask table '%s': key of %d bytes is too large (the "
                "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
@@ -2011,16 +2078,17 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (rc != SQLITE_OK) return rc;
     st = bc_txn_delete(t, oldk.data, oldk.len);
     bcx_key_clear(&oldk);
+    if (st == BC_OK) p->wrote = 1;
     if (st == BC_NOTFOUND) st = BC_OK;
     return st == BC_OK ? SQLITE_OK : engine_error(p, st);
   }
 
   int isReplace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
-  rc = encode_key_checked(p, argv[2], &newk);
-  if (rc != SQLITE_OK) return rc;
 
   if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     /* INSERT */
+    rc = encode_key_checked(p, argv[2], &newk);
+    if (rc != SQLITE_OK) goto done;
     rc = bcx_value_encode(argv[3], &val);
     if (rc != SQLITE_OK) goto done;
     uint8_t meta = (uint8_t)(newk.key_meta | val.value_meta);
@@ -2031,38 +2099,84 @@ static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       st = bc_txn_insert(t, newk.data, newk.len, meta, val.data, val.len);
       if (st == BC_EXISTS) {
         st = BC_OK;
-        rc = constraint_error(p, "UNIQUE");
+        rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
       }
     }
+    if (st == BC_OK && rc == SQLITE_OK) p->wrote = 1;
     goto done;
   }
 
-  /* UPDATE */
+  /* UPDATE of the row SQLite read with key argv[0].  SQLite computed the
+  ** new key and value of every row of a multi-row UPDATE before the first
+  ** xUpdate (it collects them first, as it must for a virtual table), so
+  ** once this statement has written, the row at argv[0] may no longer be
+  ** the one they were computed from (see "Stale rows" at the top). */
   rc = encode_key_checked(p, argv[0], &oldk);
   if (rc != SQLITE_OK) goto done;
-  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
-  if (!sameKey && !isReplace && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
-    rc = constraint_error(p, "UNIQUE");
-    goto done;
-  }
-  if (sqlite3_value_nochange(argv[3])) {
-    /* The value is unchanged and was not read (xColumn saw nochange). */
-    const void *data;
-    bc_info info;
-    st = bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &info);
+  int nochange = sqlite3_value_nochange(argv[3]);
+  const void *data = NULL;
+  bc_info cur;
+  int haveCur = 0;
+  if (nochange || p->wrote) {
+    /* The value is unchanged and was not read (xColumn saw nochange): it
+    ** is the row's value now.  Or the statement has written since it read
+    ** the row: where is the row now? */
+    st = nochange ? bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &cur)
+                  : bc_txn_lookup(t, oldk.data, oldk.len, &cur);
     if (st == BC_NOTFOUND) {
-      st = BC_OK; /* the row is gone: nothing to update */
+      /* Gone since it was read (an UPDATE ... FROM that matched the row
+      ** twice moved it the first time): a native table skips it too. */
+      st = BC_OK;
       goto done;
     }
     if (st != BC_OK) goto done;
-    uint8_t meta = (uint8_t)(newk.key_meta | (info.meta & BCX_VALUE_MASK));
-    if (sameKey && meta == info.meta) goto done; /* nothing changes */
-    st = bc_txn_put(t, newk.data, newk.len, meta, data, info.value_size);
+    haveCur = 1;
+  }
+  if (haveCur && isReplace && cur.seq >= p->replaced_seq &&
+      (!nochange || (cur.meta & BCX_KEY_MASK) != oldk.key_meta)) {
+    /* The row was replaced by an earlier row of this statement that moved
+    ** onto its key.  A native table computes the new key and value from
+    ** the row now there; SQLite gave them computed from the row replaced,
+    ** and they visibly differ (the value is set, or the key's class is
+    ** not the one read): refuse rather than write what no native table
+    ** would. */
+    vtab_error(p, "bitcask table '%s': UPDATE OR REPLACE cannot update a row "
+               "that an earlier row of the same statement replaced: SQLite "
+               "computed its new key and value from the row it replaced, "
+               "before the statement's first write (as it does for every "
+               "virtual table), where a native table computes them from the "
+               "row now there; update these rows in separate statements",
+               p->zName);
+    rc = SQLITE_ERROR;
+    goto done;
+  }
+  rc = encode_key_checked(p, argv[2], &newk);
+  if (rc != SQLITE_OK) goto done;
+  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
+  int replacing = 0; /* newk holds another row, which this write replaces */
+  if (!sameKey && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
+    if (!isReplace) {
+      rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+      goto done;
+    }
+    replacing = 1;
+  }
+  if (nochange) {
+    uint8_t meta = (uint8_t)(newk.key_meta | (cur.meta & BCX_VALUE_MASK));
+    if (sameKey && meta == cur.meta) goto done; /* nothing changes */
+    st = bc_txn_put(t, newk.data, newk.len, meta, data, cur.value_size);
   } else {
     rc = bcx_value_encode(argv[3], &val);
     if (rc != SQLITE_OK) goto done;
     st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
                     val.data, val.len);
+  }
+  if (st == BC_OK) p->wrote = 1;
+  if (st == BC_OK && replacing && p->replaced_seq == UINT64_MAX) {
+    /* The first row this statement replaced since it read the table:
+    ** every record written from now on has a seq at least this one's. */
+    bc_info ni;
+    if (bc_txn_lookup(t, newk.data, newk.len, &ni) == BC_OK) p->replaced_seq = ni.seq;
   }
   /* A key change is a put of the new key and a tombstone for the old one,
   ** committed together. */
@@ -2179,6 +2293,7 @@ static int vtab_txn(bitcask_vtab *p) {
 
 static int bitcaskBegin(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  rows_read(p);
   if (p->adopted) {
     /* SQLite drives the adopted transaction from now on. */
     p->adopted = 0;
@@ -2289,6 +2404,7 @@ static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
 static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   p->skip_svpt = 0;
+  rows_read(p);
   if (!p->txn) return SQLITE_OK;
   int i = 0;
   while (i < p->nsvpt && p->svpt[i].level != iLevel) i++;
@@ -2373,6 +2489,14 @@ static void moduleDestroy(void *pAux) {
   sqlite3_free(m);
 }
 
+/* BCX_PK_COLLATION: memcmp, then the shorter first -- BINARY exactly. */
+static int pkCollation(void *arg, int n1, const void *a, int n2, const void *b) {
+  (void)arg;
+  int n = n1 < n2 ? n1 : n2;
+  int c = n > 0 ? memcmp(a, b, (size_t)n) : 0;
+  return c ? c : (n1 > n2) - (n1 < n2);
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -2387,8 +2511,14 @@ sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
   m->db = db;
   m->pid = getpid();
   bcx_registry_init();
-  int rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
-                                    moduleDestroy);
+  int rc = sqlite3_create_collation(db, BCX_PK_COLLATION, SQLITE_UTF8, NULL,
+                                    pkCollation);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(m);
+    return rc;
+  }
+  rc = sqlite3_create_module_v2(db, "bitcask", &bitcaskModule, m,
+                                moduleDestroy);
   if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */
   m->watch_level = -1;
   /* The transaction watcher (see "Creating and dropping").  It reads m only
