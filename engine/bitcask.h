@@ -547,7 +547,8 @@ void bc_iter_close(bc_iter *it);
 ** (also if it was deleted and put back meanwhile) is returned exactly once,
 ** with its value as of that step; a key deleted before the scan reaches it
 ** is not returned; keys added after the open are not returned.  On a
-** read-only store, when t has written already, in a bc_snapshot that has
+** read-only store outside a bc_snapshot, when t has written already, in
+** a bc_snapshot that has
 ** saved versions already (something changed since it opened), or when the
 ** bitmap's memory cannot be had, the scan is an ordered iterator underneath
 ** (bc_iter_open's semantics, key order). */

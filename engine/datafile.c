@@ -66,9 +66,12 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 **    grows, so it is mapped at max_file_size (pages past its end are never
 **    touched), and when this process cuts a failed write off it, the keydir
 **    entries of those bytes are undone under the same mutex first;
-**  - in a read-only store, none: the writer (another process) may still cut
-**    back its active file -- even one it had sealed and hinted, when making
-**    the next file failed -- and a mapped read past a cut would fault.
+**  - in a read-only store, every file but the one the writer may still
+**    append to or cut back (s->follow_tail: the newest that is not a merge
+**    output -- which it is even when sealed and hinted, if making the next
+**    file failed): a mapped read past a cut would fault; the others never
+**    change again, and a mapping outlives the writer's unlink of a file
+**    merged away, as a descriptor does.
 ** A failed mmap is not an error: the read goes through pread.
 ** A mapping outlives its descriptor and does not count against
 ** RLIMIT_NOFILE: once a file other than the active one is mapped, its
@@ -79,7 +82,8 @@ static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint
                                      bc_status *st) {
   *st = BC_OK;
   if (!f->map) {
-    if (!s->use_mmap || s->read_only) return NULL;
+    if (!s->use_mmap) return NULL;
+    if (s->read_only && (f->id == s->follow_tail || !f->header_ok || f->missing)) return NULL;
     uint64_t len = f->size;
     if (f->id == s->active_id && !s->read_only) {
       len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;

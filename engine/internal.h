@@ -528,6 +528,11 @@ struct bc_store {
   uint64_t ahint_spilled;
   uint32_t ahint_crc;
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
+  uint32_t follow_tail;     /* read-only: the file the writer may still
+                            ** append to or cut back (the newest that is
+                            ** not a merge output): the only one not mapped */
+  uint64_t kd_gen;          /* moves on when a read-only store's keydir is
+                            ** rebuilt (scan.c: a pinned bitmap dies) */
   int recovery_pending;     /* read-only: the last open or rebuild found
                             ** work only a writer's open does (a merge to
                             ** finish, leftovers, a torn or header-less

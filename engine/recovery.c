@@ -861,6 +861,7 @@ bc_status bc_recover(bc_store *s) {
   /* A file with a damaged header newer than the tail may have been the
   ** active file: the tail was then sealed, and damage at its end is
   ** corruption, not a torn tail to cut. */
+  if (!writer) s->follow_tail = tail;
   int tail_cut = 1;
   for (size_t i = 0; i < s->nfiles; i++)
     if (s->files[i].id > tail && !s->files[i].header_ok && !s->files[i].missing)
@@ -1184,6 +1185,8 @@ static bc_status follow_once(bc_store *s) {
   if (st != BC_OK) return st;
   if (dl.has_merge) st = BC_DONE;
   uint32_t tail = follow_tail(s, &dl);
+  /* The old tail, sealed now, may be mapped (datafile.c file_map). */
+  s->follow_tail = tail;
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
     struct stat sb;
@@ -1267,6 +1270,7 @@ static bc_status reload(bc_store *s) {
     bc_follow_free(s);
     if (bc_kd_init(&s->kd, seed) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
     s->kd.version = version + 1;
+    s->kd_gen++;
     s->corrupt = 0;
     st = bc_recover(s);
     /* A file renamed or removed by the writer's merge under our feet. */

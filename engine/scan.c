@@ -37,8 +37,10 @@
 ** taken; else the ordered fallback below serves.
 **
 ** Where a bitmap cannot serve, the scan is an ordered iterator underneath
-** (same results, key order): on a read-only store, whose keydir a refresh
-** may rebuild from scratch, in a transaction that has written already,
+** (same results, key order): on a read-only store outside a snapshot,
+** whose keydir a refresh may rebuild from scratch (a rebuild that cannot
+** wait for the snapshots breaks them, and kd_gen tells a pinned bitmap of
+** the old keydir), in a transaction that has written already,
 ** whose new keys are not in the keydir, and when the snapshot's memory
 ** cannot be had.
 */
@@ -52,6 +54,8 @@ struct bc_scan {
   bc_iter *it;    /* the ordered fallback, or NULL */
   bc_kd_snap snap; /* the snapshot, walked in arena order; owned */
   int pinned;      /* s->kd is pinned by this scan (and snap is taken) */
+  uint64_t kd_gen; /* s->kd_gen then: a read-only store's rebuilt keydir is
+                   ** another keydir, which the bitmap does not describe */
 };
 
 static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_scan **out) {
@@ -62,14 +66,18 @@ static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_scan **ou
   sc->sn = sn;
   pthread_mutex_lock(&s->mu);
   /* A snapshot with pre-images already: keys it has that the keydir has
-  ** not are in no bitmap of the keydir. */
-  int ordered = s->read_only || (t && t->ov.count > 0) || (sn && bc_snap_overlay(sn));
+  ** not are in no bitmap of the keydir.  A read-only store's keydir may be
+  ** rebuilt by a refresh, except while snapshots are open (or when one
+  ** must be, which breaks them: recovery.c bc_refresh_locked). */
+  int ordered = (s->read_only && !sn) || (t && t->ov.count > 0) ||
+                (sn && bc_snap_overlay(sn));
   if (!ordered) {
     if (bc_kd_snap_take(&s->kd, &sc->snap) != 0) {
       ordered = 1;
     } else {
       bc_kd_pin(&s->kd);
       sc->pinned = 1;
+      sc->kd_gen = s->kd_gen;
     }
   }
   pthread_mutex_unlock(&s->mu);
@@ -126,6 +134,11 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
     }
     ov = bc_snap_overlay(sc->sn);
   }
+  if (sc->pinned && sc->kd_gen != s->kd_gen) {
+    /* Rebuilt under it (only with its snapshot broken, which said so). */
+    pthread_mutex_unlock(&s->mu);
+    return bc_seterr(s, BC_BUSY, "the keydir was rebuilt under an open scan");
+  }
   st = BC_DONE;
   uint32_t ref;
   while (sc->pinned && (ref = bc_kd_snap_next(&sc->snap)) != 0) {
@@ -158,7 +171,7 @@ void bc_scan_close(bc_scan *sc) {
   if (!sc) return;
   if (sc->pinned) {
     pthread_mutex_lock(&sc->s->mu);
-    bc_kd_unpin(&sc->s->kd);
+    if (sc->kd_gen == sc->s->kd_gen) bc_kd_unpin(&sc->s->kd); /* else freed */
     pthread_mutex_unlock(&sc->s->mu);
   }
   bc_iter_close(sc->it);
