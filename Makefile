@@ -35,6 +35,7 @@ ENGINE_LIBS = -ldeflate -lisal -lpthread
 
 .PHONY: all test check check-sql check-engine check-runner check-shell check-crash check-fork \
         check-corrupt check-corrupt-long check-powerloss powerloss check-blackbox \
+        check-readme check-clients check-diff check-diff-long \
         check-snapshots check-snapshots-long \
         check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
 
@@ -124,7 +125,8 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
 
 # One pass of every test against $(BUILD).
 check: all check-runner check-engine check-sql check-crash check-corrupt check-powerloss \
-       check-fork $(EXTRA_CHECKS) check-shell check-blackbox check-snapshots bench-smoke
+       check-fork $(EXTRA_CHECKS) check-shell check-blackbox check-snapshots check-readme \
+       check-clients check-diff bench-smoke
 
 check-fork: $(BUILD)/fork_writers $(BUILD)/bitcask.so
 	@d=$$(mktemp -d); $(BUILD)/fork_writers $$d $(BUILD)/bitcask; rc=$$?; \
@@ -186,6 +188,44 @@ check-sql: $(BUILD)/slt $(BUILD)/bitcask.so
 # sqlite3 module loads extensions).  Normal build only, as check-shell.
 check-blackbox: $(BUILD)/bitcask.so
 	@if [ "$(SAN)" != 1 ]; then bash test/blackbox/run.sh $(BUILD)/bitcask; fi
+
+# README.md as a user pastes it (test/readme/): every SQL block and shell
+# transcript of README run in the real sqlite3 shell (readme_sql.py; its
+# header says how README marks setup and lines that cannot run), and the
+# size limits README states, through SQL (limits.py).  Normal build only.
+check-readme: $(BUILD)/bitcask.so
+	@if [ "$(SAN)" != 1 ]; then set -e; \
+	  /usr/bin/python3 test/readme/readme_sql.py $(BUILD)/bitcask; \
+	  /usr/bin/python3 test/readme/limits.py $(BUILD)/bitcask; fi
+
+# SQLite's clients (docs/clients.md, test/clients/): a round trip through
+# Python's sqlite3 and APSW, every example of docs/clients.md (the shell,
+# Python, APSW, better-sqlite3, node-sqlite3, two C programs), and a round
+# trip through each Node module.  The Node modules are built from source
+# into $(BUILD)/node the first time (the npm registry, a few minutes); where
+# that cannot be done the Node parts are skipped, saying why, as with
+# CLIENTS_NODE=0.  Normal build only.
+check-clients: $(BUILD)/bitcask.so
+	@if [ "$(SAN)" != 1 ]; then bash test/clients/run.sh $(BUILD)/bitcask; fi
+
+# The random differential test (test/diff/diff_native.py): random statements
+# on a bitcask table and a native WITHOUT ROWID table of one database,
+# results, errors with their extended codes, and the rows compared after
+# each; DIFF_CHECK_SECONDS shared by the encodings as weighted.  `make
+# check-diff-long DIFF_SECONDS=n` runs it longer; DIFF_SEED=s repeats a seed.
+# Python, so normal build only.
+DIFF_CHECK_SECONDS ?= 10
+DIFF_SECONDS ?= 600
+DIFF_SEED ?=
+DIFF_ENCODINGS ?= UTF-8:3,UTF-16le:1,UTF-16be:1
+DIFF_ARGS = --encoding $(DIFF_ENCODINGS) $(if $(DIFF_SEED),--seed $(DIFF_SEED))
+check-diff: $(BUILD)/bitcask.so
+	@if [ "$(SAN)" != 1 ]; then /usr/bin/python3 test/diff/diff_native.py $(BUILD)/bitcask \
+	  --seconds $(DIFF_CHECK_SECONDS) $(DIFF_ARGS); fi
+
+check-diff-long: $(BUILD)/bitcask.so
+	/usr/bin/python3 test/diff/diff_native.py $(BUILD)/bitcask --seconds $(DIFF_SECONDS) \
+	  --repro-seconds 300 $(DIFF_ARGS)
 
 # Consistent reads (issue 13, test/snapshot/): statements that another
 # connection or process commits into halfway must see one committed state
