@@ -66,10 +66,12 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 **    grows, so it is mapped at max_file_size (pages past its end are never
 **    touched), and when this process cuts a failed write off it, the keydir
 **    entries of those bytes are undone under the same mutex first;
-**  - in a read-only store, every file but the one the writer may still
+**  - in a read-only store, every file -- the one the writer may still
 **    append to or cut back (s->follow_tail: the newest that is not a merge
-**    output -- which it is even when sealed and hinted, if making the next
-**    file failed): a mapped read past a cut would fault; the others never
+**    output, which it is even when sealed and hinted, if making the next
+**    file failed) only below the highest durability claim of its COMMITs
+**    (s->follow_durable): the writer fsync'd those bytes and never cuts
+**    them, while a mapped read past a cut would fault.  The others never
 **    change again, and a mapping outlives the writer's unlink of a file
 **    merged away, as a descriptor does.
 ** A failed mmap is not an error: the read goes through pread.
@@ -81,9 +83,31 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
                                      bc_status *st) {
   *st = BC_OK;
+  if (s->read_only && f->id == s->follow_tail) {
+    /* The writer's tail: mapped up to what it made durable, and mapped
+    ** again further as that grows; the rest is read with pread. */
+    if (off + n > s->follow_durable && s->follow_checked != f->size) {
+      s->follow_checked = f->size;
+      if (bc_lock_writer_gone(s)) s->follow_durable = f->size;
+    }
+    uint64_t d = s->follow_durable <= f->size ? s->follow_durable : f->size;
+    if (!s->use_mmap || off + n > d || !f->header_ok || d > SIZE_MAX) return NULL;
+    if (f->map && f->map_len >= off + n) return f->map + off;
+    bc_file_unmap(f);
+    int fd;
+    if ((*st = bc_file_fd(s, f, &fd)) != BC_OK) return NULL;
+    void *p = mmap(NULL, (size_t)d, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) return NULL;
+    f->map = p;
+    f->map_len = (size_t)d;
+    return f->map + off;
+  }
+  /* A follower's old tail, sealed since: mapped again whole. */
+  if (f->map && s->read_only && off + n > f->map_len && off + n <= f->size)
+    bc_file_unmap(f);
   if (!f->map) {
     if (!s->use_mmap) return NULL;
-    if (s->read_only && (f->id == s->follow_tail || !f->header_ok || f->missing)) return NULL;
+    if (s->read_only && (!f->header_ok || f->missing)) return NULL;
     uint64_t len = f->size;
     if (f->id == s->active_id && !s->read_only) {
       len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;

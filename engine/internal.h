@@ -530,7 +530,14 @@ struct bc_store {
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   uint32_t follow_tail;     /* read-only: the file the writer may still
                             ** append to or cut back (the newest that is
-                            ** not a merge output): the only one not mapped */
+                            ** not a merge output) */
+  uint64_t follow_durable;  /* read-only: how far follow_tail is known never
+                            ** to be cut back, so that far it is mapped too:
+                            ** the highest durability claim of its COMMITs
+                            ** (bytes the writer fsync'd), or all of what was
+                            ** read when the writer was seen gone */
+  uint64_t follow_checked;  /* follow_tail's size when bc_lock_writer_gone
+                            ** was last asked (once per size) */
   uint64_t kd_gen;          /* moves on when a read-only store's keydir is
                             ** rebuilt (scan.c: a pinned bitmap dies) */
   int recovery_pending;     /* read-only: the last open or rebuild found
@@ -706,6 +713,13 @@ int bc_marker_parse(const char *text, size_t len, int *version,
 /* lock.c */
 bc_status bc_lock_acquire(bc_store *s);
 void bc_lock_release(bc_store *s);
+/* 1 when the process LOCK names has exited (or LOCK was never written):
+** then every record in the store's files was written by writers that are
+** gone -- a writer names itself in LOCK before it appends anything -- and
+** none of them will be cut back (a new writer cuts only a torn tail past
+** every complete record, or its own failed writes).  0 when it may be
+** alive, or LOCK is being written.  An open, a read, a kill(pid, 0). */
+int bc_lock_writer_gone(bc_store *s);
 /* 1 when the calling process is not the one that opened s (a child after
 ** fork()).  One getpid() call: for write paths, not for reads. */
 int bc_foreign(const bc_store *s);

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,21 @@ bc_status bc_lock_acquire(bc_store *s) {
   }
   s->lock_fd = fd;
   return BC_OK;
+}
+
+int bc_lock_writer_gone(bc_store *s) {
+  char path[PATH_MAX], pid[32];
+  bc_path_name(s, path, "LOCK");
+  int fd = s->io.open(s->io.ctx, path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return errno == ENOENT; /* never written */
+  ssize_t n = bc_read_all(&s->io, fd, pid, sizeof pid - 1, 0);
+  s->io.close(s->io.ctx, fd);
+  if (n <= 0) return 0; /* a writer between its flock and its pid */
+  pid[n] = 0;
+  char *end;
+  long p = strtol(pid, &end, 10);
+  if (end == pid || p <= 0 || p == (long)getpid()) return 0;
+  return kill((pid_t)p, 0) != 0 && errno == ESRCH;
 }
 
 void bc_lock_release(bc_store *s) {

@@ -1079,6 +1079,8 @@ oom:
   st = bc_seterr(s, BC_NOMEM, "out of memory");
 out:
   if (st == BC_OK && !writer) {
+    s->follow_durable = rc.claim_file == s->follow_tail ? rc.claim : 0;
+    s->follow_checked = 0;
     /* A read-only store goes on from here at each bc_refresh: keep the
     ** pending transactions. */
     s->follow = malloc(sizeof *s->follow);
@@ -1185,7 +1187,8 @@ static bc_status follow_once(bc_store *s) {
   if (st != BC_OK) return st;
   if (dl.has_merge) st = BC_DONE;
   uint32_t tail = follow_tail(s, &dl);
-  /* The old tail, sealed now, may be mapped (datafile.c file_map). */
+  /* The old tail, sealed now, may be mapped whole (datafile.c file_map). */
+  uint32_t prev_tail = s->follow_tail;
   s->follow_tail = tail;
   for (size_t i = 0; i < s->nfiles && st == BC_OK; i++) {
     bc_file *f = &s->files[i];
@@ -1247,6 +1250,13 @@ static bc_status follow_once(bc_store *s) {
     uint64_t last = rc->has_commit ? rc->commit_txn : 0;
     st = settle_commit(rc);
     if (st == BC_OK && last) rc->settled_txn = last;
+  }
+  {
+    /* A refresh reads what a live writer appends: only its claims count
+    ** for the new part; what was known safe of the same tail stays so. */
+    uint64_t c = rc->claim_file == tail ? rc->claim : 0;
+    if (tail != prev_tail || c > s->follow_durable) s->follow_durable = c;
+    if (tail != prev_tail) s->follow_checked = 0;
   }
   if (st == BC_OK && have_ds) {
     fw->dir_valid = 1;
