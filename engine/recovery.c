@@ -1170,15 +1170,14 @@ static bc_status follow_once(bc_store *s) {
   /* The common case, nothing written since: two stats, no listing. */
   struct stat ds;
   int have_ds = stat(s->dir, &ds) == 0;
+  struct timespec seen; /* when ds was taken */
+  clock_gettime(CLOCK_REALTIME, &seen);
   if (have_ds && fw->dir_valid && ts_ns(ds.st_mtim) == fw->dir_mtime &&
       ts_ns(ds.st_ctim) == fw->dir_ctime && (uint64_t)ds.st_ino == fw->dir_ino) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t t = fw->dir_mtime > fw->dir_ctime ? fw->dir_mtime : fw->dir_ctime;
     bc_file *tf = fw->tail_id ? bc_file_get(s, fw->tail_id) : NULL;
     struct stat ts;
-    if (ts_ns(now) > t + FOLLOW_RACY_NS && tf && !tf->missing && tf->header_ok &&
-        bc_file_stat(s, tf, &ts) == 0 && (uint64_t)ts.st_size == tf->size)
+    if (tf && !tf->missing && tf->header_ok && bc_file_stat(s, tf, &ts) == 0 &&
+        (uint64_t)ts.st_size == tf->size)
       return BC_OK;
   }
   fw->dir_valid = 0;
@@ -1258,7 +1257,11 @@ static bc_status follow_once(bc_store *s) {
     if (tail != prev_tail || c > s->follow_durable) s->follow_durable = c;
     if (tail != prev_tail) s->follow_checked = 0;
   }
-  if (st == BC_OK && have_ds) {
+  /* Trusted next time only if the listing came well after the directory's
+  ** last change: a change in the same tick of the file system's coarse
+  ** clock as the one seen would leave its times as they were. */
+  uint64_t t = ts_ns(ds.st_mtim) > ts_ns(ds.st_ctim) ? ts_ns(ds.st_mtim) : ts_ns(ds.st_ctim);
+  if (st == BC_OK && have_ds && ts_ns(seen) > t + FOLLOW_RACY_NS) {
     fw->dir_valid = 1;
     fw->dir_mtime = ts_ns(ds.st_mtim);
     fw->dir_ctime = ts_ns(ds.st_ctim);

@@ -120,6 +120,15 @@ int bcx_rc(bc_status st) {
 /* Make sh the writer's (see the top of the file).  Registry mutex held. */
 int bcx_shared_write_locked(bcx_shared *sh, const char *zTab, char **pzErr) {
   if (!sh->following) return SQLITE_OK;
+  if (bcx_shared_inherited(sh)) {
+    /* A connection inherited from the parent of a fork() never writes
+    ** (see "fork()" above): it must not take the lock either. */
+    *pzErr = sqlite3_mprintf("bitcask table '%s': this connection was opened by "
+                             "process %ld, the parent of this child made by "
+                             "fork(): it cannot write here (open a connection "
+                             "in the child)", zTab, (long)sh->pid);
+    return SQLITE_MISUSE;
+  }
   bc_options o = sh->opts;
   o.read_only = 0;
   o.create = 0;

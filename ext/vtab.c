@@ -181,6 +181,10 @@ struct bitcask_vtab {
   bc_store *snap_store;    /* the store snap is of (sh->store may have been
                            ** replaced since: registry.c) */
   int nopen;               /* cursors open on the table */
+  sqlite3_stmt *mark_stmt; /* the statement that took stmt_mark (compared
+                           ** as a pointer; see "Statement atomicity") */
+  int mark_run;            /* its SQLITE_STMTSTATUS_RUN then */
+  int owners_recorded;     /* the owners check ran on the writer's store */
   unsigned stmt_mark;      /* engine savepoint depth of the statement
                            ** writing now (see "Statement atomicity"), or 0 */
   unsigned gen;            /* sh->gen this table last moved on to */
@@ -327,14 +331,14 @@ static int vtab_writer(bitcask_vtab *p) {
   char *zErr = NULL;
   int rc = bcx_shared_write(p->sh, p->zName, &zErr);
   if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
-  if (gen != p->sh->gen) {
-    if (p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
+  if (gen != p->sh->gen && p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
+  if (!p->owners_recorded && vtab_owns(p)) {
     /* The check at first use could not record anything in a read-only
-    ** store (owners.c): now it can. */
-    if (vtab_owns(p)) {
-      rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
-      if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
-    }
+    ** store (owners.c): now it can -- whichever table made it the
+    ** writer's. */
+    rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
+    if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
+    p->owners_recorded = 1;
   }
   return SQLITE_OK;
 }
@@ -371,6 +375,7 @@ static int vtab_store(bitcask_vtab *p) {
     rc = bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr);
   if (rc == SQLITE_OK && vtab_owns(p)) {
     rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
+    if (rc == SQLITE_OK && !p->sh->following) p->owners_recorded = 1;
     if (rc != SQLITE_OK) {
       bcx_shared_release(p->sh, p->gen);
       p->sh = NULL;
@@ -2214,16 +2219,42 @@ done:
 static void stmt_mark_release(bitcask_vtab *p) {
   if (p->stmt_mark && p->txn) (void)bc_txn_release(p->txn, p->stmt_mark);
   p->stmt_mark = 0;
+  p->mark_stmt = NULL;
+}
+
+/* The statement of the connection writing now: a busy one that is not
+** read-only (a SELECT left stepping is read-only).  NULL if none is seen. */
+static sqlite3_stmt *writing_stmt(sqlite3 *db) {
+  for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+    if (sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s)) return s;
+  return NULL;
+}
+
+/* Whether stmt_mark still belongs to the statement writing now: the same
+** statement, still in the same run.  The pointer is only compared with
+** live statements (a finalized one is never touched). */
+static int mark_current(bitcask_vtab *p, sqlite3_stmt *w) {
+  return p->mark_stmt && w == p->mark_stmt &&
+         sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0) == p->mark_run;
 }
 
 static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                          sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (p->nopen > 0 && !p->stmt_mark && p->txn) {
-    unsigned d;
-    bc_status st = bc_txn_savepoint(p->txn, &d);
-    if (st != BC_OK) return engine_error(p, st);
-    p->stmt_mark = d;
+  if (p->nopen > 0 && p->txn) {
+    /* A mark is one statement's: a cursor open may be another statement's
+    ** (a SELECT left stepping while others write), so the mark follows the
+    ** statement writing, not the cursors. */
+    sqlite3_stmt *w = writing_stmt(p->db);
+    if (p->stmt_mark && !mark_current(p, w)) stmt_mark_release(p);
+    if (!p->stmt_mark && w) {
+      unsigned d;
+      bc_status st = bc_txn_savepoint(p->txn, &d);
+      if (st != BC_OK) return engine_error(p, st);
+      p->stmt_mark = d;
+      p->mark_stmt = w;
+      p->mark_run = sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0);
+    }
   }
   int rc = update_row(pVtab, argc, argv, pRowid);
   int mode = sqlite3_vtab_on_conflict(p->db);
@@ -2231,7 +2262,7 @@ static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       !((rc & 0xff) == SQLITE_CONSTRAINT && (mode == SQLITE_FAIL || mode == SQLITE_IGNORE))) {
     /* The statement fails: none of its writes stay. */
     if (bc_txn_rollback_to(p->txn, p->stmt_mark) == BC_OK) stmt_mark_release(p);
-    else p->stmt_mark = 0;
+    else p->stmt_mark = 0, p->mark_stmt = NULL;
   }
   return rc;
 }
@@ -2277,6 +2308,7 @@ static void txn_forget(bitcask_vtab *p) {
   p->txn = NULL;
   p->nsvpt = 0;
   p->stmt_mark = 0;
+  p->mark_stmt = NULL;
 }
 
 /* This connection's transaction on the table's store, begun if needed (an
@@ -2352,6 +2384,9 @@ static int svpt_find(bitcask_vtab *p, int iLevel) {
 
 static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  /* A statement mark is the deepest savepoint: released (its writes kept)
+  ** before SQLite's savepoints move, so depths never cross. */
+  stmt_mark_release(p);
   if (!p->txn) return SQLITE_OK;
   if (p->skip_svpt) {
     /* xBegin of a table that adopted a transaction: SQLite names the
@@ -2386,6 +2421,7 @@ static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
 
 static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  stmt_mark_release(p);
   p->skip_svpt = 0;
   int i = p->txn ? svpt_find(p, iLevel) : -1;
   if (i < 0) return SQLITE_OK;
@@ -2403,6 +2439,7 @@ static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
 ** from nothing as SQLite's does. */
 static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  stmt_mark_release(p);
   p->skip_svpt = 0;
   rows_read(p);
   if (!p->txn) return SQLITE_OK;

@@ -279,11 +279,14 @@ static int io_layer(const char *n) {
 ** is an optimisation (written at rotation -- built in memory, or by a scan --
 ** and read at open: without it the data file is scanned); the abort record
 ** of a rollback only lets recovery drop records early; a close cannot report
-** anything to SQL.  A name matches with or without a compiler clone suffix
+** anything to SQL; a follower's look at LOCK (bc_lock_writer_gone) only
+** decides whether a read may go through a mapping -- when it fails the read
+** is a pread.  A name matches with or without a compiler clone suffix
 ** (".part.0", ".isra.0", ...). */
 static int tolerated_frame(const char *n) {
   static const char *const ok[] = {"bc_hint_create", "bc_hint_install", "bc_hint_load",
-                                   "bc_hint_open", "bc_txn_rollback", "bc_close", NULL};
+                                   "bc_hint_open", "bc_txn_rollback", "bc_close",
+                                   "bc_lock_writer_gone", NULL};
   for (int i = 0; ok[i]; i++) {
     size_t l = strlen(ok[i]);
     if (strncmp(n, ok[i], l) == 0 && (n[l] == 0 || n[l] == '.')) return 1;
