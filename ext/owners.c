@@ -493,17 +493,11 @@ done:
   return rc;
 }
 
-int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
-                        const char *zPath, char **pzErr) {
-  struct stat st;
-  if (stat(zPath, &st) != 0 || !S_ISDIR(st.st_mode)) return SQLITE_OK;
-  bcx_shared dir;
-  memset(&dir, 0, sizeof dir);
-  dir.dev = (uint64_t)st.st_dev;
-  dir.ino = (uint64_t)st.st_ino;
-  me m;
-  me_init(&m, db, zDb, zTab, &dir);
-  if (!m.has_db) return SQLITE_OK;
+/* The owners file of the store at zPath, read without opening the store
+** (bc_owners_peek) and parsed into *o (empty when there is none).  Returns
+** SQLITE_OK, or the error of the read with *pzErr naming zTab; *o is the
+** caller's to free either way. */
+static int peek(const char *zTab, const char *zPath, owners *o, char **pzErr) {
   char *text;
   size_t len;
   bc_status bst = bc_owners_peek(zPath, &text, &len);
@@ -516,9 +510,24 @@ int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
                                                : strerror(e));
     return bcx_rc(bst);
   }
-  owners o = {0};
-  int rc = text ? owners_parse(text, len, &o) : SQLITE_OK;
+  int rc = text ? owners_parse(text, len, o) : SQLITE_OK;
   free(text);
+  return rc;
+}
+
+int bcx_owners_precheck(sqlite3 *db, const char *zDb, const char *zTab,
+                        const char *zPath, char **pzErr) {
+  struct stat st;
+  if (stat(zPath, &st) != 0 || !S_ISDIR(st.st_mode)) return SQLITE_OK;
+  bcx_shared dir;
+  memset(&dir, 0, sizeof dir);
+  dir.dev = (uint64_t)st.st_dev;
+  dir.ino = (uint64_t)st.st_ino;
+  me m;
+  me_init(&m, db, zDb, zTab, &dir);
+  if (!m.has_db) return SQLITE_OK;
+  owners o = {0};
+  int rc = peek(zTab, zPath, &o, pzErr);
   int idx = -1, changed = 0;
   if (rc == SQLITE_OK) rc = classify(&o, &m, &idx, &changed);
   if (rc == SQLITE_OK && idx < 0) rc = refuse(&o, &m, zPath, pzErr);
@@ -557,21 +566,8 @@ int bcx_owners_stale(sqlite3 *db, const char *zDb, const char *zTab,
   memset(&dir, 0, sizeof dir);
   me m;
   me_init(&m, db, zDb, zTab, &dir);
-  char *text;
-  size_t len;
-  bc_status bst = bc_owners_peek(zPath, &text, &len);
-  if (bst != BC_OK) {
-    int e = errno;
-    *pzErr = sqlite3_mprintf("bitcask table '%s': store '%s': cannot read its "
-                             "owners file OWNERS: %s", zTab, zPath,
-                             bst == BC_CORRUPT ? "it is larger than an owners file may be"
-                             : bst == BC_NOMEM ? "out of memory"
-                                               : strerror(e));
-    return bcx_rc(bst);
-  }
   owners o = {0};
-  int rc = text ? owners_parse(text, len, &o) : SQLITE_OK;
-  free(text);
+  int rc = peek(zTab, zPath, &o, pzErr);
   for (int i = 0; rc == SQLITE_OK && i < o.n; i++) {
     const owner *e = &o.v[i];
     if (e->line) {
