@@ -335,38 +335,29 @@ uint64_t bc_snapshot_count(bc_snapshot *sn) {
   return n;
 }
 
-bc_status bc_snapshot_lookup(bc_snapshot *sn, const void *key, size_t klen,
-                             bc_info *info) {
+/* A key in sn's view: its info, and its value when buf is not NULL. */
+static bc_status snap_read(bc_snapshot *sn, const void *key, size_t klen,
+                           bc_buf *buf, const void **value, bc_info *info) {
   if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
   bc_store *s = sn->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = bc_snap_check(sn);
-  if (st == BC_OK) {
-    const bc_entry *e = bc_snap_entry(sn, key, klen);
-    if (e) bc_fill_info(e, info);
-    else st = BC_NOTFOUND;
-  }
+  const bc_entry *e = st == BC_OK ? bc_snap_entry(sn, key, klen) : NULL;
+  if (st == BC_OK && !e) st = BC_NOTFOUND;
+  if (st == BC_OK && buf) st = bc_datafile_read(s, e, key, klen, buf, value);
+  if (st == BC_OK) bc_fill_info(e, info);
   pthread_mutex_unlock(&s->mu);
   return st;
 }
 
+bc_status bc_snapshot_lookup(bc_snapshot *sn, const void *key, size_t klen,
+                             bc_info *info) {
+  return snap_read(sn, key, klen, NULL, NULL, info);
+}
+
 bc_status bc_snapshot_get(bc_snapshot *sn, const void *key, size_t klen,
                           bc_buf *buf, const void **value, bc_info *info) {
-  if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
-  bc_store *s = sn->s;
-  pthread_mutex_lock(&s->mu);
-  bc_status st = bc_snap_check(sn);
-  if (st == BC_OK) {
-    const bc_entry *e = bc_snap_entry(sn, key, klen);
-    if (!e) {
-      st = BC_NOTFOUND;
-    } else {
-      st = bc_datafile_read(s, e, key, klen, buf, value);
-      if (st == BC_OK) bc_fill_info(e, info);
-    }
-  }
-  pthread_mutex_unlock(&s->mu);
-  return st;
+  return snap_read(sn, key, klen, buf, value, info);
 }
 
 void bc_snap_stats(bc_store *s, bc_stats *out) {
