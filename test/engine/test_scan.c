@@ -16,14 +16,6 @@ static uint64_t rnd(void) {
   return rs;
 }
 
-/* Key number of a tu_key()-made key. */
-static size_t key_num(const void *key, size_t klen) {
-  char b[32];
-  assert_true(klen > 4 && klen < sizeof b);
-  memcpy(b, key, klen);
-  b[klen] = 0;
-  return (size_t)strtoul(b + 4, NULL, 10);
-}
 
 /* Scan the whole store (view t) and check it against the model: every live
 ** key exactly once with its value.  Returns the number of rows. */
@@ -38,7 +30,7 @@ static size_t scan_check(bc_store *s, bc_txn *t, const tu_model *m) {
   bc_info info;
   bc_status st;
   while ((st = bc_scan_next(sc, t, &key, &klen, &info, &b, &v)) == BC_OK) {
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     assert_true(i < m->n);
     assert_false(seen[i]);
     seen[i] = 1;
@@ -83,7 +75,7 @@ static void test_all_keys_in_disk_order(void **state) {
   while (bc_scan_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
     assert_true(info.seq > last);
     last = info.seq;
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     if (rows++ && i < prev) ascending_keys = 0;
     prev = i;
   }
@@ -124,7 +116,7 @@ static void test_writes_and_merges_between_steps(void **state) {
     bc_status st;
     unsigned ver = 100 + (unsigned)round * 10;
     while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
-      size_t i = key_num(key, klen);
+      size_t i = tu_key_num(key, klen);
       assert_true(at_open[i]);
       assert_false(seen[i]);
       seen[i] = 1;

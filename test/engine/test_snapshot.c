@@ -43,15 +43,6 @@ static uint64_t rnd(void) {
   return rs;
 }
 
-/* Key number of a tu_key()-made key ("key:%06zu"). */
-static size_t key_num(const void *key, size_t klen) {
-  char b[32];
-  assert_true(klen > 4 && klen < sizeof b);
-  memcpy(b, key, klen);
-  b[klen] = 0;
-  assert_memory_equal(b, "key:", 4);
-  return (size_t)strtoul(b + 4, NULL, 10);
-}
 
 static bc_status put_ver(bc_store *s, tu_model *m, size_t i, unsigned ver) {
   return tu_put_ver(s, m, i, ver, VLO, VSPAN);
@@ -150,7 +141,7 @@ static void snap_iter_check(bc_snapshot *sn, const tu_model *m, const char *wher
   bc_info info;
   bc_status st;
   while ((st = bc_iter_next(it, &key, &klen, &info)) == BC_OK) {
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     while (want < m->n && !m->v[want]) want++;
     if (i != want) fail_msg("%s: iterator gave key %zu, want key %zu", where, i, want);
     TU_OK(bc_snapshot_get(sn, key, klen, &b, &v, &info));
@@ -163,6 +154,29 @@ static void snap_iter_check(bc_snapshot *sn, const tu_model *m, const char *wher
   if (n != tu_model_count(m))
     fail_msg("%s: iterator gave %zu keys, want %zu", where, n, tu_model_count(m));
   bc_iter_close(it);
+  bc_buf_free(&b);
+}
+
+/* A scan of sn (bc_scan_open_snapshot, values read) against m: every key
+** of m once with its value, no other. */
+static void snap_scan_check(bc_snapshot *sn, const tu_model *m) {
+  bc_scan *sc;
+  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  bc_buf b = {0};
+  const void *key, *v;
+  size_t klen, rows = 0;
+  bc_info info;
+  bc_status st;
+  while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
+    size_t i = tu_key_num(key, klen);
+    assert_non_null(m->v[i]);
+    assert_int_equal(info.value_size, m->len[i]);
+    assert_memory_equal(v, m->v[i], m->len[i]);
+    rows++;
+  }
+  assert_int_equal(st, BC_DONE);
+  assert_int_equal(rows, tu_model_count(m));
+  bc_scan_close(sc);
   bc_buf_free(&b);
 }
 
@@ -456,7 +470,7 @@ static void test_iter_ordered(void **state) {
       st = steps % 2 ? bc_iter_next(it, &key, &klen, &info)
                      : bc_iter_next_view(it, NULL, &key, &klen, &info);
       if (st != BC_OK) break;
-      size_t i = key_num(key, klen);
+      size_t i = tu_key_num(key, klen);
       if (i < klo || i >= khi) fail_msg("case %zu: key %zu out of range", c, i);
       if (!snap.v[i])
         fail_msg("case %zu step %zu: key %zu was not live at the snapshot", c, steps, i);
@@ -564,7 +578,7 @@ static int scan_with_changes(bc_store *s, bc_scan *sc, const tu_model *snap, tu_
   bc_info info;
   bc_status st;
   while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     assert_true(i < n);
     if (!snap->v[i]) fail_msg("%s: key %zu was not live at the snapshot", where, i);
     if (seen[i]) fail_msg("%s: key %zu returned twice", where, i);
@@ -654,7 +668,7 @@ static void test_scan_unordered(void **state) {
   size_t klen, rows = 0;
   bc_info info;
   while (bc_scan_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     assert_non_null(snap.v[i]);
     assert_int_equal(info.value_size, snap.len[i]);
     change_any(s, &m, N, &ver);
@@ -755,25 +769,9 @@ static void merge_under_snapshot(const char *dir, tio *t) {
   TU_OK(bc_snapshot_open(s, &sn2));
   snap_check(sn2, &m, NULL, "snapshot opened after the merges");
   bc_snapshot_close(sn2);
-  /* A scan of the first one, too. */
-  bc_scan *sc;
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
-  bc_buf b = {0};
-  const void *key, *v;
-  size_t klen, rows = 0;
-  bc_info info;
-  bc_status rst;
-  while ((rst = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
-    size_t i = key_num(key, klen);
-    assert_non_null(snap.v[i]);
-    assert_int_equal(info.value_size, snap.len[i]);
-    assert_memory_equal(v, snap.v[i], snap.len[i]);
-    rows++;
-  }
-  assert_int_equal(rst, BC_DONE);
-  assert_int_equal(rows, N);
-  bc_scan_close(sc);
-  bc_buf_free(&b);
+  /* A scan of the first one, too: every one of the N keys. */
+  assert_int_equal(tu_model_count(&snap), N);
+  snap_scan_check(sn, &snap);
 
   bc_snapshot_close(sn);
   st = tu_stats(s);
@@ -966,7 +964,7 @@ static void test_refresh(void **state) {
   bc_info info;
   for (int k = 0; k < 20; k++) {
     TU_OK(bc_iter_next(it, &key, &klen, &info));
-    last = key_num(key, klen);
+    last = tu_key_num(key, klen);
   }
   /* Changes ahead of the cursor and behind it. */
   for (size_t i = last + 1; i < N; i++) {
@@ -982,7 +980,7 @@ static void test_refresh(void **state) {
   TU_OK(bc_sync(s));
   /* Not refreshed yet: one step in the old view. */
   TU_OK(bc_iter_next(it, &key, &klen, &info));
-  size_t i0 = key_num(key, klen);
+  size_t i0 = tu_key_num(key, klen);
   size_t want = last + 1;
   while (!snap.v[want]) want++;
   assert_int_equal(i0, want);
@@ -1017,7 +1015,7 @@ static void test_refresh(void **state) {
   bc_status st;
   want = last + 1;
   while ((st = bc_iter_next(it, &key, &klen, &info)) == BC_OK) {
-    size_t i = key_num(key, klen);
+    size_t i = tu_key_num(key, klen);
     while (want < N && !now.v[want]) want++;
     if (i != want) fail_msg("after the refresh: key %zu, want %zu", i, want);
     TU_OK(bc_snapshot_get(sn, key, klen, &b, &v, &info));
@@ -1128,25 +1126,8 @@ static void test_follower(void **state) {
   snap_check(s1, &snap1, NULL, "first follower snapshot after the writer's merge");
   snap_check(s2, &snap2, NULL, "second follower snapshot after the writer's merge");
   snap_iter_check(s2, &snap2, "second follower snapshot's iterator after the merge");
-  /* A scan (ordered underneath on a read-only store) of the first. */
-  bc_scan *sc;
-  TU_OK(bc_scan_open_snapshot(s1, &sc));
-  bc_buf b = {0};
-  const void *key, *v;
-  size_t klen, rows = 0;
-  bc_info info;
-  bc_status st;
-  while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
-    size_t i = key_num(key, klen);
-    assert_non_null(snap1.v[i]);
-    assert_int_equal(info.value_size, snap1.len[i]);
-    assert_memory_equal(v, snap1.v[i], snap1.len[i]);
-    rows++;
-  }
-  assert_int_equal(st, BC_DONE);
-  assert_int_equal(rows, tu_model_count(&snap1));
-  bc_scan_close(sc);
-  bc_buf_free(&b);
+  /* A scan of the first (a bitmap walk, inside a snapshot). */
+  snap_scan_check(s1, &snap1);
   /* More commits after the merge; a refresh while they are open. */
   for (size_t i = 0; i < 50; i++) TU_OK(put_ver(w, &m, i, ver++));
   TU_OK(bc_sync(w));

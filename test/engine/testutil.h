@@ -320,6 +320,16 @@ TU_FN size_t tu_key(char buf[32], size_t i) {
   return (size_t)snprintf(buf, 32, "key:%06zu", i);
 }
 
+/* The number i of a tu_key()-made key (klen bytes, not NUL-terminated). */
+TU_FN size_t tu_key_num(const void *key, size_t klen) {
+  char b[32];
+  assert_true(klen > 4 && klen < sizeof b);
+  memcpy(b, key, klen);
+  b[klen] = 0;
+  assert_memory_equal(b, "key:", 4);
+  return (size_t)strtoul(b + 4, NULL, 10);
+}
+
 /* Deterministic value bytes of key i, version ver. */
 TU_FN void tu_fill(unsigned char *p, size_t len, size_t i, unsigned ver) {
   uint32_t x = (uint32_t)(i * 2654435761u) ^ (ver * 40503u) ^ 0x9e3779b9u;
