@@ -83,43 +83,33 @@ bc_status bc_datafile_create(bc_store *s, uint32_t id, const char *suffix,
 static const unsigned char *file_map(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
                                      bc_status *st) {
   *st = BC_OK;
-  if (s->read_only && f->id == s->follow_tail) {
-    /* The writer's tail: mapped up to what it made durable, and mapped
-    ** again further as that grows; the rest is read with pread. */
+  if (!s->use_mmap) return NULL;
+  int tail = s->read_only && f->id == s->follow_tail;
+  /* How much of f may be mapped. */
+  uint64_t len = f->size;
+  if (tail) {
+    /* The writer's tail: as far as it is known never to be cut back. */
     if (off + n > s->follow_durable && s->follow_checked != f->size) {
       s->follow_checked = f->size;
       if (bc_lock_writer_gone(s)) s->follow_durable = f->size;
     }
-    uint64_t d = s->follow_durable <= f->size ? s->follow_durable : f->size;
-    if (!s->use_mmap || off + n > d || !f->header_ok || d > SIZE_MAX) return NULL;
-    if (f->map && f->map_len >= off + n) return f->map + off;
-    bc_file_unmap(f);
-    int fd;
-    if ((*st = bc_file_fd(s, f, &fd)) != BC_OK) return NULL;
-    void *p = mmap(NULL, (size_t)d, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) return NULL;
-    f->map = p;
-    f->map_len = (size_t)d;
-    return f->map + off;
+    if (s->follow_durable < len) len = s->follow_durable;
+  } else if (f->id == s->active_id && !s->read_only) {
+    len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;
+    if (f->size > len) len = f->size;
   }
-  /* A follower's old tail, sealed since: mapped again whole. */
-  if (f->map && s->read_only && off + n > f->map_len && off + n <= f->size)
-    bc_file_unmap(f);
+  if (s->read_only && (!f->header_ok || f->missing)) len = 0;
+  /* A follower's mapping that ends short of this read where more may be
+  ** mapped now (its tail grew durable, or was sealed): mapped again. */
+  if (s->read_only && f->map && off + n > f->map_len && off + n <= len) bc_file_unmap(f);
   if (!f->map) {
-    if (!s->use_mmap) return NULL;
-    if (s->read_only && (!f->header_ok || f->missing)) return NULL;
-    uint64_t len = f->size;
-    if (f->id == s->active_id && !s->read_only) {
-      len = s->max_file_size < ACTIVE_MAP_MAX ? s->max_file_size : ACTIVE_MAP_MAX;
-      if (f->size > len) len = f->size;
-    }
     int fd;
     if (len == 0 || len > SIZE_MAX || (*st = bc_file_fd(s, f, &fd)) != BC_OK) return NULL;
     void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) return NULL;
     f->map = p;
     f->map_len = (size_t)len;
-    if (f->id != s->active_id) bc_file_close(s, f);
+    if (f->id != s->active_id && !tail) bc_file_close(s, f);
   }
   return off + n <= f->map_len ? f->map + off : NULL;
 }
