@@ -327,11 +327,11 @@ static int vtab_owns(const bitcask_vtab *p) {
 ** SQLITE_OK, or the error (SQLITE_BUSY naming the holder) in zErrMsg. */
 static int vtab_writer(bitcask_vtab *p) {
   if (p->opts.read_only) return SQLITE_OK;
-  unsigned gen = p->sh->gen;
   char *zErr = NULL;
   int rc = bcx_shared_write(p->sh, p->zName, &zErr);
   if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
-  if (gen != p->sh->gen && p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
+  /* Onto the writer's store at once when nothing reads the old one. */
+  if (p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
   if (!p->owners_recorded && vtab_owns(p)) {
     /* The check at first use could not record anything in a read-only
     ** store (owners.c): now it can -- whichever table made it the
