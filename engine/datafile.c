@@ -345,7 +345,7 @@ static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
   return 0;
 }
 
-bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
+bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad) {
   scanner sc = {s, fd, id, size, {0}, 0, 0, BC_OK, RESYNC_BUDGET + 8 * size};

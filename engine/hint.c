@@ -137,7 +137,7 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
   int bad, fd;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st == BC_OK)
-    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, add_cb, &h,
+    st = bc_datafile_walk(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, add_cb, &h,
                           &end, &bad);
   if (st == BC_OK && bad)
     st = bc_seterr(s, BC_CORRUPT,

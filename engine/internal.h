@@ -21,7 +21,7 @@
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
-**   scan.c      unordered scans of every live key in on-disk order
+**   fold.c      unordered scans of every live key in on-disk order
 **   snapshot.c  read snapshots: the pre-images commits save for them, and
 **               the files a merge retires while they may still read them
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
@@ -307,7 +307,7 @@ size_t bc_kd_probes(const bc_keydir *kd, const void *key, size_t klen);
 ** walks in no particular order. */
 bc_entry *bc_kd_at(const bc_keydir *kd, size_t i);
 uint32_t bc_kd_ref_at(const bc_keydir *kd, size_t i);
-/* Snapshots of the keydir (scan.c).  While a keydir is pinned no entry's
+/* Snapshots of the keydir (fold.c).  While a keydir is pinned no entry's
 ** memory is reused: a ref taken from it keeps naming the same entry, which
 ** is either linked (live) or marked deleted.  Pins nest; the last unpin
 ** releases the deferred frees. */
@@ -539,7 +539,7 @@ struct bc_store {
   uint64_t follow_checked;  /* follow_tail's size when bc_lock_writer_gone
                             ** was last asked (once per size) */
   uint64_t kd_gen;          /* moves on when a read-only store's keydir is
-                            ** rebuilt (scan.c: a pinned bitmap dies) */
+                            ** rebuilt (fold.c: a pinned bitmap dies) */
   int recovery_pending;     /* read-only: the last open or rebuild found
                             ** work only a writer's open does (a merge to
                             ** finish, leftovers, a torn or header-less
@@ -645,7 +645,7 @@ typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
 ** file, in order -- with ri->damaged set if it fails its CRC, and then goes
 ** on after it.  Stops at a header that does not decode or a record cut
 ** short: *end is that offset (size when the scan reached the end), *bad 1. */
-bc_status bc_datafile_scan(bc_store *s, int fd, uint32_t id, uint64_t from,
+bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad);
 

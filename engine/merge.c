@@ -484,7 +484,7 @@ static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file)
     int bad, fd;
     st = bc_file_fd(s, f, &fd);
     if (st != BC_OK) return st;
-    st = bc_datafile_scan(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, tomb_cb, t,
+    st = bc_datafile_walk(s, fd, f->id, BC_FILE_HEADER_SIZE, f->size, tomb_cb, t,
                           &end, &bad);
     if (st == BC_OK && bad) t->damaged = 1;
   }

@@ -601,7 +601,7 @@ static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
   int bad, fd;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
-  st = bc_datafile_scan(s, fd, f->id, from, size, on_tail_first, rc, &e, &bad);
+  st = bc_datafile_walk(s, fd, f->id, from, size, on_tail_first, rc, &e, &bad);
   int damaged = rc->probing;
   rc->probing = 0;
   if (st != BC_OK) return st;
@@ -620,7 +620,7 @@ static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
   rc->cut = 0;
   st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
-  st = bc_datafile_scan(s, fd, f->id, rc->damage_off, size, on_tail_second, rc, &e,
+  st = bc_datafile_walk(s, fd, f->id, rc->damage_off, size, on_tail_second, rc, &e,
                         &bad);
   if (st == BC_DONE && rc->cut) st = BC_OK;
   /* What is held lies below D: corruption. */
@@ -982,7 +982,7 @@ bc_status bc_recover(bc_store *s) {
       /* Damaged records with nothing valid after them: corruption too. */
       st = bc_file_fd(s, f, &fd);
       if (st == BC_OK)
-        st = bc_datafile_scan(s, fd, f->id, scan_from, f->size, on_record, &rc, &end,
+        st = bc_datafile_walk(s, fd, f->id, scan_from, f->size, on_record, &rc, &end,
                               &bad);
       if (st == BC_OK) st = release_held(&rc);
     }
@@ -1139,7 +1139,7 @@ static bc_status follow_file(bc_store *s, recov *rc, bc_file *f, uint64_t size,
   rc->f = f;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
-  st = bc_datafile_scan(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
+  st = bc_datafile_walk(s, fd, f->id, f->size, size, on_record, rc, &end, &bad);
   if (st != BC_OK) return st;
   st = release_held(rc);
   if (bad) {

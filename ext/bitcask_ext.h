@@ -16,7 +16,7 @@
 #include <sqlite3ext.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "../engine/bitcask.h"
+#include "bitcask.h"
 
 /* The collation of the primary-key index the table declares (vtab.c):
 ** BINARY's comparison under another name, registered on every connection
@@ -201,7 +201,7 @@ struct bcx_shared {
   _Atomic unsigned gen; /* moves on when `store` is replaced */
   char *path;        /* directory, malloc'd */
   int nref;          /* vtabs holding it */
-  int doomed;        /* DROP TABLE ran: destroy the files at the last release */
+  int destroy;       /* DROP TABLE ran: destroy the files at the last release */
   int read_only;     /* opened read-only: shared only with read-only tables */
   int remove_dir;    /* a private temporary directory: rmdir at destroy */
   uint64_t dev, ino; /* identity of the directory */
@@ -243,12 +243,12 @@ int bcx_shared_write_locked(bcx_shared *sh, const char *zTab, char **pzErr);
 ** store once no table may read it. */
 void bcx_shared_moved(bcx_shared *sh, unsigned *gen);
 
-/* Mark the store doomed (its table was dropped): its files are destroyed at
+/* Mark the store for destruction (its table was dropped): its files are destroyed at
 ** the last release; remove_dir also removes a private temporary directory. */
-void bcx_shared_doom(bcx_shared *sh, int remove_dir);
+void bcx_shared_mark_destroy(bcx_shared *sh, int remove_dir);
 
 /* Drop one reference (of a table that saw sh at generation gen); at the
-** last one close the store, and if it is doomed destroy its files.
+** last one close the store, and if it is marked for destruction destroy its files.
 ** Returns SQLITE_OK or the error of the close/destroy. */
 int bcx_shared_release(bcx_shared *sh, unsigned gen);
 

@@ -10,8 +10,9 @@
 ** one store), reference-counted by the vtabs that use them.
 **
 ** Invariants (under `registry_mutex`): every entry has nref >= 1 and an open
-** store; a doomed entry (its table was dropped while other connections still
-** held it) is never handed out again and is destroyed at its last release;
+** store; an entry marked for destruction (its table was dropped while other
+** connections still held it) is never handed out again and is destroyed at
+** its last release;
 ** every entry on the list was opened by this process (registry_pid).
 **
 ** fork().  A child inherits the list, the bc_stores on it and their LOCK
@@ -193,7 +194,7 @@ int bcx_shared_open(const char *zTab, const char *path, int create, int write,
     for (bcx_shared *sh = registry_list; sh; sh = sh->next) {
       if (sh->dev == (uint64_t)st.st_dev && sh->ino == (uint64_t)st.st_ino &&
           sh->read_only == (opt->read_only ? 1 : 0)) {
-        if (sh->doomed) {
+        if (sh->destroy) {
           *pzErr = sqlite3_mprintf(
               "bitcask table '%s': store '%s' was dropped and is still open "
               "in another connection of this process", zTab, path);
@@ -289,9 +290,9 @@ done:
   return rc;
 }
 
-void bcx_shared_doom(bcx_shared *sh, int remove_dir) {
+void bcx_shared_mark_destroy(bcx_shared *sh, int remove_dir) {
   registry_enter();
-  sh->doomed = 1;
+  sh->destroy = 1;
   sh->remove_dir = remove_dir;
   pthread_mutex_unlock(&registry_mutex);
 }
@@ -316,7 +317,7 @@ int bcx_shared_release(bcx_shared *sh, unsigned gen) {
   if (sh->old) (void)bc_close(sh->old);
   bc_status st = bc_close(sh->store);
   if (st != BC_OK) rc = bcx_rc(st);
-  if (sh->doomed && !bcx_shared_inherited(sh)) {
+  if (sh->destroy && !bcx_shared_inherited(sh)) {
     char err[512];
     st = bc_destroy(sh->path, err, sizeof err);
     if (st != BC_OK) rc = bcx_rc(st);

@@ -35,7 +35,7 @@
 **     3 PLAN_COUNT  no column used and no constraint (count(*)): the live
 **                   key count, no key touched ("count")
 **   bit 2     SCAN_ANYORDER: PLAN_SCAN in no particular order -- an
-**             unordered scan of the engine (engine/scan.c): the values read
+**             unordered scan of the engine (engine/fold.c): the values read
 **             front to back through the data files, no ordered index built.
 **             Chosen when no bound, pattern or ORDER BY is served and the
 **             key column is not used (colUsed), so the order can be seen by
@@ -86,7 +86,7 @@
 ** repeat a key.  Values are read in xColumn only when asked for, from the
 ** same view, so a scan that does not use `value` reads nothing from disk
 ** and a row's value is the one its key had in the snapshot.  A
-** SCAN_ANYORDER scan walks the snapshot in storage order (engine/scan.c);
+** SCAN_ANYORDER scan walks the snapshot in storage order (engine/fold.c);
 ** its values are read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
@@ -222,7 +222,7 @@ typedef struct bitcask_cursor {
   int plan;                 /* PLAN_* of the current xFilter */
   int eof;                  /* no current row */
   bc_iter *iter;            /* PLAN_SCAN: the cursor in the current range */
-  bc_scan *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
+  bc_fold *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
   const void *sval;         /* SCAN_ANYORDER: the current row's value, read
                             ** with its key (in vbuf) */
   int skipping;             /* the rows of an OFFSET are being skipped: no
@@ -517,9 +517,9 @@ static void create_undo(bitcask_vtab *p) {
   txn_forget(p);
   p->ghost = 1;
   if (!p->sh) return;
-  int doom = 0;
+  int destroy = 0;
   if (p->location == LOC_TEMP) {
-    doom = 1;
+    destroy = 1;
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
   } else if (vtab_owns(p)) {
@@ -530,11 +530,11 @@ static void create_undo(bitcask_vtab *p) {
       sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: a rolled-back CREATE left OWNERS as it was");
     sqlite3_free(zErr);
     /* A store that was there before the CREATE (dir= naming one) stays. */
-    doom = rc == SQLITE_OK && empty && p->created_store;
+    destroy = rc == SQLITE_OK && empty && p->created_store;
   }
-  if (doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
   if (!p->snap) {
-    bcx_shared_release(p->sh, p->gen); /* a doomed store is deleted here */
+    bcx_shared_release(p->sh, p->gen); /* a store marked for destruction is deleted here */
     p->sh = NULL;
   }
 }
@@ -553,17 +553,17 @@ static void dropped_free(bitcask_vtab *p) {
 ** store always).  Nothing can fail the COMMIT any more: a failure is
 ** logged (sqlite3_log) and the store left, as after a crash. */
 static void drop_finish(bitcask_vtab *p) {
-  int doom = p->location == LOC_TEMP;
+  int destroy = p->location == LOC_TEMP;
   if (p->sh && vtab_owns(p)) {
     char *zErr = NULL;
-    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
+    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
     if (rc != SQLITE_OK) {
       sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: DROP TABLE left the store");
-      doom = 0;
+      destroy = 0;
     }
     sqlite3_free(zErr);
   }
-  if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
@@ -1188,13 +1188,13 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   ** database (not an owner) must leave the original's store alone.  A
   ** read-only table only follows a store another process owns: dropping it
   ** forgets the table, never the files. */
-  int doom = p->location == LOC_TEMP;
+  int destroy = p->location == LOC_TEMP;
   if (p->sh && vtab_owns(p)) {
     char *zErr = NULL;
-    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &doom, &zErr);
+    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
     if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
   }
-  if (p->sh && doom) bcx_shared_doom(p->sh, p->location == LOC_TEMP);
+  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
   if (p->location == LOC_TEMP) {
     bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
     if (t) tempdir_remove(p->mod, t);
@@ -1628,7 +1628,7 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
 static void cursor_reset(bitcask_cursor *c) {
   bc_iter_close(c->iter);
   c->iter = NULL;
-  bc_scan_close(c->snap);
+  bc_fold_close(c->snap);
   c->snap = NULL;
   c->sval = NULL;
   bcx_ranges_free(&c->ranges);
@@ -1699,7 +1699,7 @@ static int scan_advance(bitcask_cursor *c) {
     ** it), one trip into the engine per row. */
     const void *key;
     size_t klen;
-    bc_status st = bc_scan_next(c->snap, view_txn(p), &key, &klen, &c->info,
+    bc_status st = bc_fold_next(c->snap, view_txn(p), &key, &klen, &c->info,
                                 c->skipping ? NULL : &c->vbuf, &c->sval);
     if (st == BC_DONE) return SQLITE_OK;
     if (st != BC_OK) return engine_error(p, st);
@@ -1889,8 +1889,8 @@ static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **a
   if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
   if (idxNum & SCAN_ANYORDER) {
     bc_txn *t = view_txn(p);
-    bc_status st = p->snap && !t ? bc_scan_open_snapshot(p->snap, &c->snap)
-                                 : bc_scan_open(p->sh->store, t, &c->snap);
+    bc_status st = p->snap && !t ? bc_fold_open_snapshot(p->snap, &c->snap)
+                                 : bc_fold_open(p->sh->store, t, &c->snap);
     if (st != BC_OK) return engine_error(p, st);
   } else {
     c->irange = c->desc ? c->ranges.n - 1 : 0;

@@ -444,7 +444,7 @@ static void test_flipped_value_sealed_with_hint(void **state) {
 }
 
 /* Regression test (a bug this suite found, now fixed): a damaged record in a sealed data file without a (valid) hint ends
-** that file's scan (engine/datafile.c:137-139 bc_datafile_scan stops at the
+** that file's scan (engine/datafile.c:137-139 bc_datafile_walk stops at the
 ** CRC failure; engine/recovery.c:442-444 then only counts it), so the damaged
 ** record and every undamaged record after it in the same file are ignored.
 ** Their keys fall back to older versions in earlier files: the damaged key

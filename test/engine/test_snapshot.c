@@ -157,17 +157,17 @@ static void snap_iter_check(bc_snapshot *sn, const tu_model *m, const char *wher
   bc_buf_free(&b);
 }
 
-/* A scan of sn (bc_scan_open_snapshot, values read) against m: every key
+/* A scan of sn (bc_fold_open_snapshot, values read) against m: every key
 ** of m once with its value, no other. */
 static void snap_scan_check(bc_snapshot *sn, const tu_model *m) {
-  bc_scan *sc;
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open_snapshot(sn, &sc));
   bc_buf b = {0};
   const void *key, *v;
   size_t klen, rows = 0;
   bc_info info;
   bc_status st;
-  while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
+  while ((st = bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
     size_t i = tu_key_num(key, klen);
     assert_non_null(m->v[i]);
     assert_int_equal(info.value_size, m->len[i]);
@@ -176,7 +176,7 @@ static void snap_scan_check(bc_snapshot *sn, const tu_model *m) {
   }
   assert_int_equal(st, BC_DONE);
   assert_int_equal(rows, tu_model_count(m));
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_buf_free(&b);
 }
 
@@ -566,7 +566,7 @@ static void change_any(bc_store *s, tu_model *m, size_t n, unsigned *ver) {
 
 /* Scan sn to the end with changes between steps; every key of snap exactly
 ** once with its value.  Returns 1 if the keys came in ascending order. */
-static int scan_with_changes(bc_store *s, bc_scan *sc, const tu_model *snap, tu_model *m,
+static int scan_with_changes(bc_store *s, bc_fold *sc, const tu_model *snap, tu_model *m,
                              unsigned *ver, const char *where) {
   size_t n = snap->n;
   unsigned char *seen = calloc(n, 1);
@@ -577,7 +577,7 @@ static int scan_with_changes(bc_store *s, bc_scan *sc, const tu_model *snap, tu_
   int ascending = 1;
   bc_info info;
   bc_status st;
-  while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
+  while ((st = bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
     size_t i = tu_key_num(key, klen);
     assert_true(i < n);
     if (!snap->v[i]) fail_msg("%s: key %zu was not live at the snapshot", where, i);
@@ -638,17 +638,17 @@ static void test_scan_unordered(void **state) {
   TU_OK(bc_snapshot_open(s, &sn));
   tu_model snap;
   tu_model_copy(&snap, &m);
-  bc_scan *sc;
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open_snapshot(sn, &sc));
   int asc = scan_with_changes(s, sc, &snap, &m, &ver, "scan opened at once");
   /* "in the order the records lie on disk rather than in key order" */
   assert_false(asc);
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   snap_check(sn, &snap, NULL, "snapshot after the first scan");
   /* Changes between the snapshot's open and the scan's. */
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  TU_OK(bc_fold_open_snapshot(sn, &sc));
   scan_with_changes(s, sc, &snap, &m, &ver, "second scan of the same snapshot");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_snapshot_close(sn);
   tu_model_free(&snap);
   tu_model_check(s, &m, "store after the scans");
@@ -659,15 +659,15 @@ static void test_scan_unordered(void **state) {
   for (int op = 0; op < 300; op++) change_any(s, &m, N, &ver);
   TU_OK(bc_sync(s));
   TU_OK(bc_merge(s, NULL));
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  TU_OK(bc_fold_open_snapshot(sn, &sc));
   scan_with_changes(s, sc, &snap, &m, &ver, "scan opened after changes");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   /* Keys only, no values. */
-  TU_OK(bc_scan_open_snapshot(sn, &sc));
+  TU_OK(bc_fold_open_snapshot(sn, &sc));
   const void *key;
   size_t klen, rows = 0;
   bc_info info;
-  while (bc_scan_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
+  while (bc_fold_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
     size_t i = tu_key_num(key, klen);
     assert_non_null(snap.v[i]);
     assert_int_equal(info.value_size, snap.len[i]);
@@ -675,7 +675,7 @@ static void test_scan_unordered(void **state) {
     rows++;
   }
   assert_int_equal(rows, tu_model_count(&snap));
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_snapshot_close(sn);
   tu_model_free(&snap);
   tu_model_check(s, &m, "store at the end");
@@ -1379,24 +1379,24 @@ static void *reader_main(void *arg) {
       note(sh, &sh->errors, "bc_iter_open_snapshot: %s", bc_status_name(st));
     }
     if (rd->rounds % 4 == 0) {
-      bc_scan *sc;
-      if ((st = bc_scan_open_snapshot(sn, &sc)) == BC_OK) {
+      bc_fold *sc;
+      if ((st = bc_fold_open_snapshot(sn, &sc)) == BC_OK) {
         sum = 0;
         cnt = 0;
-        while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
+        while ((st = bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
           if (info.value_size == 8) {
             memcpy(&x, v, 8);
             sum += x;
           }
           cnt++;
         }
-        if (st != BC_DONE) note(sh, &sh->errors, "bc_scan_next: %s", bc_status_name(st));
+        if (st != BC_DONE) note(sh, &sh->errors, "bc_fold_next: %s", bc_status_name(st));
         if (cnt != ACCTS || sum != total)
           note(sh, &sh->violations, "scan: %d keys, sum %lld", cnt, (long long)sum);
-        bc_scan_close(sc);
+        bc_fold_close(sc);
         rd->scan_rounds++;
       } else {
-        note(sh, &sh->errors, "bc_scan_open_snapshot: %s", bc_status_name(st));
+        note(sh, &sh->errors, "bc_fold_open_snapshot: %s", bc_status_name(st));
       }
     }
     bc_snapshot_close(sn);

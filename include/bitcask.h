@@ -537,9 +537,9 @@ void bc_iter_close(bc_iter *it);
 ** Every live key with its value, in the order the records lie on disk rather
 ** than in key order: no ordered index is built and the values are read front
 ** to back.  The scan works on a snapshot of the keydir taken by
-** bc_scan_open (a bitmap, one bit per 4 bytes of keydir arena: about 10 bits
+** bc_fold_open (a bitmap, one bit per 4 bytes of keydir arena: about 10 bits
 ** per key of 16 bytes; malloc'd) and pins the keydir until
-** bc_scan_close, so that freed entries are not reused meanwhile (deleted
+** bc_fold_close, so that freed entries are not reused meanwhile (deleted
 ** entries' memory comes back at the close).
 **
 ** With writes, deletes and merges going on between steps (through any
@@ -552,26 +552,26 @@ void bc_iter_close(bc_iter *it);
 ** saved versions already (something changed since it opened), or when the
 ** bitmap's memory cannot be had, the scan is an ordered iterator underneath
 ** (bc_iter_open's semantics, key order). */
-typedef struct bc_scan bc_scan;
+typedef struct bc_fold bc_fold;
 
 /* Open a scan of the committed store, or of t's view (t may be NULL).
-** *out receives it, owned by the caller (bc_scan_close before closing the
+** *out receives it, owned by the caller (bc_fold_close before closing the
 ** store).  Returns BC_OK or BC_NOMEM. */
-bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out);
+bc_status bc_fold_open(bc_store *s, bc_txn *t, bc_fold **out);
 
 /* The next key, in t's view (NULL: committed).  On BC_OK *key and *klen point
-** into the scan's storage (valid until the next bc_scan_next or
-** bc_scan_close), *info (may be NULL) is filled, and -- when buf is not
+** into the scan's storage (valid until the next bc_fold_next or
+** bc_fold_close), *info (may be NULL) is filled, and -- when buf is not
 ** NULL -- the value is read into buf as bc_get does (*value points into buf,
 ** the CRC verified).  Returns BC_OK, BC_DONE (no more keys), BC_NOMEM, the
 ** error of a doomed t (as bc_txn_get), or a read error of bc_get
 ** for that key (BC_CORRUPT, BC_IOERR): the scan then moves on past the key,
 ** so the next call may go on. */
-bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
+bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value);
 
 /* Close the scan.  NULL is a no-op. */
-void bc_scan_close(bc_scan *sc);
+void bc_fold_close(bc_fold *sc);
 
 /* ---- snapshots ----
 ** A snapshot is a read view of the store as it was at one moment -- one
@@ -627,7 +627,7 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out);
 ** opened on it see the new state from their next step; an unordered scan
 ** opened on it before returns, from its next step, the new versions of
 ** the keys live at its open that still are, and -- when it walks a bitmap
-** (see bc_scan_open) -- no key added since (in key order, those ahead).
+** (see bc_fold_open) -- no key added since (in key order, those ahead).
 ** Returns as bc_snapshot_open (on BC_NOMEM sn keeps its old state; when a
 ** read-only store's refresh fails sn reads what the store then serves). */
 bc_status bc_snapshot_refresh(bc_snapshot *sn);
@@ -646,11 +646,11 @@ bc_status bc_snapshot_get(bc_snapshot *sn, const void *key, size_t klen,
                           bc_buf *buf, const void **value, bc_info *info);
 
 /* An ordered iterator (bc_iter_open_range) and an unordered scan
-** (bc_scan_open) over sn's view: bc_iter_next_view / bc_scan_next with t
+** (bc_fold_open) over sn's view: bc_iter_next_view / bc_fold_next with t
 ** NULL read it (with a t, t's view, as for any iterator).  The keys are
 ** those live in sn, each with its version in sn.  sn must outlive them. */
 bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out);
-bc_status bc_scan_open_snapshot(bc_snapshot *sn, bc_scan **out);
+bc_status bc_fold_open_snapshot(bc_snapshot *sn, bc_fold **out);
 
 /* ---- owners ----
 ** The file OWNERS in the store's directory holds whatever text the caller

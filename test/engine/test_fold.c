@@ -1,5 +1,5 @@
 /*
-** test_scan.c -- unordered scans (scan.c): every live key once with its
+** test_fold.c -- unordered scans (fold.c): every live key once with its
 ** value, in the order of the records on disk; the snapshot's promises while
 ** puts, deletes, re-puts and merges run between its steps (checked against
 ** a model at every step); a transaction's view; the ordered fallback on a
@@ -20,8 +20,8 @@ static uint64_t rnd(void) {
 /* Scan the whole store (view t) and check it against the model: every live
 ** key exactly once with its value.  Returns the number of rows. */
 static size_t scan_check(bc_store *s, bc_txn *t, const tu_model *m) {
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, t, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, t, &sc));
   unsigned char *seen = calloc(m->n, 1);
   assert_non_null(seen);
   bc_buf b = {0};
@@ -29,7 +29,7 @@ static size_t scan_check(bc_store *s, bc_txn *t, const tu_model *m) {
   size_t klen, rows = 0;
   bc_info info;
   bc_status st;
-  while ((st = bc_scan_next(sc, t, &key, &klen, &info, &b, &v)) == BC_OK) {
+  while ((st = bc_fold_next(sc, t, &key, &klen, &info, &b, &v)) == BC_OK) {
     size_t i = tu_key_num(key, klen);
     assert_true(i < m->n);
     assert_false(seen[i]);
@@ -42,7 +42,7 @@ static size_t scan_check(bc_store *s, bc_txn *t, const tu_model *m) {
   }
   assert_int_equal(st, BC_DONE);
   assert_int_equal(rows, tu_model_count(m));
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_buf_free(&b);
   free(seen);
   return rows;
@@ -64,15 +64,15 @@ static void test_all_keys_in_disk_order(void **state) {
   ** records on disk, so sequence numbers only grow along it. */
   s = tu_open(fx->base, 16384, BC_SYNC_OFF, NULL);
   assert_int_equal(scan_check(s, NULL, &m), tu_model_count(&m));
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, NULL, &sc));
   const void *key;
   size_t klen;
   bc_info info;
   uint64_t last = 0;
   int ascending_keys = 1;
   size_t prev = 0, rows = 0;
-  while (bc_scan_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
+  while (bc_fold_next(sc, NULL, &key, &klen, &info, NULL, NULL) == BC_OK) {
     assert_true(info.seq > last);
     last = info.seq;
     size_t i = tu_key_num(key, klen);
@@ -81,7 +81,7 @@ static void test_all_keys_in_disk_order(void **state) {
   }
   /* ... which is not key order. */
   assert_false(ascending_keys);
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   /* An empty store scans to nothing. */
   for (size_t i = 0; i < N; i++)
     if (m.v[i]) TU_OK(tu_del(s, &m, i));
@@ -107,15 +107,15 @@ static void test_writes_and_merges_between_steps(void **state) {
     unsigned char *at_open = calloc(N, 1), *deleted = calloc(N, 1), *seen = calloc(N, 1);
     assert_true(at_open && deleted && seen);
     for (size_t i = 0; i < N; i++) at_open[i] = m.v[i] != NULL;
-    bc_scan *sc;
-    TU_OK(bc_scan_open(s, NULL, &sc));
+    bc_fold *sc;
+    TU_OK(bc_fold_open(s, NULL, &sc));
     bc_buf b = {0};
     const void *key, *v;
     size_t klen, merges = 0;
     bc_info info;
     bc_status st;
     unsigned ver = 100 + (unsigned)round * 10;
-    while ((st = bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
+    while ((st = bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v)) == BC_OK) {
       size_t i = tu_key_num(key, klen);
       assert_true(at_open[i]);
       assert_false(seen[i]);
@@ -151,7 +151,7 @@ static void test_writes_and_merges_between_steps(void **state) {
       }
     }
     assert_int_equal(st, BC_DONE);
-    bc_scan_close(sc);
+    bc_fold_close(sc);
     for (size_t i = 0; i < N; i++)
       if (at_open[i] && !deleted[i] && !seen[i]) fail_msg("round %zu: key %zu skipped", round, i);
     assert_true(s->kd.pins == 0 && s->kd.deferred == 0);
@@ -186,42 +186,42 @@ static void test_txn_view(void **state) {
   ** between steps show: a delete hides, a put replaces. */
   bc_txn *t;
   TU_OK(bc_txn_begin(s, &t));
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, t, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, t, &sc));
   bc_buf b = {0};
   const void *key, *v;
   size_t klen;
   bc_info info;
-  TU_OK(bc_scan_next(sc, t, &key, &klen, &info, &b, &v)); /* "c", the first put */
+  TU_OK(bc_fold_next(sc, t, &key, &klen, &info, &b, &v)); /* "c", the first put */
   assert_memory_equal(key, "c", 1);
   TU_OK(bc_txn_delete(t, "a", 1));
   TU_OK(bc_txn_put(t, "d", 1, 5, "DDD", 3));
   TU_OK(bc_txn_put(t, "e", 1, 0, "e", 1)); /* added after the open */
-  TU_OK(bc_scan_next(sc, t, &key, &klen, &info, &b, &v));
+  TU_OK(bc_fold_next(sc, t, &key, &klen, &info, &b, &v));
   assert_memory_equal(key, "d", 1);
   assert_int_equal(info.value_size, 3);
   assert_int_equal(info.meta, 5);
   assert_memory_equal(v, "DDD", 3);
-  TU_OK(bc_scan_next(sc, t, &key, &klen, &info, &b, &v));
+  TU_OK(bc_fold_next(sc, t, &key, &klen, &info, &b, &v));
   assert_memory_equal(key, "b", 1);
-  assert_int_equal(bc_scan_next(sc, t, &key, &klen, &info, &b, &v), BC_DONE);
-  bc_scan_close(sc);
+  assert_int_equal(bc_fold_next(sc, t, &key, &klen, &info, &b, &v), BC_DONE);
+  bc_fold_close(sc);
 
   /* The committed view does not see t's writes. */
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  TU_OK(bc_fold_open(s, NULL, &sc));
   char got[8] = "";
   size_t n = 0;
-  while (bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v) == BC_OK) got[n++] = *(const char *)key;
+  while (bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v) == BC_OK) got[n++] = *(const char *)key;
   assert_string_equal(got, "cadb");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
 
   /* Once t has written, its scan is ordered and includes its new keys. */
-  TU_OK(bc_scan_open(s, t, &sc));
+  TU_OK(bc_fold_open(s, t, &sc));
   memset(got, 0, sizeof got);
   n = 0;
-  while (bc_scan_next(sc, t, &key, &klen, &info, &b, &v) == BC_OK) got[n++] = *(const char *)key;
+  while (bc_fold_next(sc, t, &key, &klen, &info, &b, &v) == BC_OK) got[n++] = *(const char *)key;
   assert_string_equal(got, "bcde");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   TU_OK(bc_txn_rollback(t));
   bc_buf_free(&b);
   TU_OK(bc_close(s));
@@ -235,13 +235,13 @@ static void test_deleted_and_put_back(void **state) {
   bc_store *s = tu_open(fx->base, 0, BC_SYNC_OFF, NULL);
   const char *keys[] = {"a", "b", "c", "d"};
   for (int i = 0; i < 4; i++) TU_OK(bc_put(s, keys[i], 1, 0, keys[i], 1));
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, NULL, &sc));
   bc_buf b = {0};
   const void *key, *v;
   size_t klen;
   bc_info info;
-  TU_OK(bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v));
+  TU_OK(bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v));
   assert_memory_equal(key, "a", 1);
   TU_OK(bc_delete(s, "a", 1));
   TU_OK(bc_put(s, "a", 1, 0, "A2", 2)); /* behind the scan */
@@ -252,12 +252,12 @@ static void test_deleted_and_put_back(void **state) {
   TU_OK(bc_sync(s));
   char got[8] = "";
   size_t n = 0;
-  while (bc_scan_next(sc, NULL, &key, &klen, &info, &b, &v) == BC_OK) {
+  while (bc_fold_next(sc, NULL, &key, &klen, &info, &b, &v) == BC_OK) {
     got[n++] = *(const char *)key;
     if (*(const char *)key == 'c') assert_memory_equal(v, "C2", 2);
   }
   assert_string_equal(got, "bc");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_buf_free(&b);
   TU_OK(bc_close(s));
 }
@@ -272,19 +272,19 @@ static void test_read_only_is_ordered(void **state) {
   bc_options_init(&o);
   o.read_only = 1;
   s = tu_open_opts(fx->base, &o);
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, NULL, &sc));
   bc_buf b = {0};
   const void *key, *v;
   size_t klen;
   char got[8] = "";
   size_t n = 0;
-  while (bc_scan_next(sc, NULL, &key, &klen, NULL, &b, &v) == BC_OK) {
+  while (bc_fold_next(sc, NULL, &key, &klen, NULL, &b, &v) == BC_OK) {
     assert_memory_equal(v, key, 1);
     got[n++] = *(const char *)key;
   }
   assert_string_equal(got, "abcd");
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_buf_free(&b);
   TU_OK(bc_close(s));
 }
@@ -303,26 +303,26 @@ static void test_damaged_record(void **state) {
   /* The last byte of the first record of file 1. */
   tu_flip(p, 32 + 32 + 10 + 40, 0x10);
   s = tu_open(fx->base, 4096, BC_SYNC_FULL, NULL);
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, NULL, &sc));
   bc_buf b = {0};
   const void *key, *v;
   size_t klen, ok = 0, bad = 0;
   bc_status st;
-  while ((st = bc_scan_next(sc, NULL, &key, &klen, NULL, &b, &v)) != BC_DONE) {
+  while ((st = bc_fold_next(sc, NULL, &key, &klen, NULL, &b, &v)) != BC_DONE) {
     if (st == BC_CORRUPT)
       bad++;
     else
       ok += st == BC_OK;
   }
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   assert_int_equal(bad, 1);
   assert_int_equal(ok, 199);
-  TU_OK(bc_scan_open(s, NULL, &sc));
+  TU_OK(bc_fold_open(s, NULL, &sc));
   ok = 0;
-  while (bc_scan_next(sc, NULL, &key, &klen, NULL, NULL, NULL) == BC_OK) ok++;
+  while (bc_fold_next(sc, NULL, &key, &klen, NULL, NULL, NULL) == BC_OK) ok++;
   assert_int_equal(ok, 200);
-  bc_scan_close(sc);
+  bc_fold_close(sc);
   bc_buf_free(&b);
   TU_OK(bc_close(s));
   tu_model_free(&m);
@@ -336,10 +336,10 @@ static void test_deferred_frees(void **state) {
   tu_model m;
   tu_model_init(&m, 2000);
   for (size_t i = 0; i < 1000; i++) TU_OK(tu_put_ver(s, &m, i, 0, 4, 4));
-  bc_scan *sc;
-  TU_OK(bc_scan_open(s, NULL, &sc));
-  bc_scan *sc2;
-  TU_OK(bc_scan_open(s, NULL, &sc2)); /* pins nest */
+  bc_fold *sc;
+  TU_OK(bc_fold_open(s, NULL, &sc));
+  bc_fold *sc2;
+  TU_OK(bc_fold_open(s, NULL, &sc2)); /* pins nest */
   for (size_t i = 0; i < 1000; i++) TU_OK(tu_del(s, &m, i));
   TU_OK(bc_sync(s)); /* the tombstones' commit point: their entries freed */
   size_t heap = s->kd.heap_bytes;
@@ -347,11 +347,11 @@ static void test_deferred_frees(void **state) {
   assert_true(s->kd.heap_bytes > heap); /* nothing reused */
   const void *key;
   size_t klen;
-  assert_int_equal(bc_scan_next(sc, NULL, &key, &klen, NULL, NULL, NULL), BC_DONE);
-  bc_scan_close(sc);
+  assert_int_equal(bc_fold_next(sc, NULL, &key, &klen, NULL, NULL, NULL), BC_DONE);
+  bc_fold_close(sc);
   assert_int_equal(s->kd.pins, 1);
   assert_true(s->kd.deferred != 0);
-  bc_scan_close(sc2);
+  bc_fold_close(sc2);
   assert_int_equal(s->kd.pins, 0);
   assert_int_equal(s->kd.deferred, 0);
   heap = s->kd.heap_bytes;

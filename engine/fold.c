@@ -1,11 +1,11 @@
 /*
-** scan.c -- unordered scans: every live key of a store with its value, in
+** fold.c -- unordered scans: every live key of a store with its value, in
 ** the order the records lie on disk (the Bitcask paper's "fold").
 **
-**   bc_scan *sc;
-**   bc_scan_open(s, NULL, &sc);
-**   while (bc_scan_next(sc, NULL, &k, &kn, &info, &buf, &v) == BC_OK) use(v);
-**   bc_scan_close(sc);
+**   bc_fold *sc;
+**   bc_fold_open(s, NULL, &sc);
+**   while (bc_fold_next(sc, NULL, &k, &kn, &info, &buf, &v) == BC_OK) use(v);
+**   bc_fold_close(sc);
 **
 ** An ordered iterator (iter.c) needs the keydir's ordered index, built by a
 ** sort of every key on first use, and pays a tree step and a keydir probe
@@ -29,7 +29,7 @@
 ** A transaction's view is applied per row: its deletes hide keys and its
 ** puts replace values.
 **
-** In a read snapshot's view (bc_scan_open_snapshot) the snapshot's
+** In a read snapshot's view (bc_fold_open_snapshot) the snapshot's
 ** pre-images (snapshot.c) are applied per row as a transaction's writes
 ** are: so each key live in the snapshot is returned once with its version
 ** there, and none other -- provided the snapshot had no pre-images yet at
@@ -48,7 +48,7 @@
 
 #include <stdlib.h>
 
-struct bc_scan {
+struct bc_fold {
   bc_store *s;
   bc_snapshot *sn; /* the view when no transaction is given, or NULL */
   bc_iter *it;    /* the ordered fallback, or NULL */
@@ -58,9 +58,9 @@ struct bc_scan {
                    ** another keydir, which the bitmap does not describe */
 };
 
-static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_scan **out) {
+static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **out) {
   *out = NULL;
-  bc_scan *sc = calloc(1, sizeof *sc);
+  bc_fold *sc = calloc(1, sizeof *sc);
   if (!sc) return BC_NOMEM;
   sc->s = s;
   sc->sn = sn;
@@ -85,22 +85,22 @@ static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_scan **ou
                  : sn    ? bc_iter_open_snapshot(sn, NULL, &sc->it)
                          : bc_iter_open(s, &sc->it);
   if (st != BC_OK) {
-    bc_scan_close(sc);
+    bc_fold_close(sc);
     return st;
   }
   *out = sc;
   return BC_OK;
 }
 
-bc_status bc_scan_open(bc_store *s, bc_txn *t, bc_scan **out) {
+bc_status bc_fold_open(bc_store *s, bc_txn *t, bc_fold **out) {
   return scan_open(s, t, NULL, out);
 }
 
-bc_status bc_scan_open_snapshot(bc_snapshot *sn, bc_scan **out) {
+bc_status bc_fold_open_snapshot(bc_snapshot *sn, bc_fold **out) {
   return scan_open(bc_snap_store(sn), NULL, sn, out);
 }
 
-bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
+bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value) {
   bc_store *s = sc->s;
   bc_status st;
@@ -167,7 +167,7 @@ bc_status bc_scan_next(bc_scan *sc, bc_txn *t, const void **key, size_t *klen,
   return st;
 }
 
-void bc_scan_close(bc_scan *sc) {
+void bc_fold_close(bc_fold *sc) {
   if (!sc) return;
   if (sc->pinned) {
     pthread_mutex_lock(&sc->s->mu);
