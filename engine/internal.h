@@ -35,6 +35,7 @@
 #define BC_INTERNAL_H
 
 #include "bitcask.h"
+#include "layout.h"
 
 #include <limits.h>
 #include <pthread.h>
