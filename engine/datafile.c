@@ -301,8 +301,7 @@ static int rec_at(scanner *sc, uint64_t off, bc_rec *r, uint32_t *crc,
     /* Damage in the type, reserved or seq bytes leaves the sizes usable:
     ** take them as read (seq cut to its 56 bits) so that the record can
     ** still be framed and its key reported as damaged. */
-    r->klen = bc_get_u32(h + 24);
-    r->vlen = bc_get_u32(h + 28);
+    bc_rec_peek(h, r);
     r->seq &= BC_MAX_SEQ;
     if (r->klen > BC_MAX_KEY_SIZE || r->vlen > BC_MAX_VALUE_SIZE)
       return REC_UNDECODABLE;
@@ -433,26 +432,22 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
         /* Bytes that frame no record.  If the header still shows a key
         ** size that fits before the next record, report that key as read
         ** (a damaged value size); else a span with no key (type 0). */
-        uint32_t klen = 0;
+        bc_rec as_read = {0};
         int k3 = resident(&sc, off, BC_REC_HEADER_SIZE);
         if (k3 < 0) {
           st = sc.st;
           break;
         }
-        if (k3 > 0) klen = bc_get_u32(sc.b.data + (off - sc.win_off) + 24);
+        if (k3 > 0) bc_rec_peek(sc.b.data + (off - sc.win_off), &as_read);
+        uint32_t klen = as_read.klen;
         if (k3 > 0 && klen <= BC_MAX_KEY_SIZE &&
             off + BC_REC_HEADER_SIZE + klen <= next &&
             next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
             resident(&sc, off, BC_REC_HEADER_SIZE + klen) > 0) {
-          const unsigned char *h = sc.b.data + (off - sc.win_off);
-          memset(&r, 0, sizeof r);
-          r.type = h[4];
-          r.meta = h[5];
-          r.seq = bc_get_u64(h + 8) & BC_MAX_SEQ;
-          r.txn = bc_get_u64(h + 16);
-          r.klen = klen;
+          r = as_read;
+          r.seq &= BC_MAX_SEQ;
           r.vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
-          p = h;
+          p = sc.b.data + (off - sc.win_off);
         } else {
           if (sc.st != BC_OK) {
             st = sc.st;
@@ -468,7 +463,7 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
       ri.key = p + BC_REC_HEADER_SIZE;
       ri.value = ri.key + r.klen;
       if (!ri.damaged && (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT))
-        ri.arg = bc_get_u64(ri.value);
+        ri.arg = bc_rec_arg(ri.value);
     }
     st = cb(arg, &ri);
     if (st != BC_OK) break;

@@ -53,14 +53,17 @@ static int is_marker(uint8_t type) {
   return type == BC_REC_COMMIT || type == BC_REC_ROLLBACK_TO;
 }
 
+/* What follows a marker's entry in place of a key: its arg (u64). */
+#define HINT_ARG_SIZE 8u
+
 int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key,
                    uint64_t arg) {
-  size_t extra = is_marker(r->type) ? 8 : r->klen;
+  size_t extra = is_marker(r->type) ? HINT_ARG_SIZE : r->klen;
   if (hb_reserve(h, BC_HINT_ENTRY_SIZE + extra) != 0) return -1;
   bc_hint_entry_encode(h->data + h->len, r, off);
   h->len += BC_HINT_ENTRY_SIZE;
   if (is_marker(r->type))
-    bc_put_u64(h->data + h->len, arg);
+    bc_put_u64(h->data + h->len, arg); /* read back by bc_rec_arg */
   else if (r->klen)
     memcpy(h->data + h->len, key, r->klen);
   h->len += extra;
@@ -187,7 +190,7 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
     goto done;
   hf->data_size = data_size;
   /* Not checked yet (bc_hint_check does), but no more than could fit. */
-  uint32_t count = bc_get_u32(hf->data + hf->len - BC_HINT_TRAILER_SIZE + 4);
+  uint32_t count = bc_hint_trailer_count(hf->data + hf->len - BC_HINT_TRAILER_SIZE);
   size_t most = (hf->len - BC_HINT_HEADER_SIZE - BC_HINT_TRAILER_SIZE) / BC_HINT_ENTRY_SIZE;
   hf->count = count < most ? count : (uint32_t)most;
   ok = 1;
@@ -211,7 +214,7 @@ int bc_hint_check(const bc_hintfile *hf) {
     uint64_t off;
     if (body_end - at < BC_HINT_ENTRY_SIZE) return 0;
     if (bc_hint_entry_decode(d + at, &r, &off) != 0) return 0;
-    size_t extra = is_marker(r.type) ? 8 : r.klen;
+    size_t extra = is_marker(r.type) ? HINT_ARG_SIZE : r.klen;
     if (body_end - at - BC_HINT_ENTRY_SIZE < extra) return 0;
     if (off != prev_end || off > BC_MAX_OFFSET ||
         off + bc_rec_size(r.klen, r.vlen) > hf->data_size)
@@ -231,9 +234,9 @@ int bc_hint_check(const bc_hintfile *hf) {
 ** has no key). */
 static uint64_t prefetch_at(const bc_keydir *kd, const unsigned char *d, size_t *at) {
   uint64_t h = 0;
-  uint32_t klen = bc_get_u32(d + *at + 4);
-  if (is_marker(d[*at])) {
-    klen = 8;
+  uint32_t klen = bc_get_u32(d + *at + BC_HENT_OFF_KLEN);
+  if (is_marker(d[*at + BC_HENT_OFF_TYPE])) {
+    klen = HINT_ARG_SIZE;
   } else {
     h = bc_kd_hash(kd, d + *at + BC_HINT_ENTRY_SIZE, klen);
     bc_kd_prefetch(kd, h);
@@ -269,13 +272,13 @@ bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_c
     int marker = is_marker(ri.r.type);
     ri.key = d + at + BC_HINT_ENTRY_SIZE;
     ri.value = NULL;
-    ri.arg = marker ? bc_get_u64(ri.key) : 0;
+    ri.arg = marker ? bc_rec_arg(ri.key) : 0;
     ri.damaged = 0;
     ri.hash = hash[n % PREFETCH_AHEAD];
     ri.hashed = !marker;
     bc_status st = cb(arg, &ri);
     if (st != BC_OK) return st;
-    at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);
+    at += BC_HINT_ENTRY_SIZE + (marker ? HINT_ARG_SIZE : ri.r.klen);
     n++;
   }
   f->hint_size = hf->len;

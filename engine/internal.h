@@ -45,11 +45,48 @@
 
 /* ---------------------------------------------------------------- format */
 
+/* Sizes and field offsets of every fixed-size structure (docs/FORMAT.md):
+** record.c encodes and decodes them; other files use the decoders, or the
+** inline readers below where a file's records are framed or a hint is
+** walked without a whole decode. */
 #define BC_FILE_HEADER_SIZE 32u
+#define BC_FHDR_OFF_MAGIC 0u     /* 8 bytes "BCASKDAT" */
+#define BC_FHDR_OFF_VERSION 8u
+#define BC_FHDR_OFF_FLAGS 12u
+#define BC_FHDR_OFF_FILE_ID 16u
+#define BC_FHDR_OFF_CRC 28u      /* of bytes [0, 28) */
+
 #define BC_REC_HEADER_SIZE 32u
+#define BC_REC_OFF_CRC 0u        /* of bytes [4, end of value) */
+#define BC_REC_OFF_TYPE 4u
+#define BC_REC_OFF_META 5u
+#define BC_REC_OFF_RESERVED 6u   /* 2 bytes, zero */
+#define BC_REC_OFF_SEQ 8u
+#define BC_REC_OFF_TXN 16u
+#define BC_REC_OFF_KLEN 24u
+#define BC_REC_OFF_VLEN 28u
+
 #define BC_HINT_HEADER_SIZE 32u
-#define BC_HINT_ENTRY_SIZE 40u
+#define BC_HHDR_OFF_MAGIC 0u     /* 8 bytes "BCASKHNT" */
+#define BC_HHDR_OFF_VERSION 8u
+#define BC_HHDR_OFF_FILE_ID 12u
+#define BC_HHDR_OFF_DATA_SIZE 16u
+#define BC_HHDR_OFF_CRC 28u      /* of bytes [0, 28) */
+
+#define BC_HINT_ENTRY_SIZE 40u   /* then the key, or a marker's arg (u64) */
+#define BC_HENT_OFF_TYPE 0u
+#define BC_HENT_OFF_META 1u
+#define BC_HENT_OFF_KLEN 4u
+#define BC_HENT_OFF_VLEN 8u
+#define BC_HENT_OFF_SEQ 16u
+#define BC_HENT_OFF_TXN 24u
+#define BC_HENT_OFF_OFFSET 32u
+
 #define BC_HINT_TRAILER_SIZE 16u
+#define BC_HTRL_OFF_MAGIC 0u     /* 4 bytes "BCHE" */
+#define BC_HTRL_OFF_COUNT 4u
+#define BC_HTRL_OFF_CRC 12u      /* of every byte of the file before it */
+
 #define BC_FILE_FLAG_MERGED 1u
 /* Hint files and the MERGE manifest did not change with data file format 2:
 ** they keep version 1. */
@@ -60,6 +97,12 @@
 ** which that file was known durably synced when the COMMIT was appended. */
 #define BC_COMMIT_V1_SIZE 8u
 #define BC_COMMIT_SIZE 16u
+#define BC_COMMIT_OFF_COUNT 0u
+#define BC_COMMIT_OFF_CLAIM 8u
+/* The value of a ROLLBACK_TO: S (u64).  The first 8 bytes of either
+** marker's value -- the count, or S -- are its "arg" (bc_recinfo.arg),
+** which a hint entry of a marker holds in place of a key. */
+#define BC_ROLLBACK_TO_SIZE 8u
 
 enum { BC_REC_PUT = 1, BC_REC_TOMBSTONE = 2, BC_REC_COMMIT = 3,
        BC_REC_ROLLBACK_TO = 4 };
@@ -120,6 +163,27 @@ static inline uint32_t bc_get_u32(const unsigned char *p) {
 }
 static inline uint64_t bc_get_u64(const unsigned char *p) {
   return (uint64_t)bc_get_u32(p) | (uint64_t)bc_get_u32(p + 4) << 32;
+}
+
+/* A record header's fields as stored, unchecked: the first step of
+** bc_rec_decode, and what a walk frames a damaged record with. */
+static inline void bc_rec_peek(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r) {
+  r->type = in[BC_REC_OFF_TYPE];
+  r->meta = in[BC_REC_OFF_META];
+  r->seq = bc_get_u64(in + BC_REC_OFF_SEQ);
+  r->txn = bc_get_u64(in + BC_REC_OFF_TXN);
+  r->klen = bc_get_u32(in + BC_REC_OFF_KLEN);
+  r->vlen = bc_get_u32(in + BC_REC_OFF_VLEN);
+}
+/* The arg of a COMMIT or ROLLBACK_TO: the first 8 bytes of its value (in a
+** hint, of what follows its entry). */
+static inline uint64_t bc_rec_arg(const unsigned char *value) {
+  return bc_get_u64(value);
+}
+/* The entry count a hint trailer holds, unchecked (bc_hint_trailer_check
+** checks it). */
+static inline uint32_t bc_hint_trailer_count(const unsigned char in[BC_HINT_TRAILER_SIZE]) {
+  return bc_get_u32(in + BC_HTRL_OFF_COUNT);
 }
 
 void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,

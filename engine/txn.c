@@ -280,9 +280,9 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
       /* Tell recovery to drop the records written since the mark.  If this
       ** append fails the transaction cannot go on: a later COMMIT would make
       ** recovery apply records this view no longer has. */
-      unsigned char S[8];
+      unsigned char S[BC_ROLLBACK_TO_SIZE];
       bc_put_u64(S, m->seq);
-      bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+      bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
       uint32_t fid;
       uint64_t off;
       st = bc_append_record(s, &r, NULL, S, &fid, &off);
@@ -389,9 +389,9 @@ static size_t overlay_key_bytes(const bc_txn *t) { return t->ov.key_bytes; }
 
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
 static bc_status append_abort(bc_txn *t) {
-  unsigned char S[8];
+  unsigned char S[BC_ROLLBACK_TO_SIZE];
   bc_put_u64(S, 0);
-  bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+  bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
   uint32_t fid;
   uint64_t off;
   return bc_append_record(t->s, &r, NULL, S, &fid, &off);
@@ -435,7 +435,7 @@ bc_status bc_txn_prepare(bc_txn *t) {
     if (bc_kd_reserve(&s->kd, t->ov.count, overlay_key_bytes(t)) != 0)
       st = bc_seterr(s, BC_NOMEM, "out of memory");
     unsigned char n[BC_COMMIT_SIZE] = {0}; /* the claim: bc_append_record's */
-    bc_put_u64(n, t->nrec);
+    bc_put_u64(n + BC_COMMIT_OFF_COUNT, t->nrec);
     bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, BC_COMMIT_SIZE};
     if (st == BC_OK)
       st = bc_append_record(s, &r, NULL, n, &t->commit_file, &t->commit_off);
