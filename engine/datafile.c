@@ -131,7 +131,7 @@ static bc_status rec_verify(bc_store *s, const bc_file *f, const bc_entry *e,
       !bc_rec_crc_ok(rec, r, crc) ||
       (klen && memcmp(rec + BC_REC_HEADER_SIZE, key, klen) != 0))
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: record at offset %llu fails its "
+                     "data file %010u" BC_SUFFIX_DATA ": record at offset %llu fails its "
                      "checksum or does not match the keydir",
                      f->id, (unsigned long long)bc_e_off(e));
   return BC_OK;
@@ -147,12 +147,12 @@ static bc_status rec_pread(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
   ssize_t r = bc_read_all(&s->io, fd, buf->data, (size_t)n, off);
   if (r < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u.data: read at offset %llu failed",
+                           "data file %010u" BC_SUFFIX_DATA ": read at offset %llu failed",
                            f->id, (unsigned long long)off);
   if ((uint64_t)r < n)
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: record at offset %llu is cut short",
-                     f->id, (unsigned long long)off);
+                     "data file %010u" BC_SUFFIX_DATA ": record at offset %llu is cut "
+                     "short", f->id, (unsigned long long)off);
   return BC_OK;
 }
 
@@ -165,19 +165,20 @@ static bc_status damage_check(bc_store *s, const bc_file *f, const bc_entry *e) 
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
   if (bc_e_lost(e))
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: this key's newest version (seq %llu, at "
-                     "offset %llu) belongs to a transaction whose records are not "
-                     "all readable; it is lost", f->id,
+                     "data file %010u" BC_SUFFIX_DATA ": this key's newest version "
+                     "(seq %llu, at offset %llu) belongs to a transaction whose "
+                     "records are not all readable; it is lost", f->id,
                      (unsigned long long)bc_e_seq(e), (unsigned long long)off);
   if (f->missing)
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data is missing; its hint file says it held "
-                     "this key's newest version (seq %llu)", f->id,
+                     "data file %010u" BC_SUFFIX_DATA " is missing; its hint file says "
+                     "it held this key's newest version (seq %llu)", f->id,
                      (unsigned long long)bc_e_seq(e));
   if (f->id != s->active_id && off + n > f->size)
     return bc_seterr(s, BC_CORRUPT,
-                     "record missing: data file %010u.data is shorter (%llu bytes) "
-                     "than its hint says (a record at offset %llu, %llu bytes)",
+                     "record missing: data file %010u" BC_SUFFIX_DATA " is shorter "
+                     "(%llu bytes) than its hint says (a record at offset %llu, "
+                     "%llu bytes)",
                      f->id, (unsigned long long)f->size, (unsigned long long)off,
                      (unsigned long long)n);
   return BC_OK;
@@ -187,7 +188,9 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
   bc_file *f = bc_file_find(s, e->file_id); /* a snapshot may read a retired one */
-  if (!f) return bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
+  if (!f)
+    return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
+                     e->file_id);
   bc_status dst = damage_check(s, f, e);
   if (dst != BC_OK) return dst;
   if (bc_buf_reserve(buf, (size_t)n) != 0)
@@ -199,7 +202,7 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
     /* Still in the write buffer (an entry past what it holds names a write
     ** that was undone: never read past it). */
     if (off - f->size > s->wlen || n > s->wlen - (off - f->size))
-      return bc_seterr(s, BC_CORRUPT, "data file %010u.data: no record at "
+      return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA ": no record at "
                        "offset %llu (a write there was undone)", f->id,
                        (unsigned long long)off);
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
@@ -269,15 +272,15 @@ static int resident(scanner *sc, uint64_t off, uint64_t n) {
   size_t want = n > SCAN_CHUNK ? (size_t)n : SCAN_CHUNK;
   if (off + want > sc->size) want = (size_t)(sc->size - off);
   if (bc_buf_reserve(&sc->b, want) != 0) {
-    sc->st = bc_seterr(sc->s, BC_NOMEM, "out of memory scanning data file %010u.data",
-                       sc->id);
+    sc->st = bc_seterr(sc->s, BC_NOMEM,
+                       "out of memory scanning data file %010u" BC_SUFFIX_DATA, sc->id);
     return -1;
   }
   ssize_t got = bc_read_all(&sc->s->io, sc->fd, sc->b.data, want, off);
   if (got < 0) {
     sc->st = bc_seterr_errno(sc->s, BC_IOERR, errno,
-                             "data file %010u.data: read at offset %llu failed",
-                             sc->id, (unsigned long long)off);
+                             "data file %010u" BC_SUFFIX_DATA ": read at offset %llu "
+                             "failed", sc->id, (unsigned long long)off);
     return -1;
   }
   sc->win_off = off;

@@ -123,8 +123,8 @@ bc_status bc_hint_install(bc_store *s, bc_file *f, bc_hintbuf *h, int durable) {
   if (bc_hintbuf_finish(h, f->id, f->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_id(s, tmp, f->id, ".hint.tmp");
-  bc_path_id(s, final, f->id, ".hint");
+  bc_path_id(s, tmp, f->id, BC_SUFFIX_HINT_TMP);
+  bc_path_id(s, final, f->id, BC_SUFFIX_HINT);
   bc_status st = bc_hint_write(s, h, tmp, final, durable);
   if (st == BC_OK) {
     f->has_hint = 1;
@@ -144,8 +144,8 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
                           &end, &bad);
   if (st == BC_OK && bad)
     st = bc_seterr(s, BC_CORRUPT,
-                   "data file %010u.data: record at offset %llu is damaged; no "
-                   "hint written", f->id, (unsigned long long)end);
+                   "data file %010u" BC_SUFFIX_DATA ": record at offset %llu is "
+                   "damaged; no hint written", f->id, (unsigned long long)end);
   if (st == BC_OK) st = bc_hint_install(s, f, &h, durable);
   bc_hintbuf_free(&h);
   return st;

@@ -63,30 +63,30 @@
 
 int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st) {
   char path[PATH_MAX];
-  bc_path_name(s, path, "MERGE");
+  bc_path_name(s, path, BC_FILENAME_MERGE);
   *st = BC_OK;
   int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
   if (fd < 0) {
     if (errno == ENOENT) return 0;
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: open failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: open failed");
     return -1;
   }
   struct stat sb;
   unsigned char *buf = NULL;
   int rc = -1;
   if (fstat(fd, &sb) != 0) {
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: stat failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: stat failed");
     goto done;
   }
   size_t len = (size_t)sb.st_size;
   if (len > (size_t)1 << 30 || !(buf = malloc(len ? len : 1))) {
     *st = bc_seterr(s, len > (size_t)1 << 30 ? BC_CORRUPT : BC_NOMEM,
-                    "MERGE manifest: cannot load it");
+                    BC_FILENAME_MERGE " manifest: cannot load it");
     goto done;
   }
   ssize_t n = bc_read_all(&s->io, fd, buf, len, 0);
   if (n < 0) {
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: read failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: read failed");
     goto done;
   }
   int d = bc_manifest_decode(buf, (size_t)n, m);
@@ -94,7 +94,8 @@ int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st) {
     *st = bc_seterr(s, BC_NOMEM, "out of memory");
   } else if (d != 0) {
     *st = bc_seterr(s, BC_CORRUPT,
-                    "the MERGE manifest of an interrupted merge is damaged");
+                    "the " BC_FILENAME_MERGE " manifest of an interrupted merge is "
+                    "damaged");
   } else {
     rc = 1;
   }
@@ -113,8 +114,8 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
   char from[PATH_MAX], to[PATH_MAX];
   /* Step 4: outputs into place. */
   for (uint32_t i = 0; i < m->n_outputs; i++) {
-    static const char *const suf[2][2] = {{".data.merging", ".data"},
-                                          {".hint.merging", ".hint"}};
+    static const char *const suf[2][2] = {{BC_SUFFIX_DATA_MERGING, BC_SUFFIX_DATA},
+                                          {BC_SUFFIX_HINT_MERGING, BC_SUFFIX_HINT}};
     for (int k = 0; k < 2; k++) {
       bc_path_id(s, from, m->outputs[i], suf[k][0]);
       bc_path_id(s, to, m->outputs[i], suf[k][1]);
@@ -122,17 +123,17 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
         return bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming '%s' failed",
                                from);
     }
-    bc_path_id(s, to, m->outputs[i], ".data");
+    bc_path_id(s, to, m->outputs[i], BC_SUFFIX_DATA);
     if (!exists(to))
       return bc_seterr(s, BC_CORRUPT,
-                       "merge output %010u.data is missing; the merge's input "
+                       "merge output %010u" BC_SUFFIX_DATA " is missing; the merge's input "
                        "files are kept", m->outputs[i]);
   }
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 5: inputs away. */
   for (uint32_t i = 0; i < m->n_inputs; i++) {
-    static const char *const suf[2] = {".data", ".hint"};
+    static const char *const suf[2] = {BC_SUFFIX_DATA, BC_SUFFIX_HINT};
     for (int k = 0; k < 2; k++) {
       bc_path_id(s, from, m->inputs[i], suf[k]);
       if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
@@ -143,9 +144,10 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 6: the manifest. */
-  bc_path_name(s, from, "MERGE");
+  bc_path_name(s, from, BC_FILENAME_MERGE);
   if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: removing MERGE failed");
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: removing " BC_FILENAME_MERGE " failed");
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;
@@ -208,7 +210,7 @@ static bc_status out_flush(merger *mg) {
   if (mg->len == 0) return BC_OK;
   if (bc_write_all(&mg->s->io, o->fd, mg->buf, mg->len, o->size) != 0)
     return bc_seterr_errno(mg->s, BC_IOERR, errno,
-                           "merge: writing %010u.data.merging failed", o->id);
+                           "merge: writing %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   o->size += mg->len;
   mg->len = 0;
   out_writebehind(mg, o, 0);
@@ -223,21 +225,21 @@ static bc_status out_sync(merger *mg, size_t i) {
   out_file *o = &mg->outs[i];
   if (o->synced) return BC_OK;
   if (bc_fsync(s, o->fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: fsync of %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   if (bc_fsync(s, o->hint_fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: fsync of %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   int fd = o->hint_fd;
   o->hint_fd = -1;
   if (s->io.close(s->io.ctx, fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: closing %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   fd = o->fd;
   o->fd = -1;
   if (s->io.close(s->io.ctx, fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.data.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: closing %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   o->synced = 1;
   return BC_OK;
 }
@@ -257,14 +259,14 @@ static bc_status out_finish(merger *mg) {
   if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char path[PATH_MAX];
-  bc_path_id(s, path, o->id, ".hint.merging");
+  bc_path_id(s, path, o->id, BC_SUFFIX_HINT_MERGING);
   o->hint_fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (o->hint_fd < 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: creating %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: creating %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   if (bc_write_all(&s->io, o->hint_fd, o->hint.data, o->hint.len, 0) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: writing %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   writeback_start(s, o->hint_fd, 0, o->hint.len);
   o->hint_size = o->hint.len;
   bc_hintbuf_free(&o->hint);
@@ -290,8 +292,8 @@ static bc_status out_new(merger *mg) {
   o->hint_fd = -1;
   if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   mg->nouts++;
-  bc_status st = bc_datafile_create(s, o->id, ".data.merging", BC_FILE_FLAG_MERGED, 0,
-                                    &o->fd);
+  bc_status st = bc_datafile_create(s, o->id, BC_SUFFIX_DATA_MERGING, BC_FILE_FLAG_MERGED,
+                                    0, &o->fd);
   if (st != BC_OK) return st;
   o->size = BC_FILE_HEADER_SIZE;
   return BC_OK;
@@ -345,7 +347,8 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
         bc_write_all(&s->io, o->fd, key, (size_t)rsz - sizeof hdr,
                      *off + sizeof hdr) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno,
-                             "merge: writing %010u.data.merging failed", o->id);
+                             "merge: writing %010u" BC_SUFFIX_DATA_MERGING " failed",
+                             o->id);
     o->size += rsz;
     out_writebehind(mg, o, 0);
   }
@@ -390,9 +393,9 @@ static void out_discard(merger *mg) {
     o->fd = -1;
     if (o->hint_fd >= 0) s->io.close(s->io.ctx, o->hint_fd);
     o->hint_fd = -1;
-    bc_path_id(s, path, o->id, ".data.merging");
+    bc_path_id(s, path, o->id, BC_SUFFIX_DATA_MERGING);
     s->io.unlink(s->io.ctx, path);
-    bc_path_id(s, path, o->id, ".hint.merging");
+    bc_path_id(s, path, o->id, BC_SUFFIX_HINT_MERGING);
     s->io.unlink(s->io.ctx, path);
   }
 }
@@ -424,22 +427,26 @@ static int cmp_loc(const void *a, const void *b) {
 
 static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_name(s, tmp, "MERGE.tmp");
-  bc_path_name(s, final, "MERGE");
+  bc_path_name(s, tmp, BC_FILENAME_MERGE_TMP);
+  bc_path_name(s, final, BC_FILENAME_MERGE);
   size_t len;
   unsigned char *p = bc_manifest_encode(m, &len);
   if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
   int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   bc_status st = BC_OK;
   if (fd < 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "merge: creating MERGE.tmp failed");
+    st = bc_seterr_errno(s, BC_IOERR, errno,
+                         "merge: creating " BC_FILENAME_MERGE_TMP " failed");
   } else {
     if (bc_write_all(&s->io, fd, p, len, 0) != 0 || bc_fsync(s, fd) != 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing " BC_FILENAME_MERGE_TMP " failed");
     if (s->io.close(s->io.ctx, fd) != 0 && st == BC_OK)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing " BC_FILENAME_MERGE_TMP " failed");
     if (st == BC_OK && s->io.rename(s->io.ctx, tmp, final) != 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: renaming " BC_FILENAME_MERGE_TMP " failed");
     if (st != BC_OK) s->io.unlink(s->io.ctx, tmp);
   }
   free(p);
@@ -476,7 +483,7 @@ static bc_status tomb_cb(void *arg, const bc_recinfo *ri) {
 ** record (it may be a tombstone) makes it BC_CORRUPT, *bad_file f's id. */
 static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file) {
   char path[PATH_MAX];
-  bc_path_id(s, path, f->id, ".hint");
+  bc_path_id(s, path, f->id, BC_SUFFIX_HINT);
   bc_status st = BC_OK;
   if (!(f->has_hint && bc_hint_load(s, f, path, tomb_cb, t, &st))) {
     if (st != BC_OK) return st;
@@ -490,7 +497,7 @@ static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file)
   }
   if (st == BC_OK && t->damaged) {
     *bad_file = f->id;
-    st = bc_seterr(s, BC_CORRUPT, "data file %010u.data: a record is damaged",
+    st = bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA ": a record is damaged",
                    f->id);
   }
   return st;
@@ -602,7 +609,7 @@ static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_fil
     if (!f || f->id != live[i].file_id) {
       f = bc_file_get(s, live[i].file_id);
       if (!f) {
-        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing",
+        st = bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
                        live[i].file_id);
         goto fail;
       }
