@@ -361,7 +361,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
 }
 
 /* Append a tombstone of key (seq as it was) to the outputs: a tombstone a
-** damaged file outside the merge may still need (see merge_files). */
+** damaged file outside the merge may still need (see copy_tombs). */
 static bc_status out_tomb(merger *mg, const void *key, uint32_t klen, uint64_t seq) {
   bc_store *s = mg->s;
   bc_status st;
@@ -503,7 +503,224 @@ static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file)
   return st;
 }
 
-static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file);
+/* One attempt at a merge (steps 2-6), the state its steps share. */
+typedef struct merge_job {
+  bc_store *s;
+  bc_manifest m;           /* inputs (pick_inputs), outputs (commit); owned */
+  uint64_t inputs_max_seq; /* the highest seq in an input */
+  uint64_t old_bytes;      /* the inputs' data and hint bytes */
+  uint64_t dmin;           /* the lowest seq in a damaged file (UINT64_MAX:
+                           ** none, or none with a record) */
+  size_t ndamaged;         /* sealed files left out as damaged */
+  live_ref *live;          /* the live records of the inputs, in file order;
+                           ** owned */
+  size_t nlive;
+  uint32_t *new_id;        /* live[i]'s copy: file and offset; owned */
+  uint64_t *new_off;
+  uint64_t *old_seq;       /* live[i]'s seq when it was copied; owned */
+  merger mg;               /* the outputs */
+  bc_buf rb;               /* a record read outside a mapping; owned */
+  uint32_t *bad_file;      /* set to a file found damaged (BC_CORRUPT) */
+} merge_job;
+
+static void job_free(merge_job *j) {
+  free(j->rb.data);
+  merger_free(&j->mg);
+  free(j->live);
+  free(j->new_id);
+  free(j->new_off);
+  free(j->old_seq);
+  bc_manifest_free(&j->m);
+}
+
+/* The inputs: every sealed file that is not damaged.  Damaged files are no
+** input: kept as they are, they go on serving (or reporting) what they
+** hold. */
+static bc_status pick_inputs(merge_job *j) {
+  bc_store *s = j->s;
+  j->m.inputs = malloc((s->nfiles + 1) * sizeof *j->m.inputs);
+  if (!j->m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
+  j->dmin = UINT64_MAX;
+  for (size_t i = 0; i < s->nfiles; i++) {
+    bc_file *f = &s->files[i];
+    if (f->id == s->active_id) continue;
+    if (f->damaged) {
+      j->ndamaged++;
+      if (f->min_seq < j->dmin) j->dmin = f->min_seq;
+      continue;
+    }
+    j->m.inputs[j->m.n_inputs++] = f->id;
+    if (f->max_seq > j->inputs_max_seq) j->inputs_max_seq = f->max_seq;
+    j->old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
+  }
+  return BC_OK;
+}
+
+/* Step 2, what to copy: the live entries of the inputs (not lost, not in a
+** damaged file), sorted by location; and room for where each copy goes. */
+static bc_status gather_live(merge_job *j) {
+  bc_store *s = j->s;
+  j->live = malloc((s->kd.count + 1) * sizeof *j->live);
+  if (!j->live) return bc_seterr(s, BC_NOMEM, "out of memory");
+  for (size_t i = 0; i < s->kd.cap; i++) {
+    bc_entry *e = bc_kd_at(&s->kd, i);
+    if (!e || e->file_id == s->active_id || bc_e_lost(e)) continue;
+    if (j->ndamaged) {
+      const bc_file *ef = bc_file_get(s, e->file_id);
+      if (!ef || ef->damaged) continue; /* stays where it is */
+    }
+    j->live[j->nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
+  }
+  qsort(j->live, j->nlive, sizeof *j->live, cmp_loc);
+  j->new_id = malloc((j->nlive + 1) * sizeof *j->new_id);
+  j->new_off = malloc((j->nlive + 1) * sizeof *j->new_off);
+  j->old_seq = malloc((j->nlive + 1) * sizeof *j->old_seq);
+  j->mg.buf = malloc(MERGE_BUF);
+  j->mg.bufcap = MERGE_BUF;
+  if (!j->new_id || !j->new_off || !j->old_seq || !j->mg.buf)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  return BC_OK;
+}
+
+/* Step 2, the copy: each live record, verified where it lies, appended to
+** the outputs. */
+static bc_status copy_live(merge_job *j) {
+  bc_store *s = j->s;
+  bc_file *f = NULL;
+  for (size_t i = 0; i < j->nlive; i++) {
+    bc_entry *e = j->live[i].e;
+    if (i + PREFETCH_AHEAD < j->nlive) __builtin_prefetch(j->live[i + PREFETCH_AHEAD].e);
+    const unsigned char *rec;
+    bc_rec r;
+    if (!f || f->id != j->live[i].file_id) {
+      f = bc_file_get(s, j->live[i].file_id);
+      if (!f)
+        return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
+                         j->live[i].file_id);
+    }
+    bc_status st = bc_datafile_record(s, f, e, &j->rb, &rec, &r);
+    if (st == BC_CORRUPT) *j->bad_file = f->id;
+    if (st != BC_OK) return st;
+    j->old_seq[i] = bc_e_seq(e);
+    st = out_put(&j->mg, e, rec, &r, &j->new_id[i], &j->new_off[i]);
+    if (st != BC_OK) return st;
+  }
+  return BC_OK;
+}
+
+/* Step 2, the tombstones: when every file outside the merge but the active
+** one (whose records are all newer) is damaged, one may hold an older
+** record of a deleted key, which a dropped tombstone would bring back:
+** the tombstones such a file may need are copied (see struct tombs). */
+static bc_status copy_tombs(merge_job *j) {
+  bc_store *s = j->s;
+  if (!j->ndamaged || j->dmin == UINT64_MAX) return BC_OK;
+  tombs tb = {s, {0}, j->dmin, 0};
+  if (bc_kd_init(&tb.tk, s->kd.seed) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  bc_status st = BC_OK;
+  for (uint32_t i = 0; i < j->m.n_inputs && st == BC_OK; i++)
+    st = tombs_of(s, bc_file_get(s, j->m.inputs[i]), &tb, j->bad_file);
+  for (size_t i = 0; i < tb.tk.cap && st == BC_OK; i++) {
+    bc_entry *e = bc_kd_at(&tb.tk, i);
+    if (e) st = out_tomb(&j->mg, e->key, bc_e_klen(e), bc_e_seq(e));
+  }
+  bc_kd_free(&tb.tk);
+  return st;
+}
+
+/* The end of step 2: the last output finished, every output durable, then
+** the directory. */
+static bc_status outputs_durable(merge_job *j) {
+  bc_status st;
+  merger *mg = &j->mg;
+  if (mg->nouts > 0 && ((st = out_finish(mg)) != BC_OK ||
+                        (st = out_sync(mg, mg->nouts - 1)) != BC_OK))
+    return st;
+  if (bc_fsync_store_dir(j->s) != 0)
+    return bc_seterr_errno(j->s, BC_IOERR, errno, "fsync of the directory failed");
+  return BC_OK;
+}
+
+/* Step 3, the commit point: the manifest of inputs and outputs, durable
+** under its final name. */
+static bc_status commit(merge_job *j) {
+  j->m.outputs = malloc((j->mg.nouts + 1) * sizeof *j->m.outputs);
+  if (!j->m.outputs) return bc_seterr(j->s, BC_NOMEM, "out of memory");
+  for (size_t i = 0; i < j->mg.nouts; i++) j->m.outputs[j->m.n_outputs++] = j->mg.outs[i].id;
+  return write_manifest(j->s, &j->m);
+}
+
+/* Committed: memory switches over to the outputs.  Each copied entry whose
+** seq is unchanged points at its copy; the inputs leave s->files (retired
+** while snapshots may read them); the outputs join it, still under their
+** .merging names. */
+static void switch_over(merge_job *j, uint64_t *reclaimed) {
+  bc_store *s = j->s;
+  for (size_t i = 0; i < j->nlive; i++) {
+    bc_entry *e = j->live[i].e;
+    if (bc_e_seq(e) != j->old_seq[i]) continue;
+    bc_e_set(e, j->old_seq[i], bc_e_meta(e), j->new_id[i], j->new_off[i], e->vsize, 0);
+  }
+  for (uint32_t i = 0; i < j->m.n_inputs; i++) bc_file_retire(s, j->m.inputs[i]);
+  uint64_t new_bytes = 0;
+  for (size_t i = 0; i < j->mg.nouts; i++) {
+    out_file *o = &j->mg.outs[i];
+    bc_file *f = bc_file_add(s, o->id);
+    new_bytes += o->size + o->hint_size;
+    if (!f) continue; /* cannot track it; the next open will.  Its keys
+                         ** point to it. */
+    f->path_merging = 1; /* until step 4 renames it */
+    f->merged = 1;
+    f->has_hint = 1;
+    f->header_ok = 1;
+    f->version = BC_FORMAT_VERSION;
+    f->size = o->size;
+    f->hint_size = o->hint_size;
+    f->live_bytes = o->live;
+    f->min_seq = o->min_seq;
+    f->max_seq = o->max_seq;
+  }
+  *reclaimed = j->old_bytes > new_bytes ? j->old_bytes - new_bytes : 0;
+  s->merges++;
+}
+
+/* Steps 4-6 (bc_merge_redo); left to the next bc_merge or open if they
+** fail. */
+static bc_status install(merge_job *j) {
+  bc_store *s = j->s;
+  bc_status st = bc_merge_redo(s, &j->m);
+  if (st != BC_OK) s->merge_pending = 1;
+  for (uint32_t i = 0; i < j->m.n_outputs && st == BC_OK; i++) {
+    bc_file *of = bc_file_get(s, j->m.outputs[i]);
+    if (of) of->path_merging = 0;
+  }
+  return st;
+}
+
+/* Steps 2-6 over every sealed file that is not damaged.  None when there
+** is no input, or when the active file's records are not all newer than
+** the inputs' (a dropped tombstone could then bring a key back: see the
+** file's invariants). */
+static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file) {
+  merge_job j = {0};
+  j.s = s;
+  j.mg.s = s;
+  j.bad_file = bad_file;
+  bc_status st = pick_inputs(&j);
+  const bc_file *act = bc_file_get(s, s->active_id);
+  if (st == BC_OK && j.m.n_inputs > 0 && act->min_seq > j.inputs_max_seq) {
+    if ((st = gather_live(&j)) == BC_OK && (st = copy_live(&j)) == BC_OK &&
+        (st = copy_tombs(&j)) == BC_OK && (st = outputs_durable(&j)) == BC_OK &&
+        (st = commit(&j)) == BC_OK) {
+      switch_over(&j, reclaimed);
+      st = install(&j);
+    } else {
+      out_discard(&j.mg); /* before the commit point: nothing changed */
+    }
+  }
+  job_free(&j);
+  return st;
+}
 
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   bc_status st;
@@ -536,174 +753,4 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     s->corrupt++;
     s->err[0] = 0;
   }
-}
-
-/* Steps 2-6 over every sealed file that is not damaged. */
-static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file) {
-  bc_status st;
-  bc_file *act = bc_file_get(s, s->active_id);
-  bc_manifest m = {0};
-  uint64_t inputs_max_seq = 0, old_bytes = 0;
-  m.inputs = malloc((s->nfiles + 1) * sizeof *m.inputs);
-  if (!m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
-  /* Damaged files are no input: kept as they are, they go on serving (or
-  ** reporting) what they hold.  dmin: the lowest seq in any of them. */
-  uint64_t dmin = UINT64_MAX;
-  size_t ndamaged = 0;
-  for (size_t i = 0; i < s->nfiles; i++) {
-    bc_file *f = &s->files[i];
-    if (f->id == s->active_id) continue;
-    if (f->damaged) {
-      ndamaged++;
-      if (f->min_seq < dmin) dmin = f->min_seq;
-      continue;
-    }
-    m.inputs[m.n_inputs++] = f->id;
-    if (f->max_seq > inputs_max_seq) inputs_max_seq = f->max_seq;
-    old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
-  }
-  if (m.n_inputs == 0 || act->min_seq <= inputs_max_seq) {
-    bc_manifest_free(&m);
-    return BC_OK;
-  }
-
-  /* Step 2: the live entries of the inputs, in file order. */
-  live_ref *live = malloc((s->kd.count + 1) * sizeof *live);
-  size_t nlive = 0;
-  uint32_t *new_id = NULL;
-  uint64_t *new_off = NULL, *old_seq = NULL;
-  merger mg = {0};
-  mg.s = s;
-  bc_buf rb = {0};
-  tombs tb = {s, {0}, dmin, 0};
-  int tk_init = 0;
-  if (!live) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < s->kd.cap; i++) {
-    bc_entry *e = bc_kd_at(&s->kd, i);
-    if (!e || e->file_id == s->active_id || bc_e_lost(e)) continue;
-    if (ndamaged) {
-      const bc_file *ef = bc_file_get(s, e->file_id);
-      if (!ef || ef->damaged) continue; /* stays where it is */
-    }
-    live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
-  }
-  qsort(live, nlive, sizeof *live, cmp_loc);
-  new_id = malloc((nlive + 1) * sizeof *new_id);
-  new_off = malloc((nlive + 1) * sizeof *new_off);
-  old_seq = malloc((nlive + 1) * sizeof *old_seq);
-  mg.buf = malloc(MERGE_BUF);
-  mg.bufcap = MERGE_BUF;
-  if (!new_id || !new_off || !old_seq || !mg.buf) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  bc_file *f = NULL;
-  for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i].e;
-    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
-    const unsigned char *rec;
-    bc_rec r;
-    if (!f || f->id != live[i].file_id) {
-      f = bc_file_get(s, live[i].file_id);
-      if (!f) {
-        st = bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
-                       live[i].file_id);
-        goto fail;
-      }
-    }
-    st = bc_datafile_record(s, f, e, &rb, &rec, &r);
-    if (st == BC_CORRUPT) *bad_file = f->id;
-    if (st != BC_OK) goto fail;
-    old_seq[i] = bc_e_seq(e);
-    st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
-    if (st != BC_OK) goto fail;
-  }
-  /* Tombstones: every file outside the merge but the active one (whose
-  ** records are all newer) is damaged; one may hold an older record of a
-  ** deleted key, which a dropped tombstone would bring back. */
-  if (ndamaged && dmin != UINT64_MAX) {
-    if (bc_kd_init(&tb.tk, s->kd.seed) != 0) {
-      st = bc_seterr(s, BC_NOMEM, "out of memory");
-      goto fail;
-    }
-    tk_init = 1;
-    for (uint32_t i = 0; i < m.n_inputs; i++)
-      if ((st = tombs_of(s, bc_file_get(s, m.inputs[i]), &tb, bad_file)) != BC_OK)
-        goto fail;
-    for (size_t i = 0; i < tb.tk.cap; i++) {
-      bc_entry *e = bc_kd_at(&tb.tk, i);
-      if (e && (st = out_tomb(&mg, e->key, bc_e_klen(e), bc_e_seq(e))) != BC_OK)
-        goto fail;
-    }
-  }
-  if (mg.nouts > 0 && ((st = out_finish(&mg)) != BC_OK ||
-                       (st = out_sync(&mg, mg.nouts - 1)) != BC_OK))
-    goto fail;
-  if (bc_fsync_store_dir(s) != 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
-    goto fail;
-  }
-
-  /* Step 3: the commit point. */
-  m.outputs = malloc((mg.nouts + 1) * sizeof *m.outputs);
-  if (!m.outputs) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < mg.nouts; i++) m.outputs[m.n_outputs++] = mg.outs[i].id;
-  st = write_manifest(s, &m);
-  if (st != BC_OK) goto fail;
-
-  /* Committed.  Switch memory over to the outputs. */
-  for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i].e;
-    if (bc_e_seq(e) != old_seq[i]) continue;
-    bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
-  }
-  for (uint32_t i = 0; i < m.n_inputs; i++) bc_file_retire(s, m.inputs[i]);
-  uint64_t new_bytes = 0;
-  for (size_t i = 0; i < mg.nouts; i++) {
-    out_file *o = &mg.outs[i];
-    bc_file *f = bc_file_add(s, o->id);
-    new_bytes += o->size + o->hint_size;
-    if (!f) continue; /* cannot track it; the next open will.  Its keys
-                         ** point to it. */
-    f->path_merging = 1; /* until step 4 renames it */
-    f->merged = 1;
-    f->has_hint = 1;
-    f->header_ok = 1;
-    f->version = BC_FORMAT_VERSION;
-    f->size = o->size;
-    f->hint_size = o->hint_size;
-    f->live_bytes = o->live;
-    f->min_seq = o->min_seq;
-    f->max_seq = o->max_seq;
-  }
-  *reclaimed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
-  s->merges++;
-
-  /* Steps 4-6. */
-  st = bc_merge_redo(s, &m);
-  if (st != BC_OK) s->merge_pending = 1;
-  for (uint32_t i = 0; i < m.n_outputs && st == BC_OK; i++) {
-    bc_file *of = bc_file_get(s, m.outputs[i]);
-    if (of) of->path_merging = 0;
-  }
-  goto done;
-
-fail:
-  out_discard(&mg);
-done:
-  if (tk_init) bc_kd_free(&tb.tk);
-  free(rb.data);
-  merger_free(&mg);
-  free(live);
-  free(new_id);
-  free(new_off);
-  free(old_seq);
-  bc_manifest_free(&m);
-  return st;
 }
