@@ -347,6 +347,81 @@ static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
   return 0;
 }
 
+/* Where the next valid record starts after the damaged one at off (k: how
+** rec_at classified it; r: its sizes when k is REC_BADCRC): *next, 0 when
+** nothing valid follows.  The first valid record after off is searched
+** inside the damaged record's own extent first, so that a record whose
+** sizes were damaged can never swallow valid records (and a reader that saw
+** the file before it grew frames it the same way); else it is right after
+** it if its sizes hold; else wherever a search finds one.  -1 when reading
+** the record after it failed (sc->st); a failed read in a search leaves
+** *next 0 and sc->st set. */
+static int next_valid(scanner *sc, uint64_t off, int k, const bc_rec *r, uint64_t *next) {
+  uint64_t after = k == REC_BADCRC ? off + bc_rec_size(r->klen, r->vlen) : 0;
+  *next = resync(sc, off + 1, after);
+  if (*next || !after) return 0;
+  bc_rec r2;
+  uint32_t c2;
+  const unsigned char *p2;
+  int k2 = REC_OK;
+  if (after < sc->size) {
+    /* Also paid from the budget: the record there is checksummed. */
+    uint64_t cost = 0;
+    if (resident(sc, after, BC_REC_HEADER_SIZE) > 0 &&
+        bc_rec_decode(sc->b.data + (after - sc->win_off), &r2, &c2) == 0)
+      cost = bc_rec_size(r2.klen, r2.vlen);
+    if (cost > sc->budget) {
+      sc->budget = 0;
+      k2 = REC_UNDECODABLE;
+    } else {
+      sc->budget -= cost;
+      k2 = rec_at(sc, after, &r2, &c2, &p2);
+    }
+  }
+  if (k2 == REC_ERROR) return -1;
+  *next = k2 == REC_OK ? after : resync(sc, after + 1, 0);
+  return 0;
+}
+
+/* What a damaged record at off with a valid record at next after it is
+** reported as: *r and *p (its bytes, resident; NULL for none).  A record
+** whose framing holds (k REC_BADCRC, ending at or before next) comes with
+** its key as read.  Bytes that frame no record: if the header still shows a
+** key size that fits before the next record, that key as read (a damaged
+** value size); else a span with no key (type 0).  -1 when a read failed
+** (sc->st). */
+static int frame_damage(scanner *sc, uint64_t off, uint64_t next, int k, bc_rec *r,
+                        uint32_t *crc, const unsigned char **p) {
+  if (k == REC_BADCRC && off + bc_rec_size(r->klen, r->vlen) <= next)
+    return rec_at(sc, off, r, crc, p) == REC_ERROR ? -1 : 0;
+  bc_rec as_read = {0};
+  int k3 = resident(sc, off, BC_REC_HEADER_SIZE);
+  if (k3 < 0) return -1;
+  if (k3 > 0) bc_rec_peek(sc->b.data + (off - sc->win_off), &as_read);
+  uint32_t klen = as_read.klen;
+  if (k3 > 0 && klen <= BC_MAX_KEY_SIZE && off + BC_REC_HEADER_SIZE + klen <= next &&
+      next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
+      resident(sc, off, BC_REC_HEADER_SIZE + klen) > 0) {
+    *r = as_read;
+    r->seq &= BC_MAX_SEQ;
+    r->vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
+    *p = sc->b.data + (off - sc->win_off);
+    return 0;
+  }
+  if (sc->st != BC_OK) return -1;
+  memset(r, 0, sizeof *r);
+  *p = NULL;
+  return 0;
+}
+
+/* ri's key and value, and a marker's arg, from the record's bytes at p. */
+static void info_bytes(bc_recinfo *ri, const unsigned char *p) {
+  ri->key = p + BC_REC_HEADER_SIZE;
+  ri->value = ri->key + ri->r.klen;
+  if (!ri->damaged && (ri->r.type == BC_REC_ROLLBACK_TO || ri->r.type == BC_REC_COMMIT))
+    ri->arg = bc_rec_arg(ri->value);
+}
+
 bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad) {
@@ -370,45 +445,11 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
     if (k == REC_OK) {
       next = off + bc_rec_size(r.klen, r.vlen);
     } else {
-      /* Damage.  Where does the next valid record start?  The first valid
-      ** record after this offset -- searched inside the damaged record's
-      ** own extent first, so that a record whose sizes were damaged can
-      ** never swallow valid records (and a reader that saw the file before
-      ** it grew frames it the same way); else right after it if its sizes
-      ** hold; else wherever a search finds one. */
-      uint64_t after = k == REC_BADCRC ? off + bc_rec_size(r.klen, r.vlen) : 0;
-      next = resync(&sc, off + 1, after);
-      if (!next && after) {
-        bc_rec r2;
-        uint32_t c2;
-        const unsigned char *p2;
-        int k2 = REC_OK;
-        if (after < size) {
-          /* Also paid from the budget: the record there is checksummed. */
-          uint64_t cost = 0;
-          if (resident(&sc, after, BC_REC_HEADER_SIZE) > 0 &&
-              bc_rec_decode(sc.b.data + (after - sc.win_off), &r2, &c2) == 0)
-            cost = bc_rec_size(r2.klen, r2.vlen);
-          if (cost > sc.budget) {
-            sc.budget = 0;
-            k2 = REC_UNDECODABLE;
-          } else {
-            sc.budget -= cost;
-            k2 = rec_at(&sc, after, &r2, &c2, &p2);
-          }
-        }
-        if (k2 == REC_ERROR) {
-          st = sc.st;
-          break;
-        }
-        next = k2 == REC_OK ? after : resync(&sc, after + 1, 0);
-      }
-      /* The searches moved the window: bring this record back. */
-      if (k == REC_BADCRC && rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
-        st = sc.st;
-        break;
-      }
-      if (sc.st != BC_OK) {
+      /* Damage.  The searches for the next record move the window: the
+      ** damaged record is brought back after them. */
+      if (next_valid(&sc, off, k, &r, &next) != 0 ||
+          (k == REC_BADCRC && rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) ||
+          sc.st != BC_OK) {
         st = sc.st;
         break;
       }
@@ -417,57 +458,20 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
         if (k == REC_BADCRC) {
           ri.damaged = 1;
           ri.r = r;
-          ri.key = p + BC_REC_HEADER_SIZE;
-          ri.value = ri.key + r.klen;
+          info_bytes(&ri, p);
           st = cb(arg, &ri);
         }
         *bad = 1;
         break;
       }
       ri.damaged = 1;
-      if (k == REC_BADCRC && off + bc_rec_size(r.klen, r.vlen) <= next) {
-        /* A record whose framing holds: its key, as read, is reported. */
-        if (rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
-          st = sc.st;
-          break;
-        }
-      } else {
-        /* Bytes that frame no record.  If the header still shows a key
-        ** size that fits before the next record, report that key as read
-        ** (a damaged value size); else a span with no key (type 0). */
-        bc_rec as_read = {0};
-        int k3 = resident(&sc, off, BC_REC_HEADER_SIZE);
-        if (k3 < 0) {
-          st = sc.st;
-          break;
-        }
-        if (k3 > 0) bc_rec_peek(sc.b.data + (off - sc.win_off), &as_read);
-        uint32_t klen = as_read.klen;
-        if (k3 > 0 && klen <= BC_MAX_KEY_SIZE &&
-            off + BC_REC_HEADER_SIZE + klen <= next &&
-            next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
-            resident(&sc, off, BC_REC_HEADER_SIZE + klen) > 0) {
-          r = as_read;
-          r.seq &= BC_MAX_SEQ;
-          r.vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
-          p = sc.b.data + (off - sc.win_off);
-        } else {
-          if (sc.st != BC_OK) {
-            st = sc.st;
-            break;
-          }
-          memset(&r, 0, sizeof r);
-          p = NULL;
-        }
+      if (frame_damage(&sc, off, next, k, &r, &crc, &p) != 0) {
+        st = sc.st;
+        break;
       }
     }
     ri.r = r;
-    if (p) {
-      ri.key = p + BC_REC_HEADER_SIZE;
-      ri.value = ri.key + r.klen;
-      if (!ri.damaged && (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT))
-        ri.arg = bc_rec_arg(ri.value);
-    }
+    if (p) info_bytes(&ri, p);
     st = cb(arg, &ri);
     if (st != BC_OK) break;
     off = next;
