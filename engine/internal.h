@@ -282,6 +282,25 @@ static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
   e->file_id = file_id;
   e->vsize = vsize;
 }
+/* An entry's fields as they were before a write changed them: what the
+** undo logs save (active.c's bc_undo, txn.c's bc_txn_undo) and an undo
+** puts back.  The key and its length never change. */
+typedef struct bc_entry_saved {
+  uint64_t seqmeta, loc;
+  uint32_t file_id, vsize;
+} bc_entry_saved;
+static inline void bc_e_save(const bc_entry *e, bc_entry_saved *to) {
+  to->seqmeta = e->seqmeta;
+  to->loc = e->loc;
+  to->file_id = e->file_id;
+  to->vsize = e->vsize;
+}
+static inline void bc_e_restore(bc_entry *e, const bc_entry_saved *from) {
+  e->seqmeta = from->seqmeta;
+  e->loc = from->loc;
+  e->file_id = from->file_id;
+  e->vsize = from->vsize;
+}
 
 /* The ordered index (keytree.c). */
 typedef struct kt_leaf kt_leaf;
@@ -486,8 +505,7 @@ typedef struct bc_undo {
                        ** owned by this undo record until the flush succeeds */
   int created;         /* the put created the entry */
   int tombstone;
-  uint64_t old_seqmeta, old_loc;
-  uint32_t old_file_id, old_vsize;
+  bc_entry_saved old;  /* the entry before the write */
   uint64_t epoch;      /* s->epoch with this write made (snapshot.c) */
 } bc_undo;
 
@@ -502,8 +520,7 @@ typedef struct bc_follow bc_follow;
 typedef struct bc_txn_undo {
   bc_entry *entry;     /* the overlay entry the write changed */
   int created;         /* the write created it: undo removes it */
-  uint64_t old_seqmeta, old_loc;
-  uint32_t old_file_id, old_vsize;
+  bc_entry_saved old;  /* the entry before the write */
 } bc_txn_undo;
 
 /* An open savepoint: where to roll back to. */

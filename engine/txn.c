@@ -108,10 +108,7 @@ static int log_undo(bc_txn *t, bc_entry *e, int created) {
   bc_txn_undo *u = &t->undo[t->nundo++];
   u->entry = e;
   u->created = created;
-  u->old_seqmeta = e->seqmeta;
-  u->old_loc = e->loc;
-  u->old_file_id = e->file_id;
-  u->old_vsize = e->vsize;
+  bc_e_save(e, &u->old);
   return 0;
 }
 
@@ -120,14 +117,10 @@ static void undo_to(bc_txn *t, size_t n) {
   while (t->nundo > n) {
     bc_txn_undo *u = &t->undo[--t->nundo];
     bc_entry *e = u->entry;
-    if (u->created) {
+    if (u->created)
       bc_kd_remove(&t->ov, e);
-    } else {
-      e->seqmeta = u->old_seqmeta;
-      e->loc = u->old_loc;
-      e->file_id = u->old_file_id;
-      e->vsize = u->old_vsize;
-    }
+    else
+      bc_e_restore(e, &u->old);
   }
 }
 
