@@ -199,7 +199,7 @@ void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
                    const void *key, const void *value);
 /* The same for a record whose key and value already follow its header at
 ** rec (bc_rec_size(klen, vlen) bytes): one CRC pass over them, where three
-** calls over three pieces cost about twice as much for short records. */
+** calls over three pieces cost more for short records. */
 void bc_rec_encode_in_place(unsigned char *rec, const bc_rec *r);
 /* Decode and sanity-check a header (type, sizes, reserved bytes, marker
 ** shapes, seq range).  0: plausible, *crc receives the stored CRC; -1:

@@ -9,12 +9,11 @@
 ** Invariants:
 **  - Integers are little-endian, written byte by byte (no host-order casts).
 **  - CRC is the CRC-32 of zlib's crc32() (docs/FORMAT.md), computed by two
-**    libraries that give zlib's values faster: libdeflate_crc32() below 256
-**    bytes (PCLMUL; 20 ns for a 132-byte record against zlib's ~270 ns),
+**    libraries that give zlib's values faster than zlib does, each where it
+**    is the faster of the two: libdeflate_crc32() (PCLMUL) below 256 bytes,
 **    and Intel ISA-L's crc32_gzip_refl() from 256 bytes on, which folds with
-**    VPCLMULQDQ where the CPU has it (a 4 KiB record: 105 ns against
-**    libdeflate's 367 ns; it is the slower one on short inputs).  Measured
-**    on the reference machine.  test_record checks both against zlib.
+**    VPCLMULQDQ where the CPU has it and is the slower one on short inputs.
+**    test_record checks both against zlib.
 **    Each encoder and its decoder sit side by side and mirror each other.
 **  - Decoders never trust a size before range-checking it; a header that
 **    decodes is "plausible", the CRC over the whole record settles it.
@@ -35,10 +34,11 @@ static const char MERGE_MAGIC[8] = {'B', 'C', 'A', 'S', 'K', 'M', 'R', 'G'};
 ** without VZEROUPPER.  Left dirty, their upper halves make every legacy-SSE
 ** instruction the process runs afterwards pay a transition penalty, until
 ** something clears them -- and glibc's AVX-512 string functions, which use
-** only registers 16-31, do not: 1M batched puts took 2.5 times as long with
-** a CRC of this size every few milliseconds (test_ahint).  So clear them
-** after each call, on a CPU that has them.  Nothing vector-valued is live
-** across the call (the ABI makes every vector register caller-saved). */
+** only registers 16-31, do not: batched puts, with a CRC of this size every
+** few milliseconds (the active file's hint spills), ran far slower.  So
+** clear them after each call, on a CPU that has them.  Nothing
+** vector-valued is live across the call (the ABI makes every vector
+** register caller-saved). */
 static uint32_t crc_isal(uint32_t crc, const void *p, size_t n) {
   uint32_t c = crc32_gzip_refl(crc, p, n);
 #if defined(__x86_64__)
