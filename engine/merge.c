@@ -4,9 +4,12 @@
 ** (docs/FORMAT.md "Merge").
 **
 **   1. seal the active file if it holds records; inputs = every sealed file
-**   2. copy each live record of an input to N.data.merging (+ N.hint.merging),
-**      fsync them and the directory
-**   3. commit point: MERGE.tmp -> fsync -> rename to MERGE -> fsync directory
+**      that is not damaged
+**   2. copy each live record of an input (and the tombstones a damaged file
+**      may need) to N.data.merging (+ N.hint.merging), fsync them and the
+**      directory
+**   3. commit point: MERGE.tmp -> fsync -> rename to MERGE (durable at step
+**      4's directory fsync, before step 5 removes anything)
 **   4. rename the outputs into place            \
 **   5. unlink the inputs' data and hint files    > bc_merge_redo, idempotent,
 **   6. unlink MERGE                             /  also run by recovery
@@ -16,26 +19,29 @@
 **    failure (or crash) leaves only .merging/.tmp files, which are deleted.
 **  - After it, the merge is done: the keydir and the file list switch to the
 **    outputs at once (opened again on demand, into the descriptor cache),
-**    the inputs' descriptors are closed, and if steps 4-6 fail they are
-**    retried by the next bc_merge (s->merge_pending) or by the next open.
+**    the inputs leave it (closed, or kept readable while a snapshot may
+**    read them: bc_file_retire), and if steps 4-6 fail they are retried by
+**    the next bc_merge (s->merge_pending) or by the next open.
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
 **  - Inputs: every sealed file that is not damaged (bc_file.damaged).  A
 **    damaged file stays as it is, with the keydir entries pointing into it
 **    and the lost ones (BC_E_LOST): the merge deletes nothing it could not
-**    account for.  A live record failing its CRC here makes its file
+**    account for.  A live record failing its checks here, or any damaged
+**    record met while reading an input's tombstones, makes its file
 **    damaged (and those sharing a transaction with it), and the merge
 **    starts over without them.
-**  - Tombstones: outside the inputs are the active file, all of whose
-**    records are newer than any input record (it was created after every
-**    input was sealed or written), and the damaged files.  With none of
-**    these no file outside can hold an older version of a deleted key, and
-**    no tombstone is copied; with some, the newest tombstone of every key
-**    that is not live and whose seq is above the lowest seq of a damaged
-**    file is copied (read from the inputs' hints, or scans).  If the active
-**    file's records were not all newer, the merge is skipped rather than
-**    risk resurrecting a key.
+**  - Tombstones: the files that outlive the inputs are the active file, all
+**    of whose records are newer than any input record (it was created
+**    after every input was sealed or written), and the damaged files.
+**    With no damaged file, none can hold an older version of a deleted key,
+**    and no tombstone is copied; with some, for each key with no keydir
+**    entry, the newest tombstone of it in the inputs (read from their
+**    hints, or by walking their records) is copied if its seq is above the
+**    lowest seq of a damaged file (dmin).  If the active file's records
+**    were not all newer, the merge is skipped rather than risk resurrecting
+**    a key.  docs/FORMAT.md "Merge" says why this keeps every answer.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
 **    depends on the outputs being durable before MERGE exists.  Each
 **    output's data and hint are fsync'd when the next output is finished
@@ -455,7 +461,7 @@ static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
 }
 
 /* The tombstones of the inputs that a damaged file may still need: for each
-** key not live in the keydir, the newest tombstone of it in an input, if its
+** key with no keydir entry, the newest tombstone of it in an input, if its
 ** seq is above `dmin` (the lowest seq of any damaged file).  Gathered into
 ** tk (a keydir used as a set: seq per key). */
 typedef struct tombs {
@@ -480,8 +486,9 @@ static bc_status tomb_cb(void *arg, const bc_recinfo *ri) {
   return BC_OK;
 }
 
-/* Read input f's tombstones into t: from its hint, else by a scan.  A damaged
-** record (it may be a tombstone) makes it BC_CORRUPT, *bad_file f's id. */
+/* Read input f's tombstones into t: from its hint, else by walking its
+** records.  A damaged record (it may be a tombstone) makes it BC_CORRUPT,
+** *bad_file f's id. */
 static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file) {
   char path[PATH_MAX];
   bc_path_id(s, path, f->id, BC_SUFFIX_HINT);
