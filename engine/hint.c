@@ -5,21 +5,24 @@
 **
 ** Invariants:
 **  - A hint describes only what is durable in its data file.  It is built in
-**    memory as records are appended (the active file's, active.c; a merge
-**    output's, merge.c) and written only when the data file is sealed: after
-**    its last record is written and, unless sync is off, fsync'd.  A sealed
-**    file with no such hint (the tail a writer went on appending to after an
-**    open, or a write failure that cut the file back) gets one by scanning
-**    it (bc_hint_create).
+**    memory as records are appended (the active file's, active.c, which
+**    spills it to its .hint.tmp as it grows; a merge output's, merge.c) and
+**    installed only when the data file is sealed: after its last record is
+**    written and, unless sync is off, fsync'd.  A sealed file with no such
+**    hint (the tail a writer went on appending to after an open, or a write
+**    failure that cut the file back) gets one by walking its records
+**    (bc_hint_create).
 **  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
-**    fsync'd, and only then renamed into place: a hint file with its final
-**    name is complete unless damaged, and damage is caught by its CRCs.
+**    fsync'd (unless sync is off; a merge's always), and only then renamed
+**    into place: a hint file with its final name is complete unless
+**    damaged, and damage is caught by its CRCs.
 **  - bc_hint_open and bc_hint_check validate the whole file (header CRC,
 **    trailer CRC, file id, every entry's bounds within data_size) before
 **    bc_hint_apply calls back even once, so an invalid hint leaves no trace
-**    and the caller scans.  A hint valid in itself whose data_size is not
-**    the data file's size is evidence of damage (or, for the tail file, of
-**    a rotation cut short): recovery.c decides what it is worth.
+**    and the caller walks the data file instead.  A hint valid in itself
+**    whose data_size is not the data file's size is evidence of damage (or,
+**    for the tail file, of a rotation cut short): recovery.c decides what
+**    it is worth.
 */
 #include "internal.h"
 

@@ -10,7 +10,7 @@
 **               hint entry and the MERGE manifest (docs/FORMAT.md's one home)
 **   keydir.c    the in-memory index (key -> latest record): arena + hash
 **   keytree.c   the keydir's ordered index (B+tree of refs in key order)
-**   datafile.c  data files: create, read one record, scan records
+**   datafile.c  data files: create, read one record, walk records
 **   hint.c      hint files: build, write, load
 **   marker.c    the BITCASK marker file
 **   lock.c      the LOCK file (flock + pid); which process may write
@@ -21,7 +21,7 @@
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
-**   fold.c      unordered scans of every live key in on-disk order
+**   fold.c      the fold: every live key, unordered (in on-disk order)
 **   snapshot.c  read snapshots: the pre-images commits save for them, and
 **               the files a merge retires while they may still read them
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
@@ -123,7 +123,7 @@ typedef struct bc_rec {
   uint32_t vlen;
 } bc_rec;
 
-/* One record as seen by a scan of a data file or a walk of a hint file.  key
+/* One record as seen by a walk of a data file or of a hint file.  key
 ** points into the reader's buffer (valid during the callback only).  value is
 ** NULL when read from a hint.  arg is the first 8 bytes of a transaction
 ** marker's value: S of a ROLLBACK_TO, the record count of a COMMIT. */
@@ -134,7 +134,8 @@ typedef struct bc_recinfo {
   const unsigned char *value; /* borrowed, NULL from a hint */
   uint64_t arg;
   int damaged;               /* the record fails its CRC: header, key and
-                             ** value are untrusted (scans only) */
+                             ** value are untrusted (data file walks
+                             ** only) */
   int hashed;                /* hash is the key's bc_kd_hash in the store's
                              ** keydir (hint loads, which hash ahead) */
   uint64_t hash;
@@ -721,12 +722,12 @@ void bc_file_map(bc_store *s, bc_file *f);
 bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
                              bc_buf *buf, const unsigned char **rec, bc_rec *r);
 typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
-/* Scan the records of data file fd (id for messages) from offset `from` (32:
+/* Walk the records of data file fd (id for messages) from offset `from` (32:
 ** the first record) to size.
 ** Calls cb for each record whose header is plausible and that fits in the
 ** file, in order -- with ri->damaged set if it fails its CRC, and then goes
 ** on after it.  Stops at a header that does not decode or a record cut
-** short: *end is that offset (size when the scan reached the end), *bad 1. */
+** short: *end is that offset (size when the walk reached the end), *bad 1. */
 bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad);
@@ -743,7 +744,8 @@ void bc_hintbuf_free(bc_hintbuf *h);
 ** when final != NULL (and fsync the directory if durable). */
 bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
                         const char *final, int durable);
-/* Build the hint of sealed file f by scanning it, write and install it. */
+/* Build the hint of sealed file f by walking its records, write and install
+** it. */
 bc_status bc_hint_create(bc_store *s, bc_file *f, int durable);
 /* Finish h (built by bc_hintbuf_init/add, one entry per record of sealed
 ** file f, exactly up to f->size), write it as f's hint file and install it.

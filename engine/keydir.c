@@ -47,10 +47,10 @@
 **    bc_kd_sweep_deleted drops them before the store is used.  An unlinked
 **    entry is always marked deleted, so a snapshot's ref to it (below)
 **    reads as "not live".
-**  - While pins > 0 (a snapshot scan is open, fold.c) freed entries are not
-**    reused: they stay marked deleted, chained through file_id from
-**    `deferred`, and go to the free lists at the last unpin.  So a ref
-**    taken during the pin names the same entry until then.
+**  - While pins > 0 (a fold of a bitmap of it is open, fold.c) freed
+**    entries are not reused: they stay marked deleted, chained through
+**    file_id from `deferred`, and go to the free lists at the last unpin.
+**    So a ref taken during the pin names the same entry until then.
 **  - Offsets fit 40 bits (max_file_size <= 2^40) and seqs 56 bits; the callers
 **    enforce both.
 **  - version changes whenever the ordered index's set of keys changes or the

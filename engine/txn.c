@@ -321,7 +321,7 @@ static void apply_overlay(bc_txn *t) {
   /* In the overlay's arena order, which is the order of the writes: its
   ** entries are then read sequentially (in hash order each would be a cache
   ** miss in a large transaction), and the keydir's new entries follow the
-  ** records on disk, as a storage-order scan (fold.c) likes.  Without
+  ** records on disk, as the fold (fold.c) likes.  Without
   ** memory for the order, hash order does. */
   bc_kd_snap order;
   int ordered = bc_kd_snap_take(ov, &order) == 0;
