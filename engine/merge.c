@@ -594,23 +594,28 @@ static bc_status gather_live(merge_job *j) {
 ** the outputs. */
 static bc_status copy_live(merge_job *j) {
   bc_store *s = j->s;
+  /* In locals: out_put's stores could otherwise alias them. */
+  const live_ref *live = j->live;
+  const size_t nlive = j->nlive;
+  uint32_t *new_id = j->new_id;
+  uint64_t *new_off = j->new_off, *old_seq = j->old_seq;
   bc_file *f = NULL;
-  for (size_t i = 0; i < j->nlive; i++) {
-    bc_entry *e = j->live[i].e;
-    if (i + PREFETCH_AHEAD < j->nlive) __builtin_prefetch(j->live[i + PREFETCH_AHEAD].e);
+  for (size_t i = 0; i < nlive; i++) {
+    bc_entry *e = live[i].e;
+    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
     const unsigned char *rec;
     bc_rec r;
-    if (!f || f->id != j->live[i].file_id) {
-      f = bc_file_get(s, j->live[i].file_id);
+    if (!f || f->id != live[i].file_id) {
+      f = bc_file_get(s, live[i].file_id);
       if (!f)
         return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
-                         j->live[i].file_id);
+                         live[i].file_id);
     }
     bc_status st = bc_datafile_record(s, f, e, &j->rb, &rec, &r);
     if (st == BC_CORRUPT) *j->bad_file = f->id;
     if (st != BC_OK) return st;
-    j->old_seq[i] = bc_e_seq(e);
-    st = out_put(&j->mg, e, rec, &r, &j->new_id[i], &j->new_off[i]);
+    old_seq[i] = bc_e_seq(e);
+    st = out_put(&j->mg, e, rec, &r, &new_id[i], &new_off[i]);
     if (st != BC_OK) return st;
   }
   return BC_OK;
