@@ -97,10 +97,7 @@ static void undo_all(bc_store *s) {
       bc_kd_remove(&s->kd, e);
     } else {
       bc_acct(s, e, 0);
-      e->seqmeta = u->old_seqmeta;
-      e->loc = u->old_loc;
-      e->file_id = u->old_file_id;
-      e->vsize = u->old_vsize;
+      bc_e_restore(e, &u->old);
       bc_acct(s, e, 1);
     }
   }
@@ -452,10 +449,7 @@ bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
   u->entry = e;
   u->created = created;
   u->tombstone = type == BC_REC_TOMBSTONE;
-  u->old_seqmeta = e->seqmeta;
-  u->old_loc = e->loc;
-  u->old_file_id = e->file_id;
-  u->old_vsize = e->vsize;
+  bc_e_save(e, &u->old);
   u->epoch = s->epoch;
   bc_acct(s, e, 0);
   if (type == BC_REC_TOMBSTONE) {

@@ -1,6 +1,6 @@
 /*
 ** datafile.c -- data files: create one with its header, read one record,
-** scan all records in order.
+** walk all its records in order.
 **
 ** Invariants:
 **  - A data file is a 32-byte header followed by records (docs/FORMAT.md);
@@ -8,7 +8,7 @@
 **  - A read verifies everything before returning a byte of value: the CRC of
 **    header+key+value, the type (PUT), and that key and seq match the keydir
 **    entry.  Damage is BC_CORRUPT naming file and offset, never data.
-**  - A scan calls back for every record in file order, flagging damage:
+**  - A walk calls back for every record in file order, flagging damage:
 **    a record that fails its CRC but whose framing holds (the next record
 **    starts right after it) comes with its key as read; bytes that frame
 **    nothing come as a keyless span (type 0) up to the next valid record,
@@ -131,7 +131,7 @@ static bc_status rec_verify(bc_store *s, const bc_file *f, const bc_entry *e,
       !bc_rec_crc_ok(rec, r, crc) ||
       (klen && memcmp(rec + BC_REC_HEADER_SIZE, key, klen) != 0))
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: record at offset %llu fails its "
+                     "data file %010u" BC_SUFFIX_DATA ": record at offset %llu fails its "
                      "checksum or does not match the keydir",
                      f->id, (unsigned long long)bc_e_off(e));
   return BC_OK;
@@ -147,12 +147,12 @@ static bc_status rec_pread(bc_store *s, bc_file *f, uint64_t off, uint64_t n,
   ssize_t r = bc_read_all(&s->io, fd, buf->data, (size_t)n, off);
   if (r < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u.data: read at offset %llu failed",
+                           "data file %010u" BC_SUFFIX_DATA ": read at offset %llu failed",
                            f->id, (unsigned long long)off);
   if ((uint64_t)r < n)
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: record at offset %llu is cut short",
-                     f->id, (unsigned long long)off);
+                     "data file %010u" BC_SUFFIX_DATA ": record at offset %llu is cut "
+                     "short", f->id, (unsigned long long)off);
   return BC_OK;
 }
 
@@ -165,19 +165,20 @@ static bc_status damage_check(bc_store *s, const bc_file *f, const bc_entry *e) 
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
   if (bc_e_lost(e))
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data: this key's newest version (seq %llu, at "
-                     "offset %llu) belongs to a transaction whose records are not "
-                     "all readable; it is lost", f->id,
+                     "data file %010u" BC_SUFFIX_DATA ": this key's newest version "
+                     "(seq %llu, at offset %llu) belongs to a transaction whose "
+                     "records are not all readable; it is lost", f->id,
                      (unsigned long long)bc_e_seq(e), (unsigned long long)off);
   if (f->missing)
     return bc_seterr(s, BC_CORRUPT,
-                     "data file %010u.data is missing; its hint file says it held "
-                     "this key's newest version (seq %llu)", f->id,
+                     "data file %010u" BC_SUFFIX_DATA " is missing; its hint file says "
+                     "it held this key's newest version (seq %llu)", f->id,
                      (unsigned long long)bc_e_seq(e));
   if (f->id != s->active_id && off + n > f->size)
     return bc_seterr(s, BC_CORRUPT,
-                     "record missing: data file %010u.data is shorter (%llu bytes) "
-                     "than its hint says (a record at offset %llu, %llu bytes)",
+                     "record missing: data file %010u" BC_SUFFIX_DATA " is shorter "
+                     "(%llu bytes) than its hint says (a record at offset %llu, "
+                     "%llu bytes)",
                      f->id, (unsigned long long)f->size, (unsigned long long)off,
                      (unsigned long long)n);
   return BC_OK;
@@ -187,7 +188,9 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
                            size_t klen, bc_buf *buf, const void **value) {
   uint64_t off = bc_e_off(e), n = bc_entry_rec_size(e);
   bc_file *f = bc_file_find(s, e->file_id); /* a snapshot may read a retired one */
-  if (!f) return bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing", e->file_id);
+  if (!f)
+    return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
+                     e->file_id);
   bc_status dst = damage_check(s, f, e);
   if (dst != BC_OK) return dst;
   if (bc_buf_reserve(buf, (size_t)n) != 0)
@@ -199,7 +202,7 @@ bc_status bc_datafile_read(bc_store *s, const bc_entry *e, const void *key,
     /* Still in the write buffer (an entry past what it holds names a write
     ** that was undone: never read past it). */
     if (off - f->size > s->wlen || n > s->wlen - (off - f->size))
-      return bc_seterr(s, BC_CORRUPT, "data file %010u.data: no record at "
+      return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA ": no record at "
                        "offset %llu (a write there was undone)", f->id,
                        (unsigned long long)off);
     memcpy(buf->data, s->wbuf + (off - f->size), (size_t)n);
@@ -238,18 +241,18 @@ bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
   return BC_OK;
 }
 
-/* Read-ahead window of a scan. */
-#define SCAN_CHUNK (1u << 20)
+/* Read-ahead window of a walk. */
+#define WALK_CHUNK (1u << 20)
 
-/* How far past a damaged spot a scan looks for the next valid record, and
-** how much work all of a scan's searches may do: record bytes checksummed
+/* How far past a damaged spot a walk looks for the next valid record, and
+** how much work all of a walk's searches may do: record bytes checksummed
 ** and offsets tried, 256 MiB plus 8 times the file (crafted bytes could make
 ** every offset a plausible header of a huge record: without a budget the
-** searches would be quadratic).  Spent, the scan stops at the damage. */
+** searches would be quadratic).  Spent, the walk stops at the damage. */
 #define RESYNC_MAX (64u << 20)
 #define RESYNC_BUDGET (256u << 20)
 
-typedef struct scanner {
+typedef struct walker {
   bc_store *s;
   int fd;
   uint32_t id;
@@ -259,96 +262,170 @@ typedef struct scanner {
   size_t win_len;   /* valid bytes in b */
   bc_status st;     /* set when a read fails */
   uint64_t budget;  /* resync work left (bytes checksummed + offsets tried) */
-} scanner;
+} walker;
 
 /* Make [off, off + n) resident.  1 ok, 0 past the end of the file, -1 error
-** (sc->st set). */
-static int resident(scanner *sc, uint64_t off, uint64_t n) {
-  if (off + n > sc->size) return 0;
-  if (off >= sc->win_off && off + n <= sc->win_off + sc->win_len) return 1;
-  size_t want = n > SCAN_CHUNK ? (size_t)n : SCAN_CHUNK;
-  if (off + want > sc->size) want = (size_t)(sc->size - off);
-  if (bc_buf_reserve(&sc->b, want) != 0) {
-    sc->st = bc_seterr(sc->s, BC_NOMEM, "out of memory scanning data file %010u.data",
-                       sc->id);
+** (w->st set). */
+static int resident(walker *w, uint64_t off, uint64_t n) {
+  if (off + n > w->size) return 0;
+  if (off >= w->win_off && off + n <= w->win_off + w->win_len) return 1;
+  size_t want = n > WALK_CHUNK ? (size_t)n : WALK_CHUNK;
+  if (off + want > w->size) want = (size_t)(w->size - off);
+  if (bc_buf_reserve(&w->b, want) != 0) {
+    w->st = bc_seterr(w->s, BC_NOMEM,
+                      "out of memory scanning data file %010u" BC_SUFFIX_DATA, w->id);
     return -1;
   }
-  ssize_t got = bc_read_all(&sc->s->io, sc->fd, sc->b.data, want, off);
+  ssize_t got = bc_read_all(&w->s->io, w->fd, w->b.data, want, off);
   if (got < 0) {
-    sc->st = bc_seterr_errno(sc->s, BC_IOERR, errno,
-                             "data file %010u.data: read at offset %llu failed",
-                             sc->id, (unsigned long long)off);
+    w->st = bc_seterr_errno(w->s, BC_IOERR, errno,
+                            "data file %010u" BC_SUFFIX_DATA ": read at offset %llu "
+                            "failed", w->id, (unsigned long long)off);
     return -1;
   }
-  sc->win_off = off;
-  sc->win_len = (size_t)got;
-  return off + n <= sc->win_off + sc->win_len; /* shorter than its size said */
+  w->win_off = off;
+  w->win_len = (size_t)got;
+  return off + n <= w->win_off + w->win_len; /* shorter than its size said */
 }
 
 enum { REC_OK, REC_BADCRC, REC_UNDECODABLE, REC_PAST_END, REC_ERROR };
 
 /* Classify the record at off; on REC_OK and REC_BADCRC *r, *crc and *p (its
 ** bytes, resident) are set. */
-static int rec_at(scanner *sc, uint64_t off, bc_rec *r, uint32_t *crc,
+static int rec_at(walker *w, uint64_t off, bc_rec *r, uint32_t *crc,
                   const unsigned char **p) {
-  int k = resident(sc, off, BC_REC_HEADER_SIZE);
+  int k = resident(w, off, BC_REC_HEADER_SIZE);
   if (k < 0) return REC_ERROR;
   if (k == 0) return REC_PAST_END;
   if (off > BC_MAX_OFFSET) return REC_UNDECODABLE;
-  const unsigned char *h = sc->b.data + (off - sc->win_off);
+  const unsigned char *h = w->b.data + (off - w->win_off);
   int decoded = bc_rec_decode(h, r, crc) == 0;
   if (!decoded) {
     /* Damage in the type, reserved or seq bytes leaves the sizes usable:
     ** take them as read (seq cut to its 56 bits) so that the record can
     ** still be framed and its key reported as damaged. */
-    r->klen = bc_get_u32(h + 24);
-    r->vlen = bc_get_u32(h + 28);
+    bc_rec_peek(h, r);
     r->seq &= BC_MAX_SEQ;
     if (r->klen > BC_MAX_KEY_SIZE || r->vlen > BC_MAX_VALUE_SIZE)
       return REC_UNDECODABLE;
   }
-  k = resident(sc, off, bc_rec_size(r->klen, r->vlen));
+  k = resident(w, off, bc_rec_size(r->klen, r->vlen));
   if (k < 0) return REC_ERROR;
   if (k == 0) return decoded ? REC_PAST_END : REC_UNDECODABLE;
-  *p = sc->b.data + (off - sc->win_off);
+  *p = w->b.data + (off - w->win_off);
   return decoded && bc_rec_crc_ok(*p, r, *crc) ? REC_OK : REC_BADCRC;
 }
 
 /* The offset of the first valid record in [from, until) (until 0: up to
 ** RESYNC_MAX bytes on), or 0 if none. */
-static uint64_t resync(scanner *sc, uint64_t from, uint64_t until) {
-  uint64_t limit = from + RESYNC_MAX < sc->size ? from + RESYNC_MAX : sc->size;
+static uint64_t resync(walker *w, uint64_t from, uint64_t until) {
+  uint64_t limit = from + RESYNC_MAX < w->size ? from + RESYNC_MAX : w->size;
   if (until && until < limit) limit = until;
-  for (uint64_t x = from; x < limit && x + BC_REC_HEADER_SIZE <= sc->size; x++) {
-    if (sc->budget == 0) return 0;
-    sc->budget--;
+  for (uint64_t x = from; x < limit && x + BC_REC_HEADER_SIZE <= w->size; x++) {
+    if (w->budget == 0) return 0;
+    w->budget--;
     /* Only offsets whose header decodes and whose record fits cost a
     ** checksum; stop when the budget is spent. */
-    int k = resident(sc, x, BC_REC_HEADER_SIZE);
+    int k = resident(w, x, BC_REC_HEADER_SIZE);
     if (k <= 0) return 0;
     bc_rec r;
     uint32_t crc;
-    if (x > BC_MAX_OFFSET || bc_rec_decode(sc->b.data + (x - sc->win_off), &r, &crc) != 0)
+    if (x > BC_MAX_OFFSET || bc_rec_decode(w->b.data + (x - w->win_off), &r, &crc) != 0)
       continue;
     uint64_t n = bc_rec_size(r.klen, r.vlen);
-    if (x + n > sc->size) continue;
-    if (n > sc->budget) {
-      sc->budget = 0;
+    if (x + n > w->size) continue;
+    if (n > w->budget) {
+      w->budget = 0;
       return 0;
     }
-    sc->budget -= n;
+    w->budget -= n;
     const unsigned char *p;
-    k = rec_at(sc, x, &r, &crc, &p);
+    k = rec_at(w, x, &r, &crc, &p);
     if (k == REC_ERROR) return 0;
     if (k == REC_OK) return x;
   }
   return 0;
 }
 
+/* Where the next valid record starts after the damaged one at off (k: how
+** rec_at classified it; r: its sizes when k is REC_BADCRC): *next, 0 when
+** nothing valid follows.  The first valid record after off is searched
+** inside the damaged record's own extent first, so that a record whose
+** sizes were damaged can never swallow valid records (and a reader that saw
+** the file before it grew frames it the same way); else it is right after
+** it if its sizes hold; else wherever a search finds one.  -1 when reading
+** the record after it failed (w->st); a failed read in a search leaves
+** *next 0 and w->st set. */
+static int next_valid(walker *w, uint64_t off, int k, const bc_rec *r, uint64_t *next) {
+  uint64_t after = k == REC_BADCRC ? off + bc_rec_size(r->klen, r->vlen) : 0;
+  *next = resync(w, off + 1, after);
+  if (*next || !after) return 0;
+  bc_rec r2;
+  uint32_t c2;
+  const unsigned char *p2;
+  int k2 = REC_OK;
+  if (after < w->size) {
+    /* Also paid from the budget: the record there is checksummed. */
+    uint64_t cost = 0;
+    if (resident(w, after, BC_REC_HEADER_SIZE) > 0 &&
+        bc_rec_decode(w->b.data + (after - w->win_off), &r2, &c2) == 0)
+      cost = bc_rec_size(r2.klen, r2.vlen);
+    if (cost > w->budget) {
+      w->budget = 0;
+      k2 = REC_UNDECODABLE;
+    } else {
+      w->budget -= cost;
+      k2 = rec_at(w, after, &r2, &c2, &p2);
+    }
+  }
+  if (k2 == REC_ERROR) return -1;
+  *next = k2 == REC_OK ? after : resync(w, after + 1, 0);
+  return 0;
+}
+
+/* What a damaged record at off with a valid record at next after it is
+** reported as: *r and *p (its bytes, resident; NULL for none).  A record
+** whose framing holds (k REC_BADCRC, ending at or before next) comes with
+** its key as read.  Bytes that frame no record: if the header still shows a
+** key size that fits before the next record, that key as read (a damaged
+** value size); else a span with no key (type 0).  -1 when a read failed
+** (w->st). */
+static int frame_damage(walker *w, uint64_t off, uint64_t next, int k, bc_rec *r,
+                        uint32_t *crc, const unsigned char **p) {
+  if (k == REC_BADCRC && off + bc_rec_size(r->klen, r->vlen) <= next)
+    return rec_at(w, off, r, crc, p) == REC_ERROR ? -1 : 0;
+  bc_rec as_read = {0};
+  int k3 = resident(w, off, BC_REC_HEADER_SIZE);
+  if (k3 < 0) return -1;
+  if (k3 > 0) bc_rec_peek(w->b.data + (off - w->win_off), &as_read);
+  uint32_t klen = as_read.klen;
+  if (k3 > 0 && klen <= BC_MAX_KEY_SIZE && off + BC_REC_HEADER_SIZE + klen <= next &&
+      next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
+      resident(w, off, BC_REC_HEADER_SIZE + klen) > 0) {
+    *r = as_read;
+    r->seq &= BC_MAX_SEQ;
+    r->vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
+    *p = w->b.data + (off - w->win_off);
+    return 0;
+  }
+  if (w->st != BC_OK) return -1;
+  memset(r, 0, sizeof *r);
+  *p = NULL;
+  return 0;
+}
+
+/* ri's key and value, and a marker's arg, from the record's bytes at p. */
+static void info_bytes(bc_recinfo *ri, const unsigned char *p) {
+  ri->key = p + BC_REC_HEADER_SIZE;
+  ri->value = ri->key + ri->r.klen;
+  if (!ri->damaged && (ri->r.type == BC_REC_ROLLBACK_TO || ri->r.type == BC_REC_COMMIT))
+    ri->arg = bc_rec_arg(ri->value);
+}
+
 bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad) {
-  scanner sc = {s, fd, id, size, {0}, 0, 0, BC_OK, RESYNC_BUDGET + 8 * size};
+  walker w = {s, fd, id, size, {0}, 0, 0, BC_OK, RESYNC_BUDGET + 8 * size};
   uint64_t off = from;
   bc_status st = BC_OK;
   *bad = 0;
@@ -356,9 +433,9 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
     bc_rec r;
     uint32_t crc = 0;
     const unsigned char *p = NULL;
-    int k = rec_at(&sc, off, &r, &crc, &p);
+    int k = rec_at(&w, off, &r, &crc, &p);
     if (k == REC_ERROR) {
-      st = sc.st;
+      st = w.st;
       break;
     }
     bc_recinfo ri;
@@ -368,46 +445,12 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
     if (k == REC_OK) {
       next = off + bc_rec_size(r.klen, r.vlen);
     } else {
-      /* Damage.  Where does the next valid record start?  The first valid
-      ** record after this offset -- searched inside the damaged record's
-      ** own extent first, so that a record whose sizes were damaged can
-      ** never swallow valid records (and a reader that saw the file before
-      ** it grew frames it the same way); else right after it if its sizes
-      ** hold; else wherever a search finds one. */
-      uint64_t after = k == REC_BADCRC ? off + bc_rec_size(r.klen, r.vlen) : 0;
-      next = resync(&sc, off + 1, after);
-      if (!next && after) {
-        bc_rec r2;
-        uint32_t c2;
-        const unsigned char *p2;
-        int k2 = REC_OK;
-        if (after < size) {
-          /* Also paid from the budget: the record there is checksummed. */
-          uint64_t cost = 0;
-          if (resident(&sc, after, BC_REC_HEADER_SIZE) > 0 &&
-              bc_rec_decode(sc.b.data + (after - sc.win_off), &r2, &c2) == 0)
-            cost = bc_rec_size(r2.klen, r2.vlen);
-          if (cost > sc.budget) {
-            sc.budget = 0;
-            k2 = REC_UNDECODABLE;
-          } else {
-            sc.budget -= cost;
-            k2 = rec_at(&sc, after, &r2, &c2, &p2);
-          }
-        }
-        if (k2 == REC_ERROR) {
-          st = sc.st;
-          break;
-        }
-        next = k2 == REC_OK ? after : resync(&sc, after + 1, 0);
-      }
-      /* The searches moved the window: bring this record back. */
-      if (k == REC_BADCRC && rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
-        st = sc.st;
-        break;
-      }
-      if (sc.st != BC_OK) {
-        st = sc.st;
+      /* Damage.  The searches for the next record move the window: the
+      ** damaged record is brought back after them. */
+      if (next_valid(&w, off, k, &r, &next) != 0 ||
+          (k == REC_BADCRC && rec_at(&w, off, &r, &crc, &p) == REC_ERROR) ||
+          w.st != BC_OK) {
+        st = w.st;
         break;
       }
       if (!next) {
@@ -415,66 +458,25 @@ bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
         if (k == REC_BADCRC) {
           ri.damaged = 1;
           ri.r = r;
-          ri.key = p + BC_REC_HEADER_SIZE;
-          ri.value = ri.key + r.klen;
+          info_bytes(&ri, p);
           st = cb(arg, &ri);
         }
         *bad = 1;
         break;
       }
       ri.damaged = 1;
-      if (k == REC_BADCRC && off + bc_rec_size(r.klen, r.vlen) <= next) {
-        /* A record whose framing holds: its key, as read, is reported. */
-        if (rec_at(&sc, off, &r, &crc, &p) == REC_ERROR) {
-          st = sc.st;
-          break;
-        }
-      } else {
-        /* Bytes that frame no record.  If the header still shows a key
-        ** size that fits before the next record, report that key as read
-        ** (a damaged value size); else a span with no key (type 0). */
-        uint32_t klen = 0;
-        int k3 = resident(&sc, off, BC_REC_HEADER_SIZE);
-        if (k3 < 0) {
-          st = sc.st;
-          break;
-        }
-        if (k3 > 0) klen = bc_get_u32(sc.b.data + (off - sc.win_off) + 24);
-        if (k3 > 0 && klen <= BC_MAX_KEY_SIZE &&
-            off + BC_REC_HEADER_SIZE + klen <= next &&
-            next - off - BC_REC_HEADER_SIZE - klen <= BC_MAX_VALUE_SIZE &&
-            resident(&sc, off, BC_REC_HEADER_SIZE + klen) > 0) {
-          const unsigned char *h = sc.b.data + (off - sc.win_off);
-          memset(&r, 0, sizeof r);
-          r.type = h[4];
-          r.meta = h[5];
-          r.seq = bc_get_u64(h + 8) & BC_MAX_SEQ;
-          r.txn = bc_get_u64(h + 16);
-          r.klen = klen;
-          r.vlen = (uint32_t)(next - off - BC_REC_HEADER_SIZE - klen);
-          p = h;
-        } else {
-          if (sc.st != BC_OK) {
-            st = sc.st;
-            break;
-          }
-          memset(&r, 0, sizeof r);
-          p = NULL;
-        }
+      if (frame_damage(&w, off, next, k, &r, &crc, &p) != 0) {
+        st = w.st;
+        break;
       }
     }
     ri.r = r;
-    if (p) {
-      ri.key = p + BC_REC_HEADER_SIZE;
-      ri.value = ri.key + r.klen;
-      if (!ri.damaged && (r.type == BC_REC_ROLLBACK_TO || r.type == BC_REC_COMMIT))
-        ri.arg = bc_get_u64(ri.value);
-    }
+    if (p) info_bytes(&ri, p);
     st = cb(arg, &ri);
     if (st != BC_OK) break;
     off = next;
   }
   *end = off;
-  free(sc.b.data);
+  free(w.b.data);
   return st;
 }

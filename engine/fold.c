@@ -1,29 +1,30 @@
 /*
-** fold.c -- unordered scans: every live key of a store with its value, in
-** the order the records lie on disk (the Bitcask paper's "fold").
+** fold.c -- the fold (the Bitcask paper's word): every live key of a store
+** with its value, in no key order -- mostly the order the records lie on
+** disk.
 **
-**   bc_fold *sc;
-**   bc_fold_open(s, NULL, &sc);
-**   while (bc_fold_next(sc, NULL, &k, &kn, &info, &buf, &v) == BC_OK) use(v);
-**   bc_fold_close(sc);
+**   bc_fold *fo;
+**   bc_fold_open(s, NULL, &fo);
+**   while (bc_fold_next(fo, NULL, &k, &kn, &info, &buf, &v) == BC_OK) use(v);
+**   bc_fold_close(fo);
 **
 ** An ordered iterator (iter.c) needs the keydir's ordered index, built by a
 ** sort of every key on first use, and pays a tree step and a keydir probe
-** per row.  A scan that does not care about order takes a snapshot instead:
-** which of the keydir's entries are live, as a bitmap over its arena
-** (keydir.c) walked in arena order, which for a store loaded from its files
-** is usually the order of the records on disk (reused free blocks aside),
-** so the values are read front to back through the mapped data files.  The snapshot is one bit per 4 bytes of
-** arena (about 10 bits per key of 16 bytes), taken in one pass over the
-** hash table.
+** per row.  The fold, which does not care about order, takes a snapshot
+** instead: which of the keydir's entries are live, as a bitmap over its
+** arena (keydir.c) walked in arena order, which for a store loaded from its
+** files is usually the order of the records on disk (reused free blocks
+** aside), so the values are read front to back through the mapped data
+** files.  The snapshot is one bit per 4 bytes of arena (about 10 bits per
+** key of 16 bytes), taken in one pass over the hash table.
 **
-** While the scan is open the keydir is pinned: no entry's memory is reused,
+** While the fold is open the keydir is pinned: no entry's memory is reused,
 ** so each ref still names its entry, which is then either live or marked
 ** deleted.  Hence, with writes and merges going on between steps: every key
-** live when the scan opened and still live when the scan reaches it is
+** live when the fold opened and still live when the fold reaches it is
 ** returned once, with the value it has then (a key deleted and put back
-** meanwhile has a new entry: found by its key when the scan reaches the old
-** one); a key deleted before the scan reaches it is not returned; keys added
+** meanwhile has a new entry: found by its key when the fold reaches the old
+** one); a key deleted before the fold reaches it is not returned; keys added
 ** after the open are not returned.  (Entries made while the keydir is
 ** pinned never take memory the snapshot marks, so no key comes twice.)
 ** A transaction's view is applied per row: its deletes hide keys and its
@@ -36,7 +37,7 @@
 ** the open, i.e. the keydir was the snapshot's state when the bitmap was
 ** taken; else the ordered fallback below serves.
 **
-** Where a bitmap cannot serve, the scan is an ordered iterator underneath
+** Where a bitmap cannot serve, the fold is an ordered iterator underneath
 ** (same results, key order): on a read-only store outside a snapshot,
 ** whose keydir a refresh may rebuild from scratch (a rebuild that cannot
 ** wait for the snapshots breaks them, and kd_gen tells a pinned bitmap of
@@ -53,17 +54,17 @@ struct bc_fold {
   bc_snapshot *sn; /* the view when no transaction is given, or NULL */
   bc_iter *it;    /* the ordered fallback, or NULL */
   bc_kd_snap snap; /* the snapshot, walked in arena order; owned */
-  int pinned;      /* s->kd is pinned by this scan (and snap is taken) */
+  int pinned;      /* s->kd is pinned by this fold (and snap is taken) */
   uint64_t kd_gen; /* s->kd_gen then: a read-only store's rebuilt keydir is
                    ** another keydir, which the bitmap does not describe */
 };
 
-static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **out) {
+static bc_status fold_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **out) {
   *out = NULL;
-  bc_fold *sc = calloc(1, sizeof *sc);
-  if (!sc) return BC_NOMEM;
-  sc->s = s;
-  sc->sn = sn;
+  bc_fold *fo = calloc(1, sizeof *fo);
+  if (!fo) return BC_NOMEM;
+  fo->s = s;
+  fo->sn = sn;
   pthread_mutex_lock(&s->mu);
   /* A snapshot with pre-images already: keys it has that the keydir has
   ** not are in no bitmap of the keydir.  A read-only store's keydir may be
@@ -72,45 +73,45 @@ static bc_status scan_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **ou
   int ordered = (s->read_only && !sn) || (t && t->ov.count > 0) ||
                 (sn && bc_snap_overlay(sn));
   if (!ordered) {
-    if (bc_kd_snap_take(&s->kd, &sc->snap) != 0) {
+    if (bc_kd_snap_take(&s->kd, &fo->snap) != 0) {
       ordered = 1;
     } else {
       bc_kd_pin(&s->kd);
-      sc->pinned = 1;
-      sc->kd_gen = s->kd_gen;
+      fo->pinned = 1;
+      fo->kd_gen = s->kd_gen;
     }
   }
   pthread_mutex_unlock(&s->mu);
   bc_status st = !ordered ? BC_OK
-                 : sn    ? bc_iter_open_snapshot(sn, NULL, &sc->it)
-                         : bc_iter_open(s, &sc->it);
+                 : sn    ? bc_iter_open_snapshot(sn, NULL, &fo->it)
+                         : bc_iter_open(s, &fo->it);
   if (st != BC_OK) {
-    bc_fold_close(sc);
+    bc_fold_close(fo);
     return st;
   }
-  *out = sc;
+  *out = fo;
   return BC_OK;
 }
 
 bc_status bc_fold_open(bc_store *s, bc_txn *t, bc_fold **out) {
-  return scan_open(s, t, NULL, out);
+  return fold_open(s, t, NULL, out);
 }
 
 bc_status bc_fold_open_snapshot(bc_snapshot *sn, bc_fold **out) {
-  return scan_open(bc_snap_store(sn), NULL, sn, out);
+  return fold_open(bc_snap_store(sn), NULL, sn, out);
 }
 
-bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
+bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value) {
-  bc_store *s = sc->s;
+  bc_store *s = fo->s;
   bc_status st;
-  if (sc->it) {
+  if (fo->it) {
     for (;;) {
-      st = bc_iter_next_view(sc->it, t, key, klen, info);
+      st = bc_iter_next_view(fo->it, t, key, klen, info);
       if (st != BC_OK || !buf) return st;
       bc_info vi;
       st = t         ? bc_txn_get(t, *key, *klen, buf, value, &vi)
-           : sc->sn    ? bc_snapshot_get(sc->sn, *key, *klen, buf, value, &vi)
+           : fo->sn    ? bc_snapshot_get(fo->sn, *key, *klen, buf, value, &vi)
                        : bc_get(s, *key, *klen, buf, value, &vi);
       /* Deleted between the two calls (through another handle): the
       ** iterator goes on past it. */
@@ -126,22 +127,22 @@ bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
     return st;
   }
   bc_keydir *ov = t && t->ov.count > 0 ? &t->ov : NULL;
-  if (!t && sc->sn) {
+  if (!t && fo->sn) {
     /* The pre-images the snapshot gained since the open. */
-    if ((st = bc_snap_check(sc->sn)) != BC_OK) {
+    if ((st = bc_snap_check(fo->sn)) != BC_OK) {
       pthread_mutex_unlock(&s->mu);
       return st;
     }
-    ov = bc_snap_overlay(sc->sn);
+    ov = bc_snap_overlay(fo->sn);
   }
-  if (sc->pinned && sc->kd_gen != s->kd_gen) {
+  if (fo->pinned && fo->kd_gen != s->kd_gen) {
     /* Rebuilt under it (only with its snapshot broken, which said so). */
     pthread_mutex_unlock(&s->mu);
     return bc_seterr(s, BC_BUSY, "the keydir was rebuilt under an open scan");
   }
   st = BC_DONE;
   uint32_t ref;
-  while (sc->pinned && (ref = bc_kd_snap_next(&sc->snap)) != 0) {
+  while (fo->pinned && (ref = bc_kd_snap_next(&fo->snap)) != 0) {
     /* Its key bytes are intact while pinned, even if it was deleted since
     ** the open (and maybe put back, under a new entry). */
     const bc_entry *e = bc_kd_entry(&s->kd, ref);
@@ -167,14 +168,14 @@ bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
   return st;
 }
 
-void bc_fold_close(bc_fold *sc) {
-  if (!sc) return;
-  if (sc->pinned) {
-    pthread_mutex_lock(&sc->s->mu);
-    if (sc->kd_gen == sc->s->kd_gen) bc_kd_unpin(&sc->s->kd); /* else freed */
-    pthread_mutex_unlock(&sc->s->mu);
+void bc_fold_close(bc_fold *fo) {
+  if (!fo) return;
+  if (fo->pinned) {
+    pthread_mutex_lock(&fo->s->mu);
+    if (fo->kd_gen == fo->s->kd_gen) bc_kd_unpin(&fo->s->kd); /* else freed */
+    pthread_mutex_unlock(&fo->s->mu);
   }
-  bc_iter_close(sc->it);
-  bc_kd_snap_free(&sc->snap);
-  free(sc);
+  bc_iter_close(fo->it);
+  bc_kd_snap_free(&fo->snap);
+  free(fo);
 }

@@ -5,21 +5,24 @@
 **
 ** Invariants:
 **  - A hint describes only what is durable in its data file.  It is built in
-**    memory as records are appended (the active file's, active.c; a merge
-**    output's, merge.c) and written only when the data file is sealed: after
-**    its last record is written and, unless sync is off, fsync'd.  A sealed
-**    file with no such hint (the tail a writer went on appending to after an
-**    open, or a write failure that cut the file back) gets one by scanning
-**    it (bc_hint_create).
+**    memory as records are appended (the active file's, active.c, which
+**    spills it to its .hint.tmp as it grows; a merge output's, merge.c) and
+**    installed only when the data file is sealed: after its last record is
+**    written and, unless sync is off, fsync'd.  A sealed file with no such
+**    hint (the tail a writer went on appending to after an open, or a write
+**    failure that cut the file back) gets one by walking its records
+**    (bc_hint_create).
 **  - A hint is written under a temporary name (.hint.tmp, .hint.merging),
-**    fsync'd, and only then renamed into place: a hint file with its final
-**    name is complete unless damaged, and damage is caught by its CRCs.
+**    fsync'd (unless sync is off; a merge's always), and only then renamed
+**    into place: a hint file with its final name is complete unless
+**    damaged, and damage is caught by its CRCs.
 **  - bc_hint_open and bc_hint_check validate the whole file (header CRC,
 **    trailer CRC, file id, every entry's bounds within data_size) before
 **    bc_hint_apply calls back even once, so an invalid hint leaves no trace
-**    and the caller scans.  A hint valid in itself whose data_size is not
-**    the data file's size is evidence of damage (or, for the tail file, of
-**    a rotation cut short): recovery.c decides what it is worth.
+**    and the caller walks the data file instead.  A hint valid in itself
+**    whose data_size is not the data file's size is evidence of damage (or,
+**    for the tail file, of a rotation cut short): recovery.c decides what
+**    it is worth.
 */
 #include "internal.h"
 
@@ -53,14 +56,17 @@ static int is_marker(uint8_t type) {
   return type == BC_REC_COMMIT || type == BC_REC_ROLLBACK_TO;
 }
 
+/* What follows a marker's entry in place of a key: its arg (u64). */
+#define HINT_ARG_SIZE 8u
+
 int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key,
                    uint64_t arg) {
-  size_t extra = is_marker(r->type) ? 8 : r->klen;
+  size_t extra = is_marker(r->type) ? HINT_ARG_SIZE : r->klen;
   if (hb_reserve(h, BC_HINT_ENTRY_SIZE + extra) != 0) return -1;
   bc_hint_entry_encode(h->data + h->len, r, off);
   h->len += BC_HINT_ENTRY_SIZE;
   if (is_marker(r->type))
-    bc_put_u64(h->data + h->len, arg);
+    bc_put_u64(h->data + h->len, arg); /* read back by bc_rec_arg */
   else if (r->klen)
     memcpy(h->data + h->len, key, r->klen);
   h->len += extra;
@@ -120,8 +126,8 @@ bc_status bc_hint_install(bc_store *s, bc_file *f, bc_hintbuf *h, int durable) {
   if (bc_hintbuf_finish(h, f->id, f->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_id(s, tmp, f->id, ".hint.tmp");
-  bc_path_id(s, final, f->id, ".hint");
+  bc_path_id(s, tmp, f->id, BC_SUFFIX_HINT_TMP);
+  bc_path_id(s, final, f->id, BC_SUFFIX_HINT);
   bc_status st = bc_hint_write(s, h, tmp, final, durable);
   if (st == BC_OK) {
     f->has_hint = 1;
@@ -141,8 +147,8 @@ bc_status bc_hint_create(bc_store *s, bc_file *f, int durable) {
                           &end, &bad);
   if (st == BC_OK && bad)
     st = bc_seterr(s, BC_CORRUPT,
-                   "data file %010u.data: record at offset %llu is damaged; no "
-                   "hint written", f->id, (unsigned long long)end);
+                   "data file %010u" BC_SUFFIX_DATA ": record at offset %llu is "
+                   "damaged; no hint written", f->id, (unsigned long long)end);
   if (st == BC_OK) st = bc_hint_install(s, f, &h, durable);
   bc_hintbuf_free(&h);
   return st;
@@ -187,7 +193,7 @@ int bc_hint_open(bc_store *s, const bc_file *f, const char *path, bc_hintfile *h
     goto done;
   hf->data_size = data_size;
   /* Not checked yet (bc_hint_check does), but no more than could fit. */
-  uint32_t count = bc_get_u32(hf->data + hf->len - BC_HINT_TRAILER_SIZE + 4);
+  uint32_t count = bc_hint_trailer_count(hf->data + hf->len - BC_HINT_TRAILER_SIZE);
   size_t most = (hf->len - BC_HINT_HEADER_SIZE - BC_HINT_TRAILER_SIZE) / BC_HINT_ENTRY_SIZE;
   hf->count = count < most ? count : (uint32_t)most;
   ok = 1;
@@ -211,7 +217,7 @@ int bc_hint_check(const bc_hintfile *hf) {
     uint64_t off;
     if (body_end - at < BC_HINT_ENTRY_SIZE) return 0;
     if (bc_hint_entry_decode(d + at, &r, &off) != 0) return 0;
-    size_t extra = is_marker(r.type) ? 8 : r.klen;
+    size_t extra = is_marker(r.type) ? HINT_ARG_SIZE : r.klen;
     if (body_end - at - BC_HINT_ENTRY_SIZE < extra) return 0;
     if (off != prev_end || off > BC_MAX_OFFSET ||
         off + bc_rec_size(r.klen, r.vlen) > hf->data_size)
@@ -231,9 +237,9 @@ int bc_hint_check(const bc_hintfile *hf) {
 ** has no key). */
 static uint64_t prefetch_at(const bc_keydir *kd, const unsigned char *d, size_t *at) {
   uint64_t h = 0;
-  uint32_t klen = bc_get_u32(d + *at + 4);
-  if (is_marker(d[*at])) {
-    klen = 8;
+  uint32_t klen = bc_get_u32(d + *at + BC_HENT_OFF_KLEN);
+  if (is_marker(d[*at + BC_HENT_OFF_TYPE])) {
+    klen = HINT_ARG_SIZE;
   } else {
     h = bc_kd_hash(kd, d + *at + BC_HINT_ENTRY_SIZE, klen);
     bc_kd_prefetch(kd, h);
@@ -269,13 +275,13 @@ bc_status bc_hint_apply(bc_store *s, bc_file *f, const bc_hintfile *hf, bc_rec_c
     int marker = is_marker(ri.r.type);
     ri.key = d + at + BC_HINT_ENTRY_SIZE;
     ri.value = NULL;
-    ri.arg = marker ? bc_get_u64(ri.key) : 0;
+    ri.arg = marker ? bc_rec_arg(ri.key) : 0;
     ri.damaged = 0;
     ri.hash = hash[n % PREFETCH_AHEAD];
     ri.hashed = !marker;
     bc_status st = cb(arg, &ri);
     if (st != BC_OK) return st;
-    at += BC_HINT_ENTRY_SIZE + (marker ? 8 : ri.r.klen);
+    at += BC_HINT_ENTRY_SIZE + (marker ? HINT_ARG_SIZE : ri.r.klen);
     n++;
   }
   f->hint_size = hf->len;

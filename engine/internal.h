@@ -10,7 +10,7 @@
 **               hint entry and the MERGE manifest (docs/FORMAT.md's one home)
 **   keydir.c    the in-memory index (key -> latest record): arena + hash
 **   keytree.c   the keydir's ordered index (B+tree of refs in key order)
-**   datafile.c  data files: create, read one record, scan records
+**   datafile.c  data files: create, read one record, walk records
 **   hint.c      hint files: build, write, load
 **   marker.c    the BITCASK marker file
 **   lock.c      the LOCK file (flock + pid); which process may write
@@ -21,7 +21,7 @@
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
-**   fold.c      unordered scans of every live key in on-disk order
+**   fold.c      the fold: every live key, unordered (in on-disk order)
 **   snapshot.c  read snapshots: the pre-images commits save for them, and
 **               the files a merge retires while they may still read them
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
@@ -45,11 +45,48 @@
 
 /* ---------------------------------------------------------------- format */
 
+/* Sizes and field offsets of every fixed-size structure (docs/FORMAT.md):
+** record.c encodes and decodes them; other files use the decoders, or the
+** inline readers below where a file's records are framed or a hint is
+** walked without a whole decode. */
 #define BC_FILE_HEADER_SIZE 32u
+#define BC_FHDR_OFF_MAGIC 0u     /* 8 bytes "BCASKDAT" */
+#define BC_FHDR_OFF_VERSION 8u
+#define BC_FHDR_OFF_FLAGS 12u
+#define BC_FHDR_OFF_FILE_ID 16u
+#define BC_FHDR_OFF_CRC 28u      /* of bytes [0, 28) */
+
 #define BC_REC_HEADER_SIZE 32u
+#define BC_REC_OFF_CRC 0u        /* of bytes [4, end of value) */
+#define BC_REC_OFF_TYPE 4u
+#define BC_REC_OFF_META 5u
+#define BC_REC_OFF_RESERVED 6u   /* 2 bytes, zero */
+#define BC_REC_OFF_SEQ 8u
+#define BC_REC_OFF_TXN 16u
+#define BC_REC_OFF_KLEN 24u
+#define BC_REC_OFF_VLEN 28u
+
 #define BC_HINT_HEADER_SIZE 32u
-#define BC_HINT_ENTRY_SIZE 40u
+#define BC_HHDR_OFF_MAGIC 0u     /* 8 bytes "BCASKHNT" */
+#define BC_HHDR_OFF_VERSION 8u
+#define BC_HHDR_OFF_FILE_ID 12u
+#define BC_HHDR_OFF_DATA_SIZE 16u
+#define BC_HHDR_OFF_CRC 28u      /* of bytes [0, 28) */
+
+#define BC_HINT_ENTRY_SIZE 40u   /* then the key, or a marker's arg (u64) */
+#define BC_HENT_OFF_TYPE 0u
+#define BC_HENT_OFF_META 1u
+#define BC_HENT_OFF_KLEN 4u
+#define BC_HENT_OFF_VLEN 8u
+#define BC_HENT_OFF_SEQ 16u
+#define BC_HENT_OFF_TXN 24u
+#define BC_HENT_OFF_OFFSET 32u
+
 #define BC_HINT_TRAILER_SIZE 16u
+#define BC_HTRL_OFF_MAGIC 0u     /* 4 bytes "BCHE" */
+#define BC_HTRL_OFF_COUNT 4u
+#define BC_HTRL_OFF_CRC 12u      /* of every byte of the file before it */
+
 #define BC_FILE_FLAG_MERGED 1u
 /* Hint files and the MERGE manifest did not change with data file format 2:
 ** they keep version 1. */
@@ -60,6 +97,12 @@
 ** which that file was known durably synced when the COMMIT was appended. */
 #define BC_COMMIT_V1_SIZE 8u
 #define BC_COMMIT_SIZE 16u
+#define BC_COMMIT_OFF_COUNT 0u
+#define BC_COMMIT_OFF_CLAIM 8u
+/* The value of a ROLLBACK_TO: S (u64).  The first 8 bytes of either
+** marker's value -- the count, or S -- are its "arg" (bc_recinfo.arg),
+** which a hint entry of a marker holds in place of a key. */
+#define BC_ROLLBACK_TO_SIZE 8u
 
 enum { BC_REC_PUT = 1, BC_REC_TOMBSTONE = 2, BC_REC_COMMIT = 3,
        BC_REC_ROLLBACK_TO = 4 };
@@ -80,7 +123,7 @@ typedef struct bc_rec {
   uint32_t vlen;
 } bc_rec;
 
-/* One record as seen by a scan of a data file or a walk of a hint file.  key
+/* One record as seen by a walk of a data file or of a hint file.  key
 ** points into the reader's buffer (valid during the callback only).  value is
 ** NULL when read from a hint.  arg is the first 8 bytes of a transaction
 ** marker's value: S of a ROLLBACK_TO, the record count of a COMMIT. */
@@ -91,7 +134,8 @@ typedef struct bc_recinfo {
   const unsigned char *value; /* borrowed, NULL from a hint */
   uint64_t arg;
   int damaged;               /* the record fails its CRC: header, key and
-                             ** value are untrusted (scans only) */
+                             ** value are untrusted (data file walks
+                             ** only) */
   int hashed;                /* hash is the key's bc_kd_hash in the store's
                              ** keydir (hint loads, which hash ahead) */
   uint64_t hash;
@@ -122,6 +166,27 @@ static inline uint64_t bc_get_u64(const unsigned char *p) {
   return (uint64_t)bc_get_u32(p) | (uint64_t)bc_get_u32(p + 4) << 32;
 }
 
+/* A record header's fields as stored, unchecked: the first step of
+** bc_rec_decode, and what a walk frames a damaged record with. */
+static inline void bc_rec_peek(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r) {
+  r->type = in[BC_REC_OFF_TYPE];
+  r->meta = in[BC_REC_OFF_META];
+  r->seq = bc_get_u64(in + BC_REC_OFF_SEQ);
+  r->txn = bc_get_u64(in + BC_REC_OFF_TXN);
+  r->klen = bc_get_u32(in + BC_REC_OFF_KLEN);
+  r->vlen = bc_get_u32(in + BC_REC_OFF_VLEN);
+}
+/* The arg of a COMMIT or ROLLBACK_TO: the first 8 bytes of its value (in a
+** hint, of what follows its entry). */
+static inline uint64_t bc_rec_arg(const unsigned char *value) {
+  return bc_get_u64(value);
+}
+/* The entry count a hint trailer holds, unchecked (bc_hint_trailer_check
+** checks it). */
+static inline uint32_t bc_hint_trailer_count(const unsigned char in[BC_HINT_TRAILER_SIZE]) {
+  return bc_get_u32(in + BC_HTRL_OFF_COUNT);
+}
+
 void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,
                            uint32_t flags);
 /* 0: valid (fields filled); -1: bad magic or CRC.  The version is returned
@@ -135,7 +200,7 @@ void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
                    const void *key, const void *value);
 /* The same for a record whose key and value already follow its header at
 ** rec (bc_rec_size(klen, vlen) bytes): one CRC pass over them, where three
-** calls over three pieces cost about twice as much for short records. */
+** calls over three pieces cost more for short records. */
 void bc_rec_encode_in_place(unsigned char *rec, const bc_rec *r);
 /* Decode and sanity-check a header (type, sizes, reserved bytes, marker
 ** shapes, seq range).  0: plausible, *crc receives the stored CRC; -1:
@@ -217,6 +282,25 @@ static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
            ((uint64_t)(deleted ? 1 : 0) << 57);
   e->file_id = file_id;
   e->vsize = vsize;
+}
+/* An entry's fields as they were before a write changed them: what the
+** undo logs save (active.c's bc_undo, txn.c's bc_txn_undo) and an undo
+** puts back.  The key and its length never change. */
+typedef struct bc_entry_saved {
+  uint64_t seqmeta, loc;
+  uint32_t file_id, vsize;
+} bc_entry_saved;
+static inline void bc_e_save(const bc_entry *e, bc_entry_saved *to) {
+  to->seqmeta = e->seqmeta;
+  to->loc = e->loc;
+  to->file_id = e->file_id;
+  to->vsize = e->vsize;
+}
+static inline void bc_e_restore(bc_entry *e, const bc_entry_saved *from) {
+  e->seqmeta = from->seqmeta;
+  e->loc = from->loc;
+  e->file_id = from->file_id;
+  e->vsize = from->vsize;
 }
 
 /* The ordered index (keytree.c). */
@@ -422,8 +506,7 @@ typedef struct bc_undo {
                        ** owned by this undo record until the flush succeeds */
   int created;         /* the put created the entry */
   int tombstone;
-  uint64_t old_seqmeta, old_loc;
-  uint32_t old_file_id, old_vsize;
+  bc_entry_saved old;  /* the entry before the write */
   uint64_t epoch;      /* s->epoch with this write made (snapshot.c) */
 } bc_undo;
 
@@ -438,8 +521,7 @@ typedef struct bc_follow bc_follow;
 typedef struct bc_txn_undo {
   bc_entry *entry;     /* the overlay entry the write changed */
   int created;         /* the write created it: undo removes it */
-  uint64_t old_seqmeta, old_loc;
-  uint32_t old_file_id, old_vsize;
+  bc_entry_saved old;  /* the entry before the write */
 } bc_txn_undo;
 
 /* An open savepoint: where to roll back to. */
@@ -640,12 +722,12 @@ void bc_file_map(bc_store *s, bc_file *f);
 bc_status bc_datafile_record(bc_store *s, bc_file *f, const bc_entry *e,
                              bc_buf *buf, const unsigned char **rec, bc_rec *r);
 typedef bc_status (*bc_rec_cb)(void *arg, const bc_recinfo *ri);
-/* Scan the records of data file fd (id for messages) from offset `from` (32:
+/* Walk the records of data file fd (id for messages) from offset `from` (32:
 ** the first record) to size.
 ** Calls cb for each record whose header is plausible and that fits in the
 ** file, in order -- with ri->damaged set if it fails its CRC, and then goes
 ** on after it.  Stops at a header that does not decode or a record cut
-** short: *end is that offset (size when the scan reached the end), *bad 1. */
+** short: *end is that offset (size when the walk reached the end), *bad 1. */
 bc_status bc_datafile_walk(bc_store *s, int fd, uint32_t id, uint64_t from,
                            uint64_t size, bc_rec_cb cb, void *arg, uint64_t *end,
                            int *bad);
@@ -662,7 +744,8 @@ void bc_hintbuf_free(bc_hintbuf *h);
 ** when final != NULL (and fsync the directory if durable). */
 bc_status bc_hint_write(bc_store *s, const bc_hintbuf *h, const char *path,
                         const char *final, int durable);
-/* Build the hint of sealed file f by scanning it, write and install it. */
+/* Build the hint of sealed file f by walking its records, write and install
+** it. */
 bc_status bc_hint_create(bc_store *s, bc_file *f, int durable);
 /* Finish h (built by bc_hintbuf_init/add, one entry per record of sealed
 ** file f, exactly up to f->size), write it as f's hint file and install it.

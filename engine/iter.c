@@ -5,7 +5,7 @@
 **
 ** An iterator is a cursor, not a copy: it remembers the last key it returned
 ** and each bc_iter_next returns the next live key past it, as the view is at
-** that call.  So a long scan costs no memory up front, a LIMIT stops it
+** that call.  So a long walk costs no memory up front, a LIMIT stops it
 ** early, and a write or merge between two steps (through any handle) can
 ** neither make it skip a key that stays live nor return a key twice: keys are
 ** returned in strictly increasing (descending: decreasing) order.  A key

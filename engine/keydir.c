@@ -47,19 +47,19 @@
 **    bc_kd_sweep_deleted drops them before the store is used.  An unlinked
 **    entry is always marked deleted, so a snapshot's ref to it (below)
 **    reads as "not live".
-**  - While pins > 0 (a snapshot scan is open, fold.c) freed entries are not
-**    reused: they stay marked deleted, chained through file_id from
-**    `deferred`, and go to the free lists at the last unpin.  So a ref
-**    taken during the pin names the same entry until then.
+**  - While pins > 0 (a fold of a bitmap of it is open, fold.c) freed
+**    entries are not reused: they stay marked deleted, chained through
+**    file_id from `deferred`, and go to the free lists at the last unpin.
+**    So a ref taken during the pin names the same entry until then.
 **  - Offsets fit 40 bits (max_file_size <= 2^40) and seqs 56 bits; the callers
 **    enforce both.
 **  - version changes whenever the ordered index's set of keys changes or the
 **    index is dropped or rebuilt, so an iterator's cached position is valid
 **    exactly while version is unchanged.
 **
-** Memory (bc_stats keydir_bytes, `make bench`, figures eng_keydir_k<L>: 1M
-** keys of 4 to 100 bytes): key + 30.7 to 31.0 bytes without the ordered
-** index, key + 35.1 to 36.1 with it built, when the key length is a
+** Memory per key (bc_stats keydir_bytes; `make bench` measures it across
+** key lengths, figures eng_keydir_k<L>): the key plus about 31 bytes
+** without the ordered index and 36 with it built, when the key length is a
 ** multiple of 4 (other lengths: up to 3 bytes of padding more).  The parts:
 ** the entry, 24 bytes + the key rounded up to 4; slot and tag, 5 / load
 ** bytes (load 0.5-0.75 as keys are added, 0.75 after a presized open: 6.67);

@@ -1,7 +1,7 @@
 /*
 ** keytree.c -- the keydir's ordered index: a B+tree of entry refs in key
-** order, so ranges, prefixes and ordered scans are index walks instead of a
-** full scan and a sort.
+** order, so ranges, prefixes and key-ordered walks are walks of the index
+** instead of a walk of every key and a sort.
 **
 ** Key order is byte order: memcmp over the common length, then the shorter
 ** key first (bc_key_cmp).  The SQLite extension encodes keys so that this is

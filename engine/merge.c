@@ -4,9 +4,12 @@
 ** (docs/FORMAT.md "Merge").
 **
 **   1. seal the active file if it holds records; inputs = every sealed file
-**   2. copy each live record of an input to N.data.merging (+ N.hint.merging),
-**      fsync them and the directory
-**   3. commit point: MERGE.tmp -> fsync -> rename to MERGE -> fsync directory
+**      that is not damaged
+**   2. copy each live record of an input (and the tombstones a damaged file
+**      may need) to N.data.merging (+ N.hint.merging), fsync them and the
+**      directory
+**   3. commit point: MERGE.tmp -> fsync -> rename to MERGE (durable at step
+**      4's directory fsync, before step 5 removes anything)
 **   4. rename the outputs into place            \
 **   5. unlink the inputs' data and hint files    > bc_merge_redo, idempotent,
 **   6. unlink MERGE                             /  also run by recovery
@@ -16,26 +19,29 @@
 **    failure (or crash) leaves only .merging/.tmp files, which are deleted.
 **  - After it, the merge is done: the keydir and the file list switch to the
 **    outputs at once (opened again on demand, into the descriptor cache),
-**    the inputs' descriptors are closed, and if steps 4-6 fail they are
-**    retried by the next bc_merge (s->merge_pending) or by the next open.
+**    the inputs leave it (closed, or kept readable while a snapshot may
+**    read them: bc_file_retire), and if steps 4-6 fail they are retried by
+**    the next bc_merge (s->merge_pending) or by the next open.
 **  - A keydir entry is repointed only if its seq is the one that was copied.
 **    (The store mutex is held for the whole merge, so no write can intervene;
 **    the check states the rule rather than relying on that.)
 **  - Inputs: every sealed file that is not damaged (bc_file.damaged).  A
 **    damaged file stays as it is, with the keydir entries pointing into it
 **    and the lost ones (BC_E_LOST): the merge deletes nothing it could not
-**    account for.  A live record failing its CRC here makes its file
+**    account for.  A live record failing its checks here, or any damaged
+**    record met while reading an input's tombstones, makes its file
 **    damaged (and those sharing a transaction with it), and the merge
 **    starts over without them.
-**  - Tombstones: outside the inputs are the active file, all of whose
-**    records are newer than any input record (it was created after every
-**    input was sealed or written), and the damaged files.  With none of
-**    these no file outside can hold an older version of a deleted key, and
-**    no tombstone is copied; with some, the newest tombstone of every key
-**    that is not live and whose seq is above the lowest seq of a damaged
-**    file is copied (read from the inputs' hints, or scans).  If the active
-**    file's records were not all newer, the merge is skipped rather than
-**    risk resurrecting a key.
+**  - Tombstones: the files that outlive the inputs are the active file, all
+**    of whose records are newer than any input record (it was created
+**    after every input was sealed or written), and the damaged files.
+**    With no damaged file, none can hold an older version of a deleted key,
+**    and no tombstone is copied; with some, for each key with no keydir
+**    entry, the newest tombstone of it in the inputs (read from their
+**    hints, or by walking their records) is copied if its seq is above the
+**    lowest seq of a damaged file (dmin).  If the active file's records
+**    were not all newer, the merge is skipped rather than risk resurrecting
+**    a key.  docs/FORMAT.md "Merge" says why this keeps every answer.
 **  - Merges always fsync, whatever the sync mode: crash safety of the swap
 **    depends on the outputs being durable before MERGE exists.  Each
 **    output's data and hint are fsync'd when the next output is finished
@@ -47,11 +53,11 @@
 **    into the output buffer, where only a record written by a transaction
 **    gets a new header (txn 0) and CRC.  Output buffer writes are 1 MiB.
 **
-** Where the time goes (eng_merge: 125,000 live 4 KiB records out of 1 GB,
-** perf and strace -c -w): most of it in the kernel, copying the output into
-** the page cache (pwrite) and freeing the inputs' pages (unlink), the same
-** work as write(2) of the live bytes plus deleting the old files; the CRC
-** check, one user-space copy and the sort of the live entries are the rest.
+** Where the time goes (a profile of bench/'s eng_merge): most of it in the
+** kernel, copying the output into the page cache (pwrite) and freeing the
+** inputs' pages (unlink), the same work as write(2) of the live bytes plus
+** deleting the old files; the CRC check, one user-space copy and the sort
+** of the live entries are the rest.
 */
 #include "internal.h"
 
@@ -63,30 +69,30 @@
 
 int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st) {
   char path[PATH_MAX];
-  bc_path_name(s, path, "MERGE");
+  bc_path_name(s, path, BC_FILENAME_MERGE);
   *st = BC_OK;
   int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
   if (fd < 0) {
     if (errno == ENOENT) return 0;
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: open failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: open failed");
     return -1;
   }
   struct stat sb;
   unsigned char *buf = NULL;
   int rc = -1;
   if (fstat(fd, &sb) != 0) {
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: stat failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: stat failed");
     goto done;
   }
   size_t len = (size_t)sb.st_size;
   if (len > (size_t)1 << 30 || !(buf = malloc(len ? len : 1))) {
     *st = bc_seterr(s, len > (size_t)1 << 30 ? BC_CORRUPT : BC_NOMEM,
-                    "MERGE manifest: cannot load it");
+                    BC_FILENAME_MERGE " manifest: cannot load it");
     goto done;
   }
   ssize_t n = bc_read_all(&s->io, fd, buf, len, 0);
   if (n < 0) {
-    *st = bc_seterr_errno(s, BC_IOERR, errno, "MERGE manifest: read failed");
+    *st = bc_seterr_errno(s, BC_IOERR, errno, BC_FILENAME_MERGE " manifest: read failed");
     goto done;
   }
   int d = bc_manifest_decode(buf, (size_t)n, m);
@@ -94,7 +100,8 @@ int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st) {
     *st = bc_seterr(s, BC_NOMEM, "out of memory");
   } else if (d != 0) {
     *st = bc_seterr(s, BC_CORRUPT,
-                    "the MERGE manifest of an interrupted merge is damaged");
+                    "the " BC_FILENAME_MERGE " manifest of an interrupted merge is "
+                    "damaged");
   } else {
     rc = 1;
   }
@@ -113,8 +120,8 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
   char from[PATH_MAX], to[PATH_MAX];
   /* Step 4: outputs into place. */
   for (uint32_t i = 0; i < m->n_outputs; i++) {
-    static const char *const suf[2][2] = {{".data.merging", ".data"},
-                                          {".hint.merging", ".hint"}};
+    static const char *const suf[2][2] = {{BC_SUFFIX_DATA_MERGING, BC_SUFFIX_DATA},
+                                          {BC_SUFFIX_HINT_MERGING, BC_SUFFIX_HINT}};
     for (int k = 0; k < 2; k++) {
       bc_path_id(s, from, m->outputs[i], suf[k][0]);
       bc_path_id(s, to, m->outputs[i], suf[k][1]);
@@ -122,17 +129,17 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
         return bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming '%s' failed",
                                from);
     }
-    bc_path_id(s, to, m->outputs[i], ".data");
+    bc_path_id(s, to, m->outputs[i], BC_SUFFIX_DATA);
     if (!exists(to))
       return bc_seterr(s, BC_CORRUPT,
-                       "merge output %010u.data is missing; the merge's input "
+                       "merge output %010u" BC_SUFFIX_DATA " is missing; the merge's input "
                        "files are kept", m->outputs[i]);
   }
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 5: inputs away. */
   for (uint32_t i = 0; i < m->n_inputs; i++) {
-    static const char *const suf[2] = {".data", ".hint"};
+    static const char *const suf[2] = {BC_SUFFIX_DATA, BC_SUFFIX_HINT};
     for (int k = 0; k < 2; k++) {
       bc_path_id(s, from, m->inputs[i], suf[k]);
       if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
@@ -143,9 +150,10 @@ bc_status bc_merge_redo(bc_store *s, const bc_manifest *m) {
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   /* Step 6: the manifest. */
-  bc_path_name(s, from, "MERGE");
+  bc_path_name(s, from, BC_FILENAME_MERGE);
   if (s->io.unlink(s->io.ctx, from) != 0 && errno != ENOENT)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: removing MERGE failed");
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: removing " BC_FILENAME_MERGE " failed");
   if (bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
   return BC_OK;
@@ -208,7 +216,7 @@ static bc_status out_flush(merger *mg) {
   if (mg->len == 0) return BC_OK;
   if (bc_write_all(&mg->s->io, o->fd, mg->buf, mg->len, o->size) != 0)
     return bc_seterr_errno(mg->s, BC_IOERR, errno,
-                           "merge: writing %010u.data.merging failed", o->id);
+                           "merge: writing %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   o->size += mg->len;
   mg->len = 0;
   out_writebehind(mg, o, 0);
@@ -223,21 +231,21 @@ static bc_status out_sync(merger *mg, size_t i) {
   out_file *o = &mg->outs[i];
   if (o->synced) return BC_OK;
   if (bc_fsync(s, o->fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.data.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: fsync of %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   if (bc_fsync(s, o->hint_fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: fsync of %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: fsync of %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   int fd = o->hint_fd;
   o->hint_fd = -1;
   if (s->io.close(s->io.ctx, fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: closing %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   fd = o->fd;
   o->fd = -1;
   if (s->io.close(s->io.ctx, fd) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: closing %010u.data.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: closing %010u" BC_SUFFIX_DATA_MERGING " failed", o->id);
   o->synced = 1;
   return BC_OK;
 }
@@ -257,14 +265,14 @@ static bc_status out_finish(merger *mg) {
   if (bc_hintbuf_finish(&o->hint, o->id, o->size) != 0)
     return bc_seterr(s, BC_NOMEM, "out of memory");
   char path[PATH_MAX];
-  bc_path_id(s, path, o->id, ".hint.merging");
+  bc_path_id(s, path, o->id, BC_SUFFIX_HINT_MERGING);
   o->hint_fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (o->hint_fd < 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: creating %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: creating %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   if (bc_write_all(&s->io, o->hint_fd, o->hint.data, o->hint.len, 0) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "merge: writing %010u.hint.merging failed",
-                           o->id);
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing %010u" BC_SUFFIX_HINT_MERGING " failed", o->id);
   writeback_start(s, o->hint_fd, 0, o->hint.len);
   o->hint_size = o->hint.len;
   bc_hintbuf_free(&o->hint);
@@ -290,8 +298,8 @@ static bc_status out_new(merger *mg) {
   o->hint_fd = -1;
   if (bc_hintbuf_init(&o->hint, o->id) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
   mg->nouts++;
-  bc_status st = bc_datafile_create(s, o->id, ".data.merging", BC_FILE_FLAG_MERGED, 0,
-                                    &o->fd);
+  bc_status st = bc_datafile_create(s, o->id, BC_SUFFIX_DATA_MERGING, BC_FILE_FLAG_MERGED,
+                                    0, &o->fd);
   if (st != BC_OK) return st;
   o->size = BC_FILE_HEADER_SIZE;
   return BC_OK;
@@ -345,7 +353,8 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
         bc_write_all(&s->io, o->fd, key, (size_t)rsz - sizeof hdr,
                      *off + sizeof hdr) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno,
-                             "merge: writing %010u.data.merging failed", o->id);
+                             "merge: writing %010u" BC_SUFFIX_DATA_MERGING " failed",
+                             o->id);
     o->size += rsz;
     out_writebehind(mg, o, 0);
   }
@@ -358,7 +367,7 @@ static bc_status out_put(merger *mg, const bc_entry *e, const unsigned char *rec
 }
 
 /* Append a tombstone of key (seq as it was) to the outputs: a tombstone a
-** damaged file outside the merge may still need (see merge_files). */
+** damaged file outside the merge may still need (see copy_tombs). */
 static bc_status out_tomb(merger *mg, const void *key, uint32_t klen, uint64_t seq) {
   bc_store *s = mg->s;
   bc_status st;
@@ -390,9 +399,9 @@ static void out_discard(merger *mg) {
     o->fd = -1;
     if (o->hint_fd >= 0) s->io.close(s->io.ctx, o->hint_fd);
     o->hint_fd = -1;
-    bc_path_id(s, path, o->id, ".data.merging");
+    bc_path_id(s, path, o->id, BC_SUFFIX_DATA_MERGING);
     s->io.unlink(s->io.ctx, path);
-    bc_path_id(s, path, o->id, ".hint.merging");
+    bc_path_id(s, path, o->id, BC_SUFFIX_HINT_MERGING);
     s->io.unlink(s->io.ctx, path);
   }
 }
@@ -419,27 +428,32 @@ static int cmp_loc(const void *a, const void *b) {
 }
 
 /* Entries this far ahead of the copy are prefetched: the copy's first touch
-** of each one was a cache miss (3% of a merge's samples). */
+** of each one is otherwise a cache miss (they lie scattered over the
+** keydir's arena). */
 #define PREFETCH_AHEAD 8
 
 static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_name(s, tmp, "MERGE.tmp");
-  bc_path_name(s, final, "MERGE");
+  bc_path_name(s, tmp, BC_FILENAME_MERGE_TMP);
+  bc_path_name(s, final, BC_FILENAME_MERGE);
   size_t len;
   unsigned char *p = bc_manifest_encode(m, &len);
   if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
   int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   bc_status st = BC_OK;
   if (fd < 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "merge: creating MERGE.tmp failed");
+    st = bc_seterr_errno(s, BC_IOERR, errno,
+                         "merge: creating " BC_FILENAME_MERGE_TMP " failed");
   } else {
     if (bc_write_all(&s->io, fd, p, len, 0) != 0 || bc_fsync(s, fd) != 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing " BC_FILENAME_MERGE_TMP " failed");
     if (s->io.close(s->io.ctx, fd) != 0 && st == BC_OK)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: writing MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: writing " BC_FILENAME_MERGE_TMP " failed");
     if (st == BC_OK && s->io.rename(s->io.ctx, tmp, final) != 0)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "merge: renaming MERGE.tmp failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "merge: renaming " BC_FILENAME_MERGE_TMP " failed");
     if (st != BC_OK) s->io.unlink(s->io.ctx, tmp);
   }
   free(p);
@@ -447,7 +461,7 @@ static bc_status write_manifest(bc_store *s, const bc_manifest *m) {
 }
 
 /* The tombstones of the inputs that a damaged file may still need: for each
-** key not live in the keydir, the newest tombstone of it in an input, if its
+** key with no keydir entry, the newest tombstone of it in an input, if its
 ** seq is above `dmin` (the lowest seq of any damaged file).  Gathered into
 ** tk (a keydir used as a set: seq per key). */
 typedef struct tombs {
@@ -472,11 +486,12 @@ static bc_status tomb_cb(void *arg, const bc_recinfo *ri) {
   return BC_OK;
 }
 
-/* Read input f's tombstones into t: from its hint, else by a scan.  A damaged
-** record (it may be a tombstone) makes it BC_CORRUPT, *bad_file f's id. */
+/* Read input f's tombstones into t: from its hint, else by walking its
+** records.  A damaged record (it may be a tombstone) makes it BC_CORRUPT,
+** *bad_file f's id. */
 static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file) {
   char path[PATH_MAX];
-  bc_path_id(s, path, f->id, ".hint");
+  bc_path_id(s, path, f->id, BC_SUFFIX_HINT);
   bc_status st = BC_OK;
   if (!(f->has_hint && bc_hint_load(s, f, path, tomb_cb, t, &st))) {
     if (st != BC_OK) return st;
@@ -490,13 +505,235 @@ static bc_status tombs_of(bc_store *s, bc_file *f, tombs *t, uint32_t *bad_file)
   }
   if (st == BC_OK && t->damaged) {
     *bad_file = f->id;
-    st = bc_seterr(s, BC_CORRUPT, "data file %010u.data: a record is damaged",
+    st = bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA ": a record is damaged",
                    f->id);
   }
   return st;
 }
 
-static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file);
+/* One attempt at a merge (steps 2-6), the state its steps share. */
+typedef struct merge_job {
+  bc_store *s;
+  bc_manifest m;           /* inputs (pick_inputs), outputs (commit); owned */
+  uint64_t inputs_max_seq; /* the highest seq in an input */
+  uint64_t old_bytes;      /* the inputs' data and hint bytes */
+  uint64_t dmin;           /* the lowest seq in a damaged file (UINT64_MAX:
+                           ** none, or none with a record) */
+  size_t ndamaged;         /* sealed files left out as damaged */
+  live_ref *live;          /* the live records of the inputs, in file order;
+                           ** owned */
+  size_t nlive;
+  uint32_t *new_id;        /* live[i]'s copy: file and offset; owned */
+  uint64_t *new_off;
+  uint64_t *old_seq;       /* live[i]'s seq when it was copied; owned */
+  merger mg;               /* the outputs */
+  bc_buf rb;               /* a record read outside a mapping; owned */
+  uint32_t *bad_file;      /* set to a file found damaged (BC_CORRUPT) */
+} merge_job;
+
+static void job_free(merge_job *j) {
+  free(j->rb.data);
+  merger_free(&j->mg);
+  free(j->live);
+  free(j->new_id);
+  free(j->new_off);
+  free(j->old_seq);
+  bc_manifest_free(&j->m);
+}
+
+/* The inputs: every sealed file that is not damaged.  Damaged files are no
+** input: kept as they are, they go on serving (or reporting) what they
+** hold. */
+static bc_status pick_inputs(merge_job *j) {
+  bc_store *s = j->s;
+  j->m.inputs = malloc((s->nfiles + 1) * sizeof *j->m.inputs);
+  if (!j->m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
+  j->dmin = UINT64_MAX;
+  for (size_t i = 0; i < s->nfiles; i++) {
+    bc_file *f = &s->files[i];
+    if (f->id == s->active_id) continue;
+    if (f->damaged) {
+      j->ndamaged++;
+      if (f->min_seq < j->dmin) j->dmin = f->min_seq;
+      continue;
+    }
+    j->m.inputs[j->m.n_inputs++] = f->id;
+    if (f->max_seq > j->inputs_max_seq) j->inputs_max_seq = f->max_seq;
+    j->old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
+  }
+  return BC_OK;
+}
+
+/* Step 2, what to copy: the live entries of the inputs (not lost, not in a
+** damaged file), sorted by location; and room for where each copy goes. */
+static bc_status gather_live(merge_job *j) {
+  bc_store *s = j->s;
+  j->live = malloc((s->kd.count + 1) * sizeof *j->live);
+  if (!j->live) return bc_seterr(s, BC_NOMEM, "out of memory");
+  for (size_t i = 0; i < s->kd.cap; i++) {
+    bc_entry *e = bc_kd_at(&s->kd, i);
+    if (!e || e->file_id == s->active_id || bc_e_lost(e)) continue;
+    if (j->ndamaged) {
+      const bc_file *ef = bc_file_get(s, e->file_id);
+      if (!ef || ef->damaged) continue; /* stays where it is */
+    }
+    j->live[j->nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
+  }
+  qsort(j->live, j->nlive, sizeof *j->live, cmp_loc);
+  j->new_id = malloc((j->nlive + 1) * sizeof *j->new_id);
+  j->new_off = malloc((j->nlive + 1) * sizeof *j->new_off);
+  j->old_seq = malloc((j->nlive + 1) * sizeof *j->old_seq);
+  j->mg.buf = malloc(MERGE_BUF);
+  j->mg.bufcap = MERGE_BUF;
+  if (!j->new_id || !j->new_off || !j->old_seq || !j->mg.buf)
+    return bc_seterr(s, BC_NOMEM, "out of memory");
+  return BC_OK;
+}
+
+/* Step 2, the copy: each live record, verified where it lies, appended to
+** the outputs. */
+static bc_status copy_live(merge_job *j) {
+  bc_store *s = j->s;
+  /* In locals: out_put's stores could otherwise alias them. */
+  const live_ref *live = j->live;
+  const size_t nlive = j->nlive;
+  uint32_t *new_id = j->new_id;
+  uint64_t *new_off = j->new_off, *old_seq = j->old_seq;
+  bc_file *f = NULL;
+  for (size_t i = 0; i < nlive; i++) {
+    bc_entry *e = live[i].e;
+    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
+    const unsigned char *rec;
+    bc_rec r;
+    if (!f || f->id != live[i].file_id) {
+      f = bc_file_get(s, live[i].file_id);
+      if (!f)
+        return bc_seterr(s, BC_CORRUPT, "data file %010u" BC_SUFFIX_DATA " is missing",
+                         live[i].file_id);
+    }
+    bc_status st = bc_datafile_record(s, f, e, &j->rb, &rec, &r);
+    if (st == BC_CORRUPT) *j->bad_file = f->id;
+    if (st != BC_OK) return st;
+    old_seq[i] = bc_e_seq(e);
+    st = out_put(&j->mg, e, rec, &r, &new_id[i], &new_off[i]);
+    if (st != BC_OK) return st;
+  }
+  return BC_OK;
+}
+
+/* Step 2, the tombstones: when every file outside the merge but the active
+** one (whose records are all newer) is damaged, one may hold an older
+** record of a deleted key, which a dropped tombstone would bring back:
+** the tombstones such a file may need are copied (see struct tombs). */
+static bc_status copy_tombs(merge_job *j) {
+  bc_store *s = j->s;
+  if (!j->ndamaged || j->dmin == UINT64_MAX) return BC_OK;
+  tombs tb = {s, {0}, j->dmin, 0};
+  if (bc_kd_init(&tb.tk, s->kd.seed) != 0) return bc_seterr(s, BC_NOMEM, "out of memory");
+  bc_status st = BC_OK;
+  for (uint32_t i = 0; i < j->m.n_inputs && st == BC_OK; i++)
+    st = tombs_of(s, bc_file_get(s, j->m.inputs[i]), &tb, j->bad_file);
+  for (size_t i = 0; i < tb.tk.cap && st == BC_OK; i++) {
+    bc_entry *e = bc_kd_at(&tb.tk, i);
+    if (e) st = out_tomb(&j->mg, e->key, bc_e_klen(e), bc_e_seq(e));
+  }
+  bc_kd_free(&tb.tk);
+  return st;
+}
+
+/* The end of step 2: the last output finished, every output durable, then
+** the directory. */
+static bc_status outputs_durable(merge_job *j) {
+  bc_status st;
+  merger *mg = &j->mg;
+  if (mg->nouts > 0 && ((st = out_finish(mg)) != BC_OK ||
+                        (st = out_sync(mg, mg->nouts - 1)) != BC_OK))
+    return st;
+  if (bc_fsync_store_dir(j->s) != 0)
+    return bc_seterr_errno(j->s, BC_IOERR, errno, "fsync of the directory failed");
+  return BC_OK;
+}
+
+/* Step 3, the commit point: the manifest of inputs and outputs, durable
+** under its final name. */
+static bc_status commit(merge_job *j) {
+  j->m.outputs = malloc((j->mg.nouts + 1) * sizeof *j->m.outputs);
+  if (!j->m.outputs) return bc_seterr(j->s, BC_NOMEM, "out of memory");
+  for (size_t i = 0; i < j->mg.nouts; i++) j->m.outputs[j->m.n_outputs++] = j->mg.outs[i].id;
+  return write_manifest(j->s, &j->m);
+}
+
+/* Committed: memory switches over to the outputs.  Each copied entry whose
+** seq is unchanged points at its copy; the inputs leave s->files (retired
+** while snapshots may read them); the outputs join it, still under their
+** .merging names. */
+static void switch_over(merge_job *j, uint64_t *reclaimed) {
+  bc_store *s = j->s;
+  for (size_t i = 0; i < j->nlive; i++) {
+    bc_entry *e = j->live[i].e;
+    if (bc_e_seq(e) != j->old_seq[i]) continue;
+    bc_e_set(e, j->old_seq[i], bc_e_meta(e), j->new_id[i], j->new_off[i], e->vsize, 0);
+  }
+  for (uint32_t i = 0; i < j->m.n_inputs; i++) bc_file_retire(s, j->m.inputs[i]);
+  uint64_t new_bytes = 0;
+  for (size_t i = 0; i < j->mg.nouts; i++) {
+    out_file *o = &j->mg.outs[i];
+    bc_file *f = bc_file_add(s, o->id);
+    new_bytes += o->size + o->hint_size;
+    if (!f) continue; /* cannot track it; the next open will.  Its keys
+                         ** point to it. */
+    f->path_merging = 1; /* until step 4 renames it */
+    f->merged = 1;
+    f->has_hint = 1;
+    f->header_ok = 1;
+    f->version = BC_FORMAT_VERSION;
+    f->size = o->size;
+    f->hint_size = o->hint_size;
+    f->live_bytes = o->live;
+    f->min_seq = o->min_seq;
+    f->max_seq = o->max_seq;
+  }
+  *reclaimed = j->old_bytes > new_bytes ? j->old_bytes - new_bytes : 0;
+  s->merges++;
+}
+
+/* Steps 4-6 (bc_merge_redo); left to the next bc_merge or open if they
+** fail. */
+static bc_status install(merge_job *j) {
+  bc_store *s = j->s;
+  bc_status st = bc_merge_redo(s, &j->m);
+  if (st != BC_OK) s->merge_pending = 1;
+  for (uint32_t i = 0; i < j->m.n_outputs && st == BC_OK; i++) {
+    bc_file *of = bc_file_get(s, j->m.outputs[i]);
+    if (of) of->path_merging = 0;
+  }
+  return st;
+}
+
+/* Steps 2-6 over every sealed file that is not damaged.  None when there
+** is no input, or when the active file's records are not all newer than
+** the inputs' (a dropped tombstone could then bring a key back: see the
+** file's invariants). */
+static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file) {
+  merge_job j = {0};
+  j.s = s;
+  j.mg.s = s;
+  j.bad_file = bad_file;
+  bc_status st = pick_inputs(&j);
+  const bc_file *act = bc_file_get(s, s->active_id);
+  if (st == BC_OK && j.m.n_inputs > 0 && act->min_seq > j.inputs_max_seq) {
+    if ((st = gather_live(&j)) == BC_OK && (st = copy_live(&j)) == BC_OK &&
+        (st = copy_tombs(&j)) == BC_OK && (st = outputs_durable(&j)) == BC_OK &&
+        (st = commit(&j)) == BC_OK) {
+      switch_over(&j, reclaimed);
+      st = install(&j);
+    } else {
+      out_discard(&j.mg); /* before the commit point: nothing changed */
+    }
+  }
+  job_free(&j);
+  return st;
+}
 
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
   bc_status st;
@@ -529,174 +766,4 @@ bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed) {
     s->corrupt++;
     s->err[0] = 0;
   }
-}
-
-/* Steps 2-6 over every sealed file that is not damaged. */
-static bc_status merge_files(bc_store *s, uint64_t *reclaimed, uint32_t *bad_file) {
-  bc_status st;
-  bc_file *act = bc_file_get(s, s->active_id);
-  bc_manifest m = {0};
-  uint64_t inputs_max_seq = 0, old_bytes = 0;
-  m.inputs = malloc((s->nfiles + 1) * sizeof *m.inputs);
-  if (!m.inputs) return bc_seterr(s, BC_NOMEM, "out of memory");
-  /* Damaged files are no input: kept as they are, they go on serving (or
-  ** reporting) what they hold.  dmin: the lowest seq in any of them. */
-  uint64_t dmin = UINT64_MAX;
-  size_t ndamaged = 0;
-  for (size_t i = 0; i < s->nfiles; i++) {
-    bc_file *f = &s->files[i];
-    if (f->id == s->active_id) continue;
-    if (f->damaged) {
-      ndamaged++;
-      if (f->min_seq < dmin) dmin = f->min_seq;
-      continue;
-    }
-    m.inputs[m.n_inputs++] = f->id;
-    if (f->max_seq > inputs_max_seq) inputs_max_seq = f->max_seq;
-    old_bytes += f->size + (f->has_hint ? f->hint_size : 0);
-  }
-  if (m.n_inputs == 0 || act->min_seq <= inputs_max_seq) {
-    bc_manifest_free(&m);
-    return BC_OK;
-  }
-
-  /* Step 2: the live entries of the inputs, in file order. */
-  live_ref *live = malloc((s->kd.count + 1) * sizeof *live);
-  size_t nlive = 0;
-  uint32_t *new_id = NULL;
-  uint64_t *new_off = NULL, *old_seq = NULL;
-  merger mg = {0};
-  mg.s = s;
-  bc_buf rb = {0};
-  tombs tb = {s, {0}, dmin, 0};
-  int tk_init = 0;
-  if (!live) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < s->kd.cap; i++) {
-    bc_entry *e = bc_kd_at(&s->kd, i);
-    if (!e || e->file_id == s->active_id || bc_e_lost(e)) continue;
-    if (ndamaged) {
-      const bc_file *ef = bc_file_get(s, e->file_id);
-      if (!ef || ef->damaged) continue; /* stays where it is */
-    }
-    live[nlive++] = (live_ref){bc_e_off(e), e->file_id, e};
-  }
-  qsort(live, nlive, sizeof *live, cmp_loc);
-  new_id = malloc((nlive + 1) * sizeof *new_id);
-  new_off = malloc((nlive + 1) * sizeof *new_off);
-  old_seq = malloc((nlive + 1) * sizeof *old_seq);
-  mg.buf = malloc(MERGE_BUF);
-  mg.bufcap = MERGE_BUF;
-  if (!new_id || !new_off || !old_seq || !mg.buf) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  bc_file *f = NULL;
-  for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i].e;
-    if (i + PREFETCH_AHEAD < nlive) __builtin_prefetch(live[i + PREFETCH_AHEAD].e);
-    const unsigned char *rec;
-    bc_rec r;
-    if (!f || f->id != live[i].file_id) {
-      f = bc_file_get(s, live[i].file_id);
-      if (!f) {
-        st = bc_seterr(s, BC_CORRUPT, "data file %010u.data is missing",
-                       live[i].file_id);
-        goto fail;
-      }
-    }
-    st = bc_datafile_record(s, f, e, &rb, &rec, &r);
-    if (st == BC_CORRUPT) *bad_file = f->id;
-    if (st != BC_OK) goto fail;
-    old_seq[i] = bc_e_seq(e);
-    st = out_put(&mg, e, rec, &r, &new_id[i], &new_off[i]);
-    if (st != BC_OK) goto fail;
-  }
-  /* Tombstones: every file outside the merge but the active one (whose
-  ** records are all newer) is damaged; one may hold an older record of a
-  ** deleted key, which a dropped tombstone would bring back. */
-  if (ndamaged && dmin != UINT64_MAX) {
-    if (bc_kd_init(&tb.tk, s->kd.seed) != 0) {
-      st = bc_seterr(s, BC_NOMEM, "out of memory");
-      goto fail;
-    }
-    tk_init = 1;
-    for (uint32_t i = 0; i < m.n_inputs; i++)
-      if ((st = tombs_of(s, bc_file_get(s, m.inputs[i]), &tb, bad_file)) != BC_OK)
-        goto fail;
-    for (size_t i = 0; i < tb.tk.cap; i++) {
-      bc_entry *e = bc_kd_at(&tb.tk, i);
-      if (e && (st = out_tomb(&mg, e->key, bc_e_klen(e), bc_e_seq(e))) != BC_OK)
-        goto fail;
-    }
-  }
-  if (mg.nouts > 0 && ((st = out_finish(&mg)) != BC_OK ||
-                       (st = out_sync(&mg, mg.nouts - 1)) != BC_OK))
-    goto fail;
-  if (bc_fsync_store_dir(s) != 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");
-    goto fail;
-  }
-
-  /* Step 3: the commit point. */
-  m.outputs = malloc((mg.nouts + 1) * sizeof *m.outputs);
-  if (!m.outputs) {
-    st = bc_seterr(s, BC_NOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < mg.nouts; i++) m.outputs[m.n_outputs++] = mg.outs[i].id;
-  st = write_manifest(s, &m);
-  if (st != BC_OK) goto fail;
-
-  /* Committed.  Switch memory over to the outputs. */
-  for (size_t i = 0; i < nlive; i++) {
-    bc_entry *e = live[i].e;
-    if (bc_e_seq(e) != old_seq[i]) continue;
-    bc_e_set(e, old_seq[i], bc_e_meta(e), new_id[i], new_off[i], e->vsize, 0);
-  }
-  for (uint32_t i = 0; i < m.n_inputs; i++) bc_file_retire(s, m.inputs[i]);
-  uint64_t new_bytes = 0;
-  for (size_t i = 0; i < mg.nouts; i++) {
-    out_file *o = &mg.outs[i];
-    bc_file *f = bc_file_add(s, o->id);
-    new_bytes += o->size + o->hint_size;
-    if (!f) continue; /* cannot track it; the next open will.  Its keys
-                         ** point to it. */
-    f->path_merging = 1; /* until step 4 renames it */
-    f->merged = 1;
-    f->has_hint = 1;
-    f->header_ok = 1;
-    f->version = BC_FORMAT_VERSION;
-    f->size = o->size;
-    f->hint_size = o->hint_size;
-    f->live_bytes = o->live;
-    f->min_seq = o->min_seq;
-    f->max_seq = o->max_seq;
-  }
-  *reclaimed = old_bytes > new_bytes ? old_bytes - new_bytes : 0;
-  s->merges++;
-
-  /* Steps 4-6. */
-  st = bc_merge_redo(s, &m);
-  if (st != BC_OK) s->merge_pending = 1;
-  for (uint32_t i = 0; i < m.n_outputs && st == BC_OK; i++) {
-    bc_file *of = bc_file_get(s, m.outputs[i]);
-    if (of) of->path_merging = 0;
-  }
-  goto done;
-
-fail:
-  out_discard(&mg);
-done:
-  if (tk_init) bc_kd_free(&tb.tk);
-  free(rb.data);
-  merger_free(&mg);
-  free(live);
-  free(new_id);
-  free(new_off);
-  free(old_seq);
-  bc_manifest_free(&m);
-  return st;
 }

@@ -1,17 +1,19 @@
 /*
 ** record.c -- the on-disk format, byte by byte: file header, record, hint
 ** header/entry/trailer and the MERGE manifest.  docs/FORMAT.md describes the
-** same bytes; this file is the only code that knows offsets inside them.
+** same bytes.  Their field offsets are named once, beside their sizes in
+** internal.h (BC_REC_OFF_*, BC_HENT_OFF_*, ...; the manifest's here): code
+** outside this file reads a field through those names or the inline
+** readers there (bc_rec_peek), never at a numeric offset.
 **
 ** Invariants:
 **  - Integers are little-endian, written byte by byte (no host-order casts).
 **  - CRC is the CRC-32 of zlib's crc32() (docs/FORMAT.md), computed by two
-**    libraries that give zlib's values faster: libdeflate_crc32() below 256
-**    bytes (PCLMUL; 20 ns for a 132-byte record against zlib's ~270 ns),
+**    libraries that give zlib's values faster than zlib does, each where it
+**    is the faster of the two: libdeflate_crc32() (PCLMUL) below 256 bytes,
 **    and Intel ISA-L's crc32_gzip_refl() from 256 bytes on, which folds with
-**    VPCLMULQDQ where the CPU has it (a 4 KiB record: 105 ns against
-**    libdeflate's 367 ns; it is the slower one on short inputs).  Measured
-**    on the reference machine.  test_record checks both against zlib.
+**    VPCLMULQDQ where the CPU has it and is the slower one on short inputs.
+**    test_record checks both against zlib.
 **    Each encoder and its decoder sit side by side and mirror each other.
 **  - Decoders never trust a size before range-checking it; a header that
 **    decodes is "plausible", the CRC over the whole record settles it.
@@ -32,10 +34,11 @@ static const char MERGE_MAGIC[8] = {'B', 'C', 'A', 'S', 'K', 'M', 'R', 'G'};
 ** without VZEROUPPER.  Left dirty, their upper halves make every legacy-SSE
 ** instruction the process runs afterwards pay a transition penalty, until
 ** something clears them -- and glibc's AVX-512 string functions, which use
-** only registers 16-31, do not: 1M batched puts took 2.5 times as long with
-** a CRC of this size every few milliseconds (test_ahint).  So clear them
-** after each call, on a CPU that has them.  Nothing vector-valued is live
-** across the call (the ABI makes every vector register caller-saved). */
+** only registers 16-31, do not: batched puts, with a CRC of this size every
+** few milliseconds (the active file's hint spills), ran far slower.  So
+** clear them after each call, on a CPU that has them.  Nothing
+** vector-valued is live across the call (the ABI makes every vector
+** register caller-saved). */
 static uint32_t crc_isal(uint32_t crc, const void *p, size_t n) {
   uint32_t c = crc32_gzip_refl(crc, p, n);
 #if defined(__x86_64__)
@@ -86,61 +89,61 @@ uint32_t bc_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
 void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,
                            uint32_t flags) {
   memset(out, 0, BC_FILE_HEADER_SIZE);
-  memcpy(out, FILE_MAGIC, 8);
-  bc_put_u32(out + 8, BC_FORMAT_VERSION);
-  bc_put_u32(out + 12, flags);
-  bc_put_u32(out + 16, id);
-  bc_put_u32(out + 28, crc_more(0, out, 28));
+  memcpy(out + BC_FHDR_OFF_MAGIC, FILE_MAGIC, sizeof FILE_MAGIC);
+  bc_put_u32(out + BC_FHDR_OFF_VERSION, BC_FORMAT_VERSION);
+  bc_put_u32(out + BC_FHDR_OFF_FLAGS, flags);
+  bc_put_u32(out + BC_FHDR_OFF_FILE_ID, id);
+  bc_put_u32(out + BC_FHDR_OFF_CRC, crc_more(0, out, BC_FHDR_OFF_CRC));
 }
 
 int bc_file_header_decode(const unsigned char in[BC_FILE_HEADER_SIZE],
                           uint32_t *version, uint32_t *flags, uint32_t *id) {
-  if (memcmp(in, FILE_MAGIC, 8) != 0) return -1;
-  if (bc_get_u32(in + 28) != crc_more(0, in, 28)) return -1;
-  *version = bc_get_u32(in + 8);
-  *flags = bc_get_u32(in + 12);
-  *id = bc_get_u32(in + 16);
+  if (memcmp(in + BC_FHDR_OFF_MAGIC, FILE_MAGIC, sizeof FILE_MAGIC) != 0) return -1;
+  if (bc_get_u32(in + BC_FHDR_OFF_CRC) != crc_more(0, in, BC_FHDR_OFF_CRC)) return -1;
+  *version = bc_get_u32(in + BC_FHDR_OFF_VERSION);
+  *flags = bc_get_u32(in + BC_FHDR_OFF_FLAGS);
+  *id = bc_get_u32(in + BC_FHDR_OFF_FILE_ID);
   return 0;
 }
 
 /* ----------------------------------------------------------------- record */
 
-/* Header bytes 4..31 of r. */
+/* The CRC of a record covers everything after its own field. */
+#define REC_CRC_FROM (BC_REC_OFF_CRC + 4)
+
+/* Header bytes 4..31 of r: every field but the CRC. */
 static void rec_fields(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r) {
-  out[4] = r->type;
-  out[5] = r->meta;
-  out[6] = 0;
-  out[7] = 0;
-  bc_put_u64(out + 8, r->seq);
-  bc_put_u64(out + 16, r->txn);
-  bc_put_u32(out + 24, r->klen);
-  bc_put_u32(out + 28, r->vlen);
+  out[BC_REC_OFF_TYPE] = r->type;
+  out[BC_REC_OFF_META] = r->meta;
+  out[BC_REC_OFF_RESERVED] = 0;
+  out[BC_REC_OFF_RESERVED + 1] = 0;
+  bc_put_u64(out + BC_REC_OFF_SEQ, r->seq);
+  bc_put_u64(out + BC_REC_OFF_TXN, r->txn);
+  bc_put_u32(out + BC_REC_OFF_KLEN, r->klen);
+  bc_put_u32(out + BC_REC_OFF_VLEN, r->vlen);
 }
 
 void bc_rec_encode(unsigned char out[BC_REC_HEADER_SIZE], const bc_rec *r,
                    const void *key, const void *value) {
   rec_fields(out, r);
-  uint32_t crc = crc_more(0, out + 4, BC_REC_HEADER_SIZE - 4);
+  uint32_t crc = crc_more(0, out + REC_CRC_FROM, BC_REC_HEADER_SIZE - REC_CRC_FROM);
   if (r->klen) crc = crc_more(crc, key, r->klen);
   if (r->vlen) crc = crc_more(crc, value, r->vlen);
-  bc_put_u32(out, crc);
+  bc_put_u32(out + BC_REC_OFF_CRC, crc);
 }
 
 void bc_rec_encode_in_place(unsigned char *rec, const bc_rec *r) {
   rec_fields(rec, r);
-  bc_put_u32(rec, crc_more(0, rec + 4, BC_REC_HEADER_SIZE - 4 + (size_t)r->klen + r->vlen));
+  bc_put_u32(rec + BC_REC_OFF_CRC,
+             crc_more(0, rec + REC_CRC_FROM,
+                      BC_REC_HEADER_SIZE - REC_CRC_FROM + (size_t)r->klen + r->vlen));
 }
 
 int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
                   uint32_t *crc) {
-  *crc = bc_get_u32(in);
-  r->type = in[4];
-  r->meta = in[5];
-  r->seq = bc_get_u64(in + 8);
-  r->txn = bc_get_u64(in + 16);
-  r->klen = bc_get_u32(in + 24);
-  r->vlen = bc_get_u32(in + 28);
-  if (in[6] != 0 || in[7] != 0) return -1;
+  *crc = bc_get_u32(in + BC_REC_OFF_CRC);
+  bc_rec_peek(in, r);
+  if (in[BC_REC_OFF_RESERVED] != 0 || in[BC_REC_OFF_RESERVED + 1] != 0) return -1;
   if (r->klen > BC_MAX_KEY_SIZE || r->vlen > BC_MAX_VALUE_SIZE) return -1;
   if (r->seq == 0 || r->seq > BC_MAX_SEQ) return -1;
   switch (r->type) {
@@ -154,15 +157,15 @@ int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
       return (r->txn != 0 && r->klen == 0 &&
               (r->vlen == BC_COMMIT_V1_SIZE || r->vlen == BC_COMMIT_SIZE)) ? 0 : -1;
     case BC_REC_ROLLBACK_TO:
-      return (r->txn != 0 && r->klen == 0 && r->vlen == 8) ? 0 : -1;
+      return (r->txn != 0 && r->klen == 0 && r->vlen == BC_ROLLBACK_TO_SIZE) ? 0 : -1;
     default:
       return -1;
   }
 }
 
 int bc_rec_crc_ok(const unsigned char *rec, const bc_rec *r, uint32_t crc) {
-  size_t n = (size_t)BC_REC_HEADER_SIZE - 4 + r->klen + r->vlen;
-  return crc_more(0, rec + 4, n) == crc;
+  size_t n = (size_t)BC_REC_HEADER_SIZE - REC_CRC_FROM + r->klen + r->vlen;
+  return crc_more(0, rec + REC_CRC_FROM, n) == crc;
 }
 
 /* ------------------------------------------------------------------- hint */
@@ -170,44 +173,44 @@ int bc_rec_crc_ok(const unsigned char *rec, const bc_rec *r, uint32_t crc) {
 void bc_hint_header_encode(unsigned char out[BC_HINT_HEADER_SIZE], uint32_t id,
                            uint64_t data_size) {
   memset(out, 0, BC_HINT_HEADER_SIZE);
-  memcpy(out, HINT_MAGIC, 8);
-  bc_put_u32(out + 8, BC_HINT_VERSION);
-  bc_put_u32(out + 12, id);
-  bc_put_u64(out + 16, data_size);
-  bc_put_u32(out + 28, crc_more(0, out, 28));
+  memcpy(out + BC_HHDR_OFF_MAGIC, HINT_MAGIC, sizeof HINT_MAGIC);
+  bc_put_u32(out + BC_HHDR_OFF_VERSION, BC_HINT_VERSION);
+  bc_put_u32(out + BC_HHDR_OFF_FILE_ID, id);
+  bc_put_u64(out + BC_HHDR_OFF_DATA_SIZE, data_size);
+  bc_put_u32(out + BC_HHDR_OFF_CRC, crc_more(0, out, BC_HHDR_OFF_CRC));
 }
 
 int bc_hint_header_decode(const unsigned char in[BC_HINT_HEADER_SIZE],
                           uint32_t *version, uint32_t *id, uint64_t *data_size) {
-  if (memcmp(in, HINT_MAGIC, 8) != 0) return -1;
-  if (bc_get_u32(in + 28) != crc_more(0, in, 28)) return -1;
-  *version = bc_get_u32(in + 8);
-  *id = bc_get_u32(in + 12);
-  *data_size = bc_get_u64(in + 16);
+  if (memcmp(in + BC_HHDR_OFF_MAGIC, HINT_MAGIC, sizeof HINT_MAGIC) != 0) return -1;
+  if (bc_get_u32(in + BC_HHDR_OFF_CRC) != crc_more(0, in, BC_HHDR_OFF_CRC)) return -1;
+  *version = bc_get_u32(in + BC_HHDR_OFF_VERSION);
+  *id = bc_get_u32(in + BC_HHDR_OFF_FILE_ID);
+  *data_size = bc_get_u64(in + BC_HHDR_OFF_DATA_SIZE);
   return 0;
 }
 
 void bc_hint_entry_encode(unsigned char out[BC_HINT_ENTRY_SIZE], const bc_rec *r,
                           uint64_t off) {
   memset(out, 0, BC_HINT_ENTRY_SIZE);
-  out[0] = r->type;
-  out[1] = r->meta;
-  bc_put_u32(out + 4, r->klen);
-  bc_put_u32(out + 8, r->vlen);
-  bc_put_u64(out + 16, r->seq);
-  bc_put_u64(out + 24, r->txn);
-  bc_put_u64(out + 32, off);
+  out[BC_HENT_OFF_TYPE] = r->type;
+  out[BC_HENT_OFF_META] = r->meta;
+  bc_put_u32(out + BC_HENT_OFF_KLEN, r->klen);
+  bc_put_u32(out + BC_HENT_OFF_VLEN, r->vlen);
+  bc_put_u64(out + BC_HENT_OFF_SEQ, r->seq);
+  bc_put_u64(out + BC_HENT_OFF_TXN, r->txn);
+  bc_put_u64(out + BC_HENT_OFF_OFFSET, off);
 }
 
 int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,
                          uint64_t *off) {
-  r->type = in[0];
-  r->meta = in[1];
-  r->klen = bc_get_u32(in + 4);
-  r->vlen = bc_get_u32(in + 8);
-  r->seq = bc_get_u64(in + 16);
-  r->txn = bc_get_u64(in + 24);
-  *off = bc_get_u64(in + 32);
+  r->type = in[BC_HENT_OFF_TYPE];
+  r->meta = in[BC_HENT_OFF_META];
+  r->klen = bc_get_u32(in + BC_HENT_OFF_KLEN);
+  r->vlen = bc_get_u32(in + BC_HENT_OFF_VLEN);
+  r->seq = bc_get_u64(in + BC_HENT_OFF_SEQ);
+  r->txn = bc_get_u64(in + BC_HENT_OFF_TXN);
+  *off = bc_get_u64(in + BC_HENT_OFF_OFFSET);
   if (r->type < BC_REC_PUT || r->type > BC_REC_ROLLBACK_TO) return -1;
   if (r->klen > BC_MAX_KEY_SIZE || r->vlen > BC_MAX_VALUE_SIZE) return -1;
   if (r->seq == 0 || r->seq > BC_MAX_SEQ) return -1;
@@ -222,32 +225,42 @@ void bc_hint_trailer_encode(unsigned char out[BC_HINT_TRAILER_SIZE],
 
 void bc_hint_trailer_encode_crc(unsigned char out[BC_HINT_TRAILER_SIZE],
                                 uint32_t count, uint32_t crc) {
-  memcpy(out, TRAILER_MAGIC, 4);
-  bc_put_u32(out + 4, count);
-  bc_put_u32(out + 8, 0);
-  bc_put_u32(out + 12, crc);
+  memset(out, 0, BC_HINT_TRAILER_SIZE);
+  memcpy(out + BC_HTRL_OFF_MAGIC, TRAILER_MAGIC, sizeof TRAILER_MAGIC);
+  bc_put_u32(out + BC_HTRL_OFF_COUNT, count);
+  bc_put_u32(out + BC_HTRL_OFF_CRC, crc);
 }
 
 int bc_hint_trailer_check(const unsigned char in[BC_HINT_TRAILER_SIZE],
                           uint32_t *count, const unsigned char *before,
                           size_t nbefore) {
-  if (memcmp(in, TRAILER_MAGIC, 4) != 0) return -1;
-  if (bc_get_u32(in + 12) != crc_more(0, before, nbefore)) return -1;
-  *count = bc_get_u32(in + 4);
+  if (memcmp(in + BC_HTRL_OFF_MAGIC, TRAILER_MAGIC, sizeof TRAILER_MAGIC) != 0) return -1;
+  if (bc_get_u32(in + BC_HTRL_OFF_CRC) != crc_more(0, before, nbefore)) return -1;
+  *count = bc_hint_trailer_count(in);
   return 0;
 }
 
 /* --------------------------------------------------------- MERGE manifest */
 
+/* The manifest is variable-sized: these offsets, its ids from
+** MANIFEST_OFF_IDS (inputs, then outputs, u32 each) and a CRC (u32) of
+** every byte before it.  Only this file reads or writes one. */
+#define MANIFEST_OFF_MAGIC 0u     /* 8 bytes "BCASKMRG" */
+#define MANIFEST_OFF_VERSION 8u
+#define MANIFEST_OFF_NINPUTS 12u
+#define MANIFEST_OFF_NOUTPUTS 16u
+#define MANIFEST_OFF_IDS 20u
+#define MANIFEST_MIN_SIZE (MANIFEST_OFF_IDS + 4u) /* no ids, the CRC */
+
 unsigned char *bc_manifest_encode(const bc_manifest *m, size_t *len) {
-  size_t n = 20 + 4 * ((size_t)m->n_inputs + m->n_outputs) + 4;
+  size_t n = MANIFEST_MIN_SIZE + 4 * ((size_t)m->n_inputs + m->n_outputs);
   unsigned char *p = malloc(n);
   if (!p) return NULL;
-  memcpy(p, MERGE_MAGIC, 8);
-  bc_put_u32(p + 8, BC_MANIFEST_VERSION);
-  bc_put_u32(p + 12, m->n_inputs);
-  bc_put_u32(p + 16, m->n_outputs);
-  size_t at = 20;
+  memcpy(p + MANIFEST_OFF_MAGIC, MERGE_MAGIC, sizeof MERGE_MAGIC);
+  bc_put_u32(p + MANIFEST_OFF_VERSION, BC_MANIFEST_VERSION);
+  bc_put_u32(p + MANIFEST_OFF_NINPUTS, m->n_inputs);
+  bc_put_u32(p + MANIFEST_OFF_NOUTPUTS, m->n_outputs);
+  size_t at = MANIFEST_OFF_IDS;
   for (uint32_t i = 0; i < m->n_inputs; i++, at += 4) bc_put_u32(p + at, m->inputs[i]);
   for (uint32_t i = 0; i < m->n_outputs; i++, at += 4) bc_put_u32(p + at, m->outputs[i]);
   bc_put_u32(p + at, crc_more(0, p, at));
@@ -257,11 +270,14 @@ unsigned char *bc_manifest_encode(const bc_manifest *m, size_t *len) {
 
 int bc_manifest_decode(const unsigned char *in, size_t len, bc_manifest *m) {
   memset(m, 0, sizeof *m);
-  if (len < 24 || memcmp(in, MERGE_MAGIC, 8) != 0) return -1;
-  uint32_t ni = bc_get_u32(in + 12), no = bc_get_u32(in + 16);
-  if (bc_get_u32(in + 8) != BC_MANIFEST_VERSION) return -1;
-  if ((uint64_t)ni + no > (len - 24) / 4) return -1;
-  if (len != 24 + 4 * ((size_t)ni + no)) return -1;
+  if (len < MANIFEST_MIN_SIZE ||
+      memcmp(in + MANIFEST_OFF_MAGIC, MERGE_MAGIC, sizeof MERGE_MAGIC) != 0)
+    return -1;
+  uint32_t ni = bc_get_u32(in + MANIFEST_OFF_NINPUTS);
+  uint32_t no = bc_get_u32(in + MANIFEST_OFF_NOUTPUTS);
+  if (bc_get_u32(in + MANIFEST_OFF_VERSION) != BC_MANIFEST_VERSION) return -1;
+  if ((uint64_t)ni + no > (len - MANIFEST_MIN_SIZE) / 4) return -1;
+  if (len != MANIFEST_MIN_SIZE + 4 * ((size_t)ni + no)) return -1;
   if (bc_get_u32(in + len - 4) != crc_more(0, in, len - 4)) return -1;
   m->inputs = malloc(4 * ((size_t)ni + 1));
   m->outputs = malloc(4 * ((size_t)no + 1));
@@ -271,9 +287,9 @@ int bc_manifest_decode(const unsigned char *in, size_t len, bc_manifest *m) {
   }
   m->n_inputs = ni;
   m->n_outputs = no;
-  for (uint32_t i = 0; i < ni; i++) m->inputs[i] = bc_get_u32(in + 20 + 4 * i);
-  for (uint32_t i = 0; i < no; i++)
-    m->outputs[i] = bc_get_u32(in + 20 + 4 * ((size_t)ni + i));
+  const unsigned char *ids = in + MANIFEST_OFF_IDS;
+  for (uint32_t i = 0; i < ni; i++) m->inputs[i] = bc_get_u32(ids + 4 * i);
+  for (uint32_t i = 0; i < no; i++) m->outputs[i] = bc_get_u32(ids + 4 * ((size_t)ni + i));
   return 0;
 }
 

@@ -108,10 +108,7 @@ static int log_undo(bc_txn *t, bc_entry *e, int created) {
   bc_txn_undo *u = &t->undo[t->nundo++];
   u->entry = e;
   u->created = created;
-  u->old_seqmeta = e->seqmeta;
-  u->old_loc = e->loc;
-  u->old_file_id = e->file_id;
-  u->old_vsize = e->vsize;
+  bc_e_save(e, &u->old);
   return 0;
 }
 
@@ -120,14 +117,10 @@ static void undo_to(bc_txn *t, size_t n) {
   while (t->nundo > n) {
     bc_txn_undo *u = &t->undo[--t->nundo];
     bc_entry *e = u->entry;
-    if (u->created) {
+    if (u->created)
       bc_kd_remove(&t->ov, e);
-    } else {
-      e->seqmeta = u->old_seqmeta;
-      e->loc = u->old_loc;
-      e->file_id = u->old_file_id;
-      e->vsize = u->old_vsize;
-    }
+    else
+      bc_e_restore(e, &u->old);
   }
 }
 
@@ -280,9 +273,9 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
       /* Tell recovery to drop the records written since the mark.  If this
       ** append fails the transaction cannot go on: a later COMMIT would make
       ** recovery apply records this view no longer has. */
-      unsigned char S[8];
+      unsigned char S[BC_ROLLBACK_TO_SIZE];
       bc_put_u64(S, m->seq);
-      bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+      bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
       uint32_t fid;
       uint64_t off;
       st = bc_append_record(s, &r, NULL, S, &fid, &off);
@@ -328,7 +321,7 @@ static void apply_overlay(bc_txn *t) {
   /* In the overlay's arena order, which is the order of the writes: its
   ** entries are then read sequentially (in hash order each would be a cache
   ** miss in a large transaction), and the keydir's new entries follow the
-  ** records on disk, as a storage-order scan (fold.c) likes.  Without
+  ** records on disk, as the fold (fold.c) likes.  Without
   ** memory for the order, hash order does. */
   bc_kd_snap order;
   int ordered = bc_kd_snap_take(ov, &order) == 0;
@@ -389,9 +382,9 @@ static size_t overlay_key_bytes(const bc_txn *t) { return t->ov.key_bytes; }
 
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
 static bc_status append_abort(bc_txn *t) {
-  unsigned char S[8];
+  unsigned char S[BC_ROLLBACK_TO_SIZE];
   bc_put_u64(S, 0);
-  bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, 8};
+  bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
   uint32_t fid;
   uint64_t off;
   return bc_append_record(t->s, &r, NULL, S, &fid, &off);
@@ -435,7 +428,7 @@ bc_status bc_txn_prepare(bc_txn *t) {
     if (bc_kd_reserve(&s->kd, t->ov.count, overlay_key_bytes(t)) != 0)
       st = bc_seterr(s, BC_NOMEM, "out of memory");
     unsigned char n[BC_COMMIT_SIZE] = {0}; /* the claim: bc_append_record's */
-    bc_put_u64(n, t->nrec);
+    bc_put_u64(n + BC_COMMIT_OFF_COUNT, t->nrec);
     bc_rec r = {BC_REC_COMMIT, 0, 0, t->id, 0, BC_COMMIT_SIZE};
     if (st == BC_OK)
       st = bc_append_record(s, &r, NULL, n, &t->commit_file, &t->commit_off);

@@ -17,11 +17,16 @@
 **   11  limits: a BC_MAX_KEY_SIZE key, a 64 MiB value, one byte over
 **   12  one flipped bit in each field of a record (in a sealed file read by
 **       scanning, the same read from its hint, and in the active file); a
-**       stray file; a data file of format 2; a stale hint
+**       stray file; a data file of a newer format (test_format_version_2_
+**       refused: BC_FORMAT_VERSION + 1); a stale hint
 **
-** test_corruption_matrix fails on purpose while the engine stops reading a
-** file at the first header that does not decode (and trusts the txn field
-** of a record that failed its CRC): it prints the whole matrix first.
+** test_corruption_matrix prints the whole matrix, one line per flipped
+** field and place, then fails if any cell failed.  It was written to fail
+** while the engine stopped reading a file at the first header that did not
+** decode and trusted the txn field of a record that failed its CRC; both
+** are fixed (a walk of a data file resynchronises after damage, and a
+** damaged record's txn counts only if its transaction has other records:
+** docs/FORMAT.md "Recovery" 3), and every cell passes.
 **
 ** Where test_recovery.c, test_merge.c or test_store.c already cover part of
 ** an item, the comment above the test here names the test and says what
