@@ -112,7 +112,7 @@ static void undo_all(bc_store *s) {
 static void ahint_tmp_remove(bc_store *s) {
   if (!s->ahint_tmp) return;
   char path[PATH_MAX];
-  bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+  bc_path_id(s, path, s->ahint_id, BC_SUFFIX_HINT_TMP);
   s->io.close(s->io.ctx, s->ahint_fd);
   if (!bc_foreign(s)) s->io.unlink(s->io.ctx, path);
   s->ahint_tmp = 0;
@@ -140,7 +140,7 @@ static int ahint_spill(bc_store *s) {
   if (n == 0) return 0;
   if (!s->ahint_tmp) {
     char path[PATH_MAX];
-    bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+    bc_path_id(s, path, s->ahint_id, BC_SUFFIX_HINT_TMP);
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return -1;
     s->ahint_fd = fd;
@@ -160,7 +160,7 @@ static int ahint_spill(bc_store *s) {
 ** fsync, rename to .hint -- bc_hint_write's steps, in place. */
 static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
   if (ahint_spill(s) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "hint file of %010u.data: write failed",
+    return bc_seterr_errno(s, BC_IOERR, errno, "hint file of %010u" BC_SUFFIX_DATA ": write failed",
                            f->id);
   unsigned char hdr[BC_HINT_HEADER_SIZE], tr[BC_HINT_TRAILER_SIZE];
   bc_hint_header_encode(hdr, f->id, f->size);
@@ -169,8 +169,8 @@ static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
   bc_hint_trailer_encode_crc(tr, s->ahint.count, crc);
   uint64_t end = BC_HINT_HEADER_SIZE + s->ahint_spilled;
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_id(s, tmp, f->id, ".hint.tmp");
-  bc_path_id(s, final, f->id, ".hint");
+  bc_path_id(s, tmp, f->id, BC_SUFFIX_HINT_TMP);
+  bc_path_id(s, final, f->id, BC_SUFFIX_HINT);
   if (bc_write_all(&s->io, s->ahint_fd, tr, sizeof tr, end) != 0 ||
       bc_write_all(&s->io, s->ahint_fd, hdr, sizeof hdr, 0) != 0 ||
       (durable && bc_fsync(s, s->ahint_fd) != 0))
@@ -252,7 +252,7 @@ bc_status bc_check_tail(bc_store *s) {
     return BC_OK;
   }
   return bc_seterr_errno(s, BC_IOERR, errno,
-                         "cutting a failed write off data file %010u.data "
+                         "cutting a failed write off data file %010u" BC_SUFFIX_DATA " "
                          "failed; writes are refused until that succeeds",
                          s->active_id);
 }
@@ -266,7 +266,7 @@ bc_status bc_flush(bc_store *s) {
     int e = errno;
     back_to_commit_point(s);
     return bc_seterr_errno(s, BC_IOERR, e,
-                           "data file %010u.data: write failed; the uncommitted "
+                           "data file %010u" BC_SUFFIX_DATA ": write failed; the uncommitted "
                            "writes were discarded", f->id);
   }
   f->size += s->wlen;
@@ -280,12 +280,12 @@ bc_status bc_active_create(bc_store *s) {
   uint32_t id = s->next_file_id;
   if (id == 0) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
   int fd;
-  bc_status st = bc_datafile_create(s, id, ".data", 0, s->sync != BC_SYNC_OFF, &fd);
+  bc_status st = bc_datafile_create(s, id, BC_SUFFIX_DATA, 0, s->sync != BC_SYNC_OFF, &fd);
   if (st != BC_OK) return st;
   bc_file *f = bc_file_add(s, id);
   if (!f) {
     char path[PATH_MAX];
-    bc_path_id(s, path, id, ".data");
+    bc_path_id(s, path, id, BC_SUFFIX_DATA);
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
     return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -311,7 +311,7 @@ bc_status bc_rotate(bc_store *s) {
   if (durable && bc_fsync(s, f->fd) != 0) {
     int e = errno;
     if (s->sync == BC_SYNC_FULL) back_to_commit_point(s);
-    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u.data: fsync failed",
+    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u" BC_SUFFIX_DATA ": fsync failed",
                            f->id);
   }
   if (durable) {
@@ -340,7 +340,7 @@ bc_status bc_rotate(bc_store *s) {
     f = bc_file_get(s, old);
     if (f->has_hint) {
       char path[PATH_MAX];
-      bc_path_id(s, path, old, ".hint");
+      bc_path_id(s, path, old, BC_SUFFIX_HINT);
       s->io.unlink(s->io.ctx, path);
       f->has_hint = 0;
     }
@@ -413,7 +413,7 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
       int err = errno;
       /* Only this record is cut: the buffer was flushed just before. */
       if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) != 0) s->dirty_tail = 1;
-      return bc_seterr_errno(s, BC_IOERR, err, "data file %010u.data: write failed",
+      return bc_seterr_errno(s, BC_IOERR, err, "data file %010u" BC_SUFFIX_DATA ": write failed",
                              f->id);
     }
     f->size += rsz;

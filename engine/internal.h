@@ -561,6 +561,7 @@ struct bc_store {
   char err[640];
 };
 
+/* error.c */
 /* Record a failure: "bitcask store '<dir>': <message>", returns st. */
 bc_status bc_seterr(bc_store *s, bc_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -574,10 +575,47 @@ void bc_fill_info(const bc_entry *e, bc_info *info);
 /* BC_INVALID with a message if klen or vlen is over its limit, else BC_OK. */
 bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen);
 
+/* Copy a message (a store's, or one of bc_open's own) out to a caller's err
+** buffer of errlen bytes (nothing when err is NULL or errlen 0). */
+void bc_copy_err(char *err, size_t errlen, const char *msg);
+
+/* layout.c */
 /* Paths: "<dir>/<10-digit id><suffix>" or "<dir>/<name>" into out[PATH_MAX].
 ** The directory length is checked at open so these cannot truncate. */
 void bc_path_id(const bc_store *s, char *out, uint32_t id, const char *suffix);
 void bc_path_name(const bc_store *s, char *out, const char *name);
+/* Directory listing: names of ours, parsed. */
+typedef struct bc_dirlist {
+  uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp, *data_tmp;
+  size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp, ndata_tmp;
+  int has_merge, has_merge_tmp, has_lock, has_marker, has_marker_tmp;
+  char *foreign;   /* first name not ours, malloc'd, or NULL */
+  size_t nentries; /* every entry but . and .. */
+} bc_dirlist;
+/* List dir into *dl (dl->data sorted; the other sets in directory order).
+** s, when not NULL, receives the message of a failure. */
+bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl);
+void bc_dirlist_free(bc_dirlist *dl);
+/* The id-named files of a listing, one set per suffix, in this order. */
+typedef struct bc_idset {
+  const uint32_t *ids; /* borrowed from the listing */
+  size_t n;
+  const char *suffix;  /* BC_SUFFIX_* */
+} bc_idset;
+enum { BC_SET_DATA, BC_SET_HINT, BC_SET_DATA_MERGING, BC_SET_HINT_MERGING,
+       BC_SET_HINT_TMP, BC_SET_DATA_TMP, BC_DIRLIST_NSETS };
+void bc_dirlist_sets(const bc_dirlist *dl, bc_idset sets[BC_DIRLIST_NSETS]);
+/* Classify a name: returns the kind (0 not ours) and *id. */
+enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
+       BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
+       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
+       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP, BC_NAME_DATA_TMP };
+int bc_name_kind(const char *name, uint32_t *id);
+/* Arrays of file ids: append (-1 on NOMEM, the array unchanged), test
+** membership, sort ascending. */
+int bc_ids_push(uint32_t **a, size_t *n, uint32_t id);
+int bc_ids_has(const uint32_t *a, size_t n, uint32_t id);
+void bc_ids_sort(uint32_t *a, size_t n);
 
 /* Files array (store.c). */
 bc_file *bc_file_get(bc_store *s, uint32_t id);
@@ -770,22 +808,6 @@ bc_status bc_refresh_locked(bc_store *s);
 ** (docs/FORMAT.md "Damaged files"). */
 void bc_damage_spread(bc_store *s);
 void bc_follow_free(bc_store *s);
-/* Directory listing: names of ours, parsed. */
-typedef struct bc_dirlist {
-  uint32_t *data, *hint, *data_merging, *hint_merging, *hint_tmp, *data_tmp;
-  size_t ndata, nhint, ndata_merging, nhint_merging, nhint_tmp, ndata_tmp;
-  int has_merge, has_merge_tmp, has_lock, has_marker, has_marker_tmp;
-  char *foreign;   /* first name not ours, malloc'd, or NULL */
-  size_t nentries; /* every entry but . and .. */
-} bc_dirlist;
-bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl);
-void bc_dirlist_free(bc_dirlist *dl);
-/* Classify a name: returns the kind (0 not ours) and *id. */
-enum { BC_NAME_NONE = 0, BC_NAME_DATA, BC_NAME_HINT, BC_NAME_DATA_MERGING,
-       BC_NAME_HINT_MERGING, BC_NAME_HINT_TMP, BC_NAME_MERGE,
-       BC_NAME_MERGE_TMP, BC_NAME_LOCK, BC_NAME_MARKER, BC_NAME_MARKER_TMP,
-       BC_NAME_OWNERS, BC_NAME_OWNERS_TMP, BC_NAME_DATA_TMP };
-int bc_name_kind(const char *name, uint32_t *id);
 
 /* snapshot.c */
 /* Save, in every open snapshot group that has no version of key yet, the

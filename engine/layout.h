@@ -28,4 +28,9 @@
 #define BC_FILENAME_OWNERS     "OWNERS"        /* the caller's record of owners */
 #define BC_FILENAME_OWNERS_TMP "OWNERS.tmp"
 
+/* Longest name the engine puts in a store directory, plus '/' and NUL:
+** bc_open and bc_destroy refuse a directory name that leaves no room for
+** it in PATH_MAX. */
+#define BC_LONGEST_NAME sizeof("/0000000000" BC_SUFFIX_HINT_MERGING)
+
 #endif /* BC_LAYOUT_H */

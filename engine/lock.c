@@ -36,7 +36,7 @@
 
 bc_status bc_lock_acquire(bc_store *s) {
   char path[PATH_MAX];
-  bc_path_name(s, path, "LOCK");
+  bc_path_name(s, path, BC_FILENAME_LOCK);
   int fd = s->io.open(s->io.ctx, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return bc_seterr_errno(s, BC_IOERR, errno, "lock file LOCK: open failed");
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -67,7 +67,7 @@ bc_status bc_lock_acquire(bc_store *s) {
 
 int bc_lock_writer_gone(bc_store *s) {
   char path[PATH_MAX], pid[32];
-  bc_path_name(s, path, "LOCK");
+  bc_path_name(s, path, BC_FILENAME_LOCK);
   int fd = s->io.open(s->io.ctx, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return errno == ENOENT; /* never written */
   ssize_t n = bc_read_all(&s->io, fd, pid, sizeof pid - 1, 0);

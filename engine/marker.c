@@ -37,7 +37,7 @@ int bc_marker_parse(const char *text, size_t len, int *version,
 
 bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
   char path[PATH_MAX];
-  bc_path_name(s, path, "BITCASK");
+  bc_path_name(s, path, BC_FILENAME_MARKER);
   *found = 0;
   int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
   if (fd < 0) {
@@ -74,8 +74,8 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
 
 bc_status bc_marker_write(bc_store *s, int created_dir) {
   char path[PATH_MAX], tmp[PATH_MAX], text[128];
-  bc_path_name(s, path, "BITCASK");
-  bc_path_name(s, tmp, "BITCASK.tmp");
+  bc_path_name(s, path, BC_FILENAME_MARKER);
+  bc_path_name(s, tmp, BC_FILENAME_MARKER_TMP);
   int n = snprintf(text, sizeof text, MARKER_LINE1 "format %d\ncreated-dir %d\n",
                    BC_FORMAT_VERSION, created_dir ? 1 : 0);
   /* Written whole under a temporary name, then renamed: a crash or a failed

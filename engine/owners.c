@@ -60,7 +60,7 @@ bc_status bc_owners_read(bc_store *s, char **text, size_t *len) {
   *text = NULL;
   *len = 0;
   pthread_mutex_lock(&s->mu);
-  bc_path_name(s, path, "OWNERS");
+  bc_path_name(s, path, BC_FILENAME_OWNERS);
   bc_status st = BC_OK;
   int fd = s->io.open(s->io.ctx, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
@@ -112,8 +112,8 @@ bc_status bc_owners_write(bc_store *s, const char *text, size_t len) {
                      "limit of %u", len, (unsigned)BC_OWNERS_MAX);
   char path[PATH_MAX], tmp[PATH_MAX];
   pthread_mutex_lock(&s->mu);
-  bc_path_name(s, path, "OWNERS");
-  bc_path_name(s, tmp, "OWNERS.tmp");
+  bc_path_name(s, path, BC_FILENAME_OWNERS);
+  bc_path_name(s, tmp, BC_FILENAME_OWNERS_TMP);
   bc_status st = BC_OK;
   int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {

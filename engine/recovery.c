@@ -41,122 +41,11 @@
 */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ------------------------------------------------------------ dir listing */
-
-static int parse_id(const char *p, uint32_t *id) {
-  uint64_t v = 0;
-  for (int i = 0; i < 10; i++) {
-    if (p[i] < '0' || p[i] > '9') return -1;
-    v = v * 10 + (uint64_t)(p[i] - '0');
-  }
-  if (v == 0 || v > UINT32_MAX) return -1;
-  *id = (uint32_t)v;
-  return 0;
-}
-
-int bc_name_kind(const char *name, uint32_t *id) {
-  *id = 0;
-  if (strcmp(name, "MERGE") == 0) return BC_NAME_MERGE;
-  if (strcmp(name, "MERGE.tmp") == 0) return BC_NAME_MERGE_TMP;
-  if (strcmp(name, "LOCK") == 0) return BC_NAME_LOCK;
-  if (strcmp(name, "BITCASK") == 0) return BC_NAME_MARKER;
-  if (strcmp(name, "BITCASK.tmp") == 0) return BC_NAME_MARKER_TMP;
-  if (strcmp(name, "OWNERS") == 0) return BC_NAME_OWNERS;
-  if (strcmp(name, "OWNERS.tmp") == 0) return BC_NAME_OWNERS_TMP;
-  if (strlen(name) < 11 || parse_id(name, id) != 0) return BC_NAME_NONE;
-  const char *suf = name + 10;
-  if (strcmp(suf, ".data") == 0) return BC_NAME_DATA;
-  if (strcmp(suf, ".hint") == 0) return BC_NAME_HINT;
-  if (strcmp(suf, ".data.merging") == 0) return BC_NAME_DATA_MERGING;
-  if (strcmp(suf, ".hint.merging") == 0) return BC_NAME_HINT_MERGING;
-  if (strcmp(suf, ".hint.tmp") == 0) return BC_NAME_HINT_TMP;
-  if (strcmp(suf, ".data.tmp") == 0) return BC_NAME_DATA_TMP;
-  *id = 0;
-  return BC_NAME_NONE;
-}
-
-static int push_id(uint32_t **a, size_t *n, uint32_t id) {
-  uint32_t *p = realloc(*a, (*n + 1) * sizeof **a);
-  if (!p) return -1;
-  p[(*n)++] = id;
-  *a = p;
-  return 0;
-}
-
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
-bc_status bc_dirlist_read(bc_store *s, const char *dir, bc_dirlist *dl) {
-  memset(dl, 0, sizeof *dl);
-  DIR *d = opendir(dir);
-  if (!d) {
-    if (s) return bc_seterr_errno(s, BC_IOERR, errno, "cannot list the directory");
-    return BC_IOERR;
-  }
-  struct dirent *de;
-  int oom = 0;
-  while ((de = readdir(d)) != NULL) {
-    const char *n = de->d_name;
-    if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
-    dl->nentries++;
-    uint32_t id;
-    int rc = 0;
-    switch (bc_name_kind(n, &id)) {
-      case BC_NAME_DATA: rc = push_id(&dl->data, &dl->ndata, id); break;
-      case BC_NAME_HINT: rc = push_id(&dl->hint, &dl->nhint, id); break;
-      case BC_NAME_DATA_MERGING: rc = push_id(&dl->data_merging, &dl->ndata_merging, id); break;
-      case BC_NAME_HINT_MERGING: rc = push_id(&dl->hint_merging, &dl->nhint_merging, id); break;
-      case BC_NAME_HINT_TMP: rc = push_id(&dl->hint_tmp, &dl->nhint_tmp, id); break;
-      case BC_NAME_DATA_TMP: rc = push_id(&dl->data_tmp, &dl->ndata_tmp, id); break;
-      case BC_NAME_MERGE: dl->has_merge = 1; break;
-      case BC_NAME_MERGE_TMP: dl->has_merge_tmp = 1; break;
-      case BC_NAME_LOCK: dl->has_lock = 1; break;
-      case BC_NAME_MARKER: dl->has_marker = 1; break;
-      case BC_NAME_MARKER_TMP: dl->has_marker_tmp = 1; break;
-      case BC_NAME_OWNERS: case BC_NAME_OWNERS_TMP: break; /* owners.c */
-      default:
-        if (!dl->foreign) {
-          dl->foreign = strdup(n);
-          if (!dl->foreign) rc = -1;
-        }
-    }
-    if (rc != 0) oom = 1;
-  }
-  closedir(d);
-  if (oom) {
-    bc_dirlist_free(dl);
-    if (s) return bc_seterr(s, BC_NOMEM, "out of memory");
-    return BC_NOMEM;
-  }
-  if (dl->ndata) qsort(dl->data, dl->ndata, sizeof *dl->data, cmp_u32);
-  return BC_OK;
-}
-
-void bc_dirlist_free(bc_dirlist *dl) {
-  free(dl->data);
-  free(dl->hint);
-  free(dl->data_merging);
-  free(dl->hint_merging);
-  free(dl->hint_tmp);
-  free(dl->data_tmp);
-  free(dl->foreign);
-  memset(dl, 0, sizeof *dl);
-}
-
-static int has_id(const uint32_t *a, size_t n, uint32_t id) {
-  for (size_t i = 0; i < n; i++)
-    if (a[i] == id) return 1;
-  return 0;
-}
 
 /* ------------------------------------------------------ applying records */
 
@@ -637,7 +526,7 @@ static bc_status read_tail(bc_store *s, recov *rc, bc_file *f, uint64_t from,
 ** files opens within its limit; read its size and header into f. */
 static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
                            bc_file *f) {
-  f->path_merging = strcmp(suffix, ".data.merging") == 0;
+  f->path_merging = strcmp(suffix, BC_SUFFIX_DATA_MERGING) == 0;
   int fd;
   bc_status st = bc_file_fd(s, f, &fd);
   if (st != BC_OK) return st;
@@ -661,7 +550,7 @@ static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
   if (f->header_ok) {
     if (version > BC_FORMAT_VERSION)
       return bc_seterr(s, BC_VERSION,
-                       "data file %010u.data has format %u, newer than this "
+                       "data file %010u" BC_SUFFIX_DATA " has format %u, newer than this "
                        "library's %d", id, version, BC_FORMAT_VERSION);
     if (version < 1) f->header_ok = 0;
     f->version = version;
@@ -673,21 +562,19 @@ static bc_status open_file(bc_store *s, uint32_t id, const char *suffix,
 /* Writer: delete the leftovers of an unfinished merge or hint write. */
 static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
   char path[PATH_MAX];
-  struct { const uint32_t *ids; size_t n; const char *suf; } sets[] = {
-      {dl->data_merging, dl->ndata_merging, ".data.merging"},
-      {dl->hint_merging, dl->nhint_merging, ".hint.merging"},
-      {dl->hint_tmp, dl->nhint_tmp, ".hint.tmp"},
-      {dl->data_tmp, dl->ndata_tmp, ".data.tmp"}};
+  bc_idset sets[BC_DIRLIST_NSETS];
+  bc_dirlist_sets(dl, sets);
   int removed = 0;
-  for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++)
+  /* The sets from .data.merging on: the leftovers of merges and hint writes. */
+  for (size_t k = BC_SET_DATA_MERGING; k < BC_DIRLIST_NSETS; k++)
     for (size_t i = 0; i < sets[k].n; i++) {
-      bc_path_id(s, path, sets[k].ids[i], sets[k].suf);
+      bc_path_id(s, path, sets[k].ids[i], sets[k].suffix);
       if (s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
         return bc_seterr_errno(s, BC_IOERR, errno, "cannot remove '%s'", path);
       removed = 1;
     }
   if (dl->has_merge_tmp) {
-    bc_path_name(s, path, "MERGE.tmp");
+    bc_path_name(s, path, BC_FILENAME_MERGE_TMP);
     if (s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
       return bc_seterr_errno(s, BC_IOERR, errno, "cannot remove '%s'", path);
     removed = 1;
@@ -707,16 +594,16 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
 static bc_status unshare_linked(bc_store *s, bc_file *f) {
   struct stat sb;
   if (fstat(f->fd, &sb) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: stat failed",
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u" BC_SUFFIX_DATA ": stat failed",
                            f->id);
   if (sb.st_nlink <= 1) return BC_OK;
   char path[PATH_MAX], tmp[PATH_MAX];
-  bc_path_id(s, path, f->id, ".data");
-  bc_path_id(s, tmp, f->id, ".data.tmp");
+  bc_path_id(s, path, f->id, BC_SUFFIX_DATA);
+  bc_path_id(s, tmp, f->id, BC_SUFFIX_DATA_TMP);
   int fd = s->io.open(s->io.ctx, tmp, O_RDWR | O_CREAT | O_EXCL, 0644);
   if (fd < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u.data has %ju hard links (a linked copy "
+                           "data file %010u" BC_SUFFIX_DATA " has %ju hard links (a linked copy "
                            "of the store?): creating its private copy failed",
                            f->id, (uintmax_t)sb.st_nlink);
   enum { CHUNK = 1 << 20 };
@@ -728,7 +615,7 @@ static bc_status unshare_linked(bc_store *s, bc_file *f) {
     ssize_t n = bc_read_all(&s->io, f->fd, buf, want, off);
     if (n != (ssize_t)want || bc_write_all(&s->io, fd, buf, want, off) != 0)
       st = bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u.data: copying it off its hard links "
+                           "data file %010u" BC_SUFFIX_DATA ": copying it off its hard links "
                            "failed", f->id);
     off += want;
   }
@@ -736,7 +623,7 @@ static bc_status unshare_linked(bc_store *s, bc_file *f) {
   if (st == BC_OK && (bc_fsync(s, fd) != 0 || s->io.rename(s->io.ctx, tmp, path) != 0 ||
                       bc_fsync_store_dir(s) != 0))
     st = bc_seterr_errno(s, BC_IOERR, errno,
-                         "data file %010u.data: installing its private copy failed",
+                         "data file %010u" BC_SUFFIX_DATA ": installing its private copy failed",
                          f->id);
   if (st != BC_OK) {
     s->io.close(s->io.ctx, fd);
@@ -769,10 +656,10 @@ bc_status bc_recover(bc_store *s) {
     ** are gone, while the inputs -- which a read-only open drops -- hold
     ** them still. */
     for (uint32_t i = 0; found && !writer && i < m.n_outputs; i++)
-      if (!has_id(dl.data, dl.ndata, m.outputs[i]) &&
-          !has_id(dl.data_merging, dl.ndata_merging, m.outputs[i])) {
+      if (!bc_ids_has(dl.data, dl.ndata, m.outputs[i]) &&
+          !bc_ids_has(dl.data_merging, dl.ndata_merging, m.outputs[i])) {
         st = bc_seterr(s, BC_CORRUPT,
-                       "merge output %010u.data is missing; the merge's input "
+                       "merge output %010u" BC_SUFFIX_DATA " is missing; the merge's input "
                        "files are kept", m.outputs[i]);
         goto out;
       }
@@ -790,13 +677,11 @@ bc_status bc_recover(bc_store *s) {
   /* The next file id is above every id in the directory. */
   uint32_t max_id = 0;
   {
-    const uint32_t *sets[] = {dl.data, dl.hint, dl.data_merging, dl.hint_merging,
-                              dl.hint_tmp, dl.data_tmp};
-    size_t ns[] = {dl.ndata, dl.nhint, dl.ndata_merging, dl.nhint_merging,
-                   dl.nhint_tmp, dl.ndata_tmp};
-    for (size_t k = 0; k < 6; k++)
-      for (size_t i = 0; i < ns[k]; i++)
-        if (sets[k][i] > max_id) max_id = sets[k][i];
+    bc_idset sets[BC_DIRLIST_NSETS];
+    bc_dirlist_sets(&dl, sets);
+    for (size_t k = 0; k < BC_DIRLIST_NSETS; k++)
+      for (size_t i = 0; i < sets[k].n; i++)
+        if (sets[k].ids[i] > max_id) max_id = sets[k].ids[i];
     for (uint32_t i = 0; i < m.n_outputs; i++)
       if (m.outputs[i] > max_id) max_id = m.outputs[i];
   }
@@ -815,21 +700,21 @@ bc_status bc_recover(bc_store *s) {
   /* The set of data files.  Read-only with an unfinished (committed) merge:
   ** drop its inputs, add its outputs from wherever they are. */
   for (size_t i = 0; i < dl.ndata; i++)
-    if (!has_id(m.inputs, m.n_inputs, dl.data[i]) &&
-        push_id(&ids, &nids, dl.data[i]) != 0)
+    if (!bc_ids_has(m.inputs, m.n_inputs, dl.data[i]) &&
+        bc_ids_push(&ids, &nids, dl.data[i]) != 0)
       goto oom;
   for (uint32_t i = 0; i < m.n_outputs; i++)
-    if (!has_id(ids, nids, m.outputs[i]) &&
-        has_id(dl.data_merging, dl.ndata_merging, m.outputs[i]) &&
-        push_id(&ids, &nids, m.outputs[i]) != 0)
+    if (!bc_ids_has(ids, nids, m.outputs[i]) &&
+        bc_ids_has(dl.data_merging, dl.ndata_merging, m.outputs[i]) &&
+        bc_ids_push(&ids, &nids, m.outputs[i]) != 0)
       goto oom;
-  if (nids) qsort(ids, nids, sizeof *ids, cmp_u32);
+  bc_ids_sort(ids, nids);
 
   for (size_t i = 0; i < nids; i++) {
     bc_file *f = bc_file_add(s, ids[i]);
     if (!f) goto oom;
-    int merging = !has_id(dl.data, dl.ndata, ids[i]);
-    st = open_file(s, ids[i], merging ? ".data.merging" : ".data", f);
+    int merging = !bc_ids_has(dl.data, dl.ndata, ids[i]);
+    st = open_file(s, ids[i], merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA, f);
     if (st != BC_OK) goto out;
   }
   /* A hint file whose data file is gone (and no MERGE says why: a merge's
@@ -837,7 +722,7 @@ bc_status bc_recover(bc_store *s) {
   ** its turn, and its keys read BC_CORRUPT naming the missing file. */
   for (size_t i = 0; i < dl.nhint; i++) {
     uint32_t id = dl.hint[i];
-    if (bc_file_get(s, id) || has_id(m.inputs, m.n_inputs, id)) continue;
+    if (bc_file_get(s, id) || bc_ids_has(m.inputs, m.n_inputs, id)) continue;
     bc_file *f = bc_file_add(s, id);
     if (!f) goto oom;
     f->missing = 1; /* damaged once its hint proves valid; else dropped */
@@ -854,8 +739,8 @@ bc_status bc_recover(bc_store *s) {
   if (s->nfiles) {
     bc_file *last = &s->files[s->nfiles - 1];
     if (!last->header_ok && !last->missing && last->size <= BC_FILE_HEADER_SIZE &&
-        !has_id(dl.hint, dl.nhint, last->id) &&
-        !has_id(dl.hint_merging, dl.nhint_merging, last->id))
+        !bc_ids_has(dl.hint, dl.nhint, last->id) &&
+        !bc_ids_has(dl.hint_merging, dl.nhint_merging, last->id))
       tail = last->id;
   }
   /* A file with a damaged header newer than the tail may have been the
@@ -882,12 +767,12 @@ bc_status bc_recover(bc_store *s) {
     uint64_t merged_keys = 0;
     for (size_t i = 0; i < s->nfiles; i++) {
       bc_file *f = &s->files[i];
-      int merging = !has_id(dl.data, dl.ndata, f->id);
-      if (!f->header_ok || !(has_id(dl.hint, dl.nhint, f->id) ||
-                             (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))))
+      int merging = !bc_ids_has(dl.data, dl.ndata, f->id);
+      if (!f->header_ok || !(bc_ids_has(dl.hint, dl.nhint, f->id) ||
+                             (merging && bc_ids_has(dl.hint_merging, dl.nhint_merging, f->id))))
         continue;
       char path[PATH_MAX];
-      bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
+      bc_path_id(s, path, f->id, merging ? BC_SUFFIX_HINT_MERGING : BC_SUFFIX_HINT);
       if (bc_hint_open(s, f, path, &hf[i]) && f->merged) merged_keys += hf[i].count;
     }
     if (merged_keys > s->kd.count && merged_keys <= SIZE_MAX)
@@ -906,14 +791,14 @@ bc_status bc_recover(bc_store *s) {
         bc_file_unmap(f);
         bc_file_close(s, f);
         char path[PATH_MAX];
-        bc_path_id(s, path, f->id, ".data");
+        bc_path_id(s, path, f->id, BC_SUFFIX_DATA);
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
         if (f->fd >= 0 && (st = unshare_linked(s, f)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, 0) != 0 ||
             bc_write_all(&s->io, f->fd, hdr, sizeof hdr, 0) != 0 ||
             bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
-                               "data file %010u.data: rewriting its header failed",
+                               "data file %010u" BC_SUFFIX_DATA ": rewriting its header failed",
                                f->id);
           break;
         }
@@ -933,13 +818,13 @@ bc_status bc_recover(bc_store *s) {
       s->corrupt++;
       bc_file_damaged(f, BC_DAMAGE_HEADER);
     }
-    int merging = !f->missing && !has_id(dl.data, dl.ndata, f->id);
+    int merging = !f->missing && !bc_ids_has(dl.data, dl.ndata, f->id);
     int is_tail = f->id == tail;
     uint64_t scan_from = BC_FILE_HEADER_SIZE;
-    if (has_id(dl.hint, dl.nhint, f->id) ||
-        (merging && has_id(dl.hint_merging, dl.nhint_merging, f->id))) {
+    if (bc_ids_has(dl.hint, dl.nhint, f->id) ||
+        (merging && bc_ids_has(dl.hint_merging, dl.nhint_merging, f->id))) {
       char path[PATH_MAX];
-      bc_path_id(s, path, f->id, merging ? ".hint.merging" : ".hint");
+      bc_path_id(s, path, f->id, merging ? BC_SUFFIX_HINT_MERGING : BC_SUFFIX_HINT);
       if (!hf[i].data) (void)bc_hint_open(s, f, path, &hf[i]);
       if (hf[i].data && !bc_hint_check(&hf[i])) bc_hint_close(&hf[i]);
       /* A hint valid in itself but for a longer file than this one is
@@ -993,13 +878,13 @@ bc_status bc_recover(bc_store *s) {
         bc_file_unmap(f);
         bc_file_close(s, f);
         char path[PATH_MAX];
-        bc_path_id(s, path, f->id, ".data");
+        bc_path_id(s, path, f->id, BC_SUFFIX_DATA);
         f->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
         if (f->fd >= 0 && (st = unshare_linked(s, f)) != BC_OK) break;
         if (f->fd < 0 || s->io.ftruncate(s->io.ctx, f->fd, (off_t)end) != 0 ||
             bc_fsync(s, f->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
-                               "data file %010u.data: truncating its torn tail "
+                               "data file %010u" BC_SUFFIX_DATA ": truncating its torn tail "
                                "failed", f->id);
           break;
         }
@@ -1043,10 +928,10 @@ bc_status bc_recover(bc_store *s) {
       bc_file_unmap(last);
       bc_file_close(s, last);
       char path[PATH_MAX];
-      bc_path_id(s, path, last->id, ".data");
+      bc_path_id(s, path, last->id, BC_SUFFIX_DATA);
       last->fd = s->io.open(s->io.ctx, path, O_RDWR, 0);
       if (last->fd < 0) {
-        st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u.data: open failed",
+        st = bc_seterr_errno(s, BC_IOERR, errno, "data file %010u" BC_SUFFIX_DATA ": open failed",
                              last->id);
         goto out;
       }
@@ -1057,7 +942,7 @@ bc_status bc_recover(bc_store *s) {
       if (s->sync != BC_SYNC_OFF && !tail_synced) {
         if (bc_fsync(s, last->fd) != 0) {
           st = bc_seterr_errno(s, BC_IOERR, errno,
-                               "data file %010u.data: fsync failed", last->id);
+                               "data file %010u" BC_SUFFIX_DATA ": fsync failed", last->id);
           goto out;
         }
         tail_synced = 1;
@@ -1193,7 +1078,7 @@ static bc_status follow_once(bc_store *s) {
     bc_file *f = &s->files[i];
     struct stat sb;
     if (f->missing) continue; /* only its hint was there: nothing to follow */
-    if (!has_id(dl.data, dl.ndata, f->id) || bc_file_stat(s, f, &sb) != 0 ||
+    if (!bc_ids_has(dl.data, dl.ndata, f->id) || bc_file_stat(s, f, &sb) != 0 ||
         (uint64_t)sb.st_size < f->size) {
       st = BC_DONE;
     } else if (!f->header_ok) {
@@ -1201,7 +1086,7 @@ static bc_status follow_once(bc_store *s) {
       uint32_t id = f->id;
       bc_file_unmap(f);
       bc_file_close(s, f);
-      st = open_file(s, id, ".data", f);
+      st = open_file(s, id, BC_SUFFIX_DATA, f);
       if (st == BC_OK && f->header_ok && f->merged) st = BC_DONE;
       if (st == BC_OK && f->header_ok) {
         uint64_t size = f->size;
@@ -1220,7 +1105,7 @@ static bc_status follow_once(bc_store *s) {
       st = bc_seterr(s, BC_NOMEM, "out of memory");
       break;
     }
-    st = open_file(s, id, ".data", f);
+    st = open_file(s, id, BC_SUFFIX_DATA, f);
     if (st != BC_OK) break;
     if (!f->header_ok) {
       /* Being created: come back to it next time. */
@@ -1232,9 +1117,9 @@ static bc_status follow_once(bc_store *s) {
       break;
     }
     char path[PATH_MAX];
-    bc_path_id(s, path, id, ".hint");
+    bc_path_id(s, path, id, BC_SUFFIX_HINT);
     rc->f = f;
-    if (has_id(dl.hint, dl.nhint, id) && bc_hint_load(s, f, path, on_record, rc, &st)) {
+    if (bc_ids_has(dl.hint, dl.nhint, id) && bc_hint_load(s, f, path, on_record, rc, &st)) {
       f->has_hint = 1;
       continue;
     }

@@ -1,8 +1,7 @@
 /*
 ** store.c -- the public API of bitcask.h: open (create, adopt, lock,
 ** recover), close, the read and write calls, merge, stats and destroy, plus
-** the helpers every engine file shares (error messages, paths, the sorted
-** array of data files).
+** the sorted array of data files and its descriptor cache.
 **
 ** Invariants:
 **  - Every public function that takes a bc_store holds s->mu for its whole
@@ -20,7 +19,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,28 +32,6 @@
 /* Bytes buffered in memory before an append goes to the active file. */
 #define BC_WBUF_SIZE (1u << 20)
 
-/* Longest name the engine puts in a store directory, plus '/' and NUL. */
-#define BC_LONGEST_NAME sizeof("/0000000000.hint.merging")
-
-const char *bc_status_name(bc_status st) {
-  switch (st) {
-    case BC_OK: return "BC_OK";
-    case BC_NOTFOUND: return "BC_NOTFOUND";
-    case BC_DONE: return "BC_DONE";
-    case BC_NOMEM: return "BC_NOMEM";
-    case BC_IOERR: return "BC_IOERR";
-    case BC_CORRUPT: return "BC_CORRUPT";
-    case BC_LOCKED: return "BC_LOCKED";
-    case BC_READONLY: return "BC_READONLY";
-    case BC_INVALID: return "BC_INVALID";
-    case BC_NOTSTORE: return "BC_NOTSTORE";
-    case BC_VERSION: return "BC_VERSION";
-    case BC_BUSY: return "BC_BUSY";
-    case BC_FULL: return "BC_FULL";
-    case BC_EXISTS: return "BC_EXISTS";
-  }
-  return "BC_(unknown)";
-}
 
 void bc_options_init(bc_options *opt) {
   memset(opt, 0, sizeof *opt);
@@ -67,77 +43,6 @@ void bc_buf_free(bc_buf *buf) {
   free(buf->data);
   buf->data = NULL;
   buf->cap = 0;
-}
-
-/* ------------------------------------------------------------ messages */
-
-/* Out of descriptors: say so first, with the limit and what to change,
-** since what failed (a create, an fsync of the directory, which has to
-** open it) is only where it showed. */
-static int fd_exhausted(bc_store *s, int errnum, int n) {
-  if (errnum == ENFILE)
-    return snprintf(s->err + n, sizeof s->err - (size_t)n,
-                    "too many open files in the system (ENFILE: the kernel's "
-                    "file table is full; lower max_open_files, now %u, or "
-                    "raise fs.file-max): ", s->max_open_files);
-  struct rlimit rl;
-  char lim[32] = "unknown";
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
-  return snprintf(s->err + n, sizeof s->err - (size_t)n,
-                  "too many open files (the process's limit is %s: raise "
-                  "`ulimit -n` or lower max_open_files, now %u): ",
-                  lim, s->max_open_files);
-}
-
-static bc_status vseterr(bc_store *s, bc_status st, int errnum, const char *fmt,
-                         va_list ap) {
-  int n = snprintf(s->err, sizeof s->err, "bitcask store '%s': ", s->dir);
-  if (n < 0 || (size_t)n >= sizeof s->err) return st;
-  if (errnum == EMFILE || errnum == ENFILE) {
-    int k = fd_exhausted(s, errnum, n);
-    if (k < 0 || (size_t)(n + k) >= sizeof s->err) return st;
-    n += k;
-    errnum = 0; /* said already */
-  }
-  int m = vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
-  if (m >= 0 && errnum && (size_t)(n + m) < sizeof s->err)
-    snprintf(s->err + n + m, sizeof s->err - (size_t)(n + m), ": %s",
-             strerror(errnum));
-  return st;
-}
-
-bc_status bc_seterr(bc_store *s, bc_status st, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vseterr(s, st, 0, fmt, ap);
-  va_end(ap);
-  return st;
-}
-
-bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
-                          const char *fmt, ...) {
-  if (st == BC_IOERR && (errnum == ENOSPC || errnum == EDQUOT)) st = BC_FULL;
-  va_list ap;
-  va_start(ap, fmt);
-  vseterr(s, st, errnum, fmt, ap);
-  va_end(ap);
-  return st;
-}
-
-/* Copy a store's message out to a caller's err buffer. */
-static void copy_err(char *err, size_t errlen, const char *msg) {
-  if (err && errlen) snprintf(err, errlen, "%s", msg);
-}
-
-/* --------------------------------------------------------------- paths */
-
-void bc_path_id(const bc_store *s, char *out, uint32_t id, const char *suffix) {
-  snprintf(out, PATH_MAX, "%s/%010u%s", s->dir, id, suffix);
-}
-
-void bc_path_name(const bc_store *s, char *out, const char *name) {
-  snprintf(out, PATH_MAX, "%s/%s", s->dir, name);
 }
 
 /* ------------------------------------------------------ the files array */
@@ -290,7 +195,7 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
   char path[PATH_MAX];
   int d;
   for (;;) {
-    bc_path_id(s, path, f->id, f->path_merging ? ".data.merging" : ".data");
+    bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
     d = s->io.open(s->io.ctx, path, O_RDONLY, 0);
     if (d >= 0) break;
     if (errno == ENOENT && f->path_merging) {
@@ -301,11 +206,11 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
     if ((errno == EMFILE || errno == ENFILE) && fdc_evict(s) == 0) continue;
     if (errno == ENOENT && s->read_only)
       return bc_seterr_errno(s, BC_IOERR, errno,
-                             "data file %010u.data: open failed: the writer "
+                             "data file %010u" BC_SUFFIX_DATA ": open failed: the writer "
                              "removed it (a merge) since this reader listed "
                              "the files; bc_refresh catches up", f->id);
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
-                           f->id, f->path_merging ? ".data.merging" : ".data");
+                           f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
   }
   uint32_t i = s->fdc_free;
   s->fdc_free = s->fdc[i].next;
@@ -321,7 +226,7 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
 int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
   if (f->fd >= 0) return fstat(f->fd, sb);
   char path[PATH_MAX];
-  bc_path_id(s, path, f->id, f->path_merging ? ".data.merging" : ".data");
+  bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
   return stat(path, sb);
 }
 
@@ -468,10 +373,10 @@ static bc_status prepare_dir(bc_store *s, int create) {
                                      "not otherwise empty");
   if (n == 0 && create && !s->read_only) {
     char path[PATH_MAX];
-    bc_path_name(s, path, "BITCASK");
+    bc_path_name(s, path, BC_FILENAME_MARKER);
     if (damaged && s->io.unlink(s->io.ctx, path) != 0)
       return bc_seterr_errno(s, BC_IOERR, errno, "removing a damaged BITCASK failed");
-    bc_path_name(s, path, "BITCASK.tmp");
+    bc_path_name(s, path, BC_FILENAME_MARKER_TMP);
     if (had_tmp && s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
       return bc_seterr_errno(s, BC_IOERR, errno, "removing BITCASK.tmp failed");
   }
@@ -494,11 +399,11 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   }
   *out = NULL;
   if (!dir || !*dir) {
-    copy_err(err, errlen, "bitcask store: the directory name is empty");
+    bc_copy_err(err, errlen, "bitcask store: the directory name is empty");
     return BC_INVALID;
   }
   if (strlen(dir) + BC_LONGEST_NAME > PATH_MAX) {
-    copy_err(err, errlen, "bitcask store: the directory name is too long");
+    bc_copy_err(err, errlen, "bitcask store: the directory name is too long");
     return BC_INVALID;
   }
   uint64_t mfs = opt->max_file_size ? opt->max_file_size : BC_DEFAULT_MAX_FILE_SIZE;
@@ -521,7 +426,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   }
   bc_store *s = calloc(1, sizeof *s);
   if (!s) {
-    copy_err(err, errlen, "bitcask store: out of memory");
+    bc_copy_err(err, errlen, "bitcask store: out of memory");
     return BC_NOMEM;
   }
   s->lock_fd = -1;
@@ -552,7 +457,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   if (!s->dir || (!s->read_only && !s->wbuf) || bc_kd_init(&s->kd, seed) != 0 ||
       !mu_ok) {
     if (!mu_ok) pthread_mutex_init(&s->mu, NULL);
-    copy_err(err, errlen, "bitcask store: out of memory");
+    bc_copy_err(err, errlen, "bitcask store: out of memory");
     store_free(s);
     return BC_NOMEM;
   }
@@ -561,7 +466,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   if (st == BC_OK && !s->read_only) st = bc_lock_acquire(s);
   if (st == BC_OK) st = bc_recover(s);
   if (st != BC_OK) {
-    copy_err(err, errlen, s->err);
+    bc_copy_err(err, errlen, s->err);
     store_free(s);
     return st;
   }
@@ -770,11 +675,11 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
   char path[PATH_MAX];
   struct stat sb;
   if (!dir || strlen(dir) + BC_LONGEST_NAME > PATH_MAX) {
-    copy_err(err, errlen, "bitcask store: bad directory name");
+    bc_copy_err(err, errlen, "bitcask store: bad directory name");
     return BC_INVALID;
   }
   if (stat(dir, &sb) != 0 && errno == ENOENT) return BC_OK;
-  snprintf(path, sizeof path, "%s/BITCASK", dir);
+  snprintf(path, sizeof path, "%s/" BC_FILENAME_MARKER, dir);
   int created_dir = 0, version = 0;
   {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -790,7 +695,7 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
     }
   }
   /* Take the writer lock so no one writes while the files go. */
-  snprintf(path, sizeof path, "%s/LOCK", dir);
+  snprintf(path, sizeof path, "%s/" BC_FILENAME_LOCK, dir);
   int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
@@ -809,24 +714,20 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
     return BC_IOERR;
   }
   bc_status st = BC_OK;
-  struct { const uint32_t *ids; size_t n; const char *suf; } sets[] = {
-      {dl.data, dl.ndata, ".data"},
-      {dl.hint, dl.nhint, ".hint"},
-      {dl.data_merging, dl.ndata_merging, ".data.merging"},
-      {dl.hint_merging, dl.nhint_merging, ".hint.merging"},
-      {dl.hint_tmp, dl.nhint_tmp, ".hint.tmp"},
-      {dl.data_tmp, dl.ndata_tmp, ".data.tmp"}};
+  bc_idset sets[BC_DIRLIST_NSETS];
+  bc_dirlist_sets(&dl, sets);
   /* The MERGE manifest first, so a crash halfway cannot make a later open
   ** redo a merge whose files are gone; the owners file with it (the caller
   ** decided the store has none left). */
-  const char *names[] = {"MERGE", "MERGE.tmp", "OWNERS", "OWNERS.tmp"};
+  const char *names[] = {BC_FILENAME_MERGE, BC_FILENAME_MERGE_TMP,
+                         BC_FILENAME_OWNERS, BC_FILENAME_OWNERS_TMP};
   for (size_t k = 0; k < 4 && st == BC_OK; k++) {
     snprintf(path, sizeof path, "%s/%s", dir, names[k]);
     if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
   }
-  for (size_t k = 0; k < sizeof sets / sizeof sets[0] && st == BC_OK; k++)
+  for (size_t k = 0; k < BC_DIRLIST_NSETS && st == BC_OK; k++)
     for (size_t i = 0; i < sets[k].n && st == BC_OK; i++) {
-      snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suf);
+      snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suffix);
       if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
     }
   int foreign = dl.foreign != NULL;
@@ -834,11 +735,11 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
   if (st == BC_OK) {
     /* The marker goes last but one: while data files remain, the directory
     ** still says it is a store, so a failed destroy can be retried. */
-    snprintf(path, sizeof path, "%s/BITCASK", dir);
+    snprintf(path, sizeof path, "%s/" BC_FILENAME_MARKER, dir);
     if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
   }
   int e = errno;
-  snprintf(path, sizeof path, "%s/LOCK", dir);
+  snprintf(path, sizeof path, "%s/" BC_FILENAME_LOCK, dir);
   if (st == BC_OK) unlink(path);
   close(lfd);
   if (st != BC_OK) {
