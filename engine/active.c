@@ -57,17 +57,6 @@
 ** store, instead of up to 40 bytes + the key per record of a whole file. */
 #define AHINT_SPILL (256u * 1024u)
 
-void bc_acct(bc_store *s, const bc_entry *e, int add) {
-  if (bc_e_deleted(e)) return;
-  bc_file *f = bc_file_get(s, e->file_id);
-  if (!f) return;
-  uint64_t n = bc_entry_rec_size(e);
-  if (add)
-    f->live_bytes += n;
-  else
-    f->live_bytes = f->live_bytes >= n ? f->live_bytes - n : 0;
-}
-
 /* Forget the undo log after the buffered records reached the file: free the
 ** entries that tombstones unlinked. */
 void bc_undo_clear(bc_store *s) {

@@ -6,11 +6,15 @@
 **
 ** Map of the engine, one concept per file:
 **   io.c        the default POSIX bc_io, write-all/read-all, directory fsync
+**   error.c     status names and the store's error message (bc_seterr)
+**   layout.c    file names and paths, name parsing, the directory listing
 **   record.c    the on-disk format: encode/decode of every header, record,
 **               hint entry and the MERGE manifest (docs/FORMAT.md's one home)
 **   keydir.c    the in-memory index (key -> latest record): arena + hash
 **   keytree.c   the keydir's ordered index (B+tree of refs in key order)
 **   datafile.c  data files: create, read one record, scan records
+**   files.c     the table of open data files, their descriptor cache,
+**               live-byte accounting
 **   hint.c      hint files: build, write, load
 **   marker.c    the BITCASK marker file
 **   lock.c      the LOCK file (flock + pid); which process may write
@@ -24,8 +28,7 @@
 **   fold.c      unordered scans of every live key in on-disk order
 **   snapshot.c  read snapshots: the pre-images commits save for them, and
 **               the files a merge retires while they may still read them
-**   store.c     the public API: open/close/get/put/delete/sync/stats/destroy;
-**               the files array and its descriptor cache (bc_file_fd)
+**   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
 **
 ** Locking: every public function takes s->mu for its whole duration; every
 ** function declared here expects the caller to hold it (or to own the store
@@ -400,7 +403,7 @@ typedef struct bc_file {
 } bc_file;
 
 /* One slot of the descriptor cache: an LRU list of the data files whose
-** descriptor is open in it, linked by slot index (store.c). */
+** descriptor is open in it, linked by slot index (files.c). */
 typedef struct bc_fdslot {
   uint32_t id;         /* the file (in s->files) whose fd this slot holds */
   uint32_t prev, next; /* toward the most / least recently used; BC_FDC_NIL
@@ -617,14 +620,14 @@ int bc_ids_push(uint32_t **a, size_t *n, uint32_t id);
 int bc_ids_has(const uint32_t *a, size_t n, uint32_t id);
 void bc_ids_sort(uint32_t *a, size_t n);
 
-/* Files array (store.c). */
+/* files.c: the files array (sorted by id). */
 bc_file *bc_file_get(bc_store *s, uint32_t id);
 /* Index of the first file of s->files (sorted) with an id >= id. */
 size_t bc_file_lower_bound(const bc_store *s, uint32_t id);
 bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */
 void bc_file_remove(bc_store *s, uint32_t id);  /* closes its fd, unmaps */
 void bc_file_unmap(bc_file *f);                  /* drop f->map, if any */
-/* The descriptor cache (store.c).  bc_file_fd: f's descriptor in *fd,
+/* The descriptor cache (files.c).  bc_file_fd: f's descriptor in *fd,
 ** opened read-only into the cache when it is closed (closing the least
 ** recently used cached one when the cache is full, or when the process is
 ** out of descriptors), and marked most recently used.  Valid until the next
@@ -644,7 +647,29 @@ int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb);
 static inline uint64_t bc_entry_rec_size(const bc_entry *e) {
   return bc_rec_size(bc_e_klen(e), e->vsize);
 }
+/* Widen f's [min_seq, max_seq] to cover seq. */
 void bc_file_note_seq(bc_file *f, uint64_t seq);
+/* bc_open: the descriptor cache's limit from bc_options.max_open_files (0:
+** the default), at most a quarter of the process's; the cache empty. */
+void bc_files_init(bc_store *s, uint32_t max_open_files);
+/* bc_close: close and unmap every file of s->files, free the table and the
+** cache. */
+void bc_files_free(bc_store *s);
+/* Live-byte accounting: add (add 1) or remove (add 0) e's record bytes
+** to or from the live_bytes of the file it points into; nothing for a
+** deleted entry or a file not in s->files.  A removal never takes
+** live_bytes below 0.  Inline: replay calls it for every record a hint
+** load applies. */
+static inline void bc_acct(bc_store *s, const bc_entry *e, int add) {
+  if (bc_e_deleted(e)) return;
+  bc_file *f = bc_file_get(s, e->file_id);
+  if (!f) return;
+  uint64_t n = bc_entry_rec_size(e);
+  if (add)
+    f->live_bytes += n;
+  else
+    f->live_bytes = f->live_bytes >= n ? f->live_bytes - n : 0;
+}
 
 /* io.c */
 extern const bc_io bc_posix_io;
@@ -776,8 +801,6 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
 /* A standalone put or tombstone: bc_append_record + keydir update + undo. */
 bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
                     size_t klen, const void *value, size_t vlen);
-/* Add or remove e's record bytes from its file's live_bytes. */
-void bc_acct(bc_store *s, const bc_entry *e, int add);
 bc_status bc_flush(bc_store *s);
 /* Retry cutting a failed write off the active file; BC_IOERR while it fails. */
 bc_status bc_check_tail(bc_store *s);

@@ -172,18 +172,14 @@ static bc_status apply(recov *rc, uint32_t file_id, uint64_t off, uint8_t type,
                      off + bc_rec_size(klen, vlen) <= nf->size;
       if (!readable || !unreadable(s, e)) return BC_OK;
     }
-    if (!bc_e_deleted(e)) {
-      bc_file *of = bc_file_get(s, e->file_id);
-      if (of) of->live_bytes -= bc_entry_rec_size(e);
-    }
+    bc_acct(s, e, 0);
   }
   /* A change readers can see (snapshot.c); at open nobody is reading. */
   bc_snap_change(s, key, klen, created || bc_e_deleted(e) ? NULL : e);
   if (type == BC_REC_PUT) {
     bc_e_set(e, seq, meta, file_id, off, vlen, 0);
     if (lost) e->loc |= BC_E_LOST;
-    bc_file *nf = bc_file_get(s, file_id);
-    if (nf) nf->live_bytes += bc_entry_rec_size(e);
+    bc_acct(s, e, 1);
   } else if (rc->follow) {
     bc_kd_remove(&s->kd, e);
   } else {

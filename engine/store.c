@@ -1,15 +1,10 @@
 /*
 ** store.c -- the public API of bitcask.h: open (create, adopt, lock,
-** recover), close, the read and write calls, merge, stats and destroy, plus
-** the sorted array of data files and its descriptor cache.
+** recover), close, the read and write calls, merge, stats and destroy.
 **
 ** Invariants:
 **  - Every public function that takes a bc_store holds s->mu for its whole
 **    duration; the files it calls expect that (internal.h).
-**  - s->files is sorted by id and holds every data file the keydir may point
-**    to; its fds are owned.  Besides the active file's, at most
-**    s->max_open_files of them are open, in the descriptor cache (an LRU);
-**    the others are closed and opened again on demand (bc_file_fd).
 **  - bc_open publishes a store only after recovery succeeded; on any failure
 **    everything it acquired (lock, fds, memory) is released and nothing on
 **    disk was changed except what recovery is allowed to repair (a torn tail,
@@ -23,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,212 +38,8 @@ void bc_buf_free(bc_buf *buf) {
   buf->cap = 0;
 }
 
-/* ------------------------------------------------------ the files array */
-
-size_t bc_file_lower_bound(const bc_store *s, uint32_t id) {
-  size_t lo = 0, hi = s->nfiles;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (s->files[mid].id < id)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-bc_file *bc_file_get(bc_store *s, uint32_t id) {
-  size_t lo = bc_file_lower_bound(s, id);
-  return lo < s->nfiles && s->files[lo].id == id ? &s->files[lo] : NULL;
-}
-
-bc_file *bc_file_add(bc_store *s, uint32_t id) {
-  if (s->nfiles == s->capfiles) {
-    size_t cap = s->capfiles ? s->capfiles * 2 : 16;
-    bc_file *p = realloc(s->files, cap * sizeof *p);
-    if (!p) return NULL;
-    s->files = p;
-    s->capfiles = cap;
-  }
-  size_t at = s->nfiles;
-  while (at > 0 && s->files[at - 1].id > id) at--;
-  memmove(&s->files[at + 1], &s->files[at], (s->nfiles - at) * sizeof *s->files);
-  s->nfiles++;
-  bc_file *f = &s->files[at];
-  memset(f, 0, sizeof *f);
-  f->id = id;
-  f->fd = -1;
-  f->min_seq = UINT64_MAX;
-  return f;
-}
-
-void bc_file_unmap(bc_file *f) {
-  if (f->map) munmap((void *)f->map, f->map_len);
-  f->map = NULL;
-  f->map_len = 0;
-}
-
-void bc_file_remove(bc_store *s, uint32_t id) {
-  bc_file *f = bc_file_get(s, id);
-  if (!f) return;
-  bc_file_unmap(f);
-  bc_file_close(s, f);
-  size_t at = (size_t)(f - s->files);
-  memmove(&s->files[at], &s->files[at + 1],
-          (s->nfiles - at - 1) * sizeof *s->files);
-  s->nfiles--;
-}
-
-/* ------------------------------------------------- the descriptor cache
-**
-** An LRU of the descriptors of data files other than the active one (as
-** LevelDB's table cache): at most s->max_open_files are open at a time.
-** The active file's descriptor, a merge's outputs, LOCK, and the short-lived
-** descriptors of hint files, MERGE and the directory are outside it.  A slot
-** names its file by id, so the memmoves of s->files do not disturb it. */
-
-/* Unlink slot i from the LRU list. */
-static void fdc_unlink(bc_store *s, uint32_t i) {
-  bc_fdslot *e = &s->fdc[i];
-  if (e->prev != BC_FDC_NIL)
-    s->fdc[e->prev].next = e->next;
-  else
-    s->fdc_head = e->next;
-  if (e->next != BC_FDC_NIL)
-    s->fdc[e->next].prev = e->prev;
-  else
-    s->fdc_tail = e->prev;
-}
-
-/* Link slot i in as the most recently used. */
-static void fdc_push(bc_store *s, uint32_t i) {
-  bc_fdslot *e = &s->fdc[i];
-  e->prev = BC_FDC_NIL;
-  e->next = s->fdc_head;
-  if (s->fdc_head != BC_FDC_NIL) s->fdc[s->fdc_head].prev = i;
-  s->fdc_head = i;
-  if (s->fdc_tail == BC_FDC_NIL) s->fdc_tail = i;
-}
-
-void bc_file_uncache(bc_store *s, bc_file *f) {
-  if (!f->slot) return;
-  uint32_t i = f->slot - 1;
-  fdc_unlink(s, i);
-  s->fdc[i].next = s->fdc_free;
-  s->fdc_free = i;
-  s->fdc_n--;
-  f->slot = 0;
-}
-
-void bc_file_close(bc_store *s, bc_file *f) {
-  bc_file_uncache(s, f);
-  if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
-  f->fd = -1;
-}
-
-/* Close the least recently used cached descriptor.  0, or -1 if none. */
-static int fdc_evict(bc_store *s) {
-  if (s->fdc_tail == BC_FDC_NIL) return -1;
-  bc_file *v = bc_file_get(s, s->fdc[s->fdc_tail].id);
-  if (v && v->slot == s->fdc_tail + 1) {
-    bc_file_close(s, v);
-  } else {
-    /* Cannot happen (a file leaves s->files only through bc_file_remove,
-    ** which closes it first, or bc_file_retire, which takes its descriptor
-    ** out of the cache first); drop the slot rather than loop. */
-    uint32_t i = s->fdc_tail;
-    fdc_unlink(s, i);
-    s->fdc[i].next = s->fdc_free;
-    s->fdc_free = i;
-    s->fdc_n--;
-  }
-  return 0;
-}
-
-bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
-  if (f->fd >= 0) {
-    if (f->slot && s->fdc_head != f->slot - 1) {
-      fdc_unlink(s, f->slot - 1);
-      fdc_push(s, f->slot - 1);
-    }
-    *fd = f->fd;
-    return BC_OK;
-  }
-  while (s->fdc_n >= s->max_open_files)
-    if (fdc_evict(s) != 0) break;
-  if (s->fdc_free == BC_FDC_NIL) {
-    /* Grow the slots (doubling, up to the limit). */
-    uint32_t cap = s->fdc_cap ? s->fdc_cap * 2 : 16;
-    if (cap > s->max_open_files) cap = s->max_open_files;
-    if (cap <= s->fdc_cap) cap = s->fdc_cap + 1;
-    bc_fdslot *p = realloc(s->fdc, (size_t)cap * sizeof *p);
-    if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
-    s->fdc = p;
-    for (uint32_t i = cap; i-- > s->fdc_cap;) {
-      p[i].next = s->fdc_free;
-      s->fdc_free = i;
-    }
-    s->fdc_cap = cap;
-  }
-  char path[PATH_MAX];
-  int d;
-  for (;;) {
-    bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
-    d = s->io.open(s->io.ctx, path, O_RDONLY, 0);
-    if (d >= 0) break;
-    if (errno == ENOENT && f->path_merging) {
-      f->path_merging = 0; /* the writer finished the merge: renamed */
-      continue;
-    }
-    /* Out of descriptors: give back the cache's, oldest first. */
-    if ((errno == EMFILE || errno == ENFILE) && fdc_evict(s) == 0) continue;
-    if (errno == ENOENT && s->read_only)
-      return bc_seterr_errno(s, BC_IOERR, errno,
-                             "data file %010u" BC_SUFFIX_DATA ": open failed: the writer "
-                             "removed it (a merge) since this reader listed "
-                             "the files; bc_refresh catches up", f->id);
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
-                           f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
-  }
-  uint32_t i = s->fdc_free;
-  s->fdc_free = s->fdc[i].next;
-  s->fdc[i].id = f->id;
-  fdc_push(s, i);
-  s->fdc_n++;
-  f->slot = i + 1;
-  f->fd = d;
-  *fd = d;
-  return BC_OK;
-}
-
-int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
-  if (f->fd >= 0) return fstat(f->fd, sb);
-  char path[PATH_MAX];
-  bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
-  return stat(path, sb);
-}
-
-/* A quarter of the soft RLIMIT_NOFILE (UINT32_MAX if unlimited or
-** unknown), at least 1: the most descriptors the cache may take, so that the
-** store leaves most of the process's to the rest of it -- a cache allowed
-** more than the process can hold fills up and leaves none for OWNERS, a
-** hint file, the directory's fsync.  The default max_open_files is this, at
-** most BC_DEFAULT_MAX_OPEN_FILES_CAP; an explicit value can only be lowered
-** to it. */
-static uint32_t quarter_of_rlimit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-      rl.rlim_cur / 4 >= UINT32_MAX)
-    return UINT32_MAX;
-  return rl.rlim_cur / 4 ? (uint32_t)(rl.rlim_cur / 4) : 1;
-}
-
-void bc_file_note_seq(bc_file *f, uint64_t seq) {
-  if (seq < f->min_seq) f->min_seq = seq;
-  if (seq > f->max_seq) f->max_seq = seq;
-}
-
 /* ---------------------------------------------------------- open/close */
+
 
 /* BC_SYNC_NORMAL: fsync the active file every BC_NORMAL_SYNC_MS / 2 while it
 ** holds unsynced bytes, so a commit is on stable storage within about
@@ -311,16 +100,11 @@ static void store_free(bc_store *s) {
   bc_txn_free(s->txn);
   bc_follow_free(s);
   bc_snap_free_all(s);
-  for (size_t i = 0; i < s->nfiles; i++) {
-    bc_file_unmap(&s->files[i]);
-    bc_file_close(s, &s->files[i]);
-  }
-  free(s->fdc);
+  bc_files_free(s);
   bc_ahint_free(s); /* before the lock goes: it removes a file */
   bc_lock_release(s);
   bc_undo_clear(s);
   bc_kd_free(&s->kd);
-  free(s->files);
   free(s->wbuf);
   free(s->undo);
   free(s->dir);
@@ -430,13 +214,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
     return BC_NOMEM;
   }
   s->lock_fd = -1;
-  {
-    uint32_t q = quarter_of_rlimit();
-    uint32_t want = opt->max_open_files ? opt->max_open_files
-                                        : BC_DEFAULT_MAX_OPEN_FILES_CAP;
-    s->max_open_files = want < q ? want : q;
-  }
-  s->fdc_head = s->fdc_tail = s->fdc_free = BC_FDC_NIL;
+  bc_files_init(s, opt->max_open_files);
   s->owner_pid = getpid();
   s->io = opt->io ? *opt->io : bc_posix_io;
   s->use_mmap = opt->io == NULL;
