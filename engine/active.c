@@ -1,6 +1,7 @@
 /*
 ** active.c -- the write path: the active data file, its write buffer, the
-** undo log that makes a failed write leave no trace, rotation, and sync.
+** undo log that makes a failed write leave no trace, rotation, and the sync
+** policy (bc_sync_active, and sync=normal's background syncer thread).
 **
 ** Invariants:
 **  - Exactly one active file (s->active_id) when writable.  Its bytes
@@ -51,6 +52,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bytes of hint entries of the active file held in memory before they are
 ** appended to its .hint.tmp: what the in-memory hint costs at most, per
@@ -464,8 +466,8 @@ bc_status bc_sync_active(bc_store *s, int force) {
   if (st != BC_OK) return st;
   if (s->sync == BC_SYNC_OFF) return BC_OK;
   uint64_t now = bc_now_ms();
-  /* BC_SYNC_NORMAL leaves the fsync to the store's background thread (see
-  ** store.c), or without one does it here at most every BC_NORMAL_SYNC_MS. */
+  /* BC_SYNC_NORMAL leaves the fsync to the store's background thread (the
+  ** syncer, below), or without one does it here at most every BC_NORMAL_SYNC_MS. */
   int due = s->sync == BC_SYNC_FULL || force ||
             (!s->syncer_running && now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS);
   int failed = 0, err = 0;
@@ -499,4 +501,58 @@ bc_status bc_sync_active(bc_store *s, int force) {
   }
   if (s->sync == BC_SYNC_FULL && due) commit_point(s);
   return BC_OK;
+}
+
+/* ------------------------------------------------------------ the syncer */
+
+/* BC_SYNC_NORMAL: fsync the active file every BC_NORMAL_SYNC_MS / 2 while it
+** holds unsynced bytes, so a commit is on stable storage within about
+** BC_NORMAL_SYNC_MS.  Only fsyncs: the write buffer is flushed by the
+** writers (a commit always flushes), whose errors then reach a caller. */
+static void *syncer_main(void *arg) {
+  bc_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->syncer_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)BC_NORMAL_SYNC_MS / 2 * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&s->syncer_cv, &s->mu, &ts);
+    if (s->syncer_stop) break;
+    bc_file *f = bc_file_get(s, s->active_id);
+    if (s->need_fsync && f && bc_fsync(s, f->fd) == 0) {
+      s->need_fsync = 0;
+      s->last_fsync_ms = bc_now_ms();
+      s->active_synced = f->size;
+    }
+    if (s->need_dirsync && bc_fsync_store_dir(s) == 0) s->need_dirsync = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+void bc_syncer_start(bc_store *s) {
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0) return;
+  int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+           pthread_cond_init(&s->syncer_cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  if (!ok) return;
+  if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
+    pthread_cond_destroy(&s->syncer_cv);
+    return; /* bc_sync_active then fsyncs on commits itself */
+  }
+  s->syncer_running = 1;
+}
+
+void bc_syncer_stop(bc_store *s) {
+  if (!s->syncer_running) return;
+  pthread_mutex_lock(&s->mu);
+  s->syncer_stop = 1;
+  pthread_cond_signal(&s->syncer_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->syncer, NULL);
+  pthread_cond_destroy(&s->syncer_cv);
+  s->syncer_running = 0;
 }

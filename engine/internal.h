@@ -811,6 +811,13 @@ bc_status bc_active_create(bc_store *s);
 ** to disk (bc_close). */
 void bc_ahint_free(bc_store *s);
 void bc_undo_clear(bc_store *s);
+/* sync=normal's background thread, which fsyncs the active file every
+** BC_NORMAL_SYNC_MS / 2 while it holds unsynced bytes.  bc_syncer_start
+** leaves s->syncer_running 0 when the thread cannot be made (bc_sync_active
+** then fsyncs on commits itself); bc_syncer_stop is a no-op without one.
+** Neither is called with s->mu held: stop takes it to wake the thread. */
+void bc_syncer_start(bc_store *s);
+void bc_syncer_stop(bc_store *s);
 
 /* txn.c */
 /* Free t's overlay and undo log and detach it from the store. */

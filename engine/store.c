@@ -40,63 +40,10 @@ void bc_buf_free(bc_buf *buf) {
 
 /* ---------------------------------------------------------- open/close */
 
-
-/* BC_SYNC_NORMAL: fsync the active file every BC_NORMAL_SYNC_MS / 2 while it
-** holds unsynced bytes, so a commit is on stable storage within about
-** BC_NORMAL_SYNC_MS.  Only fsyncs: the write buffer is flushed by the
-** writers (a commit always flushes), whose errors then reach a caller. */
-static void *syncer_main(void *arg) {
-  bc_store *s = arg;
-  pthread_mutex_lock(&s->mu);
-  while (!s->syncer_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)BC_NORMAL_SYNC_MS / 2 * 1000000u;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    pthread_cond_timedwait(&s->syncer_cv, &s->mu, &ts);
-    if (s->syncer_stop) break;
-    bc_file *f = bc_file_get(s, s->active_id);
-    if (s->need_fsync && f && bc_fsync(s, f->fd) == 0) {
-      s->need_fsync = 0;
-      s->last_fsync_ms = bc_now_ms();
-      s->active_synced = f->size;
-    }
-    if (s->need_dirsync && bc_fsync_store_dir(s) == 0) s->need_dirsync = 0;
-  }
-  pthread_mutex_unlock(&s->mu);
-  return NULL;
-}
-
-static void syncer_start(bc_store *s) {
-  pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0) return;
-  int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-           pthread_cond_init(&s->syncer_cv, &ca) == 0;
-  pthread_condattr_destroy(&ca);
-  if (!ok) return;
-  if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
-    pthread_cond_destroy(&s->syncer_cv);
-    return; /* bc_sync_active then fsyncs on commits itself */
-  }
-  s->syncer_running = 1;
-}
-
-static void syncer_stop(bc_store *s) {
-  if (!s->syncer_running) return;
-  pthread_mutex_lock(&s->mu);
-  s->syncer_stop = 1;
-  pthread_cond_signal(&s->syncer_cv);
-  pthread_mutex_unlock(&s->mu);
-  pthread_join(s->syncer, NULL);
-  pthread_cond_destroy(&s->syncer_cv);
-  s->syncer_running = 0;
-}
-
 static void store_free(bc_store *s) {
   /* In a child of fork() the background thread does not exist. */
   if (bc_foreign(s)) s->syncer_running = 0;
-  syncer_stop(s);
+  bc_syncer_stop(s);
   bc_txn_free(s->txn);
   bc_follow_free(s);
   bc_snap_free_all(s);
@@ -249,7 +196,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
     return st;
   }
   s->err[0] = 0;
-  if (!s->read_only && s->sync == BC_SYNC_NORMAL) syncer_start(s);
+  if (!s->read_only && s->sync == BC_SYNC_NORMAL) bc_syncer_start(s);
   *out = s;
   return BC_OK;
 }
@@ -267,7 +214,7 @@ bc_status bc_close(bc_store *s) {
     store_free(s);
     return BC_OK;
   }
-  syncer_stop(s);
+  bc_syncer_stop(s);
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
   if (s->txn) {
