@@ -207,6 +207,47 @@ int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
   return stat(path, sb);
 }
 
+/* ------------------------------------------------------- a file's header */
+
+
+bc_status bc_file_read_header(bc_store *s, bc_file *f, int merging) {
+  uint32_t id = f->id;
+  const char *suffix = merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA;
+  f->path_merging = merging;
+  int fd;
+  bc_status st = bc_file_fd(s, f, &fd);
+  if (st != BC_OK) return st;
+  /* The header first, then the size: a writer may be creating the file
+  ** (header, then records) meanwhile, and a size read before a header it
+  ** finds would be shorter than the header -- a reader would then take the
+  ** header's bytes for a record at offset 0 when the file grows. */
+  unsigned char hdr[BC_FILE_HEADER_SIZE];
+  ssize_t n = bc_read_all(&s->io, fd, hdr, sizeof hdr, 0);
+  if (n < 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: read failed", id,
+                           suffix);
+  struct stat sb;
+  if (fstat(fd, &sb) != 0)
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: stat failed", id,
+                           suffix);
+  f->size = (uint64_t)sb.st_size;
+  uint32_t version, flags, fid;
+  f->header_ok = n == (ssize_t)sizeof hdr &&
+                 bc_file_header_decode(hdr, &version, &flags, &fid) == 0 && fid == id;
+  if (f->header_ok) {
+    if (version > BC_FORMAT_VERSION)
+      return bc_seterr(s, BC_VERSION,
+                       "data file %010u" BC_SUFFIX_DATA " has format %u, newer than this "
+                       "library's %d", id, version, BC_FORMAT_VERSION);
+    if (version < 1) f->header_ok = 0;
+    f->version = version;
+    f->merged = (flags & BC_FILE_FLAG_MERGED) != 0;
+  }
+  return BC_OK;
+}
+
+/* ------------------------------------------------------------ the table */
+
 /* A quarter of the soft RLIMIT_NOFILE (UINT32_MAX if unlimited or
 ** unknown), at least 1: the most descriptors the cache may take, so that the
 ** store leaves most of the process's to the rest of it -- a cache allowed

@@ -189,7 +189,7 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   s->last_fsync_ms = bc_now_ms();
   bc_status st = prepare_dir(s, opt->create);
   if (st == BC_OK && !s->read_only) st = bc_lock_acquire(s);
-  if (st == BC_OK) st = bc_recover(s);
+  if (st == BC_OK) st = s->read_only ? bc_follow_open(s) : bc_recover(s, NULL);
   if (st != BC_OK) {
     bc_copy_err(err, errlen, s->err);
     store_free(s);
@@ -240,6 +240,14 @@ bc_status bc_close(bc_store *s) {
   if (st == BC_OK && s->poisoned) st = BC_IOERR;
   pthread_mutex_unlock(&s->mu);
   store_free(s);
+  return st;
+}
+
+bc_status bc_refresh(bc_store *s) {
+  if (!s->read_only) return BC_OK;
+  pthread_mutex_lock(&s->mu);
+  bc_status st = bc_refresh_locked(s);
+  pthread_mutex_unlock(&s->mu);
   return st;
 }
 
