@@ -21,13 +21,17 @@
 **               (fork: bc_foreign)
 **   owners.c    the OWNERS file, kept for the caller (never interpreted)
 **   active.c    the write path: write buffer, undo on failure, rotation, sync
-**   recovery.c  what bc_open does to rebuild the keydir
+**   replay.c    applying a stream of records to the keydir (recovery and
+**               the follower): transactions, damage, the tail's claims
+**   recovery.c  what bc_open does to rebuild the keydir, step by step
+**   follow.c    a read-only store following its writer (bc_refresh)
 **   merge.c     compaction and its crash-safe install / redo
 **   txn.c       transactions: overlay keydir, savepoints, commit
 **   iter.c      ordered iterators (ranges, in a store's or a txn's view)
 **   fold.c      unordered scans of every live key in on-disk order
-**   snapshot.c  read snapshots: the pre-images commits save for them, and
-**               the files a merge retires while they may still read them
+**   versions.c  what open snapshots need kept: the pre-images changes save
+**               for them, the files a merge retires while they may read them
+**   snapshot.c  read snapshots: bc_snapshot_open/get/refresh/close
 **   store.c     the public API: open/close/get/put/delete/sync/stats/destroy
 **
 ** Locking: every public function takes s->mu for its whole duration; every
@@ -399,7 +403,7 @@ typedef struct bc_file {
                        ** by bc_file_unmap */
   size_t map_len;
   uint64_t retired;    /* in s->retired: s->snap_serial when the merge
-                       ** retired it (snapshot.c); 0 in s->files */
+                       ** retired it (versions.c); 0 in s->files */
 } bc_file;
 
 /* One slot of the descriptor cache: an LRU list of the data files whose
@@ -431,8 +435,23 @@ typedef struct bc_undo {
 } bc_undo;
 
 /* The snapshots opened at one epoch, and the versions they need that the
-** keydir no longer has (snapshot.c). */
+** keydir no longer has (versions.c saves them, snapshot.c reads them). */
 typedef struct bc_sgroup bc_sgroup;
+struct bc_sgroup {
+  uint64_t epoch;      /* s->epoch when it was created */
+  uint64_t serial;     /* s->snap_serial it got (1, 2, ...) */
+  uint64_t count;      /* live keys at that epoch */
+  uint32_t nref;       /* bc_snapshot handles on it */
+  int ov_init;         /* ov is initialised (at the first saved version) */
+  int broken;          /* BC_BROKEN_*: it cannot serve its state; reads fail */
+  bc_keydir ov;        /* pre-images: key -> its entry at the epoch, or a
+                       ** deleted entry when it was absent */
+  bc_sgroup *older, *newer;
+};
+
+/* Why a group is broken (bc_sgroup.broken). */
+enum { BC_BROKEN_NONE = 0, BC_BROKEN_NOMEM, BC_BROKEN_UNDONE, BC_BROKEN_FILE, BC_BROKEN_RELOAD };
+
 
 /* A read-only store's recovery state kept between refreshes (follow.c). */
 typedef struct bc_follow bc_follow;
@@ -915,7 +934,7 @@ bc_status bc_follow_open(bc_store *s);
 bc_status bc_refresh_locked(bc_store *s);
 void bc_follow_free(bc_store *s);
 
-/* snapshot.c */
+/* versions.c */
 /* Save, in every open snapshot group that has no version of key yet, the
 ** key's state before a logical change: old (the live entry about to
 ** change), or NULL when the key is absent.  Called before the keydir
@@ -946,6 +965,12 @@ void bc_file_retire(bc_store *s, uint32_t id);
 bc_file *bc_file_find(bc_store *s, uint32_t id);
 /* Free every group and retired file (bc_close). */
 void bc_snap_free_all(bc_store *s);
+/* Release the retired files no open group may read: those retired before
+** the oldest open group's serial oldest_serial was given (0: no group is
+** open, release them all). */
+void bc_retired_release(bc_store *s, uint64_t oldest_serial);
+
+/* snapshot.c */
 /* A snapshot's view: its overlay of pre-images (NULL when it has none), the
 ** entry of key in it (NULL: absent at the snapshot), BC_NOMEM when the
 ** snapshot is broken.  Under s->mu. */
