@@ -226,6 +226,15 @@ static inline void bc_e_set(bc_entry *e, uint64_t seq, uint8_t meta,
   e->vsize = vsize;
 }
 
+/* Fill *info (may be NULL) from a keydir entry.  Inline: every read (bc_get,
+** a step of an iterator) ends with it. */
+static inline void bc_fill_info(const bc_entry *e, bc_info *info) {
+  if (!info) return;
+  info->seq = bc_e_seq(e);
+  info->value_size = e->vsize;
+  info->meta = bc_e_meta(e);
+}
+
 /* The ordered index (keytree.c). */
 typedef struct kt_leaf kt_leaf;
 typedef struct bc_keytree {
@@ -592,10 +601,6 @@ bc_status bc_seterr_errno(bc_store *s, bc_status st, int errnum,
                           const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Fill *info (may be NULL) from a keydir entry. */
-void bc_fill_info(const bc_entry *e, bc_info *info);
-/* BC_INVALID with a message if klen or vlen is over its limit, else BC_OK. */
-bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen);
 
 /* Copy a message (a store's, or one of bc_open's own) out to a caller's err
 ** buffer of errlen bytes (nothing when err is NULL or errlen 0). */
@@ -795,7 +800,8 @@ void bc_hint_close(bc_hintfile *hf);
 ** cut short).  BC_CORRUPT for anything else. */
 bc_status bc_marker_read(bc_store *s, int *found, int *created_dir);
 bc_status bc_marker_write(bc_store *s, int created_dir);
-/* For bc_destroy (no store): 1 found, 0 missing, -1 error; *created_dir. */
+/* Parse a marker's text (bc_destroy reads it without a store): 0 when it
+** is a valid marker (*version and *created_dir filled), -1 when it is not. */
 int bc_marker_parse(const char *text, size_t len, int *version,
                     int *created_dir);
 
@@ -816,6 +822,18 @@ int bc_foreign(const bc_store *s);
 bc_status bc_foreign_error(bc_store *s);
 
 /* active.c */
+/* BC_INVALID with a message if klen or vlen is over its limit, else BC_OK:
+** the check of every write (bc_put, bc_delete, a transaction's).  Inline:
+** two compares on bc_put's path. */
+static inline bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen) {
+  if (klen > BC_MAX_KEY_SIZE)
+    return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
+                     klen, BC_MAX_KEY_SIZE);
+  if (vlen > BC_MAX_VALUE_SIZE)
+    return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
+                     vlen, BC_MAX_VALUE_SIZE);
+  return BC_OK;
+}
 /* Append one record (r->type, meta, txn, klen, vlen; the seq is assigned
 ** here and returned in r->seq) to the active file, rotating first if it is
 ** full.  *file_id and *off receive where it went.  Changes no keydir.  A
@@ -985,7 +1003,9 @@ void bc_snap_stats(bc_store *s, bc_stats *out);
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed);
 /* Redo steps 4-6 of the merge in `m` (idempotent). */
 bc_status bc_merge_redo(bc_store *s, const bc_manifest *m);
-/* Read MERGE: 1 found (m filled), 0 none; BC_CORRUPT/IOERR as -(status). */
+/* Read MERGE: 1 found (m filled; free it with bc_manifest_free), 0 none
+** (*st BC_OK), -1 unreadable or damaged (*st: BC_IOERR, BC_CORRUPT or
+** BC_NOMEM, with its message). */
 int bc_manifest_read(bc_store *s, bc_manifest *m, bc_status *st);
 
 #endif /* BC_INTERNAL_H */

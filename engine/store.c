@@ -121,14 +121,9 @@ static bc_status prepare_dir(bc_store *s, int create) {
   return bc_marker_write(s, created);
 }
 
-bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
-                  char *err, size_t errlen) {
-  bc_options defaults;
-  if (!opt) {
-    bc_options_init(&defaults);
-    opt = &defaults;
-  }
-  *out = NULL;
+/* bc_open's arguments, checked: BC_INVALID with the message in err. */
+static bc_status check_options(const char *dir, const bc_options *opt, char *err,
+                               size_t errlen) {
   if (!dir || !*dir) {
     bc_copy_err(err, errlen, "bitcask store: the directory name is empty");
     return BC_INVALID;
@@ -155,17 +150,20 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
                "(0: the default)", dir, BC_MAX_OPEN_FILES_LIMIT);
     return BC_INVALID;
   }
+  return BC_OK;
+}
+
+/* A store for dir with opt's settings (checked), nothing on disk touched
+** yet.  NULL on NOMEM. */
+static bc_store *store_new(const char *dir, const bc_options *opt) {
   bc_store *s = calloc(1, sizeof *s);
-  if (!s) {
-    bc_copy_err(err, errlen, "bitcask store: out of memory");
-    return BC_NOMEM;
-  }
+  if (!s) return NULL;
   s->lock_fd = -1;
   bc_files_init(s, opt->max_open_files);
   s->owner_pid = getpid();
   s->io = opt->io ? *opt->io : bc_posix_io;
   s->use_mmap = opt->io == NULL;
-  s->max_file_size = mfs;
+  s->max_file_size = opt->max_file_size ? opt->max_file_size : BC_DEFAULT_MAX_FILE_SIZE;
   s->sync = opt->sync;
   s->read_only = opt->read_only ? 1 : 0;
   s->dir = strdup(dir);
@@ -182,12 +180,29 @@ bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
   if (!s->dir || (!s->read_only && !s->wbuf) || bc_kd_init(&s->kd, seed) != 0 ||
       !mu_ok) {
     if (!mu_ok) pthread_mutex_init(&s->mu, NULL);
-    bc_copy_err(err, errlen, "bitcask store: out of memory");
     store_free(s);
-    return BC_NOMEM;
+    return NULL;
   }
   s->last_fsync_ms = bc_now_ms();
-  bc_status st = prepare_dir(s, opt->create);
+  return s;
+}
+
+bc_status bc_open(const char *dir, const bc_options *opt, bc_store **out,
+                  char *err, size_t errlen) {
+  bc_options defaults;
+  if (!opt) {
+    bc_options_init(&defaults);
+    opt = &defaults;
+  }
+  *out = NULL;
+  bc_status st = check_options(dir, opt, err, errlen);
+  if (st != BC_OK) return st;
+  bc_store *s = store_new(dir, opt);
+  if (!s) {
+    bc_copy_err(err, errlen, "bitcask store: out of memory");
+    return BC_NOMEM;
+  }
+  st = prepare_dir(s, opt->create);
   if (st == BC_OK && !s->read_only) st = bc_lock_acquire(s);
   if (st == BC_OK) st = s->read_only ? bc_follow_open(s) : bc_recover(s, NULL);
   if (st != BC_OK) {
@@ -272,13 +287,6 @@ uint64_t bc_count(bc_store *s) {
 
 /* ------------------------------------------------------ reads, writes */
 
-void bc_fill_info(const bc_entry *e, bc_info *info) {
-  if (!info) return;
-  info->seq = bc_e_seq(e);
-  info->value_size = e->vsize;
-  info->meta = bc_e_meta(e);
-}
-
 bc_status bc_lookup(bc_store *s, const void *key, size_t klen, bc_info *info) {
   if (klen > BC_MAX_KEY_SIZE) return BC_NOTFOUND;
   pthread_mutex_lock(&s->mu);
@@ -300,16 +308,6 @@ bc_status bc_get(bc_store *s, const void *key, size_t klen, bc_buf *buf,
   }
   pthread_mutex_unlock(&s->mu);
   return st;
-}
-
-bc_status bc_check_sizes(bc_store *s, size_t klen, size_t vlen) {
-  if (klen > BC_MAX_KEY_SIZE)
-    return bc_seterr(s, BC_INVALID, "key of %zu bytes exceeds the limit of %u",
-                     klen, BC_MAX_KEY_SIZE);
-  if (vlen > BC_MAX_VALUE_SIZE)
-    return bc_seterr(s, BC_INVALID, "value of %zu bytes exceeds the limit of %u",
-                     vlen, BC_MAX_VALUE_SIZE);
-  return BC_OK;
 }
 
 static bc_status check_write(bc_store *s, size_t klen, size_t vlen) {
@@ -404,6 +402,44 @@ bc_status bc_stats_get(bc_store *s, bc_stats *out) {
 
 /* ------------------------------------------------------------- destroy */
 
+/* bc_destroy has no store: the marker of dir read and parsed directly.  0
+** when it is a valid one (*created_dir: the store created dir). */
+static int destroy_read_marker(const char *dir, int *created_dir) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/" BC_FILENAME_MARKER, dir);
+  int version = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char text[128];
+  ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+  if (fd >= 0) close(fd);
+  if (n < 0 || bc_marker_parse(text, (size_t)n, &version, created_dir) != 0) return -1;
+  return 0;
+}
+
+/* Unlink every file of the listing but the marker and LOCK.  BC_IOERR at
+** the first that fails (errno says why). */
+static bc_status destroy_files(const char *dir, const bc_dirlist *dl) {
+  char path[PATH_MAX];
+  bc_status st = BC_OK;
+  bc_idset sets[BC_DIRLIST_NSETS];
+  bc_dirlist_sets(dl, sets);
+  /* The MERGE manifest first, so a crash halfway cannot make a later open
+  ** redo a merge whose files are gone; the owners file with it (the caller
+  ** decided the store has none left). */
+  const char *names[] = {BC_FILENAME_MERGE, BC_FILENAME_MERGE_TMP,
+                         BC_FILENAME_OWNERS, BC_FILENAME_OWNERS_TMP};
+  for (size_t k = 0; k < 4 && st == BC_OK; k++) {
+    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+    if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
+  }
+  for (size_t k = 0; k < BC_DIRLIST_NSETS && st == BC_OK; k++)
+    for (size_t i = 0; i < sets[k].n && st == BC_OK; i++) {
+      snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suffix);
+      if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
+    }
+  return st;
+}
+
 bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
   char path[PATH_MAX];
   struct stat sb;
@@ -412,20 +448,13 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
     return BC_INVALID;
   }
   if (stat(dir, &sb) != 0 && errno == ENOENT) return BC_OK;
-  snprintf(path, sizeof path, "%s/" BC_FILENAME_MARKER, dir);
-  int created_dir = 0, version = 0;
-  {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char text[128];
-    ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
-    if (fd >= 0) close(fd);
-    if (n < 0 || bc_marker_parse(text, (size_t)n, &version, &created_dir) != 0) {
-      if (err && errlen)
-        snprintf(err, errlen,
-                 "bitcask store '%s': not a bitcask store (no valid BITCASK "
-                 "marker); nothing was deleted", dir);
-      return BC_NOTSTORE;
-    }
+  int created_dir = 0;
+  if (destroy_read_marker(dir, &created_dir) != 0) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "bitcask store '%s': not a bitcask store (no valid BITCASK "
+               "marker); nothing was deleted", dir);
+    return BC_NOTSTORE;
   }
   /* Take the writer lock so no one writes while the files go. */
   snprintf(path, sizeof path, "%s/" BC_FILENAME_LOCK, dir);
@@ -446,23 +475,7 @@ bc_status bc_destroy(const char *dir, char *err, size_t errlen) {
       snprintf(err, errlen, "bitcask store '%s': cannot list the directory", dir);
     return BC_IOERR;
   }
-  bc_status st = BC_OK;
-  bc_idset sets[BC_DIRLIST_NSETS];
-  bc_dirlist_sets(&dl, sets);
-  /* The MERGE manifest first, so a crash halfway cannot make a later open
-  ** redo a merge whose files are gone; the owners file with it (the caller
-  ** decided the store has none left). */
-  const char *names[] = {BC_FILENAME_MERGE, BC_FILENAME_MERGE_TMP,
-                         BC_FILENAME_OWNERS, BC_FILENAME_OWNERS_TMP};
-  for (size_t k = 0; k < 4 && st == BC_OK; k++) {
-    snprintf(path, sizeof path, "%s/%s", dir, names[k]);
-    if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
-  }
-  for (size_t k = 0; k < BC_DIRLIST_NSETS && st == BC_OK; k++)
-    for (size_t i = 0; i < sets[k].n && st == BC_OK; i++) {
-      snprintf(path, sizeof path, "%s/%010u%s", dir, sets[k].ids[i], sets[k].suffix);
-      if (unlink(path) != 0 && errno != ENOENT) st = BC_IOERR;
-    }
+  bc_status st = destroy_files(dir, &dl);
   int foreign = dl.foreign != NULL;
   bc_dirlist_free(&dl);
   if (st == BC_OK) {
