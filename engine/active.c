@@ -46,7 +46,20 @@
 **    bc_hint_write does.  A failed spill drops the hint; a crash leaves the
 **    .hint.tmp, which the next writer's open removes.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "hint.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
+#include "txn.h"
+#include "versions.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

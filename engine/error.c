@@ -10,7 +10,9 @@
 **    descriptors (EMFILE, ENFILE) is said first, with the limit to change.
 **  - Nothing here takes s->mu or touches any store state but s->err.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -12,7 +12,13 @@
 **    entries that point into it (bc_acct keeps it so at every change of an
 **    entry).
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "io.h"
+#include "layout.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,18 @@
 **    times and the tail's size as they were, and those times not too close
 **    to the listing to be trusted), a refresh costs two stats.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "files.h"
+#include "follow.h"
+#include "format.h"
+#include "hint.h"
+#include "keydir.h"
+#include "layout.h"
+#include "recovery.h"
+#include "replay.h"
+#include "store.h"
+#include "versions.h"
 
 #include <stdlib.h>
 #include <string.h>

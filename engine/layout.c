@@ -10,7 +10,10 @@
 **  - Paths are built into PATH_MAX buffers: bc_open refuses a directory name
 **    too long for its longest (BC_LONGEST_NAME), so they never truncate.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "layout.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>

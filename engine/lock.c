@@ -23,7 +23,12 @@
 ** died, the lock is free for anyone.  The POSIX I/O opens every descriptor
 ** O_CLOEXEC (io.c), so a program exec'd by the writer holds none.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "io.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,12 @@
 **  - A marker whose format is newer than BC_FORMAT_VERSION is BC_VERSION; one
 **    that does not parse is BC_CORRUPT.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "io.h"
+#include "layout.h"
+#include "marker.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

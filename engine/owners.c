@@ -16,7 +16,12 @@
 **    read-modify-write is serialised between the threads of that process by
 **    the caller.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "io.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -26,7 +26,19 @@
 **  - A read-only open changes nothing on disk; it sees an interrupted but
 **    committed merge as finished.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "hint.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "merge.h"
+#include "recovery.h"
+#include "replay.h"
+#include "store.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

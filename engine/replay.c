@@ -34,7 +34,15 @@
 **    files holding its records, and those sharing a transaction with a
 **    damaged one (bc_damage_spread), are marked damaged.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "keydir.h"
+#include "replay.h"
+#include "store.h"
+#include "versions.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -46,7 +46,14 @@
 ** call -- saving pre-images, breaking groups, retiring files -- is
 ** versions.c's.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "follow.h"
+#include "keydir.h"
+#include "snapshot.h"
+#include "store.h"
+#include "versions.h"
 
 #include <stdlib.h>
 #include <string.h>

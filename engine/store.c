@@ -10,7 +10,24 @@
 **    disk was changed except what recovery is allowed to repair (a torn tail,
 **    an interrupted merge, leftover temporary files).
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "follow.h"
+#include "format.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "lock.h"
+#include "marker.h"
+#include "merge.h"
+#include "recovery.h"
+#include "snapshot.h"
+#include "store.h"
+#include "txn.h"
+#include "versions.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

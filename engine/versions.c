@@ -15,7 +15,12 @@
 **    the cache -- until every group created up to its retirement has
 **    closed (serials), then is released (bc_retired_release).
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "files.h"
+#include "keydir.h"
+#include "store.h"
+#include "versions.h"
 
 #include <stdlib.h>
 #include <string.h>
