@@ -94,34 +94,34 @@ void bc_file_remove(bc_store *s, uint32_t id) {
 
 /* Unlink slot i from the LRU list. */
 static void fdc_unlink(bc_store *s, uint32_t i) {
-  bc_fdslot *e = &s->fdc[i];
+  bc_fdslot *e = &s->fdc.slots[i];
   if (e->prev != BC_FDC_NIL)
-    s->fdc[e->prev].next = e->next;
+    s->fdc.slots[e->prev].next = e->next;
   else
-    s->fdc_head = e->next;
+    s->fdc.head = e->next;
   if (e->next != BC_FDC_NIL)
-    s->fdc[e->next].prev = e->prev;
+    s->fdc.slots[e->next].prev = e->prev;
   else
-    s->fdc_tail = e->prev;
+    s->fdc.tail = e->prev;
 }
 
 /* Link slot i in as the most recently used. */
 static void fdc_push(bc_store *s, uint32_t i) {
-  bc_fdslot *e = &s->fdc[i];
+  bc_fdslot *e = &s->fdc.slots[i];
   e->prev = BC_FDC_NIL;
-  e->next = s->fdc_head;
-  if (s->fdc_head != BC_FDC_NIL) s->fdc[s->fdc_head].prev = i;
-  s->fdc_head = i;
-  if (s->fdc_tail == BC_FDC_NIL) s->fdc_tail = i;
+  e->next = s->fdc.head;
+  if (s->fdc.head != BC_FDC_NIL) s->fdc.slots[s->fdc.head].prev = i;
+  s->fdc.head = i;
+  if (s->fdc.tail == BC_FDC_NIL) s->fdc.tail = i;
 }
 
 void bc_file_uncache(bc_store *s, bc_file *f) {
   if (!f->slot) return;
   uint32_t i = f->slot - 1;
   fdc_unlink(s, i);
-  s->fdc[i].next = s->fdc_free;
-  s->fdc_free = i;
-  s->fdc_n--;
+  s->fdc.slots[i].next = s->fdc.unused;
+  s->fdc.unused = i;
+  s->fdc.n--;
   f->slot = 0;
 }
 
@@ -133,47 +133,47 @@ void bc_file_close(bc_store *s, bc_file *f) {
 
 /* Close the least recently used cached descriptor.  0, or -1 if none. */
 static int fdc_evict(bc_store *s) {
-  if (s->fdc_tail == BC_FDC_NIL) return -1;
-  bc_file *v = bc_file_get(s, s->fdc[s->fdc_tail].id);
-  if (v && v->slot == s->fdc_tail + 1) {
+  if (s->fdc.tail == BC_FDC_NIL) return -1;
+  bc_file *v = bc_file_get(s, s->fdc.slots[s->fdc.tail].id);
+  if (v && v->slot == s->fdc.tail + 1) {
     bc_file_close(s, v);
   } else {
     /* Cannot happen (a file leaves s->files only through bc_file_remove,
     ** which closes it first, or bc_file_retire, which takes its descriptor
     ** out of the cache first); drop the slot rather than loop. */
-    uint32_t i = s->fdc_tail;
+    uint32_t i = s->fdc.tail;
     fdc_unlink(s, i);
-    s->fdc[i].next = s->fdc_free;
-    s->fdc_free = i;
-    s->fdc_n--;
+    s->fdc.slots[i].next = s->fdc.unused;
+    s->fdc.unused = i;
+    s->fdc.n--;
   }
   return 0;
 }
 
 bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
   if (f->fd >= 0) {
-    if (f->slot && s->fdc_head != f->slot - 1) {
+    if (f->slot && s->fdc.head != f->slot - 1) {
       fdc_unlink(s, f->slot - 1);
       fdc_push(s, f->slot - 1);
     }
     *fd = f->fd;
     return BC_OK;
   }
-  while (s->fdc_n >= s->max_open_files)
+  while (s->fdc.n >= s->max_open_files)
     if (fdc_evict(s) != 0) break;
-  if (s->fdc_free == BC_FDC_NIL) {
+  if (s->fdc.unused == BC_FDC_NIL) {
     /* Grow the slots (doubling, up to the limit). */
-    uint32_t cap = s->fdc_cap ? s->fdc_cap * 2 : 16;
+    uint32_t cap = s->fdc.cap ? s->fdc.cap * 2 : 16;
     if (cap > s->max_open_files) cap = s->max_open_files;
-    if (cap <= s->fdc_cap) cap = s->fdc_cap + 1;
-    bc_fdslot *p = realloc(s->fdc, (size_t)cap * sizeof *p);
+    if (cap <= s->fdc.cap) cap = s->fdc.cap + 1;
+    bc_fdslot *p = realloc(s->fdc.slots, (size_t)cap * sizeof *p);
     if (!p) return bc_seterr(s, BC_NOMEM, "out of memory");
-    s->fdc = p;
-    for (uint32_t i = cap; i-- > s->fdc_cap;) {
-      p[i].next = s->fdc_free;
-      s->fdc_free = i;
+    s->fdc.slots = p;
+    for (uint32_t i = cap; i-- > s->fdc.cap;) {
+      p[i].next = s->fdc.unused;
+      s->fdc.unused = i;
     }
-    s->fdc_cap = cap;
+    s->fdc.cap = cap;
   }
   char path[PATH_MAX];
   int d;
@@ -195,11 +195,11 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
     return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
                            f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
   }
-  uint32_t i = s->fdc_free;
-  s->fdc_free = s->fdc[i].next;
-  s->fdc[i].id = f->id;
+  uint32_t i = s->fdc.unused;
+  s->fdc.unused = s->fdc.slots[i].next;
+  s->fdc.slots[i].id = f->id;
   fdc_push(s, i);
-  s->fdc_n++;
+  s->fdc.n++;
   f->slot = i + 1;
   f->fd = d;
   *fd = d;
@@ -278,7 +278,7 @@ void bc_files_init(bc_store *s, uint32_t max_open_files) {
   uint32_t q = quarter_of_rlimit();
   uint32_t want = max_open_files ? max_open_files : BC_DEFAULT_MAX_OPEN_FILES_CAP;
   s->max_open_files = want < q ? want : q;
-  s->fdc_head = s->fdc_tail = s->fdc_free = BC_FDC_NIL;
+  s->fdc.head = s->fdc.tail = s->fdc.unused = BC_FDC_NIL;
 }
 
 void bc_files_free(bc_store *s) {
@@ -286,8 +286,8 @@ void bc_files_free(bc_store *s) {
     bc_file_unmap(&s->files[i]);
     bc_file_close(s, &s->files[i]);
   }
-  free(s->fdc);
-  s->fdc = NULL;
+  free(s->fdc.slots);
+  s->fdc.slots = NULL;
   free(s->files);
   s->files = NULL;
   s->nfiles = s->capfiles = 0;

@@ -26,6 +26,7 @@ typedef struct bc_sgroup bc_sgroup; /* versions.h */
 typedef struct bc_follow bc_follow; /* follow.h */
 
 struct bc_store {
+  /* The settings (store.c: bc_open), fixed while the store is open. */
   char *dir;                /* owned copy of bc_open's dir */
   bc_io io;                 /* copy of the table in use */
   int use_mmap;             /* POSIX I/O (no bc_options.io): reads of
@@ -34,19 +35,30 @@ struct bc_store {
   bc_sync_mode sync;
   int read_only;
   pthread_mutex_t mu;
+  char err[640];            /* the last failure's message (error.c) */
+
+  /* Which process may write (lock.c). */
   int lock_fd;              /* LOCK, -1 when read-only (or closed in a
                             ** child process by bc_fork_child) */
   pid_t owner_pid;          /* the process that opened the store: only it
                             ** writes (lock.c, "Processes") */
+
+  /* The keydir (keydir.c, keytree.c). */
   bc_keydir kd;
+
+  /* The data files and their descriptor cache (files.c). */
   bc_file *files;           /* sorted by id; owned */
   size_t nfiles, capfiles;
   uint32_t max_open_files;  /* the descriptor cache's limit (>= 1) */
-  bc_fdslot *fdc;           /* the cache's slots, fdc_cap of them (grown up
-                            ** to max_open_files); owned */
-  uint32_t fdc_cap, fdc_n;  /* slots allocated, descriptors cached */
-  uint32_t fdc_head, fdc_tail, fdc_free; /* most, least recently used;
-                            ** free slots; BC_FDC_NIL when none */
+  struct {
+    bc_fdslot *slots;       /* cap of them (grown up to max_open_files);
+                            ** owned */
+    uint32_t cap, n;        /* slots allocated, descriptors cached */
+    uint32_t head, tail, unused; /* most, least recently used; the list
+                            ** of free slots; BC_FDC_NIL when none */
+  } fdc;                    /* the descriptor cache */
+
+  /* The writer (active.c): the active file, its buffer, undo, sync. */
   uint32_t active_id;       /* 0 when read-only */
   uint32_t next_file_id;
   uint64_t next_seq;
@@ -60,19 +72,10 @@ struct bc_store {
                             ** when never); the claim of the next COMMIT */
   int need_dirsync;         /* the directory has unsynced entries */
   uint64_t last_fsync_ms;
-  uint64_t merges, corrupt, truncated_bytes;
-  int merge_pending;        /* MERGE committed but its steps 4-6 failed */
-  bc_txn *txn;              /* the open transaction, or NULL; owned by its
-                            ** caller (bc_close frees it) */
-  uint64_t fsyncs, commits;
-  int poisoned;             /* a failed commit could not be undone on disk:
-                            ** writes refuse until the store is reopened */
   uint64_t commit_size;     /* active file size at the last standalone
                             ** commit point (active.c) */
   int dirty_tail;           /* cutting a failed write off the active file
                             ** failed: retried before any write */
-  int hold_rotation;        /* append to the active file even if full: an
-                            ** abort must follow its COMMIT in the same file */
   bc_hintbuf ahint;         /* the active file's hint, one entry per record as
                             ** it is appended (active.c), written when the
                             ** file is sealed; owned */
@@ -86,6 +89,33 @@ struct bc_store {
   int ahint_fd;
   uint64_t ahint_spilled;
   uint32_t ahint_crc;
+  pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
+  pthread_cond_t syncer_cv; /* wakes it to stop */
+  int syncer_running, syncer_stop;
+  uint64_t fsyncs;          /* bc_stats: fsyncs made (io.c counts them) */
+
+  /* Transactions (txn.c). */
+  bc_txn *txn;              /* the open transaction, or NULL; owned by its
+                            ** caller (bc_close frees it) */
+  uint64_t commits;         /* bc_stats: transactions committed */
+  int poisoned;             /* a failed commit could not be undone on disk:
+                            ** writes refuse until the store is reopened */
+  int hold_rotation;        /* append to the active file even if full: an
+                            ** abort must follow its COMMIT in the same file */
+
+  /* Merges (merge.c). */
+  uint64_t merges;          /* bc_stats: merges done */
+  int merge_pending;        /* MERGE committed but its steps 4-6 failed */
+
+  /* What recovery and replay found (recovery.c, replay.c). */
+  uint64_t corrupt, truncated_bytes; /* bc_stats: damage counted, bytes
+                            ** of unsynced tails cut */
+  int recovery_pending;     /* read-only: the last open or rebuild found
+                            ** work only a writer's open does (a merge to
+                            ** finish, leftovers, a torn or header-less
+                            ** tail): bc_stats.recovery_pending */
+
+  /* A read-only store following its writer (follow.c). */
   bc_follow *follow;        /* read-only: what bc_refresh goes on from */
   uint32_t follow_tail;     /* read-only: the file the writer may still
                             ** append to or cut back (the newest that is
@@ -99,11 +129,8 @@ struct bc_store {
                             ** was last asked (once per size) */
   uint64_t kd_gen;          /* moves on when a read-only store's keydir is
                             ** rebuilt (fold.c: a pinned bitmap dies) */
-  int recovery_pending;     /* read-only: the last open or rebuild found
-                            ** work only a writer's open does (a merge to
-                            ** finish, leftovers, a torn or header-less
-                            ** tail): bc_stats.recovery_pending */
-  /* Read snapshots (snapshot.c). */
+
+  /* Read snapshots (versions.c, snapshot.c). */
   uint64_t epoch;           /* logical changes of the keydir so far: moves
                             ** on with every key a commit (or a refresh)
                             ** changes, so equal epochs mean equal states */
@@ -113,10 +140,6 @@ struct bc_store {
   bc_file *retired;         /* merge inputs still readable by an open
                             ** snapshot (unlinked on disk); owned */
   size_t nretired, capretired;
-  pthread_t syncer;         /* BC_SYNC_NORMAL's background fsync thread */
-  pthread_cond_t syncer_cv; /* wakes it to stop */
-  int syncer_running, syncer_stop;
-  char err[640];
 };
 
 #endif /* BC_STORE_H */
