@@ -26,7 +26,6 @@
 #include "layout.h"
 #include "lock.h"
 #include "store.h"
-#include "versions.h"
 
 #include <errno.h>
 #include <fcntl.h>

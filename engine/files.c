@@ -47,6 +47,13 @@ bc_file *bc_file_get(bc_store *s, uint32_t id) {
   return lo < s->nfiles && s->files[lo].id == id ? &s->files[lo] : NULL;
 }
 
+bc_file *bc_file_find(bc_store *s, uint32_t id) {
+  bc_file *f = bc_file_get(s, id);
+  for (size_t i = 0; !f && i < s->nretired; i++)
+    if (s->retired[i].id == id) f = &s->retired[i];
+  return f;
+}
+
 bc_file *bc_file_add(bc_store *s, uint32_t id) {
   if (s->nfiles == s->capfiles) {
     size_t cap = s->capfiles ? s->capfiles * 2 : 16;

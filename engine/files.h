@@ -72,6 +72,9 @@ static inline void bc_file_damaged(bc_file *f, int why) {
 
 /* files.c: the files array (sorted by id). */
 bc_file *bc_file_get(bc_store *s, uint32_t id);
+/* A file of s->files or of s->retired (the merge inputs open snapshots may
+** still read, versions.c). */
+bc_file *bc_file_find(bc_store *s, uint32_t id);
 /* Index of the first file of s->files (sorted) with an id >= id. */
 size_t bc_file_lower_bound(const bc_store *s, uint32_t id);
 bc_file *bc_file_add(bc_store *s, uint32_t id); /* NULL on NOMEM */

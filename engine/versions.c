@@ -75,13 +75,6 @@ void bc_snap_undo(bc_store *s, uint64_t first) {
 
 /* ---------------------------------------------------- retired files */
 
-bc_file *bc_file_find(bc_store *s, uint32_t id) {
-  bc_file *f = bc_file_get(s, id);
-  for (size_t i = 0; !f && i < s->nretired; i++)
-    if (s->retired[i].id == id) f = &s->retired[i];
-  return f;
-}
-
 void bc_file_retire(bc_store *s, uint32_t id) {
   bc_file *f = bc_file_get(s, id);
   if (!f) return;

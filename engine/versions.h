@@ -58,8 +58,6 @@ void bc_snap_break_all(bc_store *s);
 ** descriptor held outside the cache) until the snapshots that may read it
 ** close. */
 void bc_file_retire(bc_store *s, uint32_t id);
-/* A file of s->files or of s->retired. */
-bc_file *bc_file_find(bc_store *s, uint32_t id);
 /* Free every group and retired file (bc_close). */
 void bc_snap_free_all(bc_store *s);
 /* Release the retired files no open group may read: those retired before
