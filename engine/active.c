@@ -164,7 +164,8 @@ static int ahint_spill(bc_store *s) {
 ** fsync, rename to .hint -- bc_hint_write's steps, in place. */
 static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
   if (ahint_spill(s) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "hint file of %010u" BC_SUFFIX_DATA ": write failed",
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "hint file of %010u" BC_SUFFIX_DATA ": write failed",
                            f->id);
   unsigned char hdr[BC_HINT_HEADER_SIZE], tr[BC_HINT_TRAILER_SIZE];
   bc_hint_header_encode(hdr, f->id, f->size);
@@ -315,7 +316,8 @@ bc_status bc_rotate(bc_store *s) {
   if (durable && bc_fsync(s, f->fd) != 0) {
     int e = errno;
     if (s->sync == BC_SYNC_FULL) back_to_commit_point(s);
-    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u" BC_SUFFIX_DATA ": fsync failed",
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "data file %010u" BC_SUFFIX_DATA ": fsync failed",
                            f->id);
   }
   if (durable) {
@@ -417,7 +419,8 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
       int err = errno;
       /* Only this record is cut: the buffer was flushed just before. */
       if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) != 0) s->dirty_tail = 1;
-      return bc_seterr_errno(s, BC_IOERR, err, "data file %010u" BC_SUFFIX_DATA ": write failed",
+      return bc_seterr_errno(s, BC_IOERR, err,
+                             "data file %010u" BC_SUFFIX_DATA ": write failed",
                              f->id);
     }
     f->size += rsz;

@@ -47,13 +47,15 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
   int fd = s->io.open(s->io.ctx, path, O_RDONLY, 0);
   if (fd < 0) {
     if (errno == ENOENT) return BC_OK;
-    return bc_seterr_errno(s, BC_IOERR, errno, "marker file BITCASK: open failed");
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "marker file " BC_FILENAME_MARKER ": open failed");
   }
   char text[128];
   ssize_t n = bc_read_all(&s->io, fd, text, sizeof text, 0);
   int e = errno;
   s->io.close(s->io.ctx, fd);
-  if (n < 0) return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: read failed");
+  if (n < 0) return bc_seterr_errno(s, BC_IOERR, e,
+                                    "marker file " BC_FILENAME_MARKER ": read failed");
   int version;
   if (bc_marker_parse(text, (size_t)n, &version, created_dir) != 0) {
     /* A strict prefix of what this library (or an older one) writes: a
@@ -67,7 +69,7 @@ bc_status bc_marker_read(bc_store *s, int *found, int *created_dir) {
         return BC_OK;
       }
     }
-    return bc_seterr(s, BC_CORRUPT, "marker file BITCASK is damaged");
+    return bc_seterr(s, BC_CORRUPT, "marker file " BC_FILENAME_MARKER " is damaged");
   }
   if (version > BC_FORMAT_VERSION)
     return bc_seterr(s, BC_VERSION,
@@ -87,19 +89,22 @@ bc_status bc_marker_write(bc_store *s, int created_dir) {
   ** write never leaves a partial BITCASK behind. */
   int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "marker file BITCASK: create failed");
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "marker file " BC_FILENAME_MARKER ": create failed");
   if (bc_write_all(&s->io, fd, text, (size_t)n, 0) != 0 ||
       (s->sync != BC_SYNC_OFF && bc_fsync(s, fd) != 0)) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, tmp);
-    return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: write failed");
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "marker file " BC_FILENAME_MARKER ": write failed");
   }
   s->io.close(s->io.ctx, fd);
   if (s->io.rename(s->io.ctx, tmp, path) != 0) {
     int e = errno;
     s->io.unlink(s->io.ctx, tmp);
-    return bc_seterr_errno(s, BC_IOERR, e, "marker file BITCASK: rename failed");
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "marker file " BC_FILENAME_MARKER ": rename failed");
   }
   if (s->sync != BC_SYNC_OFF && bc_fsync_store_dir(s) != 0)
     return bc_seterr_errno(s, BC_IOERR, errno, "fsync of the directory failed");

@@ -144,7 +144,8 @@ static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
 static bc_status unshare_linked(bc_store *s, bc_file *f) {
   struct stat sb;
   if (fstat(f->fd, &sb) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u" BC_SUFFIX_DATA ": stat failed",
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "data file %010u" BC_SUFFIX_DATA ": stat failed",
                            f->id);
   if (sb.st_nlink <= 1) return BC_OK;
   char path[PATH_MAX], tmp[PATH_MAX];

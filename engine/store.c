@@ -123,10 +123,12 @@ static bc_status prepare_dir(bc_store *s, int create) {
     char path[PATH_MAX];
     bc_path_name(s, path, BC_FILENAME_MARKER);
     if (damaged && s->io.unlink(s->io.ctx, path) != 0)
-      return bc_seterr_errno(s, BC_IOERR, errno, "removing a damaged BITCASK failed");
+      return bc_seterr_errno(s, BC_IOERR, errno,
+                             "removing a damaged " BC_FILENAME_MARKER " failed");
     bc_path_name(s, path, BC_FILENAME_MARKER_TMP);
     if (had_tmp && s->io.unlink(s->io.ctx, path) != 0 && errno != ENOENT)
-      return bc_seterr_errno(s, BC_IOERR, errno, "removing BITCASK.tmp failed");
+      return bc_seterr_errno(s, BC_IOERR, errno,
+                             "removing " BC_FILENAME_MARKER_TMP " failed");
   }
   if (n != 0)
     return bc_seterr(s, BC_NOTSTORE,
