@@ -271,8 +271,8 @@ bc_status bc_flush(bc_store *s) {
     int e = errno;
     back_to_commit_point(s);
     return bc_seterr_errno(s, BC_IOERR, e,
-                           "data file %010u" BC_SUFFIX_DATA ": write failed; the uncommitted "
-                           "writes were discarded", f->id);
+                           "data file %010u" BC_SUFFIX_DATA ": write failed; the "
+                           "uncommitted writes were discarded", f->id);
   }
   f->size += s->wlen;
   s->wlen = 0;
@@ -285,7 +285,8 @@ bc_status bc_active_create(bc_store *s) {
   uint32_t id = s->next_file_id;
   if (id == 0) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
   int fd;
-  bc_status st = bc_datafile_create(s, id, BC_SUFFIX_DATA, 0, s->sync != BC_SYNC_OFF, &fd);
+  bc_status st =
+      bc_datafile_create(s, id, BC_SUFFIX_DATA, 0, s->sync != BC_SYNC_OFF, &fd);
   if (st != BC_OK) return st;
   bc_file *f = bc_file_add(s, id);
   if (!f) {

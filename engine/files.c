@@ -91,6 +91,12 @@ void bc_file_remove(bc_store *s, uint32_t id) {
   s->nfiles--;
 }
 
+/* The suffix f's data file has now: .data.merging for a merge output not
+** yet installed (a read-only store's view), else .data. */
+static const char *data_suffix(const bc_file *f) {
+  return f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA;
+}
+
 /* ------------------------------------------------- the descriptor cache
 **
 ** An LRU of the descriptors of data files other than the active one (as
@@ -185,7 +191,7 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
   char path[PATH_MAX];
   int d;
   for (;;) {
-    bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
+    bc_path_id(s, path, f->id, data_suffix(f));
     d = s->io.open(s->io.ctx, path, O_RDONLY, 0);
     if (d >= 0) break;
     if (errno == ENOENT && f->path_merging) {
@@ -196,11 +202,11 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
     if ((errno == EMFILE || errno == ENFILE) && fdc_evict(s) == 0) continue;
     if (errno == ENOENT && s->read_only)
       return bc_seterr_errno(s, BC_IOERR, errno,
-                             "data file %010u" BC_SUFFIX_DATA ": open failed: the writer "
-                             "removed it (a merge) since this reader listed "
+                             "data file %010u" BC_SUFFIX_DATA ": open failed: the "
+                             "writer removed it (a merge) since this reader listed "
                              "the files; bc_refresh catches up", f->id);
-    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed",
-                           f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
+    return bc_seterr_errno(s, BC_IOERR, errno, "data file %010u%s: open failed", f->id,
+                           data_suffix(f));
   }
   uint32_t i = s->fdc.unused;
   s->fdc.unused = s->fdc.slots[i].next;
@@ -216,7 +222,7 @@ bc_status bc_file_fd(bc_store *s, bc_file *f, int *fd) {
 int bc_file_stat(bc_store *s, bc_file *f, struct stat *sb) {
   if (f->fd >= 0) return fstat(f->fd, sb);
   char path[PATH_MAX];
-  bc_path_id(s, path, f->id, f->path_merging ? BC_SUFFIX_DATA_MERGING : BC_SUFFIX_DATA);
+  bc_path_id(s, path, f->id, data_suffix(f));
   return stat(path, sb);
 }
 
@@ -250,8 +256,8 @@ bc_status bc_file_read_header(bc_store *s, bc_file *f, int merging) {
   if (f->header_ok) {
     if (version > BC_FORMAT_VERSION)
       return bc_seterr(s, BC_VERSION,
-                       "data file %010u" BC_SUFFIX_DATA " has format %u, newer than this "
-                       "library's %d", id, version, BC_FORMAT_VERSION);
+                       "data file %010u" BC_SUFFIX_DATA " has format %u, newer "
+                       "than this library's %d", id, version, BC_FORMAT_VERSION);
     if (version < 1) f->header_ok = 0;
     f->version = version;
     f->merged = (flags & BC_FILE_FLAG_MERGED) != 0;

@@ -64,10 +64,11 @@ typedef struct recovery {
   int tail_synced;      /* a writer fsync'd the tail after changing it */
 } recovery;
 
-/* ------------------------------------------------------- steps 1 to 3 */
+/* ------------------------------------------ before the files are read */
 
-/* Step 1: an interrupted merge.  A writer redoes a committed one and lists
-** the directory again; a read-only open keeps its manifest in r->m. */
+/* An interrupted merge (docs/FORMAT.md Recovery 1).  A writer redoes a
+** committed one and lists the directory again; a read-only open keeps its
+** manifest in r->m. */
 static bc_status finish_merge(recovery *r) {
   bc_store *s = r->s;
   if (!r->dl.has_merge) return BC_OK;
@@ -108,7 +109,7 @@ static void choose_next_file_id(recovery *r) {
   r->s->next_file_id = max_id == UINT32_MAX ? 0 : max_id + 1;
 }
 
-/* Step 3, a writer: delete the leftovers of an unfinished merge or hint
+/* A writer: delete the leftovers of an unfinished merge or hint
 ** write.  (A read-only open leaves them and says so: recovery_pending.) */
 static bc_status remove_leftovers(bc_store *s, const bc_dirlist *dl) {
   char path[PATH_MAX];
@@ -154,8 +155,9 @@ static bc_status unshare_linked(bc_store *s, bc_file *f) {
   int fd = s->io.open(s->io.ctx, tmp, O_RDWR | O_CREAT | O_EXCL, 0644);
   if (fd < 0)
     return bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u" BC_SUFFIX_DATA " has %ju hard links (a linked copy "
-                           "of the store?): creating its private copy failed",
+                           "data file %010u" BC_SUFFIX_DATA " has %ju hard links (a "
+                           "linked copy of the store?): creating its private copy "
+                           "failed",
                            f->id, (uintmax_t)sb.st_nlink);
   enum { CHUNK = 1 << 20 };
   unsigned char *buf = malloc(CHUNK);
@@ -166,16 +168,16 @@ static bc_status unshare_linked(bc_store *s, bc_file *f) {
     ssize_t n = bc_read_all(&s->io, f->fd, buf, want, off);
     if (n != (ssize_t)want || bc_write_all(&s->io, fd, buf, want, off) != 0)
       st = bc_seterr_errno(s, BC_IOERR, errno,
-                           "data file %010u" BC_SUFFIX_DATA ": copying it off its hard links "
-                           "failed", f->id);
+                           "data file %010u" BC_SUFFIX_DATA ": copying it off its "
+                           "hard links failed", f->id);
     off += want;
   }
   free(buf);
   if (st == BC_OK && (bc_fsync(s, fd) != 0 || s->io.rename(s->io.ctx, tmp, path) != 0 ||
                       bc_fsync_store_dir(s) != 0))
     st = bc_seterr_errno(s, BC_IOERR, errno,
-                         "data file %010u" BC_SUFFIX_DATA ": installing its private copy failed",
-                         f->id);
+                         "data file %010u" BC_SUFFIX_DATA ": installing its private "
+                         "copy failed", f->id);
   if (st != BC_OK) {
     s->io.close(s->io.ctx, fd);
     (void)s->io.unlink(s->io.ctx, tmp);
@@ -189,7 +191,7 @@ static bc_status unshare_linked(bc_store *s, bc_file *f) {
 
 /* ------------------------------------------------------ the data files */
 
-/* Step 4: the set of data files, each added to s->files with its header
+/* The set of data files, each added to s->files with its header
 ** read.  Read-only with an unfinished (committed) merge: drop its inputs,
 ** add its outputs from wherever they are.  Then a placeholder for each hint
 ** whose data file is gone. */
@@ -228,7 +230,7 @@ static bc_status add_files(recovery *r) {
   return BC_OK;
 }
 
-/* Step 5: the tail -- the newest file that is not a merge output, or the
+/* The tail -- the newest file that is not a merge output, or the
 ** newest file of all if its header is missing or torn, it is no longer
 ** than a header and it has no hint file, which only a crash while creating
 ** the next active file leaves.  A bad header anywhere else is damage. */
@@ -261,7 +263,7 @@ static int hint_listed(const recovery *r, const bc_file *f, int merging) {
          (merging && bc_ids_has(r->dl.hint_merging, r->dl.nhint_merging, f->id));
 }
 
-/* Step 6: map the hint files ahead and read their counts, so that the
+/* Map the hint files ahead and read their counts, so that the
 ** keydir is sized once for the keys of every merged file before the first
 ** is inserted, rather than rehashed as each file's keys arrive.  The
 ** outputs of a merge hold each live key once, so their counts add up; the
@@ -418,8 +420,9 @@ static bc_status read_records(recovery *r, bc_file *f, uint64_t from, int is_tai
   return BC_OK;
 }
 
-/* Step 7, for s->files[i]: its header first when it is the tail's and
-** missing, then its hint, then the records the hint does not cover. */
+/* Read s->files[i] (docs/FORMAT.md Recovery 2 and 3): its header first when
+** it is the tail's and missing, then its hint, then the records the hint does
+** not cover. */
 static bc_status read_file(recovery *r, size_t i) {
   bc_store *s = r->s;
   bc_file *f = &s->files[i];
@@ -446,11 +449,11 @@ static bc_status read_file(recovery *r, size_t i) {
   return read_records(r, f, from, is_tail);
 }
 
-/* ------------------------------------------------------ steps 8 and 9 */
+/* ------------------------------------------ after the files are read */
 
-/* Step 8: what every file read leaves to settle: placeholders of hints
-** that proved invalid, the last COMMIT, the deleted markers, next_seq and
-** the spread of damage. */
+/* What reading every file leaves to settle (docs/FORMAT.md Recovery 4):
+** placeholders of hints that proved invalid, the last COMMIT, the deleted
+** markers, next_seq and the spread of damage. */
 static bc_status settle(recovery *r) {
   bc_store *s = r->s;
   /* A hint left of a missing data file that proved invalid is no evidence
@@ -473,11 +476,11 @@ static bc_status settle(recovery *r) {
   return BC_OK;
 }
 
-/* Step 9, a writer: the tail goes on as the active file -- even when merge
-** outputs have higher ids: every record appended to it is newer than
-** theirs -- unless it is sealed (it has a hint), damaged or of an older
-** format (a format-2 record in an older file would be misread); else a new
-** active file. */
+/* A writer (docs/FORMAT.md Recovery 5): the tail goes on as the active file
+** -- even when merge outputs have higher ids: every record appended to it is
+** newer than theirs -- unless it is sealed (it has a hint), damaged or of an
+** older format (a format-2 record in an older file would be misread); else a
+** new active file. */
 static bc_status choose_active(recovery *r) {
   bc_store *s = r->s;
   bc_file *last = r->tail ? bc_file_get(s, r->tail) : NULL;

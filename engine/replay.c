@@ -412,14 +412,14 @@ static bc_status on_tail_second(void *arg, const bc_recinfo *ri) {
 }
 
 /* (See replay.h.)  Read the records of the tail file f in [from, size)
-** (docs/FORMAT.md Recovery 3).  *end receives where its unsynced tail starts (size if it
-** has none): the first damaged or cut-short record at or after D, the
-** highest durability claim of a valid COMMIT in f.  D is known only at the
-** end of the file, so the first pass applies records up to the first
-** damage and reads the rest for claims only; when that damage lies below D
-** (a valid COMMIT after it claims it durable) a second pass reads on from
-** it.  Without damage, one pass.  rc->claim keeps the highest claim read,
-** for a follower's next read of the same file. */
+** (docs/FORMAT.md Recovery 3).  *end receives where its unsynced tail starts
+** (size if it has none): the first damaged or cut-short record at or after D,
+** the highest durability claim of a valid COMMIT in f.  D is known only at
+** the end of the file, so the first pass applies records up to the first
+** damage and reads the rest for claims only; when that damage lies below D (a
+** valid COMMIT after it claims it durable) a second pass reads on from it.
+** Without damage, one pass.  rc->claim keeps the highest claim read, for a
+** follower's next read of the same file. */
 bc_status bc_replay_tail(bc_replay *rc, bc_file *f, uint64_t from, uint64_t size,
                          uint64_t *end) {
   bc_store *s = rc->s;

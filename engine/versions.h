@@ -30,7 +30,8 @@ struct bc_sgroup {
 };
 
 /* Why a group is broken (bc_sgroup.broken). */
-enum { BC_BROKEN_NONE = 0, BC_BROKEN_NOMEM, BC_BROKEN_UNDONE, BC_BROKEN_FILE, BC_BROKEN_RELOAD };
+enum { BC_BROKEN_NONE = 0, BC_BROKEN_NOMEM, BC_BROKEN_UNDONE, BC_BROKEN_FILE,
+       BC_BROKEN_RELOAD };
 
 /* Save, in every open snapshot group that has no version of key yet, the
 ** key's state before a logical change: old (the live entry about to
