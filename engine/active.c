@@ -1,6 +1,7 @@
 /*
 ** active.c -- the write path: the active data file, its write buffer, the
-** undo log that makes a failed write leave no trace, rotation, and sync.
+** undo log that makes a failed write leave no trace, rotation, and the sync
+** policy (bc_sync_active, and sync=normal's background syncer thread).
 **
 ** Invariants:
 **  - Exactly one active file (s->active_id) when writable.  Its bytes
@@ -45,28 +46,31 @@
 **    bc_hint_write does.  A failed spill drops the hint; a crash leaves the
 **    .hint.tmp, which the next writer's open removes.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "hint.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
+#include "txn.h"
+#include "versions.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Bytes of hint entries of the active file held in memory before they are
 ** appended to its .hint.tmp: what the in-memory hint costs at most, per
 ** store, instead of up to 40 bytes + the key per record of a whole file. */
 #define AHINT_SPILL (256u * 1024u)
-
-void bc_acct(bc_store *s, const bc_entry *e, int add) {
-  if (bc_e_deleted(e)) return;
-  bc_file *f = bc_file_get(s, e->file_id);
-  if (!f) return;
-  uint64_t n = bc_entry_rec_size(e);
-  if (add)
-    f->live_bytes += n;
-  else
-    f->live_bytes = f->live_bytes >= n ? f->live_bytes - n : 0;
-}
 
 /* Forget the undo log after the buffered records reached the file: free the
 ** entries that tombstones unlinked. */
@@ -109,7 +113,7 @@ static void undo_all(bc_store *s) {
 static void ahint_tmp_remove(bc_store *s) {
   if (!s->ahint_tmp) return;
   char path[PATH_MAX];
-  bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+  bc_path_id(s, path, s->ahint_id, BC_SUFFIX_HINT_TMP);
   s->io.close(s->io.ctx, s->ahint_fd);
   if (!bc_foreign(s)) s->io.unlink(s->io.ctx, path);
   s->ahint_tmp = 0;
@@ -137,7 +141,7 @@ static int ahint_spill(bc_store *s) {
   if (n == 0) return 0;
   if (!s->ahint_tmp) {
     char path[PATH_MAX];
-    bc_path_id(s, path, s->ahint_id, ".hint.tmp");
+    bc_path_id(s, path, s->ahint_id, BC_SUFFIX_HINT_TMP);
     int fd = s->io.open(s->io.ctx, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return -1;
     s->ahint_fd = fd;
@@ -157,7 +161,8 @@ static int ahint_spill(bc_store *s) {
 ** fsync, rename to .hint -- bc_hint_write's steps, in place. */
 static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
   if (ahint_spill(s) != 0)
-    return bc_seterr_errno(s, BC_IOERR, errno, "hint file of %010u.data: write failed",
+    return bc_seterr_errno(s, BC_IOERR, errno,
+                           "hint file of %010u" BC_SUFFIX_DATA ": write failed",
                            f->id);
   unsigned char hdr[BC_HINT_HEADER_SIZE], tr[BC_HINT_TRAILER_SIZE];
   bc_hint_header_encode(hdr, f->id, f->size);
@@ -166,8 +171,8 @@ static bc_status ahint_seal(bc_store *s, bc_file *f, int durable) {
   bc_hint_trailer_encode_crc(tr, s->ahint.count, crc);
   uint64_t end = BC_HINT_HEADER_SIZE + s->ahint_spilled;
   char tmp[PATH_MAX], final[PATH_MAX];
-  bc_path_id(s, tmp, f->id, ".hint.tmp");
-  bc_path_id(s, final, f->id, ".hint");
+  bc_path_id(s, tmp, f->id, BC_SUFFIX_HINT_TMP);
+  bc_path_id(s, final, f->id, BC_SUFFIX_HINT);
   if (bc_write_all(&s->io, s->ahint_fd, tr, sizeof tr, end) != 0 ||
       bc_write_all(&s->io, s->ahint_fd, hdr, sizeof hdr, 0) != 0 ||
       (durable && bc_fsync(s, s->ahint_fd) != 0))
@@ -249,7 +254,7 @@ bc_status bc_check_tail(bc_store *s) {
     return BC_OK;
   }
   return bc_seterr_errno(s, BC_IOERR, errno,
-                         "cutting a failed write off data file %010u.data "
+                         "cutting a failed write off data file %010u" BC_SUFFIX_DATA " "
                          "failed; writes are refused until that succeeds",
                          s->active_id);
 }
@@ -263,8 +268,8 @@ bc_status bc_flush(bc_store *s) {
     int e = errno;
     back_to_commit_point(s);
     return bc_seterr_errno(s, BC_IOERR, e,
-                           "data file %010u.data: write failed; the uncommitted "
-                           "writes were discarded", f->id);
+                           "data file %010u" BC_SUFFIX_DATA ": write failed; the "
+                           "uncommitted writes were discarded", f->id);
   }
   f->size += s->wlen;
   s->wlen = 0;
@@ -277,12 +282,13 @@ bc_status bc_active_create(bc_store *s) {
   uint32_t id = s->next_file_id;
   if (id == 0) return bc_seterr(s, BC_IOERR, "file ids are exhausted");
   int fd;
-  bc_status st = bc_datafile_create(s, id, ".data", 0, s->sync != BC_SYNC_OFF, &fd);
+  bc_status st =
+      bc_datafile_create(s, id, BC_SUFFIX_DATA, 0, s->sync != BC_SYNC_OFF, &fd);
   if (st != BC_OK) return st;
   bc_file *f = bc_file_add(s, id);
   if (!f) {
     char path[PATH_MAX];
-    bc_path_id(s, path, id, ".data");
+    bc_path_id(s, path, id, BC_SUFFIX_DATA);
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, path);
     return bc_seterr(s, BC_NOMEM, "out of memory");
@@ -308,7 +314,8 @@ bc_status bc_rotate(bc_store *s) {
   if (durable && bc_fsync(s, f->fd) != 0) {
     int e = errno;
     if (s->sync == BC_SYNC_FULL) back_to_commit_point(s);
-    return bc_seterr_errno(s, BC_IOERR, e, "data file %010u.data: fsync failed",
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "data file %010u" BC_SUFFIX_DATA ": fsync failed",
                            f->id);
   }
   if (durable) {
@@ -337,7 +344,7 @@ bc_status bc_rotate(bc_store *s) {
     f = bc_file_get(s, old);
     if (f->has_hint) {
       char path[PATH_MAX];
-      bc_path_id(s, path, old, ".hint");
+      bc_path_id(s, path, old, BC_SUFFIX_HINT);
       s->io.unlink(s->io.ctx, path);
       f->has_hint = 0;
     }
@@ -410,7 +417,8 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
       int err = errno;
       /* Only this record is cut: the buffer was flushed just before. */
       if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)f->size) != 0) s->dirty_tail = 1;
-      return bc_seterr_errno(s, BC_IOERR, err, "data file %010u.data: write failed",
+      return bc_seterr_errno(s, BC_IOERR, err,
+                             "data file %010u" BC_SUFFIX_DATA ": write failed",
                              f->id);
     }
     f->size += rsz;
@@ -469,8 +477,8 @@ bc_status bc_sync_active(bc_store *s, int force) {
   if (st != BC_OK) return st;
   if (s->sync == BC_SYNC_OFF) return BC_OK;
   uint64_t now = bc_now_ms();
-  /* BC_SYNC_NORMAL leaves the fsync to the store's background thread (see
-  ** store.c), or without one does it here at most every BC_NORMAL_SYNC_MS. */
+  /* BC_SYNC_NORMAL leaves the fsync to the store's background thread (the
+  ** syncer, below), or without one does it here at most every BC_NORMAL_SYNC_MS. */
   int due = s->sync == BC_SYNC_FULL || force ||
             (!s->syncer_running && now - s->last_fsync_ms >= BC_NORMAL_SYNC_MS);
   int failed = 0, err = 0;
@@ -504,4 +512,58 @@ bc_status bc_sync_active(bc_store *s, int force) {
   }
   if (s->sync == BC_SYNC_FULL && due) commit_point(s);
   return BC_OK;
+}
+
+/* ------------------------------------------------------------ the syncer */
+
+/* BC_SYNC_NORMAL: fsync the active file every BC_NORMAL_SYNC_MS / 2 while it
+** holds unsynced bytes, so a commit is on stable storage within about
+** BC_NORMAL_SYNC_MS.  Only fsyncs: the write buffer is flushed by the
+** writers (a commit always flushes), whose errors then reach a caller. */
+static void *syncer_main(void *arg) {
+  bc_store *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->syncer_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)BC_NORMAL_SYNC_MS / 2 * 1000000u;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&s->syncer_cv, &s->mu, &ts);
+    if (s->syncer_stop) break;
+    bc_file *f = bc_file_get(s, s->active_id);
+    if (s->need_fsync && f && bc_fsync(s, f->fd) == 0) {
+      s->need_fsync = 0;
+      s->last_fsync_ms = bc_now_ms();
+      s->active_synced = f->size;
+    }
+    if (s->need_dirsync && bc_fsync_store_dir(s) == 0) s->need_dirsync = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+void bc_syncer_start(bc_store *s) {
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0) return;
+  int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+           pthread_cond_init(&s->syncer_cv, &ca) == 0;
+  pthread_condattr_destroy(&ca);
+  if (!ok) return;
+  if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0) {
+    pthread_cond_destroy(&s->syncer_cv);
+    return; /* bc_sync_active then fsyncs on commits itself */
+  }
+  s->syncer_running = 1;
+}
+
+void bc_syncer_stop(bc_store *s) {
+  if (!s->syncer_running) return;
+  pthread_mutex_lock(&s->mu);
+  s->syncer_stop = 1;
+  pthread_cond_signal(&s->syncer_cv);
+  pthread_mutex_unlock(&s->mu);
+  pthread_join(s->syncer, NULL);
+  pthread_cond_destroy(&s->syncer_cv);
+  s->syncer_running = 0;
 }

@@ -16,7 +16,16 @@
 **    nothing valid follows (*bad).  Whether damage is a torn tail or
 **    corruption is the caller's call (recovery.c).
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -45,7 +45,13 @@
 ** whose new keys are not in the keydir, and when the snapshot's memory
 ** cannot be had.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "keydir.h"
+#include "snapshot.h"
+#include "store.h"
+#include "txn.h"
 
 #include <stdlib.h>
 

@@ -24,7 +24,16 @@
 **    for the tail file, of a rotation cut short): recovery.c decides what
 **    it is worth.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "hint.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

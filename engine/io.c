@@ -12,7 +12,9 @@
 **    did write before failing are the caller's to truncate away.
 **  - bc_posix_io is const: the engine has no global mutable state.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "io.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -23,7 +23,12 @@
 ** as the overlay (snapshot.c): then the keys and versions returned are
 ** those of the snapshot, whatever changes between steps.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "keydir.h"
+#include "snapshot.h"
+#include "store.h"
+#include "txn.h"
 
 #include <stdlib.h>
 #include <string.h>

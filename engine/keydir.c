@@ -66,7 +66,8 @@
 ** the arena's last chunk, under 256 KiB; the ordered index, 4.4 (full
 ** leaves of 124 refs, inner nodes, shortest separators).
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "keydir.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -31,7 +31,8 @@
 ** kd->version; a bc_kpos is valid while the version it was taken at holds.
 */
 /* qsort_r needs _GNU_SOURCE, which the Makefile defines. */
-#include "internal.h"
+#include "bitcask.h"
+#include "keydir.h"
 
 #include <stdlib.h>
 #include <string.h>

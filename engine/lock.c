@@ -23,7 +23,12 @@
 ** died, the lock is free for anyone.  The POSIX I/O opens every descriptor
 ** O_CLOEXEC (io.c), so a program exec'd by the writer holds none.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "io.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,9 +41,10 @@
 
 bc_status bc_lock_acquire(bc_store *s) {
   char path[PATH_MAX];
-  bc_path_name(s, path, "LOCK");
+  bc_path_name(s, path, BC_FILENAME_LOCK);
   int fd = s->io.open(s->io.ctx, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return bc_seterr_errno(s, BC_IOERR, errno, "lock file LOCK: open failed");
+  if (fd < 0) return bc_seterr_errno(s, BC_IOERR, errno,
+                                     "lock file " BC_FILENAME_LOCK ": open failed");
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     if (e == EWOULDBLOCK) {
@@ -51,7 +57,8 @@ bc_status bc_lock_acquire(bc_store *s) {
                        pid[0] ? pid : "(unknown)");
     }
     s->io.close(s->io.ctx, fd);
-    return bc_seterr_errno(s, BC_IOERR, e, "lock file LOCK: flock failed");
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "lock file " BC_FILENAME_LOCK ": flock failed");
   }
   char pid[32];
   int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
@@ -59,7 +66,8 @@ bc_status bc_lock_acquire(bc_store *s) {
       bc_write_all(&s->io, fd, pid, (size_t)n, 0) != 0) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
-    return bc_seterr_errno(s, BC_IOERR, e, "lock file LOCK: write failed");
+    return bc_seterr_errno(s, BC_IOERR, e,
+                           "lock file " BC_FILENAME_LOCK ": write failed");
   }
   s->lock_fd = fd;
   return BC_OK;
@@ -67,7 +75,7 @@ bc_status bc_lock_acquire(bc_store *s) {
 
 int bc_lock_writer_gone(bc_store *s) {
   char path[PATH_MAX], pid[32];
-  bc_path_name(s, path, "LOCK");
+  bc_path_name(s, path, BC_FILENAME_LOCK);
   int fd = s->io.open(s->io.ctx, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return errno == ENOENT; /* never written */
   ssize_t n = bc_read_all(&s->io, fd, pid, sizeof pid - 1, 0);

@@ -59,7 +59,20 @@
 ** deleting the old files; the CRC check, one user-space copy and the sort
 ** of the live entries are the rest.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "hint.h"
+#include "io.h"
+#include "keydir.h"
+#include "layout.h"
+#include "merge.h"
+#include "replay.h"
+#include "store.h"
+#include "versions.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

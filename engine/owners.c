@@ -16,7 +16,12 @@
 **    read-modify-write is serialised between the threads of that process by
 **    the caller.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "error.h"
+#include "io.h"
+#include "layout.h"
+#include "lock.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,21 +65,24 @@ bc_status bc_owners_read(bc_store *s, char **text, size_t *len) {
   *text = NULL;
   *len = 0;
   pthread_mutex_lock(&s->mu);
-  bc_path_name(s, path, "OWNERS");
+  bc_path_name(s, path, BC_FILENAME_OWNERS);
   bc_status st = BC_OK;
   int fd = s->io.open(s->io.ctx, path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
     if (errno != ENOENT)
-      st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: open failed");
+      st = bc_seterr_errno(s, BC_IOERR, errno,
+                           "owners file " BC_FILENAME_OWNERS ": open failed");
     goto done;
   }
   const char *what = "";
   long long size = 0;
   st = owners_slurp(&s->io, fd, text, len, &what, &size);
   if (st == BC_IOERR)
-    st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: %s failed", what);
+    st = bc_seterr_errno(s, BC_IOERR, errno,
+                         "owners file " BC_FILENAME_OWNERS ": %s failed", what);
   else if (st == BC_CORRUPT)
-    st = bc_seterr(s, BC_CORRUPT, "owners file OWNERS is %lld bytes, more than "
+    st = bc_seterr(s, BC_CORRUPT,
+                   "owners file " BC_FILENAME_OWNERS " is %lld bytes, more than "
                    "the %u an owners file may have", size, (unsigned)BC_OWNERS_MAX);
   else if (st == BC_NOMEM)
     st = bc_seterr(s, BC_NOMEM, "out of memory");
@@ -88,7 +96,8 @@ bc_status bc_owners_peek(const char *dir, char **text, size_t *len) {
   char path[PATH_MAX];
   *text = NULL;
   *len = 0;
-  if (!dir || snprintf(path, sizeof path, "%s/OWNERS", dir) >= (int)sizeof path)
+  if (!dir || snprintf(path, sizeof path,
+                       "%s/" BC_FILENAME_OWNERS, dir) >= (int)sizeof path)
     return BC_INVALID;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -112,12 +121,13 @@ bc_status bc_owners_write(bc_store *s, const char *text, size_t len) {
                      "limit of %u", len, (unsigned)BC_OWNERS_MAX);
   char path[PATH_MAX], tmp[PATH_MAX];
   pthread_mutex_lock(&s->mu);
-  bc_path_name(s, path, "OWNERS");
-  bc_path_name(s, tmp, "OWNERS.tmp");
+  bc_path_name(s, path, BC_FILENAME_OWNERS);
+  bc_path_name(s, tmp, BC_FILENAME_OWNERS_TMP);
   bc_status st = BC_OK;
   int fd = s->io.open(s->io.ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    st = bc_seterr_errno(s, BC_IOERR, errno, "owners file OWNERS: create failed");
+    st = bc_seterr_errno(s, BC_IOERR, errno,
+                         "owners file " BC_FILENAME_OWNERS ": create failed");
     goto done;
   }
   if (bc_write_all(&s->io, fd, text, len, 0) != 0 ||
@@ -125,14 +135,16 @@ bc_status bc_owners_write(bc_store *s, const char *text, size_t len) {
     int e = errno;
     s->io.close(s->io.ctx, fd);
     s->io.unlink(s->io.ctx, tmp);
-    st = bc_seterr_errno(s, BC_IOERR, e, "owners file OWNERS: write failed");
+    st = bc_seterr_errno(s, BC_IOERR, e,
+                         "owners file " BC_FILENAME_OWNERS ": write failed");
     goto done;
   }
   s->io.close(s->io.ctx, fd);
   if (s->io.rename(s->io.ctx, tmp, path) != 0) {
     int e = errno;
     s->io.unlink(s->io.ctx, tmp);
-    st = bc_seterr_errno(s, BC_IOERR, e, "owners file OWNERS: rename failed");
+    st = bc_seterr_errno(s, BC_IOERR, e,
+                         "owners file " BC_FILENAME_OWNERS ": rename failed");
     goto done;
   }
   if (s->sync != BC_SYNC_OFF && bc_fsync_store_dir(s) != 0)

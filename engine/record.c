@@ -18,7 +18,8 @@
 **  - Decoders never trust a size before range-checking it; a header that
 **    decodes is "plausible", the CRC over the whole record settles it.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "format.h"
 
 #include <isa-l/crc.h>
 #include <libdeflate.h>

@@ -40,143 +40,28 @@
 ** The merge redirects the keydir's entries to copies of the same records
 ** (same seq, same bytes), so a snapshot reading through the keydir reads
 ** the same version after a merge as before.
+**
+** This file holds the public side: opening, moving on, closing and reading
+** snapshots (the groups' lifetimes).  What the writer, replay and merge
+** call -- saving pre-images, breaking groups, retiring files -- is
+** versions.c's.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "follow.h"
+#include "keydir.h"
+#include "snapshot.h"
+#include "store.h"
+#include "versions.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-struct bc_sgroup {
-  uint64_t epoch;      /* s->epoch when it was created */
-  uint64_t serial;     /* s->snap_serial it got (1, 2, ...) */
-  uint64_t count;      /* live keys at that epoch */
-  uint32_t nref;       /* bc_snapshot handles on it */
-  int ov_init;         /* ov is initialised (at the first saved version) */
-  int broken;          /* BROKEN_*: it cannot serve its state; reads fail */
-  bc_keydir ov;        /* pre-images: key -> its entry at the epoch, or a
-                       ** deleted entry when it was absent */
-  bc_sgroup *older, *newer;
-};
-
-/* Why a group is broken (bc_sgroup.broken). */
-enum { BROKEN_NONE = 0, BROKEN_NOMEM, BROKEN_UNDONE, BROKEN_FILE, BROKEN_RELOAD };
-
-/* Break every open group for `why` (the first cause stays). */
-static void break_all(bc_store *s, int why) {
-  for (bc_sgroup *g = s->snap_newest; g; g = g->older)
-    if (!g->broken) g->broken = why;
-}
 
 struct bc_snapshot {
   bc_store *s;
   bc_sgroup *g;
 };
-
-/* ---------------------------------------------------------- the hook */
-
-void bc_snap_save(bc_store *s, const void *key, size_t klen, const bc_entry *old) {
-  uint64_t h = 0;
-  int hashed = 0;
-  for (bc_sgroup *g = s->snap_newest; g; g = g->older) {
-    if (g->broken) continue;
-    if (!g->ov_init) {
-      if (bc_kd_init(&g->ov, s->kd.seed) != 0) {
-        g->broken = BROKEN_NOMEM;
-        continue;
-      }
-      g->ov_init = 1;
-    }
-    if (!hashed) {
-      h = bc_kd_hash(&g->ov, key, klen); /* every overlay shares the seed */
-      hashed = 1;
-    }
-    int created;
-    bc_entry *e = bc_kd_upsert_h(&g->ov, key, klen, h, &created);
-    if (!e) {
-      g->broken = BROKEN_NOMEM;
-      continue;
-    }
-    if (!created) break; /* this group and every older one have it */
-    if (old) {
-      e->seqmeta = old->seqmeta;
-      e->loc = old->loc & ~BC_E_DELETED; /* same key: same klen bits */
-      e->file_id = old->file_id;
-      e->vsize = old->vsize;
-    } else {
-      bc_e_set(e, 0, 0, 0, 0, 0, 1);
-    }
-  }
-}
-
-void bc_snap_undo(bc_store *s, uint64_t first) {
-  s->epoch++;
-  for (bc_sgroup *g = s->snap_newest; g && g->epoch >= first; g = g->older)
-    if (!g->broken) g->broken = BROKEN_UNDONE;
-}
-
-/* ---------------------------------------------------- retired files */
-
-bc_file *bc_file_find(bc_store *s, uint32_t id) {
-  bc_file *f = bc_file_get(s, id);
-  for (size_t i = 0; !f && i < s->nretired; i++)
-    if (s->retired[i].id == id) f = &s->retired[i];
-  return f;
-}
-
-void bc_file_retire(bc_store *s, uint32_t id) {
-  bc_file *f = bc_file_get(s, id);
-  if (!f) return;
-  if (!s->snap_newest || f->missing) {
-    bc_file_remove(s, id);
-    return;
-  }
-  if (s->nretired == s->capretired) {
-    size_t cap = s->capretired ? s->capretired * 2 : 8;
-    bc_file *r = realloc(s->retired, cap * sizeof *r);
-    if (!r) {
-      /* Cannot keep it: the snapshots that may read it cannot serve. */
-      break_all(s, BROKEN_NOMEM);
-      bc_file_remove(s, id);
-      return;
-    }
-    s->retired = r;
-    s->capretired = cap;
-  }
-  /* Readable after the unlink: its mapping, else its descriptor, held
-  ** outside the cache (the cache would close it, and the name is gone).
-  ** A mapping made while it was the active file may end short of it (a
-  ** transaction that grew it past max_file_size): mapped again whole. */
-  if (f->map && f->map_len < f->size) bc_file_unmap(f);
-  if (!f->map) bc_file_map(s, f);
-  if (!f->map || f->map_len < f->size) {
-    int fd;
-    if (bc_file_fd(s, f, &fd) == BC_OK) bc_file_uncache(s, f);
-    else break_all(s, BROKEN_FILE); /* neither: its name goes at the unlink */
-  }
-  bc_file *r = &s->retired[s->nretired++];
-  *r = *f;
-  r->retired = s->snap_serial;
-  /* The struct moved: s->files forgets it without closing what r holds. */
-  f->map = NULL;
-  f->map_len = 0;
-  f->fd = -1;
-  f->slot = 0;
-  bc_file_remove(s, id);
-}
-
-static void retired_release(bc_store *s, uint64_t oldest_serial) {
-  size_t w = 0;
-  for (size_t i = 0; i < s->nretired; i++) {
-    bc_file *f = &s->retired[i];
-    if (oldest_serial && f->retired >= oldest_serial) {
-      s->retired[w++] = *f;
-      continue;
-    }
-    bc_file_unmap(f);
-    if (f->fd >= 0) s->io.close(s->io.ctx, f->fd);
-  }
-  s->nretired = w;
-}
 
 /* --------------------------------------------------------- groups */
 
@@ -188,7 +73,7 @@ static void group_unref(bc_store *s, bc_sgroup *g) {
   else s->snap_newest = g->older;
   if (g->ov_init) bc_kd_free(&g->ov);
   free(g);
-  if (s->nretired) retired_release(s, s->snap_oldest ? s->snap_oldest->serial : 0);
+  if (s->nretired) bc_retired_release(s, s->snap_oldest ? s->snap_oldest->serial : 0);
 }
 
 /* A group at the current epoch (shared or new), with a reference.  spare:
@@ -216,20 +101,6 @@ static bc_sgroup *group_now(bc_store *s, bc_sgroup **spare) {
   else s->snap_oldest = g;
   s->snap_newest = g;
   return g;
-}
-
-void bc_snap_free_all(bc_store *s) {
-  while (s->snap_oldest) {
-    bc_sgroup *g = s->snap_oldest;
-    s->snap_oldest = g->newer;
-    if (g->ov_init) bc_kd_free(&g->ov);
-    free(g);
-  }
-  s->snap_newest = NULL;
-  retired_release(s, 0);
-  free(s->retired);
-  s->retired = NULL;
-  s->capretired = 0;
 }
 
 /* ------------------------------------------------------ public API */
@@ -300,14 +171,14 @@ bc_keydir *bc_snap_overlay(bc_snapshot *sn) {
 
 bc_status bc_snap_check(const bc_snapshot *sn) {
   switch (sn->g->broken) {
-  case BROKEN_NONE: return BC_OK;
-  case BROKEN_NOMEM:
+  case BC_BROKEN_NONE: return BC_OK;
+  case BC_BROKEN_NOMEM:
     return bc_seterr(sn->s, BC_NOMEM, "out of memory keeping a snapshot's "
                      "versions: it cannot be read any more (reopen it)");
-  case BROKEN_UNDONE:
+  case BC_BROKEN_UNDONE:
     return bc_seterr(sn->s, BC_IOERR, "the snapshot saw standalone writes that "
                      "were undone when their bc_sync failed (reopen it)");
-  case BROKEN_FILE:
+  case BC_BROKEN_FILE:
     return bc_seterr(sn->s, BC_IOERR, "a data file the snapshot reads was merged "
                      "away and could not be kept open (reopen it)");
   default:
@@ -316,8 +187,6 @@ bc_status bc_snap_check(const bc_snapshot *sn) {
                      "serve its state (reopen it)");
   }
 }
-
-void bc_snap_break_all(bc_store *s) { break_all(s, BROKEN_RELOAD); }
 
 const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen) {
   const bc_keydir *ov = bc_snap_overlay(sn);

@@ -38,7 +38,17 @@
 **  - A doomed transaction (buffered records lost to a failed write) can only
 **    roll back.
 */
-#include "internal.h"
+#include "bitcask.h"
+#include "datafile.h"
+#include "error.h"
+#include "files.h"
+#include "format.h"
+#include "keydir.h"
+#include "lock.h"
+#include "store.h"
+#include "txn.h"
+#include "versions.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <stdlib.h>

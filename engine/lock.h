@@ -1,0 +1,24 @@
+/*
+** lock.h -- lock.c's interface: the LOCK file and which process may write.
+*/
+#ifndef BC_LOCK_H
+#define BC_LOCK_H
+
+#include "bitcask.h"
+
+bc_status bc_lock_acquire(bc_store *s);
+void bc_lock_release(bc_store *s);
+/* 1 when the process LOCK names has exited (or LOCK was never written):
+** then every record in the store's files was written by writers that are
+** gone -- a writer names itself in LOCK before it appends anything -- and
+** none of them will be cut back (a new writer cuts only a torn tail past
+** every complete record, or its own failed writes).  0 when it may be
+** alive, or LOCK is being written.  An open, a read, a kill(pid, 0). */
+int bc_lock_writer_gone(bc_store *s);
+/* 1 when the calling process is not the one that opened s (a child after
+** fork()).  One getpid() call: for write paths, not for reads. */
+int bc_foreign(const bc_store *s);
+/* BC_INVALID with the message that says so. */
+bc_status bc_foreign_error(bc_store *s);
+
+#endif /* BC_LOCK_H */

@@ -1,0 +1,23 @@
+/*
+** snapshot.h -- snapshot.c's interface for the engine: a snapshot's view,
+** for the iterators and the fold to read through.
+*/
+#ifndef BC_SNAPSHOT_H
+#define BC_SNAPSHOT_H
+
+#include "bitcask.h"
+#include "keydir.h"
+
+#include <stddef.h>
+
+/* A snapshot's view: its overlay of pre-images (NULL when it has none), the
+** entry of key in it (NULL: absent at the snapshot), BC_NOMEM when the
+** snapshot is broken.  Under s->mu. */
+bc_keydir *bc_snap_overlay(bc_snapshot *sn);
+const bc_entry *bc_snap_entry(bc_snapshot *sn, const void *key, size_t klen);
+bc_status bc_snap_check(const bc_snapshot *sn);
+bc_store *bc_snap_store(const bc_snapshot *sn);
+/* The snapshot figures of bc_stats. */
+void bc_snap_stats(bc_store *s, bc_stats *out);
+
+#endif /* BC_SNAPSHOT_H */
