@@ -45,7 +45,8 @@ ENGINE_LIBS = -ldeflate -lisal -lpthread
         check-corrupt check-corrupt-long check-powerloss powerloss check-blackbox \
         check-readme check-clients check-diff check-diff-long \
         check-snapshots check-snapshots-long \
-        check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean
+        check-model check-faults check-fuzz soak fuzz bench bench-run bench-smoke demo clean \
+        check-layers check-tree
 
 all: $(BUILD)/libbitcask.a $(BUILD)/bitcask.so $(BUILD)/slt $(ENGINE_TESTS) \
      $(BUILD)/crash_txn $(BUILD)/corrupt_matrix $(BUILD)/fork_writers $(BUILD)/powerloss
@@ -137,9 +138,20 @@ EXTRA_CHECKS = $(if $(wildcard test/model/model_test.c),check-model) \
                $(if $(wildcard test/fuzz/fuzz_open.c),check-fuzz)
 
 # One pass of every test against $(BUILD).
-check: all check-runner check-engine check-sql check-crash check-corrupt check-powerloss \
+check: check-layers check-tree all check-runner check-engine check-sql check-crash check-corrupt check-powerloss \
        check-fork $(EXTRA_CHECKS) check-shell check-blackbox check-snapshots check-readme \
        check-clients check-diff bench-smoke
+
+# The engine's layers (tools/check_layers.py holds the table): no engine
+# file calls into a higher layer or a later file of its own, every engine
+# file has a layer, ext/ includes only include/ and its own headers.  Reads
+# the sources only, so both passes of `make test` run it alike.
+check-layers:
+	/usr/bin/python3 tools/check_layers.py
+
+# No stray store or database among the tracked files (tools/check_tree.py).
+check-tree:
+	/usr/bin/python3 tools/check_tree.py
 
 check-fork: $(BUILD)/fork_writers $(BUILD)/bitcask.so
 	@d=$$(mktemp -d); $(BUILD)/fork_writers $$d $(BUILD)/bitcask; rc=$$?; \
