@@ -122,8 +122,6 @@ void bcx_ranges_free(bcx_ranges *r);
 /* Bytes of the pattern's literal prefix: up to its first wildcard (LIKE:
 ** % _; GLOB: * ? [). */
 size_t bcx_pattern_prefix(int pattern_op, const unsigned char *pattern);
-/* Encoded keys in order: memcmp, then the shorter first.  <0, 0, >0. */
-int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */

@@ -50,13 +50,6 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n) {
   return d;
 }
 
-int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
-  size_t n = an < bn ? an : bn;
-  int c = n ? memcmp(a, b, n) : 0;
-  if (c) return c;
-  return (an > bn) - (an < bn);
-}
-
 void bcx_ranges_free(bcx_ranges *r) {
   for (int i = 0; i < r->n; i++) {
     sqlite3_free(r->r[i].lo);
@@ -75,7 +68,7 @@ typedef struct span {
 
 static int span_cmp(const void *a, const void *b) {
   const span *x = a, *y = b;
-  return bcx_bytes_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
+  return bc_key_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
 }
 
 /* The least byte string greater than every string starting with s[0..n):
@@ -232,7 +225,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       rhx = 1;
     }
     if (lo) {
-      int c = rl ? bcx_bytes_cmp(lo->data, lo->len, rl, rll) : 1;
+      int c = rl ? bc_key_cmp(lo->data, lo->len, rl, rll) : 1;
       if (c > 0 || (c == 0 && lo_excl)) {
         rl = lo->data;
         rll = lo->len;
@@ -240,7 +233,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (hi) {
-      int c = rh ? bcx_bytes_cmp(hi->data, hi->len, rh, rhl) : -1;
+      int c = rh ? bc_key_cmp(hi->data, hi->len, rh, rhl) : -1;
       if (c < 0 || (c == 0 && hi_excl)) {
         rh = hi->data;
         rhl = hi->len;
@@ -248,7 +241,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (rl && rh) {
-      int c = bcx_bytes_cmp(rl, rll, rh, rhl);
+      int c = bc_key_cmp(rl, rll, rh, rhl);
       if (c > 0 || (c == 0 && (rlx || rhx))) continue; /* empty */
     }
     bcx_range *r = &out->r[out->n];

@@ -1774,7 +1774,7 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
 static void bound_keep(int is_lo, bcx_key *k, int excl, bcx_key *cur, int *have, int *ex) {
   int tighter = 1;
   if (*have) {
-    int c = bcx_bytes_cmp(k->data, k->len, cur->data, cur->len);
+    int c = bc_key_cmp(k->data, k->len, cur->data, cur->len);
     tighter = is_lo ? (c > 0 || (c == 0 && excl)) : (c < 0 || (c == 0 && excl));
   }
   if (tighter) {
@@ -2526,12 +2526,11 @@ static void moduleDestroy(void *pAux) {
   sqlite3_free(m);
 }
 
-/* BCX_PK_COLLATION: memcmp, then the shorter first -- BINARY exactly. */
+/* BCX_PK_COLLATION: memcmp, then the shorter first (bc_key_cmp) -- BINARY
+** exactly. */
 static int pkCollation(void *arg, int n1, const void *a, int n2, const void *b) {
   (void)arg;
-  int n = n1 < n2 ? n1 : n2;
-  int c = n > 0 ? memcmp(a, b, (size_t)n) : 0;
-  return c ? c : (n1 > n2) - (n1 < n2);
+  return bc_key_cmp(a, (size_t)n1, b, (size_t)n2);
 }
 
 #ifdef _WIN32
