@@ -122,6 +122,13 @@ void bcx_ranges_free(bcx_ranges *r);
 /* Bytes of the pattern's literal prefix: up to its first wildcard (LIKE:
 ** % _; GLOB: * ? [). */
 size_t bcx_pattern_prefix(int pattern_op, const unsigned char *pattern);
+/* 1 when `bound`, the right-hand side of a lower (is_lo) or an upper bound
+** on the key, is one that SQLite's LIKE optimization derived from the
+** constant `pattern` (range.c says which); such a bound is left to SQLite,
+** the pattern's own ranges deciding what is walked.  0 otherwise (also for
+** a pattern with no literal prefix, or a NULL bound). */
+int bcx_pattern_bound_derived(int pattern_op, const unsigned char *pattern, int is_lo,
+                              sqlite3_value *bound);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */

@@ -157,8 +157,6 @@ static int starts_number(unsigned char c, int fold) {
   return c == '-' || (c >= '0' && c <= '9') || c == 'I' || (fold && c == 'i');
 }
 
-/* The spans a pattern can match, sorted; one span of everything when the
-** pattern has no literal prefix. */
 size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   size_t n = 0;
   for (; pat[n]; n++) {
@@ -170,6 +168,25 @@ size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   return n;
 }
 
+/* SQLite's LIKE optimization adds `key >= 'abc' AND key < 'abd'` beside a
+** constant `key LIKE 'abc%'` (GLOB: `key >= 'abc' AND key < 'abd'` beside
+** 'abc*'): the pattern's literal prefix and its successor (last byte + 1) as
+** TEXT bounds.  They are virtual (SQLite never checks them itself) and wrong
+** for numeric and BLOB keys, whose text can match the pattern. */
+int bcx_pattern_bound_derived(int op, const unsigned char *pat, int is_lo,
+                              sqlite3_value *bound) {
+  size_t n = bcx_pattern_prefix(op, pat);
+  if (n == 0 || !bound || sqlite3_value_type(bound) != SQLITE_TEXT ||
+      (size_t)sqlite3_value_bytes(bound) != n)
+    return 0;
+  const unsigned char *t = sqlite3_value_text(bound);
+  if (!t) return 0;
+  return is_lo ? memcmp(t, pat, n) == 0
+               : memcmp(t, pat, n - 1) == 0 && t[n - 1] == pat[n - 1] + 1;
+}
+
+/* The spans a pattern can match, sorted; one span of everything when the
+** pattern has no literal prefix. */
 static void pattern_spans(spans *v, int op, const unsigned char *pat, int utf16) {
   size_t n = bcx_pattern_prefix(op, pat);
   int fold = op == BCX_PATTERN_LIKE;

@@ -1399,21 +1399,31 @@ static int probe_answer(bitcask_vtab *p, sqlite3_index_info *info) {
   return SQLITE_OK;
 }
 
-static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (p->probing) return probe_answer(p, info);
-  text_order_check(p);
-  int iEq = -1, iIn = -1, iPat = -1, iLimit = -1, iOffset = -1;
-  int iLo[MAX_BOUNDS], iHi[MAX_BOUNDS], nLo = 0, nHi = 0;
-  int nOther = 0; /* constraints that no plan below serves exactly */
+/* The constraints of one xBestIndex call, sorted by what a plan can do with
+** them: indexes into aConstraint, -1 (or a count of 0) for none. */
+typedef struct plan_cons {
+  int iEq;                  /* key = ? (BINARY) */
+  int iIn;                  /* key IN (...) (BINARY) */
+  int iLo[MAX_BOUNDS], nLo; /* key > ?, key >= ? (BINARY) */
+  int iHi[MAX_BOUNDS], nHi; /* key < ?, key <= ? (BINARY) */
+  int iPat;                 /* the first key LIKE ? or key GLOB ? */
+  int iLimit, iOffset;      /* LIMIT ?, OFFSET ? */
+  int nOther;               /* constraints no plan serves exactly: SQLite
+                            ** still filters the rows after the cursor */
+} plan_cons;
+
+/* Sort info's constraints into *pc. */
+static void plan_collect(sqlite3_index_info *info, plan_cons *pc) {
+  memset(pc, 0, sizeof *pc);
+  pc->iEq = pc->iIn = pc->iPat = pc->iLimit = pc->iOffset = -1;
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
     if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
-      if (c->usable) iLimit = i;
+      if (c->usable) pc->iLimit = i;
       continue;
     }
     if (c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
-      if (c->usable) iOffset = i;
+      if (c->usable) pc->iOffset = i;
       continue;
     }
     int served = 0;
@@ -1422,88 +1432,220 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
       case SQLITE_INDEX_CONSTRAINT_EQ:
         if (!binary_coll(info, i)) break;
         if (sqlite3_vtab_in(info, i, -1)) {
-          if (iIn < 0) iIn = i, served = 1;
-        } else if (iEq < 0) {
-          iEq = i, served = 1;
+          if (pc->iIn < 0) pc->iIn = i, served = 1;
+        } else if (pc->iEq < 0) {
+          pc->iEq = i, served = 1;
         }
         break;
       case SQLITE_INDEX_CONSTRAINT_GT:
       case SQLITE_INDEX_CONSTRAINT_GE:
-        if (nLo < MAX_BOUNDS && binary_coll(info, i)) iLo[nLo++] = i, served = 1;
+        if (pc->nLo < MAX_BOUNDS && binary_coll(info, i)) pc->iLo[pc->nLo++] = i, served = 1;
         break;
       case SQLITE_INDEX_CONSTRAINT_LT:
       case SQLITE_INDEX_CONSTRAINT_LE:
-        if (nHi < MAX_BOUNDS && binary_coll(info, i)) iHi[nHi++] = i, served = 1;
+        if (pc->nHi < MAX_BOUNDS && binary_coll(info, i)) pc->iHi[pc->nHi++] = i, served = 1;
         break;
       case SQLITE_INDEX_CONSTRAINT_LIKE:
       case SQLITE_INDEX_CONSTRAINT_GLOB:
         /* Served as a prefix range, never exactly: SQLite still filters. */
-        if (iPat < 0) iPat = i;
+        if (pc->iPat < 0) pc->iPat = i;
         break;
       default:
         break;
       }
     }
-    if (!served) nOther++;
+    if (!served) pc->nOther++;
   }
-  /* A pattern is walked by its prefix only under SQLite's own like()/glob(). */
-  if (iPat >= 0 &&
-      !pattern_builtin(p, info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB))
-    iPat = -1;
-  /* SQLite's LIKE optimization adds `key >= 'prefix' AND key < 'prefiy'`
-  ** beside a constant `key LIKE/GLOB 'prefix...'`.  Those bounds are virtual
-  ** (SQLite never checks them itself) and wrong for numeric and BLOB keys,
-  ** whose text can match the pattern: leave them unused, so that the
-  ** pattern's own ranges (range.c) decide. */
+}
+
+/* The pattern constraint, if any, kept only when SQLite's own like() or
+** glob() evaluates it (pattern_builtin); then the bounds SQLite's LIKE
+** optimization derived from it (bcx_pattern_bound_derived) are left unused,
+** so that the pattern's own ranges (range.c) decide. */
+static void plan_pattern(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc) {
+  if (pc->iPat < 0) return;
+  int glob = info->aConstraint[pc->iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB;
+  if (!pattern_builtin(p, glob)) {
+    pc->iPat = -1;
+    return;
+  }
   sqlite3_value *pv = NULL;
-  if (iPat >= 0 && sqlite3_vtab_rhs_value(info, iPat, &pv) == SQLITE_OK && pv &&
-      sqlite3_value_type(pv) == SQLITE_TEXT) {
-    const unsigned char *pat = sqlite3_value_text(pv);
-    int pop = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB ? BCX_PATTERN_GLOB
-                                                                         : BCX_PATTERN_LIKE;
-    size_t n = pat ? bcx_pattern_prefix(pop, pat) : 0;
-    for (int side = 0; n > 0 && side < 2; side++) {
-      int *idx = side ? iHi : iLo, *cnt = side ? &nHi : &nLo;
-      for (int b = 0; b < *cnt; b++) {
-        sqlite3_value *bv = NULL;
-        if (sqlite3_vtab_rhs_value(info, idx[b], &bv) != SQLITE_OK || !bv ||
-            sqlite3_value_type(bv) != SQLITE_TEXT || (size_t)sqlite3_value_bytes(bv) != n)
-          continue;
-        const unsigned char *t = sqlite3_value_text(bv);
-        int derived = side ? (memcmp(t, pat, n - 1) == 0 && t[n - 1] == pat[n - 1] + 1)
-                           : memcmp(t, pat, n) == 0;
-        if (!derived) continue;
-        idx[b] = idx[--*cnt];
-        b--;
-        nOther++;
-      }
+  if (sqlite3_vtab_rhs_value(info, pc->iPat, &pv) != SQLITE_OK || !pv ||
+      sqlite3_value_type(pv) != SQLITE_TEXT)
+    return;
+  const unsigned char *pat = sqlite3_value_text(pv);
+  if (!pat) return;
+  int op = glob ? BCX_PATTERN_GLOB : BCX_PATTERN_LIKE;
+  for (int side = 0; side < 2; side++) {
+    int *idx = side ? pc->iHi : pc->iLo, *cnt = side ? &pc->nHi : &pc->nLo;
+    for (int b = 0; b < *cnt; b++) {
+      sqlite3_value *bv = NULL;
+      if (sqlite3_vtab_rhs_value(info, idx[b], &bv) != SQLITE_OK ||
+          !bcx_pattern_bound_derived(op, pat, !side, bv))
+        continue;
+      idx[b--] = idx[--*cnt]; /* unused: SQLite applies it */
+      pc->nOther++;
     }
   }
+}
+
+/* A probe plan when the key is given: PLAN_EQ or PLAN_IN.  Returns 1 when
+** one was chosen. */
+static int plan_probe(sqlite3_index_info *info, plan_cons *pc) {
   /* Ask for the whole IN list at once; should SQLite decline after all, the
   ** values come one per xFilter call and the equality plan serves them. */
-  if (iEq < 0 && iIn >= 0 && !sqlite3_vtab_in(info, iIn, 1)) {
-    iEq = iIn;
-    iIn = -1;
+  if (pc->iEq < 0 && pc->iIn >= 0 && !sqlite3_vtab_in(info, pc->iIn, 1)) {
+    pc->iEq = pc->iIn;
+    pc->iIn = -1;
   }
-  if (iEq >= 0) {
-    info->aConstraintUsage[iEq].argvIndex = 1;
-    info->aConstraintUsage[iEq].omit = 1;
+  int i = pc->iEq >= 0 ? pc->iEq : pc->iIn;
+  if (i < 0) return 0;
+  info->aConstraintUsage[i].argvIndex = 1;
+  info->aConstraintUsage[i].omit = 1;
+  if (pc->iEq >= 0) {
     info->idxNum = PLAN_EQ;
     info->idxStr = "key=?";
     info->estimatedCost = 1.0;
     info->estimatedRows = 1;
     info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
-    return SQLITE_OK;
-  }
-  if (iIn >= 0) {
-    info->aConstraintUsage[iIn].argvIndex = 1;
-    info->aConstraintUsage[iIn].omit = 1;
+  } else {
     info->idxNum = PLAN_IN;
     info->idxStr = "key IN (...)";
     info->estimatedCost = 10.0;
     info->estimatedRows = 10;
-    return SQLITE_OK;
   }
+  return 1;
+}
+
+/* The argv of a PLAN_SCAN, in argv order: the constraint, its ARG_*, and
+** whether the cursor applies it exactly (then SQLite omits it). */
+typedef struct plan_args {
+  int n;
+  int use[MAX_ARGS], op[MAX_ARGS], exact[MAX_ARGS];
+} plan_args;
+
+static void args_add(plan_args *a, int i, int op, int exact) {
+  a->use[a->n] = i;
+  a->op[a->n] = op;
+  a->exact[a->n] = exact;
+  a->n++;
+}
+
+/* The bounds and the pattern of a PLAN_SCAN into *a; returns `rows` cut by
+** their estimated selectivity. */
+static double args_ranges(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc,
+                          plan_args *a, double rows) {
+  /* Every bound is passed (xFilter keeps the tightest of each side):
+  ** SQLite's LIKE optimization adds bounds of its own beside the user's.
+  ** A bound is applied exactly except a TEXT one in a UTF-16 database,
+  ** which xFilter widens to a superset (see scan_start) and SQLite checks:
+  ** there only a bound known now not to be TEXT is omitted. */
+  for (int b = 0; b < pc->nLo + pc->nHi; b++) {
+    int i = b < pc->nLo ? pc->iLo[b] : pc->iHi[b - pc->nLo], o = info->aConstraint[i].op;
+    int exact = 1;
+    if (p->utf16) {
+      sqlite3_value *bv = NULL;
+      exact = sqlite3_vtab_rhs_value(info, i, &bv) == SQLITE_OK && bv &&
+              sqlite3_value_type(bv) != SQLITE_TEXT;
+      if (!exact) pc->nOther++;
+    }
+    args_add(a, i,
+             o == SQLITE_INDEX_CONSTRAINT_GT   ? ARG_GT
+             : o == SQLITE_INDEX_CONSTRAINT_GE ? ARG_GE
+             : o == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT
+                                               : ARG_LE,
+             exact);
+  }
+  if (pc->nLo) rows /= 4;
+  if (pc->nHi) rows /= 4;
+  if (pc->iPat >= 0) {
+    int like = info->aConstraint[pc->iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE;
+    args_add(a, pc->iPat, like ? ARG_LIKE : ARG_GLOB, 0);
+    rows /= 32;
+  }
+  return rows;
+}
+
+/* LIMIT and OFFSET into *a, when nothing is left for SQLite to filter after
+** the cursor (the pattern is such a filter) and the rows come in the order
+** asked for; returns `rows` capped by a constant LIMIT + OFFSET. */
+static double args_limit(sqlite3_index_info *info, const plan_cons *pc, plan_args *a,
+                         int ordered, double rows) {
+  if (pc->iLimit < 0 || pc->nOther != 0 || pc->iPat >= 0 || (!ordered && info->nOrderBy != 0))
+    return rows;
+  sqlite3_value *lv = NULL, *ov = NULL;
+  double cap = -1;
+  if (sqlite3_vtab_rhs_value(info, pc->iLimit, &lv) == SQLITE_OK && lv)
+    cap = (double)sqlite3_value_int64(lv);
+  args_add(a, pc->iLimit, ARG_LIMIT, 1);
+  if (pc->iOffset >= 0) {
+    args_add(a, pc->iOffset, ARG_OFFSET, 1);
+    if (cap >= 0 && sqlite3_vtab_rhs_value(info, pc->iOffset, &ov) == SQLITE_OK && ov)
+      cap += (double)sqlite3_value_int64(ov);
+  }
+  return cap >= 0 && cap < rows ? cap : rows;
+}
+
+/* The idxStr of a PLAN_SCAN (EXPLAIN QUERY PLAN shows it), e.g.
+** "key>? AND key<=? LIMIT ? in key order"; sqlite3_mprintf'd, NULL on
+** NOMEM. */
+static char *args_describe(const plan_args *a, int plan) {
+  static const char *const name[] = {"", "key>?", "key>=?", "key<?", "key<=?",
+                                     "key LIKE ?", "key GLOB ?", "LIMIT ?", "OFFSET ?"};
+  char buf[160];
+  size_t dl = 0;
+  buf[0] = 0;
+  for (int i = 0; i < a->n; i++) {
+    int clause = a->op[i] != ARG_LIMIT && a->op[i] != ARG_OFFSET;
+    int w = snprintf(buf + dl, sizeof buf - dl, "%s%s",
+                     dl && clause ? " AND " : (dl ? " " : ""), name[a->op[i]]);
+    if (w > 0 && (size_t)w < sizeof buf - dl) dl += (size_t)w;
+  }
+  return sqlite3_mprintf("%s %s", dl ? buf : "scan",
+                         (plan & SCAN_ANYORDER) ? "in storage order"
+                         : (plan & SCAN_DESC)   ? "in descending key order"
+                                                : "in key order");
+}
+
+/* PLAN_SCAN over `rows` live keys: its flags and argv (see the top of the
+** file), cost and idxStr. */
+static int plan_scan(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc,
+                     double rows, int ordered) {
+  int plan = PLAN_SCAN;
+  plan_args a = {0};
+  rows = args_ranges(p, info, pc, &a, rows);
+  if (ordered) {
+    info->orderByConsumed = 1;
+    if (info->aOrderBy[0].desc) plan |= SCAN_DESC;
+  }
+  /* No order anybody can see (see SCAN_ANYORDER at the top). */
+  if (!ordered && pc->nLo == 0 && pc->nHi == 0 && pc->iPat < 0 && (info->colUsed & 1) == 0)
+    plan |= SCAN_ANYORDER;
+  rows = args_limit(info, pc, &a, ordered, rows);
+  for (int i = 0; i < a.n; i++) {
+    info->aConstraintUsage[a.use[i]].argvIndex = i + 1;
+    /* Bounds, LIMIT and OFFSET are applied exactly here; a pattern is not. */
+    info->aConstraintUsage[a.use[i]].omit = a.exact[i];
+    plan |= a.op[i] << (ARG_SHIFT + ARG_BITS * i);
+  }
+  info->idxNum = plan;
+  info->idxStr = args_describe(&a, plan);
+  if (!info->idxStr) return SQLITE_NOMEM;
+  info->needToFreeIdxStr = 1;
+  if (rows < 1) rows = 1;
+  info->estimatedCost = 10.0 + rows;
+  info->estimatedRows = (sqlite3_int64)rows;
+  return SQLITE_OK;
+}
+
+static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->probing) return probe_answer(p, info);
+  text_order_check(p);
+  plan_cons pc;
+  plan_collect(info, &pc);
+  plan_pattern(p, info, &pc);
+  if (plan_probe(info, &pc)) return SQLITE_OK;
   /* The live key count is exact and free; before the store is open (a
   ** deferred connect) fall back to a large guess. */
   double n = 1e6;
@@ -1516,96 +1658,14 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
   /* ORDER BY key is the walk's order only where SQLite orders TEXT as the
   ** keys' UTF-8 bytes; in a UTF-16 database SQLite sorts. */
   int ordered = !p->utf16 && info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
-  if (info->colUsed == 0 && nLo == 0 && nHi == 0 && iPat < 0 && !ordered) {
+  if (info->colUsed == 0 && pc.nLo == 0 && pc.nHi == 0 && pc.iPat < 0 && !ordered) {
     info->idxNum = PLAN_COUNT;
     info->idxStr = "count";
     info->estimatedCost = 10.0 + n / 100;
     info->estimatedRows = (sqlite3_int64)n;
     return SQLITE_OK;
   }
-
-  int plan = PLAN_SCAN, narg = 0;
-  double rows = n;
-  char desc_buf[160];
-  desc_buf[0] = 0;
-  size_t dl = 0;
-  int use[MAX_ARGS], op[MAX_ARGS], exact[MAX_ARGS];
-  /* Every bound is passed (xFilter keeps the tightest of each side):
-  ** SQLite's LIKE optimization adds bounds of its own beside the user's.
-  ** A bound is applied exactly except a TEXT one in a UTF-16 database,
-  ** which xFilter widens to a superset (see scan_start) and SQLite checks:
-  ** there only a bound known now not to be TEXT is omitted. */
-  for (int b = 0; b < nLo + nHi; b++) {
-    int i = b < nLo ? iLo[b] : iHi[b - nLo], o = info->aConstraint[i].op;
-    use[narg] = i;
-    exact[narg] = 1;
-    if (p->utf16) {
-      sqlite3_value *bv = NULL;
-      exact[narg] = sqlite3_vtab_rhs_value(info, i, &bv) == SQLITE_OK && bv &&
-                    sqlite3_value_type(bv) != SQLITE_TEXT;
-      if (!exact[narg]) nOther++;
-    }
-    op[narg++] = o == SQLITE_INDEX_CONSTRAINT_GT   ? ARG_GT
-                 : o == SQLITE_INDEX_CONSTRAINT_GE ? ARG_GE
-                 : o == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT
-                                                   : ARG_LE;
-  }
-  if (nLo) rows /= 4;
-  if (nHi) rows /= 4;
-  if (iPat >= 0) {
-    use[narg] = iPat;
-    exact[narg] = 0;
-    op[narg++] = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE ? ARG_LIKE : ARG_GLOB;
-    rows /= 32;
-  }
-  if (ordered) {
-    info->orderByConsumed = 1;
-    if (info->aOrderBy[0].desc) plan |= SCAN_DESC;
-  }
-  /* LIMIT/OFFSET: only when nothing is left for SQLite to filter after us
-  ** (the pattern is such a filter). */
-  if (!ordered && nLo == 0 && nHi == 0 && iPat < 0 && (info->colUsed & 1) == 0)
-    plan |= SCAN_ANYORDER;
-  if (iLimit >= 0 && nOther == 0 && iPat < 0 && (ordered || info->nOrderBy == 0)) {
-    sqlite3_value *lv = NULL, *ov = NULL;
-    double cap = -1;
-    if (sqlite3_vtab_rhs_value(info, iLimit, &lv) == SQLITE_OK && lv)
-      cap = (double)sqlite3_value_int64(lv);
-    use[narg] = iLimit;
-    exact[narg] = 1;
-    op[narg++] = ARG_LIMIT;
-    if (iOffset >= 0) {
-      use[narg] = iOffset;
-      exact[narg] = 1;
-      op[narg++] = ARG_OFFSET;
-      if (cap >= 0 && sqlite3_vtab_rhs_value(info, iOffset, &ov) == SQLITE_OK && ov)
-        cap += (double)sqlite3_value_int64(ov);
-    }
-    if (cap >= 0 && cap < rows) rows = cap;
-  }
-  for (int a = 0; a < narg; a++) {
-    info->aConstraintUsage[use[a]].argvIndex = a + 1;
-    /* Bounds, LIMIT and OFFSET are applied exactly here; a pattern is not. */
-    info->aConstraintUsage[use[a]].omit = exact[a];
-    plan |= op[a] << (ARG_SHIFT + ARG_BITS * a);
-    static const char *const name[] = {"", "key>?", "key>=?", "key<?", "key<=?",
-                                       "key LIKE ?", "key GLOB ?", "LIMIT ?", "OFFSET ?"};
-    int w = snprintf(desc_buf + dl, sizeof desc_buf - dl, "%s%s",
-                     dl && op[a] != ARG_LIMIT && op[a] != ARG_OFFSET ? " AND " : (dl ? " " : ""),
-                     name[op[a]]);
-    if (w > 0 && (size_t)w < sizeof desc_buf - dl) dl += (size_t)w;
-  }
-  info->idxNum = plan;
-  info->idxStr = sqlite3_mprintf("%s %s", dl ? desc_buf : "scan",
-                                 (plan & SCAN_ANYORDER) ? "in storage order"
-                                 : (plan & SCAN_DESC)   ? "in descending key order"
-                                                        : "in key order");
-  if (!info->idxStr) return SQLITE_NOMEM;
-  info->needToFreeIdxStr = 1;
-  if (rows < 1) rows = 1;
-  info->estimatedCost = 10.0 + rows;
-  info->estimatedRows = (sqlite3_int64)rows;
-  return SQLITE_OK;
+  return plan_scan(p, info, &pc, n, ordered);
 }
 
 /* ---- cursor ------------------------------------------------------------ */
