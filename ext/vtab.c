@@ -25,26 +25,28 @@
 ** EXPLAIN QUERY PLAN ("SCAN kv VIRTUAL TABLE INDEX <idxNum>:<idxStr>"):
 **
 **   bits 0-1  the access:
-**     0 PLAN_SCAN   a walk of the keydir's ordered index, in key order
+**     0 PLAN_RANGE  a walk of the keydir's ordered index, in key order
 **                   (SQLite's order for the column), over the ranges the
-**                   argv constraints give (range.c); idxStr e.g.
-**                   "key>? AND key<=? in key order"
+**                   argv constraints give (range.c) -- every key when none
+**                   does: a scan; idxStr e.g. "key>? AND key<=? in key
+**                   order", "scan in key order"
 **     1 PLAN_EQ     key = ?: one keydir probe ("key=?"); 1 row, unique
 **     2 PLAN_IN     key IN (...): one probe per value, the list walked with
 **                   sqlite3_vtab_in_first/next ("key IN (...)")
 **     3 PLAN_COUNT  no column used and no constraint (count(*)): the live
 **                   key count, no key touched ("count")
-**   bit 2     SCAN_ANYORDER: PLAN_SCAN in no particular order -- an
-**             unordered scan of the engine (engine/fold.c): the values read
-**             front to back through the data files, no ordered index built.
+**   bit 2     RANGE_FOLD: a PLAN_RANGE scan in no particular order -- the
+**             engine's fold (bc_fold_*, engine/fold.c) instead of the
+**             ordered walk: the values read front to back through the data
+**             files, no ordered index built.
 **             Chosen when no bound, pattern or ORDER BY is served and the
 **             key column is not used (colUsed), so the order can be seen by
 **             nobody: SQLite marks every column used for an UPDATE, whose
 **             order matters when it changes keys; a DELETE reads the key
 **             without saying so, and its order does not matter.
 **             ("scan in storage order")
-**   bit 3     SCAN_DESC: the walk is in descending key order
-**   bits 4+   PLAN_SCAN's argv, 4 bits per argument in argv order:
+**   bit 3     RANGE_DESC: the walk is in descending key order
+**   bits 4+   PLAN_RANGE's argv, 4 bits per argument in argv order:
 **             ARG_GT, ARG_GE, ARG_LT, ARG_LE (a bound on the key), ARG_LIKE,
 **             ARG_GLOB (a pattern; its literal prefix is walked and SQLite
 **             still applies the pattern), ARG_LIMIT, ARG_OFFSET.
@@ -58,9 +60,10 @@
 ** is SQLite's own function, not one the application defined (ICU's like():
 ** pattern_builtin).  In a UTF-16 database, whose TEXT order is not the keys'
 ** UTF-8 byte order (text_order_check), ORDER BY is left to SQLite's sorter
-** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: a probe 1; a scan 10 + the rows it is expected to
-** return: all live keys (at least SCAN_MIN_ROWS) cut by 4 for each bound
-** and by 32 for a pattern prefix, capped by a constant LIMIT + OFFSET.
+** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: a
+** probe 1; a walk 10 + the rows it is expected to return: all live keys (at
+** least SCAN_MIN_ROWS) cut by 4 for each bound and by 32 for a pattern
+** prefix, capped by a constant LIMIT + OFFSET.
 **
 ** Snapshots.  Every read of the table goes through one engine snapshot
 ** (engine/snapshot.c) opened by the first xFilter of a cursor of the table
@@ -79,22 +82,23 @@
 ** are invisible to a virtual table (no xBegin for reads): each statement
 ** of one gets its own snapshot.
 **
-** A scan is a cursor in the ordered index of the snapshot's view
+** A PLAN_RANGE walk is a cursor in the ordered index of the snapshot's view
 ** (engine/iter.c): each row is the next key past the previous one, so keys
 ** come in strictly increasing (decreasing) order, and writes of this
 ** statement -- read through its transaction -- never make it skip or
 ** repeat a key.  Values are read in xColumn only when asked for, from the
-** same view, so a scan that does not use `value` reads nothing from disk
-** and a row's value is the one its key had in the snapshot.  A
-** SCAN_ANYORDER scan walks the snapshot in storage order (engine/fold.c);
-** its values are read with their keys in xNext.
+** same view, so a walk that does not use `value` reads nothing from disk
+** and a row's value is the one its key had in the snapshot.  A RANGE_FOLD
+** scan is the engine's fold of the same view, in storage order
+** (engine/fold.c); its values are read with their keys in xNext.
 **
 ** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
 ** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT_PRIMARYKEY
 ** (a NULL key SQLITE_CONSTRAINT_NOTNULL, the native codes) before
 ** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
-** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
-** file, and are fsync'd per the sync option, in xSync.
+** (R-Tree's rtreeUpdate is the model).  A transaction's writes (an
+** autocommit statement's are its own) are committed, and fsync'd per the
+** sync option, in xSync (see "transactions" below).
 **
 ** Stale rows.  For a multi-row UPDATE of a virtual table SQLite reads every
 ** row and computes its new key and value first, then calls xUpdate for each
@@ -132,8 +136,8 @@ SQLITE_EXTENSION_INIT1
 enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
 
 /* Query plans (idxNum), see the top of the file. */
-enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
-       SCAN_ANYORDER = 4, SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
+enum { PLAN_RANGE = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
+       RANGE_FOLD = 4, RANGE_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
        MAX_BOUNDS = 2 /* per side */ };
 enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
 
@@ -217,31 +221,53 @@ struct bitcask_vtab {
                            ** since then; UINT64_MAX: none */
 };
 
+/* What a cursor walks: one member of its union u, set by xFilter from the
+** plan (idxNum). */
+enum {
+  CURSOR_NONE,  /* before the first xFilter */
+  CURSOR_RANGE, /* PLAN_RANGE: the ordered index, range after range */
+  CURSOR_FOLD,  /* PLAN_RANGE|RANGE_FOLD: every key, in storage order */
+  CURSOR_PROBE, /* PLAN_EQ, PLAN_IN: one keydir probe per key given */
+  CURSOR_COUNT  /* PLAN_COUNT: rows counted, none read */
+};
+
 typedef struct bitcask_cursor {
   sqlite3_vtab_cursor base; /* base class: must be first */
-  int plan;                 /* PLAN_* of the current xFilter */
+  int kind;                 /* CURSOR_*: which member of u is in use */
   int eof;                  /* no current row */
-  bc_iter *iter;            /* PLAN_SCAN: the cursor in the current range */
-  bc_fold *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
-  const void *sval;         /* SCAN_ANYORDER: the current row's value, read
-                            ** with its key (in vbuf) */
-  int skipping;             /* the rows of an OFFSET are being skipped: no
-                            ** value is read for them */
-  bcx_ranges ranges;        /* PLAN_SCAN: the ranges to walk, ascending */
-  int irange;               /* the range iter walks (counting down if desc) */
-  int desc;                 /* PLAN_SCAN: descending */
-  sqlite3_int64 limit;      /* PLAN_SCAN: rows still to return; < 0: no limit */
-  sqlite3_int64 count;      /* PLAN_COUNT: rows returned so far, negated */
-  sqlite3_int64 remaining;  /* PLAN_COUNT: rows left, the current one included */
-  bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe (&one, or
-                            ** sqlite3_malloc'd) */
-  bcx_key one;              /* PLAN_EQ: the key */
-  int nprobe;               /* entries in probes */
-  int iprobe;               /* index of the current probe */
-  const unsigned char *key; /* current key bytes (in iter or probes) */
+  /* The current row. */
+  const unsigned char *key; /* its key bytes (in the iterator, the fold or
+                            ** the probe list) */
   size_t klen;
-  bc_info info;             /* current key's keydir info */
+  bc_info info;             /* its keydir info */
+  int has_value;            /* `value` is its value, read with the key */
+  const void *value;        /* (in vbuf); else xColumn reads the value */
   bc_buf vbuf;              /* value read buffer, reused across rows */
+  union {
+    struct {                /* CURSOR_RANGE */
+      bcx_ranges ranges;    /* the ranges to walk, ascending */
+      int irange;           /* the range iter walks (counting down if desc) */
+      int desc;             /* RANGE_DESC: in descending key order */
+      bc_iter *iter;        /* the engine's ordered iterator in range irange */
+      sqlite3_int64 limit;  /* rows still to return; < 0: no LIMIT */
+    } range;
+    struct {                /* CURSOR_FOLD */
+      bc_fold *fold;        /* the engine's fold (bc_fold_open) */
+      sqlite3_int64 limit;  /* rows still to return; < 0: no LIMIT */
+      int skipping;         /* the rows of an OFFSET are being passed: no
+                            ** value is read for them */
+    } fold;
+    struct {                /* CURSOR_PROBE */
+      bcx_key *keys;        /* the keys to probe: &one, or sqlite3_malloc'd */
+      bcx_key one;          /* PLAN_EQ's key */
+      int n;                /* entries in keys */
+      int i;                /* index of the current probe */
+    } probe;
+    struct {                /* CURSOR_COUNT */
+      sqlite3_int64 passed;    /* rows moved past (xNext) */
+      sqlite3_int64 remaining; /* rows left, the current one included */
+    } count;
+  } u;
 } bitcask_cursor;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -1394,7 +1420,7 @@ static int probe_answer(bitcask_vtab *p, sqlite3_index_info *info) {
       if (t && (t[0] == 'a' || t[0] == 'A')) p->probe_saw = 1;
     }
   }
-  info->idxNum = PLAN_SCAN;
+  info->idxNum = PLAN_RANGE;
   info->estimatedCost = 1e9;
   return SQLITE_OK;
 }
@@ -1517,7 +1543,7 @@ static int plan_probe(sqlite3_index_info *info, plan_cons *pc) {
   return 1;
 }
 
-/* The argv of a PLAN_SCAN, in argv order: the constraint, its ARG_*, and
+/* The argv of a PLAN_RANGE, in argv order: the constraint, its ARG_*, and
 ** whether the cursor applies it exactly (then SQLite omits it). */
 typedef struct plan_args {
   int n;
@@ -1531,14 +1557,14 @@ static void args_add(plan_args *a, int i, int op, int exact) {
   a->n++;
 }
 
-/* The bounds and the pattern of a PLAN_SCAN into *a; returns `rows` cut by
+/* The bounds and the pattern of a PLAN_RANGE into *a; returns `rows` cut by
 ** their estimated selectivity. */
 static double args_ranges(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc,
                           plan_args *a, double rows) {
   /* Every bound is passed (xFilter keeps the tightest of each side):
   ** SQLite's LIKE optimization adds bounds of its own beside the user's.
   ** A bound is applied exactly except a TEXT one in a UTF-16 database,
-  ** which xFilter widens to a superset (see scan_start) and SQLite checks:
+  ** which xFilter widens to a superset (range_args_utf16) and SQLite checks:
   ** there only a bound known now not to be TEXT is omitted. */
   for (int b = 0; b < pc->nLo + pc->nHi; b++) {
     int i = b < pc->nLo ? pc->iLo[b] : pc->iHi[b - pc->nLo], o = info->aConstraint[i].op;
@@ -1586,7 +1612,7 @@ static double args_limit(sqlite3_index_info *info, const plan_cons *pc, plan_arg
   return cap >= 0 && cap < rows ? cap : rows;
 }
 
-/* The idxStr of a PLAN_SCAN (EXPLAIN QUERY PLAN shows it), e.g.
+/* The idxStr of a PLAN_RANGE (EXPLAIN QUERY PLAN shows it), e.g.
 ** "key>? AND key<=? LIMIT ? in key order"; sqlite3_mprintf'd, NULL on
 ** NOMEM. */
 static char *args_describe(const plan_args *a, int plan) {
@@ -1602,25 +1628,25 @@ static char *args_describe(const plan_args *a, int plan) {
     if (w > 0 && (size_t)w < sizeof buf - dl) dl += (size_t)w;
   }
   return sqlite3_mprintf("%s %s", dl ? buf : "scan",
-                         (plan & SCAN_ANYORDER) ? "in storage order"
-                         : (plan & SCAN_DESC)   ? "in descending key order"
+                         (plan & RANGE_FOLD) ? "in storage order"
+                         : (plan & RANGE_DESC)   ? "in descending key order"
                                                 : "in key order");
 }
 
-/* PLAN_SCAN over `rows` live keys: its flags and argv (see the top of the
+/* PLAN_RANGE over `rows` live keys: its flags and argv (see the top of the
 ** file), cost and idxStr. */
-static int plan_scan(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc,
+static int plan_range(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *pc,
                      double rows, int ordered) {
-  int plan = PLAN_SCAN;
+  int plan = PLAN_RANGE;
   plan_args a = {0};
   rows = args_ranges(p, info, pc, &a, rows);
   if (ordered) {
     info->orderByConsumed = 1;
-    if (info->aOrderBy[0].desc) plan |= SCAN_DESC;
+    if (info->aOrderBy[0].desc) plan |= RANGE_DESC;
   }
-  /* No order anybody can see (see SCAN_ANYORDER at the top). */
+  /* No order anybody can see (see RANGE_FOLD at the top). */
   if (!ordered && pc->nLo == 0 && pc->nHi == 0 && pc->iPat < 0 && (info->colUsed & 1) == 0)
-    plan |= SCAN_ANYORDER;
+    plan |= RANGE_FOLD;
   rows = args_limit(info, pc, &a, ordered, rows);
   for (int i = 0; i < a.n; i++) {
     info->aConstraintUsage[a.use[i]].argvIndex = i + 1;
@@ -1665,7 +1691,7 @@ static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
     info->estimatedRows = (sqlite3_int64)n;
     return SQLITE_OK;
   }
-  return plan_scan(p, info, &pc, n, ordered);
+  return plan_range(p, info, &pc, n, ordered);
 }
 
 /* ---- cursor ------------------------------------------------------------ */
@@ -1675,6 +1701,7 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
   bitcask_cursor *c = sqlite3_malloc(sizeof *c);
   if (!c) return SQLITE_NOMEM;
   memset(c, 0, sizeof *c);
+  c->kind = CURSOR_NONE;
   c->eof = 1;
   c->vbuf = p->spare;
   memset(&p->spare, 0, sizeof p->spare);
@@ -1685,20 +1712,26 @@ static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
   return SQLITE_OK;
 }
 
+/* Free what the cursor's walk holds: back to CURSOR_NONE, at eof. */
 static void cursor_reset(bitcask_cursor *c) {
-  bc_iter_close(c->iter);
-  c->iter = NULL;
-  bc_fold_close(c->snap);
-  c->snap = NULL;
-  c->sval = NULL;
-  bcx_ranges_free(&c->ranges);
-  c->irange = 0;
-  c->limit = -1;
-  c->count = 0;
-  for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
-  if (c->probes != &c->one) sqlite3_free(c->probes);
-  c->probes = NULL;
-  c->nprobe = c->iprobe = 0;
+  switch (c->kind) {
+  case CURSOR_RANGE:
+    bc_iter_close(c->u.range.iter);
+    bcx_ranges_free(&c->u.range.ranges);
+    break;
+  case CURSOR_FOLD:
+    bc_fold_close(c->u.fold.fold);
+    break;
+  case CURSOR_PROBE:
+    for (int i = 0; i < c->u.probe.n; i++) bcx_key_clear(&c->u.probe.keys[i]);
+    if (c->u.probe.keys != &c->u.probe.one) sqlite3_free(c->u.probe.keys);
+    break;
+  default:
+    break;
+  }
+  memset(&c->u, 0, sizeof c->u);
+  c->kind = CURSOR_NONE;
+  c->has_value = 0;
   c->eof = 1;
 }
 
@@ -1722,87 +1755,26 @@ static int bitcaskClose(sqlite3_vtab_cursor *cur) {
   return SQLITE_OK;
 }
 
+/* The cursor's current row is key[0..klen) (c->info filled already). */
+static void row_set(bitcask_cursor *c, const void *key, size_t klen) {
+  c->key = key;
+  c->klen = klen;
+  c->eof = 0;
+}
+
+/* ---- CURSOR_PROBE: PLAN_EQ and PLAN_IN ---- */
+
 /* Advance to the next probe key that is live, or to eof. */
 static void probe_advance(bitcask_cursor *c) {
   bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  for (; c->iprobe < c->nprobe; c->iprobe++) {
-    bcx_key *k = &c->probes[c->iprobe];
+  for (; c->u.probe.i < c->u.probe.n; c->u.probe.i++) {
+    bcx_key *k = &c->u.probe.keys[c->u.probe.i];
     if (kv_lookup(p, k->data, k->len, &c->info) == BC_OK) {
-      c->key = k->data;
-      c->klen = k->len;
-      c->eof = 0;
+      row_set(c, k->data, k->len);
       return;
     }
   }
   c->eof = 1;
-}
-
-/* Open the engine iterator over range c->irange. */
-static int range_open(bitcask_cursor *c) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  const bcx_range *r = &c->ranges.r[c->irange];
-  bc_range br = {r->lo, r->lo_len, r->lo_excl, r->hi, r->hi_len, r->hi_excl, c->desc};
-  bc_status st = p->snap ? bc_iter_open_snapshot(p->snap, &br, &c->iter)
-                         : bc_iter_open_range(p->sh->store, &br, &c->iter);
-  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
-}
-
-/* The scan's next row: the next live key of the current range, moving on
-** through the ranges, in this connection's view (its transaction, if it has
-** one now -- a scan may outlive the transaction it began in). */
-static int scan_advance(bitcask_cursor *c) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  c->eof = 1;
-  if (c->limit == 0) return SQLITE_OK;
-  if (c->snap) {
-    /* Unordered: the value comes with the key (a SCAN_ANYORDER plan uses
-    ** it), one trip into the engine per row. */
-    const void *key;
-    size_t klen;
-    bc_status st = bc_fold_next(c->snap, view_txn(p), &key, &klen, &c->info,
-                                c->skipping ? NULL : &c->vbuf, &c->sval);
-    if (st == BC_DONE) return SQLITE_OK;
-    if (st != BC_OK) return engine_error(p, st);
-    c->key = key;
-    c->klen = klen;
-    c->eof = 0;
-    if (c->limit > 0) c->limit--;
-    return SQLITE_OK;
-  }
-  while (c->iter) {
-    const void *key;
-    size_t klen;
-    bc_status st = bc_iter_next_view(c->iter, view_txn(p), &key, &klen, &c->info);
-    if (st == BC_OK) {
-      c->key = key;
-      c->klen = klen;
-      c->eof = 0;
-      if (c->limit > 0) c->limit--;
-      return SQLITE_OK;
-    }
-    if (st != BC_DONE) return engine_error(p, st);
-    bc_iter_close(c->iter);
-    c->iter = NULL;
-    if (c->desc ? c->irange == 0 : c->irange + 1 >= c->ranges.n) break;
-    c->irange += c->desc ? -1 : 1;
-    int rc = range_open(c);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-static int bitcaskNext(sqlite3_vtab_cursor *cur) {
-  bitcask_cursor *c = (bitcask_cursor *)cur;
-  rows_read((bitcask_vtab *)cur->pVtab);
-  if ((c->plan & PLAN_MASK) == PLAN_SCAN) return scan_advance(c);
-  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
-    c->count--;
-    c->eof = c->remaining-- <= 1;
-  } else {
-    c->iprobe++;
-    probe_advance(c);
-  }
-  return SQLITE_OK;
 }
 
 /* Encode the key of `v` into *k, the next place of the cursor's probe list,
@@ -1811,22 +1783,125 @@ static int bitcaskNext(sqlite3_vtab_cursor *cur) {
 static int probe_push(bitcask_cursor *c, sqlite3_value *v, bcx_key *k) {
   int rc = bcx_key_encode(v, k);
   if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
-  if (rc == SQLITE_OK) c->nprobe++;
+  if (rc == SQLITE_OK) c->u.probe.n++;
   return rc;
 }
 
 /* Add the key of `v` to the cursor's probe list (grown as needed). */
 static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
-  if (c->nprobe == *pAlloc) {
+  if (c->u.probe.n == *pAlloc) {
     int n = *pAlloc ? *pAlloc * 2 : 4;
-    bcx_key *a = sqlite3_realloc64(c->probes, (sqlite3_uint64)n * sizeof *a);
+    bcx_key *a = sqlite3_realloc64(c->u.probe.keys, (sqlite3_uint64)n * sizeof *a);
     if (!a) return SQLITE_NOMEM;
     /* The keys moved: short ones point into themselves. */
-    for (int i = 0; i < c->nprobe; i++) bcx_key_rebase(&a[i]);
-    c->probes = a;
+    for (int i = 0; i < c->u.probe.n; i++) bcx_key_rebase(&a[i]);
+    c->u.probe.keys = a;
     *pAlloc = n;
   }
-  return probe_push(c, v, &c->probes[c->nprobe]);
+  return probe_push(c, v, &c->u.probe.keys[c->u.probe.n]);
+}
+
+/* Start a PLAN_EQ (arg: the key) or PLAN_IN (arg: the IN list, walked with
+** sqlite3_vtab_in_first/next) at its first live key. */
+static int probe_start(bitcask_cursor *c, int idxNum, sqlite3_value *arg) {
+  int rc, alloc = 0;
+  c->kind = CURSOR_PROBE;
+  if (idxNum == PLAN_EQ) {
+    c->u.probe.keys = &c->u.probe.one; /* the list of one key, in the cursor */
+    rc = probe_push(c, arg, &c->u.probe.one);
+  } else {
+    sqlite3_value *v;
+    for (rc = sqlite3_vtab_in_first(arg, &v); rc == SQLITE_OK && v;
+         rc = sqlite3_vtab_in_next(arg, &v)) {
+      rc = probe_add(c, v, &alloc);
+      if (rc != SQLITE_OK) break;
+    }
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
+  }
+  if (rc != SQLITE_OK) return rc;
+  c->u.probe.i = 0;
+  probe_advance(c);
+  return SQLITE_OK;
+}
+
+/* ---- CURSOR_RANGE and CURSOR_FOLD: PLAN_RANGE ---- */
+
+/* Open the engine iterator over range c->u.range.irange. */
+static int range_open(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  const bcx_range *r = &c->u.range.ranges.r[c->u.range.irange];
+  bc_range br = {r->lo, r->lo_len, r->lo_excl, r->hi, r->hi_len, r->hi_excl,
+                 c->u.range.desc};
+  bc_status st = p->snap ? bc_iter_open_snapshot(p->snap, &br, &c->u.range.iter)
+                         : bc_iter_open_range(p->sh->store, &br, &c->u.range.iter);
+  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
+}
+
+/* CURSOR_RANGE's next row: the next live key of the current range, moving
+** on through the ranges, in this connection's view (its transaction, if it
+** has one now -- a walk may outlive the transaction it began in). */
+static int range_next(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  c->eof = 1;
+  if (c->u.range.limit == 0) return SQLITE_OK;
+  while (c->u.range.iter) {
+    const void *key;
+    size_t klen;
+    bc_status st = bc_iter_next_view(c->u.range.iter, view_txn(p), &key, &klen, &c->info);
+    if (st == BC_OK) {
+      row_set(c, key, klen);
+      if (c->u.range.limit > 0) c->u.range.limit--;
+      return SQLITE_OK;
+    }
+    if (st != BC_DONE) return engine_error(p, st);
+    bc_iter_close(c->u.range.iter);
+    c->u.range.iter = NULL;
+    int desc = c->u.range.desc;
+    if (desc ? c->u.range.irange == 0 : c->u.range.irange + 1 >= c->u.range.ranges.n) break;
+    c->u.range.irange += desc ? -1 : 1;
+    int rc = range_open(c);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+/* CURSOR_FOLD's next row, in this connection's view: the value comes with
+** the key (a RANGE_FOLD plan uses it), one trip into the engine per row. */
+static int fold_next(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  c->eof = 1;
+  c->has_value = 0;
+  if (c->u.fold.limit == 0) return SQLITE_OK;
+  const void *key;
+  size_t klen;
+  bc_status st = bc_fold_next(c->u.fold.fold, view_txn(p), &key, &klen, &c->info,
+                              c->u.fold.skipping ? NULL : &c->vbuf, &c->value);
+  if (st == BC_DONE) return SQLITE_OK;
+  if (st != BC_OK) return engine_error(p, st);
+  row_set(c, key, klen);
+  c->has_value = !c->u.fold.skipping;
+  if (c->u.fold.limit > 0) c->u.fold.limit--;
+  return SQLITE_OK;
+}
+
+/* Pass `offset` rows (SQLite does not: the OFFSET is omitted), then go to
+** the first row; `limit` rows are returned from there (< 0: all). */
+static int walk_first(bitcask_cursor *c, sqlite3_int64 offset, sqlite3_int64 limit) {
+  int fold = c->kind == CURSOR_FOLD;
+  int (*next)(bitcask_cursor *) = fold ? fold_next : range_next;
+  sqlite3_int64 *left = fold ? &c->u.fold.limit : &c->u.range.limit;
+  int rc = SQLITE_OK;
+  *left = -1;
+  if (fold) c->u.fold.skipping = 1; /* no value is read for them */
+  for (sqlite3_int64 i = 0; i < offset && rc == SQLITE_OK; i++) {
+    rc = next(c);
+    if (c->eof) break;
+  }
+  if (fold) c->u.fold.skipping = 0;
+  if (c->eof && offset > 0) return rc;
+  *left = limit < 0 ? -1 : limit;
+  if (rc == SQLITE_OK) rc = next(c);
+  return rc;
 }
 
 /* Keep the tighter of the bound *cur (if *have) and k, for a lower bound
@@ -1848,129 +1923,185 @@ static void bound_keep(int is_lo, bcx_key *k, int excl, bcx_key *cur, int *have,
   }
 }
 
-/* Start a PLAN_SCAN: its ranges from argv (see bitcaskBestIndex), then
-** the first row. */
-static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **argv) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  bcx_key lo, hi;
-  int have_lo = 0, have_hi = 0, lo_excl = 0, hi_excl = 0, pat_op = BCX_PATTERN_NONE;
-  const unsigned char *pat = NULL;
-  sqlite3_int64 limit = -1, offset = 0;
-  int rc = SQLITE_OK, none = 0;
-  /* UTF-16: the TEXT bounds of each side, as UTF-8 (see below). */
+/* What a PLAN_RANGE's argv asks for (see bitcaskBestIndex). */
+typedef struct range_args {
+  bcx_key lo, hi;            /* the tightest bound of each side, when have_* */
+  int have_lo, have_hi, lo_excl, hi_excl;
+  int pat_op;                /* BCX_PATTERN_*; pat its pattern */
+  const unsigned char *pat;
+  sqlite3_int64 limit;       /* < 0: no LIMIT */
+  sqlite3_int64 offset;
+  int none;                  /* a NULL bound or pattern: no row can match */
+  /* UTF-16: the TEXT bounds of each side, as UTF-8 (range_args_utf16). */
   sqlite3_value *tlo[MAX_BOUNDS], *thi[MAX_BOUNDS];
-  int ntlo = 0, nthi = 0;
-  c->desc = (idxNum & SCAN_DESC) != 0;
-  text_order_check(p);
+  int ntlo, nthi;
+} range_args;
+
+static void range_args_clear(range_args *ra) {
+  if (ra->have_lo) bcx_key_clear(&ra->lo);
+  if (ra->have_hi) bcx_key_clear(&ra->hi);
+}
+
+/* A bound argument (op ARG_GT .. ARG_LE) into *ra. */
+static int range_args_bound(bitcask_vtab *p, int op, sqlite3_value *v, range_args *ra) {
+  int is_lo = op == ARG_GT || op == ARG_GE, excl = op == ARG_GT || op == ARG_LT;
+  if (p->utf16 && sqlite3_value_type(v) == SQLITE_TEXT) {
+    /* Not a range of UTF-8 keys: widened by range_args_utf16 (xBestIndex
+    ** left the bound to SQLite). */
+    if (is_lo && ra->ntlo < MAX_BOUNDS) ra->tlo[ra->ntlo++] = v;
+    if (!is_lo && ra->nthi < MAX_BOUNDS) ra->thi[ra->nthi++] = v;
+    return SQLITE_OK;
+  }
+  bcx_key k;
+  int rc = bcx_key_encode_bound(v, &k);
+  if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
+    ra->none = 1;
+    return SQLITE_OK;
+  }
+  if (rc != SQLITE_OK) return rc;
+  /* Keep the tightest bound of each side. */
+  if (is_lo) bound_keep(1, &k, excl, &ra->lo, &ra->have_lo, &ra->lo_excl);
+  else bound_keep(0, &k, excl, &ra->hi, &ra->have_hi, &ra->hi_excl);
+  return SQLITE_OK;
+}
+
+/* Read a PLAN_RANGE's argv, each argument's ARG_* taken from idxNum. */
+static int range_args_read(bitcask_vtab *p, int idxNum, int argc, sqlite3_value **argv,
+                           range_args *ra) {
+  int rc = SQLITE_OK;
+  memset(ra, 0, sizeof *ra);
+  ra->pat_op = BCX_PATTERN_NONE;
+  ra->limit = -1;
   for (int a = 0; a < argc && a < MAX_ARGS && rc == SQLITE_OK; a++) {
     int op = (idxNum >> (ARG_SHIFT + ARG_BITS * a)) & ((1 << ARG_BITS) - 1);
     sqlite3_value *v = argv[a];
     switch (op) {
-    case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE: {
-      int is_lo = op == ARG_GT || op == ARG_GE, excl = op == ARG_GT || op == ARG_LT;
-      if (p->utf16 && sqlite3_value_type(v) == SQLITE_TEXT) {
-        /* Not a range of UTF-8 keys: widened below (xBestIndex left the
-        ** bound to SQLite). */
-        if (is_lo && ntlo < MAX_BOUNDS) tlo[ntlo++] = v;
-        if (!is_lo && nthi < MAX_BOUNDS) thi[nthi++] = v;
-        break;
-      }
-      bcx_key k;
-      rc = bcx_key_encode_bound(v, &k);
-      if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
-        none = 1;
-        rc = SQLITE_OK;
-        break;
-      }
-      if (rc != SQLITE_OK) break;
-      /* Keep the tightest bound of each side. */
-      if (is_lo) bound_keep(1, &k, excl, &lo, &have_lo, &lo_excl);
-      else bound_keep(0, &k, excl, &hi, &have_hi, &hi_excl);
+    case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE:
+      rc = range_args_bound(p, op, v, ra);
       break;
-    }
     case ARG_LIKE: case ARG_GLOB:
-      pat = sqlite3_value_text(v);
-      if (!pat) {
-        if (sqlite3_value_type(v) == SQLITE_NULL) none = 1;
+      ra->pat = sqlite3_value_text(v);
+      if (!ra->pat) {
+        if (sqlite3_value_type(v) == SQLITE_NULL) ra->none = 1;
         else rc = SQLITE_NOMEM;
         break;
       }
-      pat_op = op == ARG_LIKE ? BCX_PATTERN_LIKE : BCX_PATTERN_GLOB;
+      ra->pat_op = op == ARG_LIKE ? BCX_PATTERN_LIKE : BCX_PATTERN_GLOB;
       break;
     case ARG_LIMIT:
-      limit = sqlite3_value_int64(v);
+      ra->limit = sqlite3_value_int64(v);
       break;
     case ARG_OFFSET:
-      offset = sqlite3_value_int64(v);
+      ra->offset = sqlite3_value_int64(v);
       break;
     default:
       break;
     }
   }
-  /* UTF-16 TEXT bounds.  SQLite orders TEXT by its UTF-16 bytes there, so
-  ** the strings above (below) a TEXT bound are no range of UTF-8 keys; a
-  ** lower one becomes "every TEXT key and above", an upper one "anything"
-  ** (BLOBs sort above every TEXT, and leaving them in keeps the pattern's
-  ** own BLOB range whole).  A lower and an upper TEXT bound together confine
-  ** the strings to those starting with their common ASCII prefix, in any
-  ** byte order: then the walk is the keys starting with it (bounds SQLite's
-  ** LIKE optimization derives beside a pattern are not trusted for that:
-  ** they do not hold for BLOB keys).  SQLite applies the bounds itself. */
-  if (rc == SQLITE_OK && !none && (ntlo || nthi)) {
-    size_t best = 0;
-    const unsigned char *bp = NULL;
-    for (int i = 0; i < ntlo && pat_op == BCX_PATTERN_NONE && rc == SQLITE_OK; i++)
-      for (int j = 0; j < nthi; j++) {
-        const unsigned char *a = sqlite3_value_text(tlo[i]), *b = sqlite3_value_text(thi[j]);
-        if (!a || !b) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        size_t n = bcx_utf16_prefix(a, (size_t)sqlite3_value_bytes(tlo[i]), b,
-                                    (size_t)sqlite3_value_bytes(thi[j]));
-        if (n > best) best = n, bp = a;
-      }
-    bcx_key klo, khi;
-    if (rc == SQLITE_OK && ntlo)
-      rc = bcx_key_text_prefix(bp ? bp : (const unsigned char *)"", best, &klo, &khi);
-    if (rc == SQLITE_OK && ntlo) {
-      bound_keep(1, &klo, 0, &lo, &have_lo, &lo_excl);
-      if (best) bound_keep(0, &khi, 1, &hi, &have_hi, &hi_excl);
-      else bcx_key_clear(&khi);
+  return rc;
+}
+
+/* UTF-16 TEXT bounds.  SQLite orders TEXT by its UTF-16 bytes there, so
+** the strings above (below) a TEXT bound are no range of UTF-8 keys; a
+** lower one becomes "every TEXT key and above", an upper one "anything"
+** (BLOBs sort above every TEXT, and leaving them in keeps the pattern's
+** own BLOB range whole).  A lower and an upper TEXT bound together confine
+** the strings to those starting with their common ASCII prefix, in any
+** byte order: then the walk is the keys starting with it (bounds SQLite's
+** LIKE optimization derives beside a pattern are not trusted for that:
+** they do not hold for BLOB keys).  SQLite applies the bounds itself. */
+static int range_args_utf16(range_args *ra) {
+  size_t best = 0;
+  const unsigned char *bp = NULL;
+  for (int i = 0; i < ra->ntlo && ra->pat_op == BCX_PATTERN_NONE; i++)
+    for (int j = 0; j < ra->nthi; j++) {
+      const unsigned char *a = sqlite3_value_text(ra->tlo[i]), *b = sqlite3_value_text(ra->thi[j]);
+      if (!a || !b) return SQLITE_NOMEM;
+      size_t n = bcx_utf16_prefix(a, (size_t)sqlite3_value_bytes(ra->tlo[i]), b,
+                                  (size_t)sqlite3_value_bytes(ra->thi[j]));
+      if (n > best) best = n, bp = a;
     }
-  }
-  if (rc == SQLITE_OK && !none)
-    rc = bcx_ranges_build(&c->ranges, have_lo ? &lo : NULL, lo_excl,
-                          have_hi ? &hi : NULL, hi_excl, pat_op, pat, p->utf16);
-  if (have_lo) bcx_key_clear(&lo);
-  if (have_hi) bcx_key_clear(&hi);
+  if (!ra->ntlo) return SQLITE_OK;
+  bcx_key klo, khi;
+  int rc = bcx_key_text_prefix(bp ? bp : (const unsigned char *)"", best, &klo, &khi);
   if (rc != SQLITE_OK) return rc;
-  c->limit = limit < 0 ? -1 : limit;
-  if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
-  if (idxNum & SCAN_ANYORDER) {
+  bound_keep(1, &klo, 0, &ra->lo, &ra->have_lo, &ra->lo_excl);
+  if (best) bound_keep(0, &khi, 1, &ra->hi, &ra->have_hi, &ra->hi_excl);
+  else bcx_key_clear(&khi);
+  return SQLITE_OK;
+}
+
+/* Start a PLAN_RANGE: its ranges from argv, the ordered walk of them (or,
+** RANGE_FOLD, the fold of every key), then the first row past the
+** OFFSET. */
+static int range_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **argv) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  range_args ra;
+  bcx_ranges ranges = {0};
+  text_order_check(p);
+  int rc = range_args_read(p, idxNum, argc, argv, &ra);
+  if (rc == SQLITE_OK && !ra.none && (ra.ntlo || ra.nthi)) rc = range_args_utf16(&ra);
+  if (rc == SQLITE_OK && !ra.none)
+    rc = bcx_ranges_build(&ranges, ra.have_lo ? &ra.lo : NULL, ra.lo_excl,
+                          ra.have_hi ? &ra.hi : NULL, ra.hi_excl, ra.pat_op, ra.pat,
+                          p->utf16);
+  range_args_clear(&ra);
+  if (rc != SQLITE_OK) return rc;
+  if (ra.none || ranges.n == 0) { /* eof */
+    bcx_ranges_free(&ranges);
+    return SQLITE_OK;
+  }
+  if (idxNum & RANGE_FOLD) {
+    /* No bound: the one range is the whole key space. */
+    bcx_ranges_free(&ranges);
+    c->kind = CURSOR_FOLD;
     bc_txn *t = view_txn(p);
-    bc_status st = p->snap && !t ? bc_fold_open_snapshot(p->snap, &c->snap)
-                                 : bc_fold_open(p->sh->store, t, &c->snap);
+    bc_status st = p->snap && !t ? bc_fold_open_snapshot(p->snap, &c->u.fold.fold)
+                                 : bc_fold_open(p->sh->store, t, &c->u.fold.fold);
     if (st != BC_OK) return engine_error(p, st);
   } else {
-    c->irange = c->desc ? c->ranges.n - 1 : 0;
+    c->kind = CURSOR_RANGE;
+    c->u.range.ranges = ranges;
+    c->u.range.desc = (idxNum & RANGE_DESC) != 0;
+    c->u.range.irange = c->u.range.desc ? ranges.n - 1 : 0;
     rc = range_open(c);
     if (rc != SQLITE_OK) return rc;
   }
-  /* OFFSET: skip that many rows (SQLite does not, the constraint omitted). */
-  sqlite3_int64 keep = c->limit;
-  c->limit = -1;
-  c->skipping = 1;
-  for (sqlite3_int64 i = 0; i < offset && rc == SQLITE_OK; i++) {
-    rc = scan_advance(c);
-    if (c->eof) break;
-  }
-  c->skipping = 0;
-  if (c->eof && offset > 0) return rc;
-  c->limit = keep;
-  if (rc == SQLITE_OK) rc = scan_advance(c);
+  return walk_first(c, ra.offset, ra.limit);
+}
+
+/* ---- CURSOR_COUNT: PLAN_COUNT ---- */
+
+/* Start a PLAN_COUNT: the live key count of the view, no key read. */
+static void count_start(bitcask_cursor *c) {
+  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  bc_txn *t = view_txn(p);
+  c->kind = CURSOR_COUNT;
+  c->u.count.passed = 0;
+  c->u.count.remaining = (sqlite3_int64)(t || !p->snap ? bc_count_view(p->sh->store, t)
+                                                       : bc_snapshot_count(p->snap));
+  c->eof = c->u.count.remaining <= 0;
+}
+
+/* A PLAN_COUNT cursor asked for a column after all: SQLite reports colUsed
+** 0 for `DELETE FROM kv` too, which then reads each row's key.  Become a
+** walk of every key, positioned at the same row. */
+static int count_to_range(bitcask_cursor *c) {
+  sqlite3_int64 skip = c->u.count.passed;
+  bcx_range *all = sqlite3_malloc(sizeof *all);
+  if (!all) return SQLITE_NOMEM;
+  memset(all, 0, sizeof *all);
+  memset(&c->u, 0, sizeof c->u);
+  c->kind = CURSOR_RANGE;
+  c->u.range.ranges.r = all;
+  c->u.range.ranges.n = 1;
+  c->u.range.limit = -1;
+  int rc = range_open(c);
+  for (sqlite3_int64 k = 0; rc == SQLITE_OK && k <= skip; k++) rc = range_next(c);
   return rc;
 }
+
+/* ---- the cursor methods ---- */
 
 static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
                          const char *idxStr, int argc, sqlite3_value **argv) {
@@ -1979,7 +2110,6 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
   (void)idxStr;
   rows_read(p);
   cursor_reset(c);
-  c->plan = idxNum;
   int rc = vtab_store(p);
   if (rc != SQLITE_OK) return rc;
   if (!p->snap) {
@@ -1990,55 +2120,57 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
     bc_status st = bc_snapshot_open(p->snap_store, &p->snap);
     if (st != BC_OK) return engine_error(p, st);
   }
+  switch (idxNum & PLAN_MASK) {
+  case PLAN_RANGE:
+    return range_start(c, idxNum, argc, argv);
+  case PLAN_COUNT:
+    count_start(c);
+    return SQLITE_OK;
+  default:
+    return probe_start(c, idxNum, argv[0]);
+  }
+}
 
-  if ((idxNum & PLAN_MASK) == PLAN_SCAN) return scan_start(c, idxNum, argc, argv);
-  if ((idxNum & PLAN_MASK) == PLAN_COUNT) {
-    c->count = 0;
-    bc_txn *t = view_txn(p);
-    c->remaining = (sqlite3_int64)(t || !p->snap ? bc_count_view(p->sh->store, t)
-                                                 : bc_snapshot_count(p->snap));
-    c->eof = c->remaining <= 0;
+static int bitcaskNext(sqlite3_vtab_cursor *cur) {
+  bitcask_cursor *c = (bitcask_cursor *)cur;
+  rows_read((bitcask_vtab *)cur->pVtab);
+  switch (c->kind) {
+  case CURSOR_RANGE:
+    return range_next(c);
+  case CURSOR_FOLD:
+    return fold_next(c);
+  case CURSOR_PROBE:
+    c->u.probe.i++;
+    probe_advance(c);
+    return SQLITE_OK;
+  case CURSOR_COUNT:
+    c->u.count.passed++;
+    c->eof = c->u.count.remaining-- <= 1;
+    return SQLITE_OK;
+  default:
+    c->eof = 1;
     return SQLITE_OK;
   }
-  int alloc = 0;
-  if (idxNum == PLAN_EQ) {
-    c->probes = &c->one; /* the list of one key, in the cursor */
-    rc = probe_push(c, argv[0], &c->one);
-  } else {
-    sqlite3_value *v;
-    for (rc = sqlite3_vtab_in_first(argv[0], &v); rc == SQLITE_OK && v;
-         rc = sqlite3_vtab_in_next(argv[0], &v)) {
-      rc = probe_add(c, v, &alloc);
-      if (rc != SQLITE_OK) break;
-    }
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-  }
-  if (rc != SQLITE_OK) return rc;
-  c->iprobe = 0;
-  probe_advance(c);
-  return SQLITE_OK;
 }
 
 static int bitcaskEof(sqlite3_vtab_cursor *cur) {
   return ((bitcask_cursor *)cur)->eof;
 }
 
-/* A PLAN_COUNT cursor asked for a column after all: SQLite reports colUsed
-** 0 for `DELETE FROM kv` too, which then reads each row's key.  Become a
-** full scan positioned at the same row. */
-static int count_to_scan(bitcask_cursor *c) {
-  sqlite3_int64 skip = -c->count;
-  c->plan = PLAN_SCAN;
-  c->ranges.r = sqlite3_malloc(sizeof *c->ranges.r);
-  if (!c->ranges.r) return SQLITE_NOMEM;
-  memset(c->ranges.r, 0, sizeof *c->ranges.r);
-  c->ranges.n = 1;
-  c->irange = 0;
-  c->desc = 0;
-  c->limit = -1;
-  int rc = range_open(c);
-  for (sqlite3_int64 k = 0; rc == SQLITE_OK && k <= skip; k++) rc = scan_advance(c);
-  return rc;
+/* The current row's value could not be read (xColumn): a key deleted since
+** the walk found it reads as NULL; an error fails the statement. */
+static int column_read_error(bitcask_vtab *p, sqlite3_context *ctx, bc_status st) {
+  if (st == BC_NOTFOUND) {
+    sqlite3_result_null(ctx);
+    return SQLITE_OK;
+  }
+  char em[BCX_ERRMSG_MAX];
+  char *msg = sqlite3_mprintf("bitcask table '%s': %s", p->zName,
+                              bc_errmsg_copy(p->sh->store, em, sizeof em));
+  sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
+  sqlite3_free(msg);
+  sqlite3_result_error_code(ctx, bcx_rc(st));
+  return bcx_rc(st);
 }
 
 static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
@@ -2046,8 +2178,8 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
   int rc;
-  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
-    rc = count_to_scan(c);
+  if (c->kind == CURSOR_COUNT) {
+    rc = count_to_range(c);
     if (rc != SQLITE_OK) return rc;
     if (c->eof) {
       /* The rows counted are gone meanwhile. */
@@ -2057,33 +2189,18 @@ static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
   }
   if (i == 0) {
     rc = bcx_key_result(ctx, c->key, c->klen, c->info.meta);
+  } else if (sqlite3_vtab_nochange(ctx)) {
+    return SQLITE_OK; /* an UPDATE that does not change `value` need not read it */
+  } else if (c->has_value) {
+    rc = bcx_value_result(ctx, c->value, c->info.value_size, c->info.meta);
   } else {
-    /* An UPDATE that does not change `value` need not read it. */
-    if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
-    if (c->snap) {
-      rc = bcx_value_result(ctx, c->sval, c->info.value_size, c->info.meta);
-      goto done;
-    }
+    /* Read now, in the cursor's view, as the key was found. */
     const void *val;
     bc_info info;
     bc_status st = kv_get(p, c->key, c->klen, &c->vbuf, &val, &info);
-    if (st == BC_NOTFOUND) {
-      /* Deleted after a scan's snapshot was taken. */
-      sqlite3_result_null(ctx);
-      return SQLITE_OK;
-    }
-    if (st != BC_OK) {
-      char em[BCX_ERRMSG_MAX];
-      char *msg = sqlite3_mprintf("bitcask table '%s': %s", p->zName,
-                                  bc_errmsg_copy(p->sh->store, em, sizeof em));
-      sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
-      sqlite3_free(msg);
-      sqlite3_result_error_code(ctx, bcx_rc(st));
-      return bcx_rc(st);
-    }
+    if (st != BC_OK) return column_read_error(p, ctx, st);
     rc = bcx_value_result(ctx, val, info.value_size, info.meta);
   }
-done:
   if (rc == SQLITE_CORRUPT) {
     sqlite3_result_error(ctx, "bitcask: a record has a malformed key or value", -1);
     sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
