@@ -50,6 +50,10 @@
 **             ARG_GT, ARG_GE, ARG_LT, ARG_LE (a bound on the key), ARG_LIKE,
 **             ARG_GLOB (a pattern; its literal prefix is walked and SQLite
 **             still applies the pattern), ARG_LIMIT, ARG_OFFSET.
+** PLAN_EQ's and PLAN_IN's idxStr carries one byte more, past the NUL that
+** ends what EXPLAIN shows: PROBE_VALUE when the statement uses `value`.
+** Each row's value is then read with its key, in xFilter and xNext: one
+** keydir probe, under one lock of the store, per key looked up.
 **
 ** Served: `key = ?`, `key IN (...)`, one lower bound (>, >=), one upper bound
 ** (<, <=; BETWEEN is both), one LIKE or GLOB, ORDER BY key [ASC|DESC]
@@ -262,6 +266,8 @@ typedef struct bitcask_cursor {
       bcx_key one;          /* PLAN_EQ's key */
       int n;                /* entries in keys */
       int i;                /* index of the current probe */
+      int value;            /* read each row's value with its key (the
+                            ** statement uses it: PROBE_VALUE) */
     } probe;
     struct {                /* CURSOR_COUNT */
       sqlite3_int64 passed;    /* rows moved past (xNext) */
@@ -1515,6 +1521,25 @@ static void plan_pattern(bitcask_vtab *p, sqlite3_index_info *info, plan_cons *p
   }
 }
 
+/* The idxStr of PLAN_EQ and PLAN_IN: the name EXPLAIN QUERY PLAN shows,
+** then, past the NUL that ends it there, PROBE_VALUE when the statement
+** uses the value column: the cursor then reads each row's value with its
+** key, one keydir probe under one lock per row (see probe_advance), where a
+** lookup in xFilter and a read in xColumn would take two.  Kept out of
+** idxNum, whose values EXPLAIN QUERY PLAN shows too. */
+#define PROBE_VALUE 'v'
+static const char EQ_KEY[] = "key=?\0" "k", EQ_VALUE[] = "key=?\0" "v";
+static const char IN_KEY[] = "key IN (...)\0" "k", IN_VALUE[] = "key IN (...)\0" "v";
+
+/* Does the statement read the value of the rows a probe finds?  colUsed
+** has bit 1 for the value column; for an UPDATE SQLite sets every bit, also
+** of columns the table does not have, and asks for the columns the
+** statement does not set with sqlite3_vtab_nochange, which xColumn answers
+** without reading: there the value is left to xColumn. */
+static int uses_value(const sqlite3_index_info *info) {
+  return (info->colUsed & 2) != 0 && (info->colUsed >> 2) == 0;
+}
+
 /* A probe plan when the key is given: PLAN_EQ or PLAN_IN.  Returns 1 when
 ** one was chosen. */
 static int plan_probe(sqlite3_index_info *info, plan_cons *pc) {
@@ -1530,13 +1555,13 @@ static int plan_probe(sqlite3_index_info *info, plan_cons *pc) {
   info->aConstraintUsage[i].omit = 1;
   if (pc->iEq >= 0) {
     info->idxNum = PLAN_EQ;
-    info->idxStr = "key=?";
+    info->idxStr = (char *)(uses_value(info) ? EQ_VALUE : EQ_KEY);
     info->estimatedCost = 1.0;
     info->estimatedRows = 1;
     info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
   } else {
     info->idxNum = PLAN_IN;
-    info->idxStr = "key IN (...)";
+    info->idxStr = (char *)(uses_value(info) ? IN_VALUE : IN_KEY);
     info->estimatedCost = 10.0;
     info->estimatedRows = 10;
   }
@@ -1764,12 +1789,20 @@ static void row_set(bitcask_cursor *c, const void *key, size_t klen) {
 
 /* ---- CURSOR_PROBE: PLAN_EQ and PLAN_IN ---- */
 
-/* Advance to the next probe key that is live, or to eof. */
+/* Advance to the next probe key that is live, or to eof.  With
+** u.probe.value the row's value is read with it (kv_get: one probe, one
+** lock); a value that cannot be read leaves the row there when its key is,
+** and xColumn reports the error if the statement asks for the value. */
 static void probe_advance(bitcask_cursor *c) {
   bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
+  c->has_value = 0;
   for (; c->u.probe.i < c->u.probe.n; c->u.probe.i++) {
     bcx_key *k = &c->u.probe.keys[c->u.probe.i];
-    if (kv_lookup(p, k->data, k->len, &c->info) == BC_OK) {
+    bc_status st = c->u.probe.value ? kv_get(p, k->data, k->len, &c->vbuf, &c->value, &c->info)
+                                    : kv_lookup(p, k->data, k->len, &c->info);
+    if (st == BC_OK) c->has_value = c->u.probe.value;
+    if (st == BC_OK || (st != BC_NOTFOUND && c->u.probe.value &&
+                        kv_lookup(p, k->data, k->len, &c->info) == BC_OK)) {
       row_set(c, k->data, k->len);
       return;
     }
@@ -1802,10 +1835,13 @@ static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
 }
 
 /* Start a PLAN_EQ (arg: the key) or PLAN_IN (arg: the IN list, walked with
-** sqlite3_vtab_in_first/next) at its first live key. */
-static int probe_start(bitcask_cursor *c, int idxNum, sqlite3_value *arg) {
+** sqlite3_vtab_in_first/next) at its first live key.  idxStr says whether
+** the values are read with the keys (PROBE_VALUE). */
+static int probe_start(bitcask_cursor *c, int idxNum, const char *idxStr,
+                       sqlite3_value *arg) {
   int rc, alloc = 0;
   c->kind = CURSOR_PROBE;
+  c->u.probe.value = idxStr && idxStr[strlen(idxStr) + 1] == PROBE_VALUE;
   if (idxNum == PLAN_EQ) {
     c->u.probe.keys = &c->u.probe.one; /* the list of one key, in the cursor */
     rc = probe_push(c, arg, &c->u.probe.one);
@@ -2107,7 +2143,6 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
                          const char *idxStr, int argc, sqlite3_value **argv) {
   bitcask_cursor *c = (bitcask_cursor *)cur;
   bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
-  (void)idxStr;
   rows_read(p);
   cursor_reset(c);
   int rc = vtab_store(p);
@@ -2127,7 +2162,7 @@ static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
     count_start(c);
     return SQLITE_OK;
   default:
-    return probe_start(c, idxNum, argv[0]);
+    return probe_start(c, idxNum, idxStr, argv[0]);
   }
 }
 
