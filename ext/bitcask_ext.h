@@ -1,14 +1,21 @@
 /*
 ** bitcask_ext.h -- private declarations shared by the files of the SQLite
-** extension (ext/).  The extension's only public symbol is
-** sqlite3_bitcask_init (ext/vtab.c).
+** extension (ext/), which is compiled against include/bitcask.h alone.  The
+** extension's only public symbol is sqlite3_bitcask_init (ext/vtab.c).
 **
-**   codec.c     SQLite values <-> the engine's key bytes, value bytes, meta
-**   options.c   CREATE VIRTUAL TABLE arguments and the store's directory
-**   registry.c  one shared bc_store per directory per process
-**   owners.c    which tables own a store (the store's OWNERS file)
-**   vtab.c      the `bitcask` module and the entry point
-**   functions.c bitcask_merge(), bitcask_stats()
+**   codec.c        SQLite values <-> the engine's key bytes, value bytes, meta
+**   range.c        key ranges for a walk: bounds, LIKE/GLOB prefixes, UTF-16
+**   options.c      CREATE VIRTUAL TABLE arguments and the store's directory
+**   registry.c     one shared bc_store per directory per process
+**   owners.c       which tables own a store (the store's OWNERS file)
+**   functions.c    bitcask_merge(), bitcask_stats()
+** and the `bitcask` virtual-table module, whose files share vtab.h:
+**   vtab.c         the table's life (xCreate .. xRename) and the entry point
+**   watch.c        CREATE and DROP finished or undone with the transaction
+**   plan.c         xBestIndex: the query plans
+**   cursor.c       xOpen .. xColumn: the reads
+**   update.c       xUpdate: the writes, statement atomicity
+**   transaction.c  xBegin .. xRollbackTo: the table's bc_txn
 */
 #ifndef BITCASK_EXT_H
 #define BITCASK_EXT_H
@@ -80,7 +87,7 @@ void bcx_key_clear(bcx_key *k);
 ** moved (memcpy, realloc of an array of keys) call this on the new copy. */
 void bcx_key_rebase(bcx_key *k);
 
-/* ---- range.c: key ranges for a scan -------------------------------- */
+/* ---- range.c: key ranges for a walk -------------------------------- */
 
 /* One range of encoded keys, bounds owned (sqlite3_malloc'd) or NULL for
 ** unbounded.  Encoded keys compare as bytes in SQLite's order (codec.c). */
@@ -90,7 +97,7 @@ typedef struct bcx_range {
   int lo_excl, hi_excl;
 } bcx_range;
 
-/* The ranges a scan walks, in ascending key order and disjoint. */
+/* The ranges a walk covers, in ascending key order and disjoint. */
 typedef struct bcx_ranges {
   bcx_range *r; /* sqlite3_malloc'd */
   int n;
@@ -329,7 +336,7 @@ typedef struct bcx_module {
   sqlite3 *db;
   bitcask_vtab *tables; /* every connected bitcask table of this connection */
   bitcask_vtab *dropped; /* tables whose DROP waits for the transaction's
-                         ** end (vtab.c, "The transaction watcher") */
+                         ** end (watch.c, "Creating and dropping") */
   int watch_in_txn;     /* the watcher is part of the open transaction */
   int watch_level;      /* the innermost savepoint level open, -1 for none */
   struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */

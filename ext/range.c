@@ -1,5 +1,5 @@
 /*
-** range.c -- the key ranges a scan of a bitcask table walks.
+** range.c -- the key ranges a walk of a bitcask table covers (cursor.c).
 **
 ** xBestIndex hands xFilter a lower bound (key > / >= ?), an upper bound
 ** (key < / <= ?) and a LIKE or GLOB pattern on the key; this file turns them
