@@ -27,15 +27,15 @@ static int txn_error(bitcask_vtab *p, bc_status st) {
                                              : q->dropped ? NULL : p->mod->dropped) {
       if (q != p && q->sh == p->sh && q->txn) {
         bcx_vtab_error(p, "bitcask table '%s': this transaction has written table "
-                   "'%s', which uses the same store '%s': one transaction can "
-                   "write only one of the tables of a store (commit first)",
-                   p->zName, q->zName, p->zPath);
+                       "'%s', which uses the same store '%s': one transaction can "
+                       "write only one of the tables of a store (commit first)",
+                       p->zName, q->zName, p->zPath);
         return SQLITE_ERROR;
       }
     }
     bcx_vtab_error(p, "bitcask table '%s': store '%s' is busy: another connection "
-               "of this process has a write transaction open on it (retry "
-               "after it commits or rolls back)", p->zName, p->zPath);
+                   "of this process has a write transaction open on it (retry "
+                   "after it commits or rolls back)", p->zName, p->zPath);
     return SQLITE_BUSY;
   }
   return bcx_engine_error(p, st);

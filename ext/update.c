@@ -63,10 +63,147 @@ static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
   if (rc == SQLITE_MISMATCH) return constraint_error(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
   if (rc == SQLITE_TOOBIG) {
     bcx_vtab_error(p, "bitcask table '%s': key of %d bytes is too large (the "
-               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
-               (unsigned)BCX_MAX_KEY_PAYLOAD);
+                   "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
+                   (unsigned)BCX_MAX_KEY_PAYLOAD);
   }
   return rc;
+}
+
+/* One xUpdate call's keys and buffer, freed by update_row, and the
+** engine's outcome (reported when no SQLite error came first). */
+typedef struct row_op {
+  bitcask_vtab *p;
+  bc_txn *t;          /* p's transaction */
+  int replace;        /* the statement's conflict mode is REPLACE */
+  bcx_key oldk, newk; /* the row's key as SQLite read it, and its new key */
+  bc_buf buf;         /* the unchanged value, read (row_current) */
+  bc_status st;
+} row_op;
+
+/* DELETE of the row with key k (SQLite read it: a key that cannot be
+** encoded matches no row). */
+static int row_delete(row_op *op, sqlite3_value *k) {
+  int rc = bcx_key_encode(k, &op->oldk);
+  if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
+  if (rc != SQLITE_OK) return rc;
+  op->st = bc_txn_delete(op->t, op->oldk.data, op->oldk.len);
+  if (op->st == BC_OK) op->p->wrote = 1;
+  if (op->st == BC_NOTFOUND) op->st = BC_OK;
+  return SQLITE_OK;
+}
+
+/* INSERT of (argv[2], argv[3]). */
+static int row_insert(row_op *op, sqlite3_value **argv) {
+  bitcask_vtab *p = op->p;
+  bcx_value val;
+  int rc = encode_key_checked(p, argv[2], &op->newk);
+  if (rc == SQLITE_OK) rc = bcx_value_encode(argv[3], &val);
+  if (rc != SQLITE_OK) return rc;
+  const bcx_key *k = &op->newk;
+  uint8_t meta = (uint8_t)(k->key_meta | val.value_meta);
+  if (op->replace) {
+    op->st = bc_txn_put(op->t, k->data, k->len, meta, val.data, val.len);
+  } else {
+    /* The existence check and the write in one call (one probe). */
+    op->st = bc_txn_insert(op->t, k->data, k->len, meta, val.data, val.len);
+    if (op->st == BC_EXISTS) {
+      op->st = BC_OK;
+      rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    }
+  }
+  if (op->st == BC_OK && rc == SQLITE_OK) p->wrote = 1;
+  return rc;
+}
+
+/* The row at op->oldk now, when that matters -- its info in *cur: when
+** its value is unchanged and was not read (nochange: xColumn saw
+** sqlite3_vtab_nochange), with the value now, in *data; or when the
+** statement has written since it read the row.  Returns SQLITE_OK to go
+** on; SQLITE_DONE to stop, the row gone or op->st an engine error;
+** SQLITE_ERROR when the row is one this statement replaced (see "Stale
+** rows" above). */
+static int row_current(row_op *op, int nochange, const void **data, bc_info *cur) {
+  bitcask_vtab *p = op->p;
+  const bcx_key *k = &op->oldk;
+  if (!nochange && !p->wrote) return SQLITE_OK;
+  op->st = nochange ? bc_txn_get(op->t, k->data, k->len, &op->buf, data, cur)
+                    : bc_txn_lookup(op->t, k->data, k->len, cur);
+  if (op->st == BC_NOTFOUND) {
+    /* Gone since it was read (an UPDATE ... FROM that matched the row
+    ** twice moved it the first time): a native table skips it too. */
+    op->st = BC_OK;
+    return SQLITE_DONE;
+  }
+  if (op->st != BC_OK) return SQLITE_DONE;
+  if (op->replace && cur->seq >= p->replaced_seq &&
+      (!nochange || (cur->meta & BCX_KEY_MASK) != k->key_meta)) {
+    /* The row was replaced by an earlier row of this statement that moved
+    ** onto its key.  A native table computes the new key and value from
+    ** the row now there; SQLite gave them computed from the row replaced,
+    ** and they visibly differ (the value is set, or the key's class is
+    ** not the one read): refuse rather than write what no native table
+    ** would. */
+    bcx_vtab_error(p, "bitcask table '%s': UPDATE OR REPLACE cannot update a row "
+                   "that an earlier row of the same statement replaced: SQLite "
+                   "computed its new key and value from the row it replaced, "
+                   "before the statement's first write (as it does for every "
+                   "virtual table), where a native table computes them from the "
+                   "row now there; update these rows in separate statements",
+                   p->zName);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/* UPDATE of the row SQLite read with key argv[0] to (argv[2], argv[3]).
+** SQLite computed the new key and value of every row of a multi-row UPDATE
+** before the first xUpdate (it collects them first, as it must for a
+** virtual table), so once this statement has written, the row at argv[0]
+** may no longer be the one they were computed from (see "Stale rows"
+** above). */
+static int row_update(row_op *op, sqlite3_value **argv) {
+  bitcask_vtab *p = op->p;
+  int rc = encode_key_checked(p, argv[0], &op->oldk);
+  if (rc != SQLITE_OK) return rc;
+  int nochange = sqlite3_value_nochange(argv[3]);
+  const void *data = NULL;
+  bc_info cur;
+  rc = row_current(op, nochange, &data, &cur);
+  if (rc != SQLITE_OK) return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  rc = encode_key_checked(p, argv[2], &op->newk);
+  if (rc != SQLITE_OK) return rc;
+  const bcx_key *oldk = &op->oldk, *newk = &op->newk;
+  int sameKey = oldk->len == newk->len && memcmp(oldk->data, newk->data, newk->len) == 0;
+  int replacing = 0; /* newk holds another row, which this write replaces */
+  if (!sameKey && bc_txn_lookup(op->t, newk->data, newk->len, NULL) == BC_OK) {
+    if (!op->replace) return constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
+    replacing = 1;
+  }
+  if (nochange) {
+    uint8_t meta = (uint8_t)(newk->key_meta | (cur.meta & BCX_VALUE_MASK));
+    if (sameKey && meta == cur.meta) return SQLITE_OK; /* nothing changes */
+    op->st = bc_txn_put(op->t, newk->data, newk->len, meta, data, cur.value_size);
+  } else {
+    bcx_value val;
+    rc = bcx_value_encode(argv[3], &val);
+    if (rc != SQLITE_OK) return rc;
+    op->st = bc_txn_put(op->t, newk->data, newk->len,
+                        (uint8_t)(newk->key_meta | val.value_meta), val.data, val.len);
+  }
+  if (op->st == BC_OK) p->wrote = 1;
+  if (op->st == BC_OK && replacing && p->replaced_seq == UINT64_MAX) {
+    /* The first row this statement replaced since it read the table:
+    ** every record written from now on has a seq at least this one's. */
+    bc_info ni;
+    if (bc_txn_lookup(op->t, newk->data, newk->len, &ni) == BC_OK) p->replaced_seq = ni.seq;
+  }
+  /* A key change is a put of the new key and a tombstone for the old one,
+  ** committed together. */
+  if (op->st == BC_OK && !sameKey) {
+    op->st = bc_txn_delete(op->t, oldk->data, oldk->len);
+    if (op->st == BC_NOTFOUND) op->st = BC_OK;
+  }
+  return SQLITE_OK;
 }
 
 /* argc == 1: DELETE argv[0].
@@ -75,139 +212,31 @@ static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
 static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                       sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  bcx_key oldk = {0}, newk = {0};
-  bcx_value val;
-  bc_buf buf = {0};
-  bc_status st = BC_OK;
   (void)pRowid;
   int rc = bcx_vtab_txn(p);
   if (rc != SQLITE_OK) return rc;
-  bc_txn *t = p->txn;
-
+  row_op op;
+  memset(&op, 0, sizeof op);
+  op.p = p;
+  op.t = p->txn;
+  op.st = BC_OK;
   if (argc == 1) {
-    rc = bcx_key_encode(argv[0], &oldk);
-    if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
-    if (rc != SQLITE_OK) return rc;
-    st = bc_txn_delete(t, oldk.data, oldk.len);
-    bcx_key_clear(&oldk);
-    if (st == BC_OK) p->wrote = 1;
-    if (st == BC_NOTFOUND) st = BC_OK;
-    return st == BC_OK ? SQLITE_OK : bcx_engine_error(p, st);
-  }
-
-  int isReplace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
-
-  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-    /* INSERT */
-    rc = encode_key_checked(p, argv[2], &newk);
-    if (rc != SQLITE_OK) goto done;
-    rc = bcx_value_encode(argv[3], &val);
-    if (rc != SQLITE_OK) goto done;
-    uint8_t meta = (uint8_t)(newk.key_meta | val.value_meta);
-    if (isReplace) {
-      st = bc_txn_put(t, newk.data, newk.len, meta, val.data, val.len);
-    } else {
-      /* The existence check and the write in one call (one probe). */
-      st = bc_txn_insert(t, newk.data, newk.len, meta, val.data, val.len);
-      if (st == BC_EXISTS) {
-        st = BC_OK;
-        rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
-      }
-    }
-    if (st == BC_OK && rc == SQLITE_OK) p->wrote = 1;
-    goto done;
-  }
-
-  /* UPDATE of the row SQLite read with key argv[0].  SQLite computed the
-  ** new key and value of every row of a multi-row UPDATE before the first
-  ** xUpdate (it collects them first, as it must for a virtual table), so
-  ** once this statement has written, the row at argv[0] may no longer be
-  ** the one they were computed from (see "Stale rows" above). */
-  rc = encode_key_checked(p, argv[0], &oldk);
-  if (rc != SQLITE_OK) goto done;
-  int nochange = sqlite3_value_nochange(argv[3]);
-  const void *data = NULL;
-  bc_info cur;
-  int haveCur = 0;
-  if (nochange || p->wrote) {
-    /* The value is unchanged and was not read (xColumn saw nochange): it
-    ** is the row's value now.  Or the statement has written since it read
-    ** the row: where is the row now? */
-    st = nochange ? bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &cur)
-                  : bc_txn_lookup(t, oldk.data, oldk.len, &cur);
-    if (st == BC_NOTFOUND) {
-      /* Gone since it was read (an UPDATE ... FROM that matched the row
-      ** twice moved it the first time): a native table skips it too. */
-      st = BC_OK;
-      goto done;
-    }
-    if (st != BC_OK) goto done;
-    haveCur = 1;
-  }
-  if (haveCur && isReplace && cur.seq >= p->replaced_seq &&
-      (!nochange || (cur.meta & BCX_KEY_MASK) != oldk.key_meta)) {
-    /* The row was replaced by an earlier row of this statement that moved
-    ** onto its key.  A native table computes the new key and value from
-    ** the row now there; SQLite gave them computed from the row replaced,
-    ** and they visibly differ (the value is set, or the key's class is
-    ** not the one read): refuse rather than write what no native table
-    ** would. */
-    bcx_vtab_error(p, "bitcask table '%s': UPDATE OR REPLACE cannot update a row "
-               "that an earlier row of the same statement replaced: SQLite "
-               "computed its new key and value from the row it replaced, "
-               "before the statement's first write (as it does for every "
-               "virtual table), where a native table computes them from the "
-               "row now there; update these rows in separate statements",
-               p->zName);
-    rc = SQLITE_ERROR;
-    goto done;
-  }
-  rc = encode_key_checked(p, argv[2], &newk);
-  if (rc != SQLITE_OK) goto done;
-  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
-  int replacing = 0; /* newk holds another row, which this write replaces */
-  if (!sameKey && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
-    if (!isReplace) {
-      rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
-      goto done;
-    }
-    replacing = 1;
-  }
-  if (nochange) {
-    uint8_t meta = (uint8_t)(newk.key_meta | (cur.meta & BCX_VALUE_MASK));
-    if (sameKey && meta == cur.meta) goto done; /* nothing changes */
-    st = bc_txn_put(t, newk.data, newk.len, meta, data, cur.value_size);
+    rc = row_delete(&op, argv[0]);
   } else {
-    rc = bcx_value_encode(argv[3], &val);
-    if (rc != SQLITE_OK) goto done;
-    st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
-                    val.data, val.len);
+    op.replace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
+    rc = sqlite3_value_type(argv[0]) == SQLITE_NULL ? row_insert(&op, argv)
+                                                    : row_update(&op, argv);
   }
-  if (st == BC_OK) p->wrote = 1;
-  if (st == BC_OK && replacing && p->replaced_seq == UINT64_MAX) {
-    /* The first row this statement replaced since it read the table:
-    ** every record written from now on has a seq at least this one's. */
-    bc_info ni;
-    if (bc_txn_lookup(t, newk.data, newk.len, &ni) == BC_OK) p->replaced_seq = ni.seq;
-  }
-  /* A key change is a put of the new key and a tombstone for the old one,
-  ** committed together. */
-  if (st == BC_OK && !sameKey) {
-    st = bc_txn_delete(t, oldk.data, oldk.len);
-    if (st == BC_NOTFOUND) st = BC_OK;
-  }
-
-done:
-  bc_buf_free(&buf);
-  bcx_key_clear(&oldk);
-  bcx_key_clear(&newk);
-  if (rc == SQLITE_TOOBIG && !p->base.zErrMsg) {
+  bc_buf_free(&op.buf);
+  bcx_key_clear(&op.oldk);
+  bcx_key_clear(&op.newk);
+  if (rc == SQLITE_TOOBIG && argc > 1 && !p->base.zErrMsg) {
     bcx_vtab_error(p, "bitcask table '%s': value of %d bytes is too large (the "
-               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(argv[3]),
-               (unsigned)BC_MAX_VALUE_SIZE);
+                   "maximum is %u bytes)", p->zName, sqlite3_value_bytes(argv[3]),
+                   (unsigned)BC_MAX_VALUE_SIZE);
   }
   if (rc != SQLITE_OK) return rc;
-  return st == BC_OK ? SQLITE_OK : bcx_engine_error(p, st);
+  return op.st == BC_OK ? SQLITE_OK : bcx_engine_error(p, op.st);
 }
 
 /* Statement atomicity.  SQLite rolls a failed statement back through the

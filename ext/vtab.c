@@ -44,7 +44,7 @@ SQLITE_EXTENSION_INIT1
 /* ---- helpers ---------------------------------------------------------- */
 
 void bcx_vtab_error(bitcask_vtab *p, const char *fmt, ...) {
-  va_list ap;
+                    va_list ap;
   va_start(ap, fmt);
   sqlite3_free(p->base.zErrMsg);
   p->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
@@ -69,8 +69,8 @@ static int vtab_result(bitcask_vtab *p, int rc, char *zErr) {
 int bcx_engine_error(bitcask_vtab *p, bc_status st) {
   char msg[BCX_ERRMSG_MAX];
   bcx_vtab_error(p, "bitcask table '%s': %s", p->zName,
-             p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
-                   : bc_status_name(st));
+                 p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
+                 : bc_status_name(st));
   return bcx_rc(st);
 }
 
@@ -122,7 +122,7 @@ int bcx_vtab_store(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   if (p->ghost) {
     bcx_vtab_error(p, "bitcask table '%s': its CREATE VIRTUAL TABLE was rolled back",
-               p->zName);
+                   p->zName);
     return SQLITE_ERROR;
   }
   char *zErr = NULL;
@@ -270,19 +270,15 @@ static int leftover_clear(bitcask_vtab *p, char **pzErr) {
 
 /* ---- xCreate / xConnect ----------------------------------------------- */
 
-/* argv[0] module, argv[1] schema, argv[2] table, argv[3..] options. */
-static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
-                       const char *const *argv, sqlite3_vtab **ppVtab,
-                       char **pzErr, int isCreate) {
-  bcx_module *mod = pAux;
+/* A new table from xCreate's or xConnect's argv (argv[0] module, argv[1]
+** schema, argv[2] table, argv[3..] options), its store not open yet.
+** *pIsTemp = 1 for a table whose store is private (options.c). */
+static int vtab_new(sqlite3 *db, bcx_module *mod, int argc, const char *const *argv,
+                    bitcask_vtab **pp, int *pIsTemp, char **pzErr) {
   const char *zDb = argv[1], *zTab = argv[2];
   bcx_options o;
-  int rc, isTemp = 0;
-  *ppVtab = NULL;
-
-  rc = bcx_options_parse(zTab, argc, argv, &o, pzErr);
+  int rc = bcx_options_parse(zTab, argc, argv, &o, pzErr);
   if (rc != SQLITE_OK) return rc;
-
   bitcask_vtab *p = sqlite3_malloc(sizeof *p);
   if (!p) {
     bcx_options_clear(&o);
@@ -301,168 +297,206 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   /* readonly=1, or a database opened read-only: follow the writer's store
   ** without its lock and write nothing. */
   p->opts.read_only = o.readonly == 1 || sqlite3_db_readonly(db, zDb) == 1;
-  rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, &isTemp);
-  p->location = o.dir ? LOC_EXPLICIT : isTemp ? LOC_TEMP : LOC_DEFAULT;
+  rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, pIsTemp);
+  p->location = o.dir ? LOC_EXPLICIT : *pIsTemp ? LOC_TEMP : LOC_DEFAULT;
   bcx_options_clear(&o);
   if (rc == SQLITE_OK && (!p->zDb || !p->zName)) rc = SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    bcx_vtab_free(p);
+    return rc;
+  }
+  *pp = p;
+  return SQLITE_OK;
+}
 
-  if (rc == SQLITE_OK && isCreate) {
-    /* A CREATE cannot meet a live table of its name, so a table of that
-    ** name still connected here is one whose CREATE a ROLLBACK TO took back
-    ** without telling it (when the watcher could not), and one on the
-    ** dropped list waits for COMMIT to delete its store. */
-    for (bitcask_vtab *q = mod->tables; q; q = q->next)
-      if (q->pending_create && sqlite3_stricmp(q->zDb, zDb) == 0 &&
-          sqlite3_stricmp(q->zName, zTab) == 0)
-        bcx_create_undo(q);
-    for (bitcask_vtab *q = mod->dropped; q && rc == SQLITE_OK; q = q->next) {
-      if (!q->undropped && !q->ghost && sqlite3_stricmp(q->zDb, zDb) == 0 &&
-          sqlite3_stricmp(q->zName, zTab) == 0) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped "
-                                 "a table of that name, whose store is deleted "
-                                 "when the transaction commits: commit before "
-                                 "creating the table again", zTab);
-        rc = SQLITE_ERROR;
-      }
+/* A CREATE cannot meet a live table of its name, so a table of that name
+** still connected here is one whose CREATE a ROLLBACK TO took back without
+** telling it (when the watcher could not): undone now; and one on the
+** dropped list waits for COMMIT to delete its store: the CREATE is
+** refused. */
+static int create_name_free(bcx_module *mod, const char *zDb, const char *zTab,
+                            char **pzErr) {
+  for (bitcask_vtab *q = mod->tables; q; q = q->next)
+    if (q->pending_create && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+        sqlite3_stricmp(q->zName, zTab) == 0)
+      bcx_create_undo(q);
+  for (bitcask_vtab *q = mod->dropped; q; q = q->next) {
+    if (!q->undropped && !q->ghost && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+        sqlite3_stricmp(q->zName, zTab) == 0) {
+      *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped "
+                               "a table of that name, whose store is deleted "
+                               "when the transaction commits: commit before "
+                               "creating the table again", zTab);
+      return SQLITE_ERROR;
     }
   }
+  return SQLITE_OK;
+}
 
-  if (rc == SQLITE_OK && isTemp) {
-    bcx_tempdir *t = bcx_tempdir_find(mod, zDb, zTab);
-    if (t && isCreate) {
-      /* Left by an earlier table of that name in a database since detached
-      ** (a CREATE cannot meet a live one): a new table starts empty. */
-      tempdir_discard(mod, t);
-      t = NULL;
-    }
-    if (!t && isCreate) {
-      rc = tempdir_create(mod, zDb, zTab, pzErr);
-      t = mod->tempdirs;
-    }
-    if (rc == SQLITE_OK && !t) {
-      *pzErr = sqlite3_mprintf("bitcask table '%s': the private store of this "
-                               "in-memory table is gone", zTab);
-      rc = SQLITE_CANTOPEN;
-    }
-    if (rc == SQLITE_OK) {
-      p->zPath = sqlite3_mprintf("%s", t->path);
-      if (!p->zPath) rc = SQLITE_NOMEM;
-    }
+/* p->zPath of a table with a private store: the one made for it (made now
+** by a CREATE). */
+static int tempdir_path(bitcask_vtab *p, int isCreate, char **pzErr) {
+  bcx_module *mod = p->mod;
+  int rc = SQLITE_OK;
+  bcx_tempdir *t = bcx_tempdir_find(mod, p->zDb, p->zName);
+  if (t && isCreate) {
+    /* Left by an earlier table of that name in a database since detached
+    ** (a CREATE cannot meet a live one): a new table starts empty. */
+    tempdir_discard(mod, t);
+    t = NULL;
   }
+  if (!t && isCreate) {
+    rc = tempdir_create(mod, p->zDb, p->zName, pzErr);
+    t = mod->tempdirs;
+  }
+  if (rc == SQLITE_OK && !t) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': the private store of this "
+                             "in-memory table is gone", p->zName);
+    rc = SQLITE_CANTOPEN;
+  }
+  if (rc == SQLITE_OK) {
+    p->zPath = sqlite3_mprintf("%s", t->path);
+    if (!p->zPath) rc = SQLITE_NOMEM;
+  }
+  return rc;
+}
 
-  /* xCreate opens (and creates) the store now so that a bad dir fails the
-  ** CREATE; xConnect defers to first use, so that a store that is missing or
-  ** locked by another process still lets the schema load and DROP work. */
-  if (rc == SQLITE_OK && isCreate && p->location == LOC_DEFAULT &&
-      strchr(zTab, '/')) {
+/* xCreate opens (and creates) the store now so that a bad dir fails the
+** CREATE; xConnect defers to first use, so that a store that is missing or
+** locked by another process still lets the schema load and DROP work. */
+static int create_store(bitcask_vtab *p, char **pzErr) {
+  int rc = SQLITE_OK;
+  if (p->location == LOC_DEFAULT && strchr(p->zName, '/')) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': a table name with '/' cannot "
                              "name its default store directory; give dir=...",
-                             zTab);
-    rc = SQLITE_ERROR;
+                             p->zName);
+    return SQLITE_ERROR;
   }
-  if (rc == SQLITE_OK && isCreate) {
-    /* Whether this CREATE makes the store (undoing it then deletes it): a
-    ** new table at the default location always does, deleting what an
-    ** earlier table of that name left there. */
-    int had = 0;
-    if (p->location != LOC_TEMP) {
-      char *marker = sqlite3_mprintf("%s/BITCASK", p->zPath);
-      struct stat st;
-      if (!marker) rc = SQLITE_NOMEM;
-      had = marker && stat(marker, &st) == 0;
-      sqlite3_free(marker);
-    }
-    if (rc == SQLITE_OK && had && p->location == LOC_DEFAULT && !p->opts.read_only) {
-      rc = leftover_clear(p, pzErr);
-      had = 0;
-    }
-    p->created_store = !had;
+  /* Whether this CREATE makes the store (undoing it then deletes it): a
+  ** new table at the default location always does, deleting what an
+  ** earlier table of that name left there. */
+  int had = 0;
+  if (p->location != LOC_TEMP) {
+    char *marker = sqlite3_mprintf("%s/BITCASK", p->zPath);
+    struct stat st;
+    if (!marker) rc = SQLITE_NOMEM;
+    had = marker && stat(marker, &st) == 0;
+    sqlite3_free(marker);
   }
-  if (rc == SQLITE_OK && isCreate) {
-    rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, !p->opts.read_only,
-                         &p->opts, &p->sh, &p->gen, pzErr);
-    /* Naming a store joins it on purpose (owners.c). */
-    if (rc == SQLITE_OK && bcx_vtab_owns(p))
-      rc = bcx_owners_join(db, zDb, zTab, p->sh, pzErr);
-    if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
-      /* Name the option the user gave (DESIGN.md: errors name the option). */
-      char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
-      if (m) {
-        sqlite3_free(*pzErr);
-        *pzErr = m;
-      }
+  if (rc == SQLITE_OK && had && p->location == LOC_DEFAULT && !p->opts.read_only) {
+    rc = leftover_clear(p, pzErr);
+    had = 0;
+  }
+  p->created_store = !had;
+  if (rc != SQLITE_OK) return rc;
+  rc = bcx_shared_open(p->zName, p->zPath, !p->opts.read_only, !p->opts.read_only,
+                       &p->opts, &p->sh, &p->gen, pzErr);
+  /* Naming a store joins it on purpose (owners.c). */
+  if (rc == SQLITE_OK && bcx_vtab_owns(p))
+    rc = bcx_owners_join(p->db, p->zDb, p->zName, p->sh, pzErr);
+  if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
+    /* Name the option the user gave (DESIGN.md: errors name the option). */
+    char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
+    if (m) {
+      sqlite3_free(*pzErr);
+      *pzErr = m;
     }
   }
-
-  /* The primary key's index is declared with BCX_PK_COLLATION, BINARY under
-  ** another name; the column itself keeps BINARY, so every comparison of
-  ** `key` (and sqlite3_vtab_collation) is unchanged.  The index exists only
-  ** in SQLite's schema: a virtual table has no b-tree, yet a foreign key
-  ** `REFERENCES kv(key)` made SQLite's foreign-key code open that index's
-  ** b-tree (root page 0) and report "database disk image is malformed".
-  ** An index whose collation is not the column's is not a parent key to
-  ** SQLite (sqlite3FkLocateIndex), so such a foreign key now fails with
-  ** "foreign key mismatch", as for FTS5.  Of SQLite's other uses of the
-  ** index's collation, the DISTINCT optimization is the one that shows:
-  ** `SELECT DISTINCT key` now de-duplicates (correctly, needlessly) where
-  ** it did not.  A foreign
-  ** key naming no column (`REFERENCES kv`) takes the primary key whatever
-  ** its collation: SQLite still reports it as malformed (README). */
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(
-        db, "CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE " BCX_PK_COLLATION
-            ")) WITHOUT ROWID");
-  }
-  if (rc == SQLITE_OK) {
-    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-    /* Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual
-    ** table then applies, as for an ordinary table in all but one point --
-    ** views and triggers of a database file may use the table while the
-    ** schema is trusted (PRAGMA trusted_schema=ON, the default) and are
-    ** refused ("unsafe use of virtual table") when it is not.  Reading or
-    ** writing the table through a view or trigger does what the same
-    ** statement does directly; the functions that act on the store's files
-    ** (bitcask_merge, bitcask_stats) stay direct-only (functions.c). */
-    if (isCreate) {
-      /* Until the transaction commits (watch.c, "Creating and dropping"); inside
-      ** an explicit one the watcher also sees a ROLLBACK TO. */
-      p->pending_create = 1;
-      if (!sqlite3_get_autocommit(db) && bcx_watch_join(p) == SQLITE_OK) {
-        p->watch_create = 1;
-        p->create_at = mod->watch_level;
-      }
-    } else {
-      /* A table a ROLLBACK TO brought back after its DROP: the transaction
-      ** it had goes on here. */
-      for (bitcask_vtab *q = mod->dropped; q; q = q->next) {
-        if (!q->undropped || !q->txn || sqlite3_stricmp(q->zDb, zDb) != 0 ||
-            sqlite3_stricmp(q->zName, zTab) != 0)
-          continue;
-        char *zErr = NULL;
-        if (bcx_shared_open(zTab, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr) == SQLITE_OK) {
-          bcx_svpt *sv = p->svpt;
-          int na = p->nsvptAlloc;
-          p->txn = q->txn;
-          p->svpt = q->svpt;
-          p->nsvpt = q->nsvpt;
-          p->nsvptAlloc = q->nsvptAlloc;
-          q->svpt = sv;
-          q->nsvptAlloc = na;
-          bcx_txn_forget(q);
-          p->adopted = 1;
-        }
-        sqlite3_free(zErr);
-        break;
-      }
-    }
-    p->next = mod->tables;
-    mod->tables = p;
-    *ppVtab = &p->base;
-    return SQLITE_OK;
-  }
-  if (p->sh) bcx_shared_release(p->sh, p->gen);
-  bcx_vtab_free(p);
   return rc;
+}
+
+/* Declare the table's schema (see the top of the file).
+**
+** The primary key's index is declared with BCX_PK_COLLATION, BINARY under
+** another name; the column itself keeps BINARY, so every comparison of
+** `key` (and sqlite3_vtab_collation) is unchanged.  The index exists only
+** in SQLite's schema: a virtual table has no b-tree, yet a foreign key
+** `REFERENCES kv(key)` made SQLite's foreign-key code open that index's
+** b-tree (root page 0) and report "database disk image is malformed".
+** An index whose collation is not the column's is not a parent key to
+** SQLite (sqlite3FkLocateIndex), so such a foreign key now fails with
+** "foreign key mismatch", as for FTS5.  Of SQLite's other uses of the
+** index's collation, the DISTINCT optimization is the one that shows:
+** `SELECT DISTINCT key` now de-duplicates (correctly, needlessly) where
+** it did not.  A foreign key naming no column (`REFERENCES kv`) takes the
+** primary key whatever its collation: SQLite still reports it as
+** malformed (README).
+**
+** Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual table
+** then applies, as for an ordinary table in all but one point -- views and
+** triggers of a database file may use the table while the schema is
+** trusted (PRAGMA trusted_schema=ON, the default) and are refused ("unsafe
+** use of virtual table") when it is not.  Reading or writing the table
+** through a view or trigger does what the same statement does directly;
+** the functions that act on the store's files (bitcask_merge,
+** bitcask_stats) stay direct-only (functions.c). */
+static int declare_schema(sqlite3 *db) {
+  int rc = sqlite3_declare_vtab(
+      db, "CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE " BCX_PK_COLLATION
+          ")) WITHOUT ROWID");
+  if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  return rc;
+}
+
+/* A table a ROLLBACK TO brought back after its DROP (xConnect): the
+** transaction it had goes on here. */
+static void adopt_dropped_txn(bitcask_vtab *p) {
+  for (bitcask_vtab *q = p->mod->dropped; q; q = q->next) {
+    if (!q->undropped || !q->txn || sqlite3_stricmp(q->zDb, p->zDb) != 0 ||
+        sqlite3_stricmp(q->zName, p->zName) != 0)
+      continue;
+    char *zErr = NULL;
+    if (bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr) ==
+        SQLITE_OK) {
+      bcx_svpt *sv = p->svpt;
+      int na = p->nsvptAlloc;
+      p->txn = q->txn;
+      p->svpt = q->svpt;
+      p->nsvpt = q->nsvpt;
+      p->nsvptAlloc = q->nsvptAlloc;
+      q->svpt = sv;
+      q->nsvptAlloc = na;
+      bcx_txn_forget(q);
+      p->adopted = 1;
+    }
+    sqlite3_free(zErr);
+    break;
+  }
+}
+
+static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
+                       const char *const *argv, sqlite3_vtab **ppVtab,
+                       char **pzErr, int isCreate) {
+  bcx_module *mod = pAux;
+  bitcask_vtab *p = NULL;
+  int isTemp = 0;
+  *ppVtab = NULL;
+  int rc = vtab_new(db, mod, argc, argv, &p, &isTemp, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (isCreate) rc = create_name_free(mod, p->zDb, p->zName, pzErr);
+  if (rc == SQLITE_OK && isTemp) rc = tempdir_path(p, isCreate, pzErr);
+  if (rc == SQLITE_OK && isCreate) rc = create_store(p, pzErr);
+  if (rc == SQLITE_OK) rc = declare_schema(db);
+  if (rc != SQLITE_OK) {
+    if (p->sh) bcx_shared_release(p->sh, p->gen);
+    bcx_vtab_free(p);
+    return rc;
+  }
+  if (isCreate) {
+    /* Until the transaction commits (watch.c, "Creating and dropping");
+    ** inside an explicit one the watcher also sees a ROLLBACK TO. */
+    p->pending_create = 1;
+    if (!sqlite3_get_autocommit(db) && bcx_watch_join(p) == SQLITE_OK) {
+      p->watch_create = 1;
+      p->create_at = mod->watch_level;
+    }
+  } else {
+    adopt_dropped_txn(p);
+  }
+  p->next = mod->tables;
+  mod->tables = p;
+  *ppVtab = &p->base;
+  return SQLITE_OK;
 }
 
 static int bitcaskCreate(sqlite3 *db, void *pAux, int argc,
@@ -483,9 +517,9 @@ static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
 static int inherited_error(bitcask_vtab *p) {
   if (p->mod->pid == getpid() && (!p->sh || !bcx_shared_inherited(p->sh))) return 0;
   bcx_vtab_error(p, "bitcask table '%s': this connection was opened by process %ld "
-             "and is used by process %ld, a child made by fork(): its store "
-             "belongs to the parent; open a new connection in this process",
-             p->zName, (long)p->mod->pid, (long)getpid());
+                 "and is used by process %ld, a child made by fork(): its store "
+                 "belongs to the parent; open a new connection in this process",
+                 p->zName, (long)p->mod->pid, (long)getpid());
   return 1;
 }
 
@@ -576,8 +610,8 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   ** now, as it did before the watcher; inside a transaction it is refused. */
   if (!sqlite3_get_autocommit(p->db)) {
     bcx_vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction needs "
-               "the extension's bitcask_txn_watch table, which is hidden or "
-               "refused", p->zName);
+                   "the extension's bitcask_txn_watch table, which is hidden or "
+                   "refused", p->zName);
     sqlite3_log(SQLITE_ERROR, "%s", p->base.zErrMsg);
     return SQLITE_ERROR;
   }
@@ -605,55 +639,56 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   return rc;
 }
 
-/* ALTER TABLE ... RENAME TO zNew.  A store at the default location is named
-** after the table, so its directory moves with it; SQLite then reconnects the
-** table under the new name.  Refused inside a transaction (a ROLLBACK would
-** restore the old name but not the directory) and while another connection
-** of this process uses the store. */
-static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (inherited_error(p)) return SQLITE_MISUSE;
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
-    char *name = sqlite3_mprintf("%s", zNew);
-    if (!name) return SQLITE_NOMEM;
-    if (t) {
-      sqlite3_free(t->table);
-      t->table = name;
-    } else {
-      sqlite3_free(name);
-    }
-    return SQLITE_OK;
+/* ALTER TABLE ... RENAME TO zNew of a table with a private store: the store
+** stays, known under the new name. */
+static int rename_temp(bitcask_vtab *p, const char *zNew) {
+  bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
+  char *name = sqlite3_mprintf("%s", zNew);
+  if (!name) return SQLITE_NOMEM;
+  if (t) {
+    sqlite3_free(t->table);
+    t->table = name;
+  } else {
+    sqlite3_free(name);
   }
-  if (p->location == LOC_EXPLICIT) {
-    /* The directory stays; the table's line in the owners file follows
-    ** the new name (owners.c). */
-    if (!bcx_vtab_owns(p)) return SQLITE_OK;
-    char *zPre = NULL;
-    int pre = p->sh ? SQLITE_OK
-                    : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
-    if (pre != SQLITE_OK) {
-      /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
-      if (pre == SQLITE_CANTOPEN) {
-        sqlite3_free(zPre);
-        return SQLITE_OK;
-      }
-      return vtab_result(p, pre, zPre);
+  return SQLITE_OK;
+}
+
+/* ... of a table naming its store with dir=: the directory stays; the
+** table's line in the owners file follows the new name (owners.c). */
+static int rename_explicit(bitcask_vtab *p, const char *zNew) {
+  if (!bcx_vtab_owns(p)) return SQLITE_OK;
+  char *zPre = NULL;
+  int pre = p->sh ? SQLITE_OK
+                  : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
+  if (pre != SQLITE_OK) {
+    /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
+    if (pre == SQLITE_CANTOPEN) {
+      sqlite3_free(zPre);
+      return SQLITE_OK;
     }
-    int rc = vtab_store_open(p);
-    if (rc != SQLITE_OK) return rc;
-    char *zErr = NULL;
-    rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
-    return vtab_result(p, rc, zErr);
+    return vtab_result(p, pre, zPre);
   }
+  int rc = vtab_store_open(p);
+  if (rc != SQLITE_OK) return rc;
+  char *zErr = NULL;
+  rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+  return vtab_result(p, rc, zErr);
+}
+
+/* ... of a table at the default location: may its store move?  Not for a
+** read-only table, inside a transaction, while other tables name the
+** store with dir= or another table of the process has it open.  SQLITE_OK
+** with the store open, or the refusal with the message set. */
+static int rename_default_check(bitcask_vtab *p) {
   if (p->opts.read_only) {
     bcx_vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
-               "store belongs to the writing process", p->zName);
+                   "store belongs to the writing process", p->zName);
     return SQLITE_READONLY;
   }
   if (!sqlite3_get_autocommit(p->db)) {
     bcx_vtab_error(p, "bitcask table '%s': cannot rename inside a transaction (its "
-               "store directory is renamed at once)", p->zName);
+                   "store directory is renamed at once)", p->zName);
     return SQLITE_ERROR;
   }
   int rc = vtab_store_open(p);
@@ -668,23 +703,30 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   }
   if (shared) {
     bcx_vtab_error(p, "bitcask table '%s': cannot rename: its store '%s' is named "
-               "after the table and other tables use it too (dir=), which "
-               "would lose it if it moved; give those tables their own store, "
-               "or drop them first", p->zName, p->zPath);
+                   "after the table and other tables use it too (dir=), which "
+                   "would lose it if it moved; give those tables their own store, "
+                   "or drop them first", p->zName, p->zPath);
     return SQLITE_ERROR;
   }
   if (bcx_shared_refs(p->sh) > 1) {
     bcx_vtab_error(p, "bitcask table '%s': cannot rename while another connection "
-               "or table of this process has its store open", p->zName);
+                   "or table of this process has its store open", p->zName);
     return SQLITE_BUSY;
   }
+  return SQLITE_OK;
+}
+
+/* ... the store's directory moves to the new name's default location. */
+static int rename_default(bitcask_vtab *p, const char *zNew) {
+  int rc = rename_default_check(p);
+  if (rc != SQLITE_OK) return rc;
   const char *dbfile = sqlite3_db_filename(p->db, p->zDb);
   char *zNewPath = sqlite3_mprintf("%s-%s.bitcask", dbfile, zNew);
   if (!zNewPath) return SQLITE_NOMEM;
   struct stat st;
   if (stat(zNewPath, &st) == 0) {
     bcx_vtab_error(p, "bitcask table '%s': cannot rename to '%s': '%s' already "
-               "exists", p->zName, zNew, zNewPath);
+                   "exists", p->zName, zNew, zNewPath);
     sqlite3_free(zNewPath);
     return SQLITE_ERROR;
   }
@@ -706,7 +748,7 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
       sqlite3_free(zErr);
     }
     bcx_vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
-               p->zName, p->zPath, zNewPath, strerror(e));
+                   p->zName, p->zPath, zNewPath, strerror(e));
     sqlite3_free(zNewPath);
     return SQLITE_IOERR;
   }
@@ -718,6 +760,24 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
     p->zName = zName;
   }
   return SQLITE_OK;
+}
+
+/* ALTER TABLE ... RENAME TO zNew.  A store at the default location is named
+** after the table, so its directory moves with it; SQLite then reconnects the
+** table under the new name.  Refused inside a transaction (a ROLLBACK would
+** restore the old name but not the directory) and while another connection
+** of this process uses the store. */
+static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
+  bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (inherited_error(p)) return SQLITE_MISUSE;
+  switch (p->location) {
+  case LOC_TEMP:
+    return rename_temp(p, zNew);
+  case LOC_EXPLICIT:
+    return rename_explicit(p, zNew);
+  default:
+    return rename_default(p, zNew);
+  }
 }
 
 static sqlite3_module bitcaskModule = {
