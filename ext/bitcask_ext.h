@@ -352,8 +352,9 @@ const char *bcx_table_name(bitcask_vtab *t);
 const char *bcx_table_schema(bitcask_vtab *t);
 bcx_shared *bcx_table_store(bitcask_vtab *t);
 const char *bcx_table_error(bitcask_vtab *t); /* last error message */
-/* Make t's store the writer's (registry.c, "Readers and the writer"):
-** SQLITE_OK, or an error with the message in bcx_table_error(t). */
+/* Make t's store the writer's (registry.c, "Readers and the writer"; a
+** no-op for a read-only table): SQLITE_OK, or an error with the message in
+** bcx_table_error(t). */
 int bcx_table_writer(bitcask_vtab *t);
 /* 1 when t is a read-only table (readonly=1, or a read-only database). */
 int bcx_table_readonly(bitcask_vtab *t);

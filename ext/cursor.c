@@ -28,7 +28,9 @@
 ** and a row's value is the one its key had in the snapshot.  A RANGE_FOLD
 ** scan is the engine's fold of the same view, in storage order
 ** (engine/fold.c); its values are read with their keys in xNext.
-**
+** PLAN_EQ and PLAN_IN probe each key in the same view: with its value when
+** the statement uses it (PROBE_VALUE: one probe per key), else the lookup
+** alone, xColumn reading a value it is asked for after all.
 */
 #include "vtab.h"
 SQLITE_EXTENSION_INIT3
@@ -89,14 +91,13 @@ typedef struct bitcask_cursor {
   } u;
 } bitcask_cursor;
 
-
 /* Reads go through this connection's transaction when it has one (its own
 ** writes are visible to it, and no other connection can commit while it is
 ** open), else through the statement's snapshot, else to the committed
-** store. */
-/* The transaction to read through: this connection's, unless the
-** statement's snapshot is of the read-only store that the writer's replaced
-** since (registry.c): a statement still reading it goes on in its view. */
+** store.  view_txn is the transaction to read through: this connection's,
+** unless the statement's snapshot is of the read-only store that the
+** writer's replaced since (registry.c): a statement still reading it goes
+** on in its view. */
 static bc_txn *view_txn(const bitcask_vtab *p) {
   return p->txn && (!p->snap || p->snap_store == p->sh->store) ? p->txn : NULL;
 }

@@ -45,11 +45,11 @@
 ** is SQLite's own function, not one the application defined (ICU's like():
 ** pattern_builtin).  In a UTF-16 database, whose TEXT order is not the keys'
 ** UTF-8 byte order (bcx_text_order_check), ORDER BY is left to SQLite's sorter
-** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: a
-** probe 1; a walk 10 + the rows it is expected to return: all live keys (at
-** least SCAN_MIN_ROWS) cut by 4 for each bound and by 32 for a pattern
-** prefix, capped by a constant LIMIT + OFFSET.
-**
+** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: `key =
+** ?` 1; an IN list 10; a count 10 + a hundredth of the live keys; a walk 10
+** + the rows it is expected to return: all live keys (at least
+** SCAN_MIN_ROWS) cut by 4 for each bound and by 32 for a pattern prefix,
+** capped by a constant LIMIT + OFFSET.
 */
 #include "vtab.h"
 SQLITE_EXTENSION_INIT3
@@ -57,7 +57,7 @@ SQLITE_EXTENSION_INIT3
 #include <stdio.h>
 #include <string.h>
 
-/* The least row count a scan is estimated at (see bitcaskBestIndex). */
+/* The least live-key count a plan is estimated with (see bitcaskBestIndex). */
 #define SCAN_MIN_ROWS 16.0
 
 /* ---- xBestIndex ------------------------------------------------------- */

@@ -44,7 +44,7 @@ SQLITE_EXTENSION_INIT1
 /* ---- helpers ---------------------------------------------------------- */
 
 void bcx_vtab_error(bitcask_vtab *p, const char *fmt, ...) {
-                    va_list ap;
+  va_list ap;
   va_start(ap, fmt);
   sqlite3_free(p->base.zErrMsg);
   p->base.zErrMsg = sqlite3_vmprintf(fmt, ap);
@@ -70,7 +70,7 @@ int bcx_engine_error(bitcask_vtab *p, bc_status st) {
   char msg[BCX_ERRMSG_MAX];
   bcx_vtab_error(p, "bitcask table '%s': %s", p->zName,
                  p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
-                 : bc_status_name(st));
+                       : bc_status_name(st));
   return bcx_rc(st);
 }
 
@@ -127,7 +127,7 @@ int bcx_vtab_store(bitcask_vtab *p) {
   }
   char *zErr = NULL;
   int rc = bcx_vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
-                        : SQLITE_OK;
+                            : SQLITE_OK;
   if (rc == SQLITE_OK)
     rc = bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr);
   if (rc == SQLITE_OK && bcx_vtab_owns(p)) {
@@ -167,7 +167,6 @@ void bcx_tempdir_remove(bcx_module *m, bcx_tempdir *t) {
   tempdir_free(t);
 }
 
-/* Make a private temporary directory for an in-memory table. */
 /* Delete a private store and forget it. */
 static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
   char err[256];
@@ -179,6 +178,7 @@ static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
   bcx_tempdir_remove(m, t);
 }
 
+/* Make a private temporary directory for an in-memory table. */
 static int tempdir_create(bcx_module *m, const char *zDb, const char *zTab,
                           char **pzErr) {
   const char *tmp = getenv("TMPDIR");
@@ -535,12 +535,6 @@ static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-/* DROP TABLE: the store's files are deleted when the transaction commits
-** (watch.c, "Creating and dropping"): SQLite calls xDestroy at once, and a
-** ROLLBACK brings the table back.  What can fail is checked now: the store
-** is opened (its lock taken) so that another process holding it refuses the
-** DROP.  SQLite drops a message xDestroy leaves: a refused DROP shows the
-** generic text of its code (README "Limits"). */
 /* p waits on mod->dropped for the transaction's end (drop_rc: to fail it). */
 static void drop_defer(bitcask_vtab *p, int drop_rc) {
   bc_snapshot_close(p->snap); /* no cursor is open: SQLite checked */
@@ -559,6 +553,28 @@ static void drop_defer(bitcask_vtab *p, int drop_rc) {
   p->mod->dropped = p;
 }
 
+/* The DROP of p takes effect: p leaves the owners file, and its store is
+** marked to be deleted at its last release when p was its last owner
+** (owners.c) -- another table may share the directory, and a copy of the
+** database (not an owner) must leave the original's store alone; a
+** read-only table only follows a store another process owns: dropping it
+** forgets the table, never the files.  A private store is always deleted,
+** and forgotten now.  SQLITE_OK, or the owners file's error with *pzErr
+** (nothing done then). */
+int bcx_drop_store(bitcask_vtab *p, char **pzErr) {
+  int destroy = p->location == LOC_TEMP;
+  if (p->sh && bcx_vtab_owns(p)) {
+    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
+  if (p->location == LOC_TEMP) {
+    bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
+    if (t) bcx_tempdir_remove(p->mod, t);
+  }
+  return SQLITE_OK;
+}
+
 /* A DROP that cannot be done, with the reason in p's message.  SQLite
 ** drops the message xDestroy leaves (the user would see only the generic
 ** text of rc), so an autocommit DROP fails at its commit instead, in the
@@ -575,6 +591,12 @@ static int drop_refuse(bitcask_vtab *p, int rc) {
   return rc;
 }
 
+/* DROP TABLE: the store's files are deleted when the transaction commits
+** (watch.c, "Creating and dropping"): SQLite calls xDestroy at once, and a
+** ROLLBACK brings the table back.  What can fail is checked now: the store
+** is opened (its lock taken) so that another process holding it refuses the
+** DROP.  SQLite drops a message xDestroy leaves: a refused DROP shows the
+** generic text of its code (README "Limits"). */
 static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (inherited_error(p)) return drop_refuse(p, SQLITE_MISUSE);
@@ -615,22 +637,10 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
     sqlite3_log(SQLITE_ERROR, "%s", p->base.zErrMsg);
     return SQLITE_ERROR;
   }
-  /* The store is deleted only when this table was its last owner
-  ** (owners.c): another table may share the directory, and a copy of the
-  ** database (not an owner) must leave the original's store alone.  A
-  ** read-only table only follows a store another process owns: dropping it
-  ** forgets the table, never the files. */
-  int destroy = p->location == LOC_TEMP;
-  if (p->sh && bcx_vtab_owns(p)) {
-    char *zErr = NULL;
-    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
-    if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
-  }
-  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
-    if (t) bcx_tempdir_remove(p->mod, t);
-  }
+  char *zErr = NULL;
+  rc = bcx_drop_store(p, &zErr);
+  if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
+  sqlite3_free(zErr);
   vtab_unlink(p);
   bc_snapshot_close(p->snap);
   p->snap = NULL;

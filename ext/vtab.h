@@ -123,6 +123,9 @@ bcx_tempdir *bcx_tempdir_find(bcx_module *m, const char *zDb, const char *zTab);
 void bcx_tempdir_remove(bcx_module *m, bcx_tempdir *t);
 /* Free a table that is on no list any more. */
 void bcx_vtab_free(bitcask_vtab *p);
+/* The DROP of p takes effect on its store (vtab.c says what is deleted).
+** SQLITE_OK, or an error with *pzErr and nothing done. */
+int bcx_drop_store(bitcask_vtab *p, char **pzErr);
 
 /* ---- watch.c ---- */
 

@@ -89,21 +89,11 @@ void bcx_dropped_free(bitcask_vtab *p) {
 ** store always).  Nothing can fail the COMMIT any more: a failure is
 ** logged (sqlite3_log) and the store left, as after a crash. */
 static void drop_finish(bitcask_vtab *p) {
-  int destroy = p->location == LOC_TEMP;
-  if (p->sh && bcx_vtab_owns(p)) {
-    char *zErr = NULL;
-    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
-    if (rc != SQLITE_OK) {
-      sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: DROP TABLE left the store");
-      destroy = 0;
-    }
-    sqlite3_free(zErr);
-  }
-  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
-    if (t) bcx_tempdir_remove(p->mod, t);
-  }
+  char *zErr = NULL;
+  int rc = bcx_drop_store(p, &zErr);
+  if (rc != SQLITE_OK)
+    sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: DROP TABLE left the store");
+  sqlite3_free(zErr);
   bcx_dropped_free(p);
 }
 
@@ -281,7 +271,7 @@ static int watchRollback(sqlite3_vtab *pVtab) {
     bitcask_vtab *q = m->dropped;
     m->dropped = q->next;
     bitcaskRollback(&q->base); /* undoes a CREATE of this transaction too */
-    bcx_dropped_free(q);           /* the table is back, its store untouched */
+    bcx_dropped_free(q);       /* the table is back, its store untouched */
   }
   return SQLITE_OK;
 }
