@@ -1,14 +1,21 @@
 /*
 ** bitcask_ext.h -- private declarations shared by the files of the SQLite
-** extension (ext/).  The extension's only public symbol is
-** sqlite3_bitcask_init (ext/vtab.c).
+** extension (ext/), which is compiled against include/bitcask.h alone.  The
+** extension's only public symbol is sqlite3_bitcask_init (ext/vtab.c).
 **
-**   codec.c     SQLite values <-> the engine's key bytes, value bytes, meta
-**   options.c   CREATE VIRTUAL TABLE arguments and the store's directory
-**   registry.c  one shared bc_store per directory per process
-**   owners.c    which tables own a store (the store's OWNERS file)
-**   vtab.c      the `bitcask` module and the entry point
-**   functions.c bitcask_merge(), bitcask_stats()
+**   codec.c        SQLite values <-> the engine's key bytes, value bytes, meta
+**   range.c        key ranges for a walk: bounds, LIKE/GLOB prefixes, UTF-16
+**   options.c      CREATE VIRTUAL TABLE arguments and the store's directory
+**   registry.c     one shared bc_store per directory per process
+**   owners.c       which tables own a store (the store's OWNERS file)
+**   functions.c    bitcask_merge(), bitcask_stats()
+** and the `bitcask` virtual-table module, whose files share vtab.h:
+**   vtab.c         the table's life (xCreate .. xRename) and the entry point
+**   watch.c        CREATE and DROP finished or undone with the transaction
+**   plan.c         xBestIndex: the query plans
+**   cursor.c       xOpen .. xColumn: the reads
+**   update.c       xUpdate: the writes, statement atomicity
+**   transaction.c  xBegin .. xRollbackTo: the table's bc_txn
 */
 #ifndef BITCASK_EXT_H
 #define BITCASK_EXT_H
@@ -80,7 +87,7 @@ void bcx_key_clear(bcx_key *k);
 ** moved (memcpy, realloc of an array of keys) call this on the new copy. */
 void bcx_key_rebase(bcx_key *k);
 
-/* ---- range.c: key ranges for a scan -------------------------------- */
+/* ---- range.c: key ranges for a walk -------------------------------- */
 
 /* One range of encoded keys, bounds owned (sqlite3_malloc'd) or NULL for
 ** unbounded.  Encoded keys compare as bytes in SQLite's order (codec.c). */
@@ -90,7 +97,7 @@ typedef struct bcx_range {
   int lo_excl, hi_excl;
 } bcx_range;
 
-/* The ranges a scan walks, in ascending key order and disjoint. */
+/* The ranges a walk covers, in ascending key order and disjoint. */
 typedef struct bcx_ranges {
   bcx_range *r; /* sqlite3_malloc'd */
   int n;
@@ -122,8 +129,13 @@ void bcx_ranges_free(bcx_ranges *r);
 /* Bytes of the pattern's literal prefix: up to its first wildcard (LIKE:
 ** % _; GLOB: * ? [). */
 size_t bcx_pattern_prefix(int pattern_op, const unsigned char *pattern);
-/* Encoded keys in order: memcmp, then the shorter first.  <0, 0, >0. */
-int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn);
+/* 1 when `bound`, the right-hand side of a lower (is_lo) or an upper bound
+** on the key, is one that SQLite's LIKE optimization derived from the
+** constant `pattern` (range.c says which); such a bound is left to SQLite,
+** the pattern's own ranges deciding what is walked.  0 otherwise (also for
+** a pattern with no literal prefix, or a NULL bound). */
+int bcx_pattern_bound_derived(int pattern_op, const unsigned char *pattern, int is_lo,
+                              sqlite3_value *bound);
 
 /* Set ctx's result to the key whose engine bytes are `key` (klen) and meta
 ** byte `meta`.  Returns SQLITE_OK or SQLITE_CORRUPT (unknown tag). */
@@ -324,7 +336,7 @@ typedef struct bcx_module {
   sqlite3 *db;
   bitcask_vtab *tables; /* every connected bitcask table of this connection */
   bitcask_vtab *dropped; /* tables whose DROP waits for the transaction's
-                         ** end (vtab.c, "The transaction watcher") */
+                         ** end (watch.c, "Creating and dropping") */
   int watch_in_txn;     /* the watcher is part of the open transaction */
   int watch_level;      /* the innermost savepoint level open, -1 for none */
   struct bcx_tempdir *tempdirs; /* private stores of in-memory tables */
@@ -340,8 +352,9 @@ const char *bcx_table_name(bitcask_vtab *t);
 const char *bcx_table_schema(bitcask_vtab *t);
 bcx_shared *bcx_table_store(bitcask_vtab *t);
 const char *bcx_table_error(bitcask_vtab *t); /* last error message */
-/* Make t's store the writer's (registry.c, "Readers and the writer"):
-** SQLITE_OK, or an error with the message in bcx_table_error(t). */
+/* Make t's store the writer's (registry.c, "Readers and the writer"; a
+** no-op for a read-only table): SQLITE_OK, or an error with the message in
+** bcx_table_error(t). */
 int bcx_table_writer(bitcask_vtab *t);
 /* 1 when t is a read-only table (readonly=1, or a read-only database). */
 int bcx_table_readonly(bitcask_vtab *t);

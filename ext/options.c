@@ -73,6 +73,114 @@ static uint64_t parse_size(const char *z) {
   return 0;
 }
 
+/* One option's value into *out.  Each takes the table's name (for the
+** message), the unquoted value (*value: opt_dir takes it, setting it to
+** NULL), and returns SQLITE_OK or SQLITE_ERROR with *pzErr. */
+typedef int opt_parse_fn(const char *table, char **value, bcx_options *out, char **pzErr);
+
+static int opt_dir(const char *table, char **value, bcx_options *out, char **pzErr) {
+  if (out->dir) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option dir given twice", table);
+    return SQLITE_ERROR;
+  }
+  if ((*value)[0] == 0) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option dir is empty", table);
+    return SQLITE_ERROR;
+  }
+  out->dir = *value;
+  *value = NULL;
+  return SQLITE_OK;
+}
+
+static int opt_max_file_size(const char *table, char **value, bcx_options *out,
+                             char **pzErr) {
+  uint64_t v = parse_size(*value);
+  if (out->max_file_size) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option max_file_size given twice", table);
+    return SQLITE_ERROR;
+  }
+  if (v < BC_MIN_MAX_FILE_SIZE || v > (1ull << 40)) {
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': option max_file_size: '%s' is not a size "
+        "between 4KB and 1024GB (bytes, or a number with a KB, MB or GB suffix)",
+        table, *value);
+    return SQLITE_ERROR;
+  }
+  out->max_file_size = v;
+  return SQLITE_OK;
+}
+
+static int opt_sync(const char *table, char **value, bcx_options *out, char **pzErr) {
+  int mode = sqlite3_stricmp(*value, "full") == 0     ? BC_SYNC_FULL
+             : sqlite3_stricmp(*value, "normal") == 0 ? BC_SYNC_NORMAL
+             : sqlite3_stricmp(*value, "off") == 0    ? BC_SYNC_OFF
+                                                      : -1;
+  if (out->sync != -1) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option sync given twice", table);
+    return SQLITE_ERROR;
+  }
+  if (mode < 0) {
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': option sync: '%s' is not one of full, normal, off",
+        table, *value);
+    return SQLITE_ERROR;
+  }
+  out->sync = mode;
+  return SQLITE_OK;
+}
+
+static int opt_readonly(const char *table, char **value, bcx_options *out, char **pzErr) {
+  int on = -1;
+  static const char *const yes[] = {"1", "true", "yes", "on"};
+  static const char *const no[] = {"0", "false", "no", "off"};
+  for (int k = 0; k < 4; k++) {
+    if (sqlite3_stricmp(*value, yes[k]) == 0) on = 1;
+    if (sqlite3_stricmp(*value, no[k]) == 0) on = 0;
+  }
+  if (out->readonly != -1) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option readonly given twice", table);
+    return SQLITE_ERROR;
+  }
+  if (on < 0) {
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': option readonly: '%s' is not one of 1, true, yes, on "
+        "(read-only) or 0, false, no, off", table, *value);
+    return SQLITE_ERROR;
+  }
+  out->readonly = on;
+  return SQLITE_OK;
+}
+
+static int opt_max_open_files(const char *table, char **value, bcx_options *out,
+                              char **pzErr) {
+  uint64_t v = 0;
+  const char *p = *value;
+  while (isdigit((unsigned char)*p) && v <= BC_MAX_OPEN_FILES_LIMIT)
+    v = v * 10 + (uint64_t)(*p++ - '0');
+  if (out->max_open_files) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option max_open_files given twice",
+                             table);
+    return SQLITE_ERROR;
+  }
+  if (p == *value || *p || v < 1 || v > BC_MAX_OPEN_FILES_LIMIT) {
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': option max_open_files: '%s' is not a whole number "
+        "between 1 and %u", table, *value, BC_MAX_OPEN_FILES_LIMIT);
+    return SQLITE_ERROR;
+  }
+  out->max_open_files = (uint32_t)v;
+  return SQLITE_OK;
+}
+
+static const struct {
+  const char *name;
+  opt_parse_fn *parse;
+} options[] = {
+  {"dir", opt_dir},           {"max_file_size", opt_max_file_size},
+  {"sync", opt_sync},         {"readonly", opt_readonly},
+  {"max_open_files", opt_max_open_files},
+};
+
 int bcx_options_parse(const char *table, int argc, const char *const *argv,
                       bcx_options *out, char **pzErr) {
   out->dir = NULL;
@@ -91,87 +199,11 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
     }
     char *name = unquote(arg, (size_t)(eq - arg));
     char *value = unquote(eq + 1, strlen(eq + 1));
-    int rc = SQLITE_OK;
-    if (!name || !value) {
-      rc = SQLITE_NOMEM;
-    } else if (sqlite3_stricmp(name, "dir") == 0) {
-      if (out->dir) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option dir given twice", table);
-        rc = SQLITE_ERROR;
-      } else if (value[0] == 0) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option dir is empty", table);
-        rc = SQLITE_ERROR;
-      } else {
-        out->dir = value;
-        value = NULL;
-      }
-    } else if (sqlite3_stricmp(name, "max_file_size") == 0) {
-      uint64_t v = parse_size(value);
-      if (out->max_file_size) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option max_file_size given twice", table);
-        rc = SQLITE_ERROR;
-      } else if (v < BC_MIN_MAX_FILE_SIZE || v > (1ull << 40)) {
-        *pzErr = sqlite3_mprintf(
-            "bitcask table '%s': option max_file_size: '%s' is not a size "
-            "between 4KB and 1024GB (bytes, or a number with a KB, MB or GB suffix)",
-            table, value);
-        rc = SQLITE_ERROR;
-      } else {
-        out->max_file_size = v;
-      }
-    } else if (sqlite3_stricmp(name, "sync") == 0) {
-      int mode = sqlite3_stricmp(value, "full") == 0     ? BC_SYNC_FULL
-                 : sqlite3_stricmp(value, "normal") == 0 ? BC_SYNC_NORMAL
-                 : sqlite3_stricmp(value, "off") == 0    ? BC_SYNC_OFF
-                                                         : -1;
-      if (out->sync != -1) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option sync given twice", table);
-        rc = SQLITE_ERROR;
-      } else if (mode < 0) {
-        *pzErr = sqlite3_mprintf(
-            "bitcask table '%s': option sync: '%s' is not one of full, normal, off",
-            table, value);
-        rc = SQLITE_ERROR;
-      } else {
-        out->sync = mode;
-      }
-    } else if (sqlite3_stricmp(name, "readonly") == 0) {
-      int on = -1;
-      static const char *const yes[] = {"1", "true", "yes", "on"};
-      static const char *const no[] = {"0", "false", "no", "off"};
-      for (int k = 0; k < 4; k++) {
-        if (sqlite3_stricmp(value, yes[k]) == 0) on = 1;
-        if (sqlite3_stricmp(value, no[k]) == 0) on = 0;
-      }
-      if (out->readonly != -1) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option readonly given twice", table);
-        rc = SQLITE_ERROR;
-      } else if (on < 0) {
-        *pzErr = sqlite3_mprintf(
-            "bitcask table '%s': option readonly: '%s' is not one of 1, true, yes, on "
-            "(read-only) or 0, false, no, off", table, value);
-        rc = SQLITE_ERROR;
-      } else {
-        out->readonly = on;
-      }
-    } else if (sqlite3_stricmp(name, "max_open_files") == 0) {
-      uint64_t v = 0;
-      const char *p = value;
-      while (isdigit((unsigned char)*p) && v <= BC_MAX_OPEN_FILES_LIMIT)
-        v = v * 10 + (uint64_t)(*p++ - '0');
-      if (out->max_open_files) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': option max_open_files given twice",
-                                 table);
-        rc = SQLITE_ERROR;
-      } else if (p == value || *p || v < 1 || v > BC_MAX_OPEN_FILES_LIMIT) {
-        *pzErr = sqlite3_mprintf(
-            "bitcask table '%s': option max_open_files: '%s' is not a whole number "
-            "between 1 and %u", table, value, BC_MAX_OPEN_FILES_LIMIT);
-        rc = SQLITE_ERROR;
-      } else {
-        out->max_open_files = (uint32_t)v;
-      }
-    } else {
+    int rc = !name || !value ? SQLITE_NOMEM : SQLITE_NOTFOUND;
+    for (size_t k = 0; rc == SQLITE_NOTFOUND && k < sizeof options / sizeof options[0]; k++)
+      if (sqlite3_stricmp(name, options[k].name) == 0)
+        rc = options[k].parse(table, &value, out, pzErr);
+    if (rc == SQLITE_NOTFOUND) {
       *pzErr = sqlite3_mprintf(
           "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync, readonly, max_open_files)",
           table, name);

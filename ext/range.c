@@ -1,5 +1,5 @@
 /*
-** range.c -- the key ranges a scan of a bitcask table walks.
+** range.c -- the key ranges a walk of a bitcask table covers (cursor.c).
 **
 ** xBestIndex hands xFilter a lower bound (key > / >= ?), an upper bound
 ** (key < / <= ?) and a LIKE or GLOB pattern on the key; this file turns them
@@ -50,13 +50,6 @@ static unsigned char *dup_bytes(const unsigned char *p, size_t n) {
   return d;
 }
 
-int bcx_bytes_cmp(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
-  size_t n = an < bn ? an : bn;
-  int c = n ? memcmp(a, b, n) : 0;
-  if (c) return c;
-  return (an > bn) - (an < bn);
-}
-
 void bcx_ranges_free(bcx_ranges *r) {
   for (int i = 0; i < r->n; i++) {
     sqlite3_free(r->r[i].lo);
@@ -75,7 +68,7 @@ typedef struct span {
 
 static int span_cmp(const void *a, const void *b) {
   const span *x = a, *y = b;
-  return bcx_bytes_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
+  return bc_key_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
 }
 
 /* The least byte string greater than every string starting with s[0..n):
@@ -164,8 +157,6 @@ static int starts_number(unsigned char c, int fold) {
   return c == '-' || (c >= '0' && c <= '9') || c == 'I' || (fold && c == 'i');
 }
 
-/* The spans a pattern can match, sorted; one span of everything when the
-** pattern has no literal prefix. */
 size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   size_t n = 0;
   for (; pat[n]; n++) {
@@ -177,6 +168,25 @@ size_t bcx_pattern_prefix(int op, const unsigned char *pat) {
   return n;
 }
 
+/* SQLite's LIKE optimization adds `key >= 'abc' AND key < 'abd'` beside a
+** constant `key LIKE 'abc%'` (GLOB: `key >= 'abc' AND key < 'abd'` beside
+** 'abc*'): the pattern's literal prefix and its successor (last byte + 1) as
+** TEXT bounds.  They are virtual (SQLite never checks them itself) and wrong
+** for numeric and BLOB keys, whose text can match the pattern. */
+int bcx_pattern_bound_derived(int op, const unsigned char *pat, int is_lo,
+                              sqlite3_value *bound) {
+  size_t n = bcx_pattern_prefix(op, pat);
+  if (n == 0 || !bound || sqlite3_value_type(bound) != SQLITE_TEXT ||
+      (size_t)sqlite3_value_bytes(bound) != n)
+    return 0;
+  const unsigned char *t = sqlite3_value_text(bound);
+  if (!t) return 0;
+  return is_lo ? memcmp(t, pat, n) == 0
+               : memcmp(t, pat, n - 1) == 0 && t[n - 1] == pat[n - 1] + 1;
+}
+
+/* The spans a pattern can match, sorted; one span of everything when the
+** pattern has no literal prefix. */
 static void pattern_spans(spans *v, int op, const unsigned char *pat, int utf16) {
   size_t n = bcx_pattern_prefix(op, pat);
   int fold = op == BCX_PATTERN_LIKE;
@@ -232,7 +242,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       rhx = 1;
     }
     if (lo) {
-      int c = rl ? bcx_bytes_cmp(lo->data, lo->len, rl, rll) : 1;
+      int c = rl ? bc_key_cmp(lo->data, lo->len, rl, rll) : 1;
       if (c > 0 || (c == 0 && lo_excl)) {
         rl = lo->data;
         rll = lo->len;
@@ -240,7 +250,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (hi) {
-      int c = rh ? bcx_bytes_cmp(hi->data, hi->len, rh, rhl) : -1;
+      int c = rh ? bc_key_cmp(hi->data, hi->len, rh, rhl) : -1;
       if (c < 0 || (c == 0 && hi_excl)) {
         rh = hi->data;
         rhl = hi->len;
@@ -248,7 +258,7 @@ int bcx_ranges_build(bcx_ranges *out, const bcx_key *lo, int lo_excl,
       }
     }
     if (rl && rh) {
-      int c = bcx_bytes_cmp(rl, rll, rh, rhl);
+      int c = bc_key_cmp(rl, rll, rh, rhl);
       if (c > 0 || (c == 0 && (rlx || rhx))) continue; /* empty */
     }
     bcx_range *r = &out->r[out->n];

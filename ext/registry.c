@@ -177,101 +177,92 @@ void bcx_shared_moved(bcx_shared *sh, unsigned *gen) {
   pthread_mutex_unlock(&registry_mutex);
 }
 
-int bcx_shared_open(const char *zTab, const char *path, int create, int write,
-                    const bc_options *opt, bcx_shared **out, unsigned *gen,
-                    char **pzErr) {
-  struct stat st;
-  int rc = SQLITE_OK;
-  *out = NULL;
-  registry_enter();
-  if (stat(path, &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
+/* The registry's entry for the directory whose identity is *st, opened
+** with the same read_only: shared (made the writer's first when the caller
+** writes or creates) into *out.  SQLITE_OK also when there is none (*out
+** stays NULL); SQLITE_BUSY when it is being dropped; the error of
+** bcx_shared_write_locked.  Registry mutex held. */
+static int shared_find_locked(const char *zTab, const char *path, const struct stat *st,
+                              int write, const bc_options *opt, bcx_shared **out,
+                              char **pzErr) {
+  for (bcx_shared *sh = registry_list; sh; sh = sh->next) {
+    if (sh->dev != (uint64_t)st->st_dev || sh->ino != (uint64_t)st->st_ino ||
+        sh->read_only != (opt->read_only ? 1 : 0))
+      continue;
+    if (sh->destroy) {
       *pzErr = sqlite3_mprintf(
-          "bitcask table '%s': option dir: '%s' is not a directory", zTab, path);
-      rc = SQLITE_CANTOPEN;
-      goto done;
+          "bitcask table '%s': store '%s' was dropped and is still open "
+          "in another connection of this process", zTab, path);
+      return SQLITE_BUSY;
     }
-    for (bcx_shared *sh = registry_list; sh; sh = sh->next) {
-      if (sh->dev == (uint64_t)st.st_dev && sh->ino == (uint64_t)st.st_ino &&
-          sh->read_only == (opt->read_only ? 1 : 0)) {
-        if (sh->destroy) {
-          *pzErr = sqlite3_mprintf(
-              "bitcask table '%s': store '%s' was dropped and is still open "
-              "in another connection of this process", zTab, path);
-          rc = SQLITE_BUSY;
-          goto done;
-        }
-        if (write || create) rc = bcx_shared_write_locked(sh, zTab, pzErr);
-        if (rc != SQLITE_OK) goto done;
-        sh->nref++;
-        *out = sh;
-        if (gen) *gen = sh->gen;
-        goto done;
-      }
-    }
-  } else if (errno == ENOENT && !create) {
-    /* A table whose store was never there: most often a copy of the
-    ** database, which carries the table but not the store. */
-    *pzErr = sqlite3_mprintf(
-        "bitcask table '%s': store '%s' does not exist (a copy of a database "
-        "made by .backup, VACUUM INTO or .dump carries the table's definition "
-        "but not its store: see README \"Backing up\")", zTab, path);
-    rc = SQLITE_CANTOPEN;
-    goto done;
-  } else if (errno != ENOENT) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option dir: cannot use '%s': %s",
-                             zTab, path, strerror(errno));
-    rc = SQLITE_CANTOPEN;
-    goto done;
+    int rc = write ? bcx_shared_write_locked(sh, zTab, pzErr) : SQLITE_OK;
+    if (rc != SQLITE_OK) return rc;
+    sh->nref++;
+    *out = sh;
+    return SQLITE_OK;
   }
+  return SQLITE_OK;
+}
 
-  bcx_shared *sh = calloc(1, sizeof *sh);
-  char *copy = strdup(path);
-  if (!sh || !copy) {
-    free(sh);
-    free(copy);
-    rc = SQLITE_NOMEM;
-    goto done;
-  }
+/* bc_open of the store at path for a new registry entry (o: the table's
+** options with create set): a writable table's store is opened read-only,
+** following, until its first write (*follow = 1).  Returns as bc_open. */
+static bc_status store_open(const char *path, const bc_options *opt, int create,
+                            int write, bc_store **store, int *follow, char *err,
+                            size_t errlen) {
   bc_options o = *opt;
   o.create = create;
-  /* A writable table's store follows until the first write. */
-  int follow = !opt->read_only && !create && !write;
-  if (follow) o.read_only = 1;
-  char err[512];
-  bc_store *store = NULL;
-  bc_status bst = bc_open(path, &o, &store, err, sizeof err);
-  if (bst == BC_OK && follow) {
+  *follow = !opt->read_only && !create && !write;
+  if (*follow) o.read_only = 1;
+  bc_status bst = bc_open(path, &o, store, err, errlen);
+  if (bst == BC_OK && *follow) {
     /* What only a writer's open repairs (an interrupted merge, a crash's
     ** leftovers, a torn tail) is repaired now if no process writes the
     ** store: a writer's open, closed at once, as a native reader rolls
     ** back a hot journal.  The follower then reads the repaired files. */
     bc_stats bs;
-    bc_stats_get(store, &bs);
+    bc_stats_get(*store, &bs);
     bc_store *w = NULL;
     bc_options wo = *opt;
     wo.create = 0;
-    if (bs.recovery_pending && bc_open(path, &wo, &w, err, sizeof err) == BC_OK) {
+    if (bs.recovery_pending && bc_open(path, &wo, &w, err, errlen) == BC_OK) {
       (void)bc_close(w);
-      (void)bc_refresh(store);
+      (void)bc_refresh(*store);
     }
   }
+  return bst;
+}
+
+/* A new registry entry for the store at path, opened (created) now, into
+** *out.  Registry mutex held. */
+static int shared_new_locked(const char *zTab, const char *path, int create, int write,
+                             const bc_options *opt, bcx_shared **out, char **pzErr) {
+  bcx_shared *sh = calloc(1, sizeof *sh);
+  char *copy = strdup(path);
+  if (!sh || !copy) {
+    free(sh);
+    free(copy);
+    return SQLITE_NOMEM;
+  }
+  char err[512];
+  bc_store *store = NULL;
+  int follow;
+  bc_status bst = store_open(path, opt, create, write, &store, &follow, err, sizeof err);
   sh->store = store;
   if (bst != BC_OK) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': %s", zTab, err);
-    rc = bcx_rc(bst);
     free(sh);
     free(copy);
-    goto done;
+    return bcx_rc(bst);
   }
+  struct stat st;
   if (stat(path, &st) != 0) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': cannot stat '%s': %s", zTab,
                              path, strerror(errno));
     bc_close(sh->store);
     free(sh);
     free(copy);
-    rc = SQLITE_CANTOPEN;
-    goto done;
+    return SQLITE_CANTOPEN;
   }
   sh->path = copy;
   sh->pid = getpid();
@@ -284,8 +275,40 @@ int bcx_shared_open(const char *zTab, const char *path, int create, int write,
   sh->next = registry_list;
   registry_list = sh;
   *out = sh;
-  if (gen) *gen = sh->gen;
-done:
+  return SQLITE_OK;
+}
+
+int bcx_shared_open(const char *zTab, const char *path, int create, int write,
+                    const bc_options *opt, bcx_shared **out, unsigned *gen,
+                    char **pzErr) {
+  struct stat st;
+  int rc = SQLITE_OK;
+  *out = NULL;
+  registry_enter();
+  if (stat(path, &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      *pzErr = sqlite3_mprintf(
+          "bitcask table '%s': option dir: '%s' is not a directory", zTab, path);
+      rc = SQLITE_CANTOPEN;
+    } else {
+      rc = shared_find_locked(zTab, path, &st, write || create, opt, out, pzErr);
+    }
+  } else if (errno == ENOENT && !create) {
+    /* A table whose store was never there: most often a copy of the
+    ** database, which carries the table but not the store. */
+    *pzErr = sqlite3_mprintf(
+        "bitcask table '%s': store '%s' does not exist (a copy of a database "
+        "made by .backup, VACUUM INTO or .dump carries the table's definition "
+        "but not its store: see README \"Backing up\")", zTab, path);
+    rc = SQLITE_CANTOPEN;
+  } else if (errno != ENOENT) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': option dir: cannot use '%s': %s",
+                             zTab, path, strerror(errno));
+    rc = SQLITE_CANTOPEN;
+  }
+  if (rc == SQLITE_OK && !*out)
+    rc = shared_new_locked(zTab, path, create, write, opt, out, pzErr);
+  if (rc == SQLITE_OK && gen) *gen = (*out)->gen;
   pthread_mutex_unlock(&registry_mutex);
   return rc;
 }

@@ -21,103 +21,16 @@
 ** NOT NULL is not enforced by SQLite on a WITHOUT ROWID virtual table, so
 ** xUpdate refuses NULL keys itself.
 **
-** Query plans.  xBestIndex encodes its plan in idxNum; idxStr names it for
-** EXPLAIN QUERY PLAN ("SCAN kv VIRTUAL TABLE INDEX <idxNum>:<idxStr>"):
-**
-**   bits 0-1  the access:
-**     0 PLAN_SCAN   a walk of the keydir's ordered index, in key order
-**                   (SQLite's order for the column), over the ranges the
-**                   argv constraints give (range.c); idxStr e.g.
-**                   "key>? AND key<=? in key order"
-**     1 PLAN_EQ     key = ?: one keydir probe ("key=?"); 1 row, unique
-**     2 PLAN_IN     key IN (...): one probe per value, the list walked with
-**                   sqlite3_vtab_in_first/next ("key IN (...)")
-**     3 PLAN_COUNT  no column used and no constraint (count(*)): the live
-**                   key count, no key touched ("count")
-**   bit 2     SCAN_ANYORDER: PLAN_SCAN in no particular order -- an
-**             unordered scan of the engine (engine/fold.c): the values read
-**             front to back through the data files, no ordered index built.
-**             Chosen when no bound, pattern or ORDER BY is served and the
-**             key column is not used (colUsed), so the order can be seen by
-**             nobody: SQLite marks every column used for an UPDATE, whose
-**             order matters when it changes keys; a DELETE reads the key
-**             without saying so, and its order does not matter.
-**             ("scan in storage order")
-**   bit 3     SCAN_DESC: the walk is in descending key order
-**   bits 4+   PLAN_SCAN's argv, 4 bits per argument in argv order:
-**             ARG_GT, ARG_GE, ARG_LT, ARG_LE (a bound on the key), ARG_LIKE,
-**             ARG_GLOB (a pattern; its literal prefix is walked and SQLite
-**             still applies the pattern), ARG_LIMIT, ARG_OFFSET.
-**
-** Served: `key = ?`, `key IN (...)`, one lower bound (>, >=), one upper bound
-** (<, <=; BETWEEN is both), one LIKE or GLOB, ORDER BY key [ASC|DESC]
-** (orderByConsumed), and LIMIT/OFFSET -- the last only when every other
-** constraint is served exactly (omitted) and ORDER BY is consumed or absent
-** (DESIGN.md section 4).  A bound or `=` under a non-BINARY collation is left
-** to SQLite.  A LIKE or GLOB is walked by its prefix only when the operator
-** is SQLite's own function, not one the application defined (ICU's like():
-** pattern_builtin).  In a UTF-16 database, whose TEXT order is not the keys'
-** UTF-8 byte order (text_order_check), ORDER BY is left to SQLite's sorter
-** and a TEXT bound is widened in xFilter and left to SQLite.  Costs: a probe 1; a scan 10 + the rows it is expected to
-** return: all live keys (at least SCAN_MIN_ROWS) cut by 4 for each bound
-** and by 32 for a pattern prefix, capped by a constant LIMIT + OFFSET.
-**
-** Snapshots.  Every read of the table goes through one engine snapshot
-** (engine/snapshot.c) opened by the first xFilter of a cursor of the table
-** while none is open and closed when its last cursor closes.  SQLite keeps
-** a statement's cursors open until the statement halts (a correlated
-** subquery's cursor is replaced only after its successor opened), and a
-** statement left stepping keeps them open, so every cursor of a statement
-** -- subqueries, self-joins, nested statements of the connection started
-** meanwhile -- reads one committed state, as SQLite's own read transaction
-** in WAL mode gives the statements that overlap it.  A read-only table
-** catches up with the writer once, when the snapshot opens.  The
-** connection's own transaction is read instead while it has one (no other
-** connection can commit meanwhile: transactions serialise); when it
-** commits, the snapshot moves on to the new state (xCommit), so statements
-** still reading see their connection's writes.  Explicit read transactions
-** are invisible to a virtual table (no xBegin for reads): each statement
-** of one gets its own snapshot.
-**
-** A scan is a cursor in the ordered index of the snapshot's view
-** (engine/iter.c): each row is the next key past the previous one, so keys
-** come in strictly increasing (decreasing) order, and writes of this
-** statement -- read through its transaction -- never make it skip or
-** repeat a key.  Values are read in xColumn only when asked for, from the
-** same view, so a scan that does not use `value` reads nothing from disk
-** and a row's value is the one its key had in the snapshot.  A
-** SCAN_ANYORDER scan walks the snapshot in storage order (engine/fold.c);
-** its values are read with their keys in xNext.
-**
-** Writes follow the native table's conflict rules (sqlite3_vtab_on_conflict):
-** REPLACE overwrites; otherwise a conflict returns SQLITE_CONSTRAINT_PRIMARYKEY
-** (a NULL key SQLITE_CONSTRAINT_NOTNULL, the native codes) before
-** anything is written and SQLite applies IGNORE / ABORT / FAIL / ROLLBACK
-** (R-Tree's rtreeUpdate is the model).  Each statement's writes reach the data
-** file, and are fsync'd per the sync option, in xSync.
-**
-** Stale rows.  For a multi-row UPDATE of a virtual table SQLite reads every
-** row and computes its new key and value first, then calls xUpdate for each
-** (it collects them in an ephemeral table); a native table computes a row's
-** new values when it gets to the row.  The two differ only when an earlier
-** xUpdate of the statement changed a row before the row's own turn:
-**   - it moved the row away (an UPDATE ... FROM matching the row twice):
-**     the row is gone, and xUpdate skips it, as a native table does;
-**   - under OR REPLACE, it moved another row onto the row's key, replacing
-**     it: a native table then updates the row now there, with values
-**     computed from it; SQLite's were computed from the row replaced.
-**     When they visibly differ -- the statement sets `value`, or the key
-**     now there is of another storage class (1.0 where 1 was read) -- the
-**     statement is refused; else (only the key set, same class) SQLite's
-**     values are the native ones unless the key's expression reads
-**     `value`, which nothing can tell (README).
-** Telling needs no bookkeeping per row: `wrote` says that xUpdate wrote
-** since a cursor last produced a row (the rows SQLite collected were all
-** read before), and replaced_seq is the seq of the first record written
-** over another row since then; a row whose record has a seq at least that
-** may have been replaced by this statement.
+** The module is six files, one per part of the virtual-table interface
+** (vtab.h lists them and declares what they share): plan.c chooses a
+** query plan, cursor.c reads through the table's snapshot, update.c
+** writes, transaction.c maps SQLite's transaction and savepoints onto the
+** store's bc_txn, and watch.c finishes or undoes CREATE and DROP with the
+** transaction.  This one holds the table's life: xCreate and xConnect
+** (bitcaskInit), xDisconnect, xDestroy, xRename, the opening of its store,
+** and the entry point.
 */
-#include "bitcask_ext.h"
+#include "vtab.h"
 SQLITE_EXTENSION_INIT1
 
 #include <errno.h>
@@ -128,125 +41,9 @@ SQLITE_EXTENSION_INIT1
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Where a table's store is (see options.c). */
-enum { LOC_EXPLICIT, LOC_DEFAULT, LOC_TEMP };
-
-/* Query plans (idxNum), see the top of the file. */
-enum { PLAN_SCAN = 0, PLAN_EQ = 1, PLAN_IN = 2, PLAN_COUNT = 3, PLAN_MASK = 3,
-       SCAN_ANYORDER = 4, SCAN_DESC = 8, ARG_SHIFT = 4, ARG_BITS = 4, MAX_ARGS = 7,
-       MAX_BOUNDS = 2 /* per side */ };
-enum { ARG_GT = 1, ARG_GE, ARG_LT, ARG_LE, ARG_LIKE, ARG_GLOB, ARG_LIMIT, ARG_OFFSET };
-
-/* The largest value buffer a table keeps for its next cursor. */
-#define SPARE_BUF_MAX (1u << 20)
-
-/* The least row count a scan is estimated at (see bitcaskBestIndex). */
-#define SCAN_MIN_ROWS 16.0
-
-/* A private store of a table in an in-memory or temporary database: it lives
-** until the table is dropped or the connection closes. */
-typedef struct bcx_tempdir {
-  char *schema;              /* sqlite3_malloc'd */
-  char *table;               /* sqlite3_malloc'd */
-  char *path;                /* sqlite3_malloc'd; made by mkdtemp */
-  struct bcx_tempdir *next;
-} bcx_tempdir;
-
-/* A SQLite savepoint level (xSavepoint's N) and the engine savepoint depth
-** that implements it. */
-typedef struct bcx_svpt {
-  int level;
-  unsigned depth;
-} bcx_svpt;
-
-struct bitcask_vtab {
-  sqlite3_vtab base;       /* base class: must be first */
-  sqlite3 *db;             /* the connection */
-  bcx_module *mod;         /* the connection's module data */
-  char *zDb;               /* schema name: "main", "temp", ... */
-  char *zName;             /* table name */
-  char *zPath;             /* store directory */
-  int location;            /* LOC_EXPLICIT, LOC_DEFAULT or LOC_TEMP */
-  bc_options opts;         /* engine options from the CREATE arguments */
-  bcx_shared *sh;          /* the shared store; NULL until opened */
-  bc_txn *txn;             /* this connection's write transaction on the
-                           ** store (xBegin .. xSync/xRollback), or NULL */
-  bcx_svpt *svpt;          /* open savepoints, oldest first; sqlite3_malloc'd */
-  int nsvpt, nsvptAlloc;
-  bitcask_vtab *next;      /* next table in mod->tables */
-  bc_buf spare;            /* a closed cursor's value buffer, for the next
-                           ** cursor: no allocation per statement */
-  bc_snapshot *snap;       /* the read snapshot of the statements running
-                           ** now (see "Snapshots" at the top), or NULL */
-  bc_store *snap_store;    /* the store snap is of (sh->store may have been
-                           ** replaced since: registry.c) */
-  int nopen;               /* cursors open on the table */
-  sqlite3_stmt *mark_stmt; /* the statement that took stmt_mark (compared
-                           ** as a pointer; see "Statement atomicity") */
-  int mark_run;            /* its SQLITE_STMTSTATUS_RUN then */
-  int owners_recorded;     /* the owners check ran on the writer's store */
-  unsigned stmt_mark;      /* engine savepoint depth of the statement
-                           ** writing now (see "Statement atomicity"), or 0 */
-  unsigned gen;            /* sh->gen this table last moved on to */
-  /* Lifecycle (see "Creating and dropping" below). */
-  int pending_create;      /* made by xCreate in the transaction still open */
-  int created_store;       /* that CREATE made the store: undoing it deletes it */
-  int watch_create;        /* the watcher knows the CREATE, made at level create_at */
-  int create_at;
-  int dropped;             /* DROP TABLE ran: on mod->dropped until the
-                           ** transaction ends, at level drop_at */
-  int drop_at;
-  int undropped;           /* a ROLLBACK TO brought the dropped table back */
-  int adopted;             /* holds the transaction of a dropped table that a
-                           ** ROLLBACK TO brought back: the watcher drives it
-                           ** until SQLite calls xBegin */
-  int skip_svpt;           /* just adopted: xBegin's xSavepoint of a level
-                           ** already marked is not a new savepoint */
-  int ghost;               /* its CREATE was undone: inert until disconnected */
-  int drop_rc;             /* a refused autocommit DROP: the error the
-                           ** watcher's xSync fails the commit with */
-  int utf16;               /* the connection's TEXT order is not the UTF-8
-                           ** byte order of the keys (a UTF-16 database);
-                           ** valid once enc_known */
-  int enc_known;
-  int probing;             /* pattern_builtin()'s probe is being planned */
-  int probe_saw;           /* ... and SQLite gave it its LIKE bounds */
-  int wrote;               /* xUpdate wrote since a cursor last produced a
-                           ** row (see "Stale rows" at the top) */
-  uint64_t replaced_seq;   /* seq of the first row an UPDATE replaced
-                           ** since then; UINT64_MAX: none */
-};
-
-typedef struct bitcask_cursor {
-  sqlite3_vtab_cursor base; /* base class: must be first */
-  int plan;                 /* PLAN_* of the current xFilter */
-  int eof;                  /* no current row */
-  bc_iter *iter;            /* PLAN_SCAN: the cursor in the current range */
-  bc_fold *snap;            /* PLAN_SCAN|SCAN_ANYORDER: the engine's scan */
-  const void *sval;         /* SCAN_ANYORDER: the current row's value, read
-                            ** with its key (in vbuf) */
-  int skipping;             /* the rows of an OFFSET are being skipped: no
-                            ** value is read for them */
-  bcx_ranges ranges;        /* PLAN_SCAN: the ranges to walk, ascending */
-  int irange;               /* the range iter walks (counting down if desc) */
-  int desc;                 /* PLAN_SCAN: descending */
-  sqlite3_int64 limit;      /* PLAN_SCAN: rows still to return; < 0: no limit */
-  sqlite3_int64 count;      /* PLAN_COUNT: rows returned so far, negated */
-  sqlite3_int64 remaining;  /* PLAN_COUNT: rows left, the current one included */
-  bcx_key *probes;          /* PLAN_EQ/PLAN_IN: keys to probe (&one, or
-                            ** sqlite3_malloc'd) */
-  bcx_key one;              /* PLAN_EQ: the key */
-  int nprobe;               /* entries in probes */
-  int iprobe;               /* index of the current probe */
-  const unsigned char *key; /* current key bytes (in iter or probes) */
-  size_t klen;
-  bc_info info;             /* current key's keydir info */
-  bc_buf vbuf;              /* value read buffer, reused across rows */
-} bitcask_cursor;
-
 /* ---- helpers ---------------------------------------------------------- */
 
-static void vtab_error(bitcask_vtab *p, const char *fmt, ...) {
+void bcx_vtab_error(bitcask_vtab *p, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   sqlite3_free(p->base.zErrMsg);
@@ -269,70 +66,31 @@ static int vtab_result(bitcask_vtab *p, int rc, char *zErr) {
 
 /* Report an engine failure on the table: the engine's message names the
 ** store and the cause. */
-static int engine_error(bitcask_vtab *p, bc_status st) {
+int bcx_engine_error(bitcask_vtab *p, bc_status st) {
   char msg[BCX_ERRMSG_MAX];
-  vtab_error(p, "bitcask table '%s': %s", p->zName,
-             p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
-                   : bc_status_name(st));
+  bcx_vtab_error(p, "bitcask table '%s': %s", p->zName,
+                 p->sh ? bc_errmsg_copy(p->sh->store, msg, sizeof msg)
+                       : bc_status_name(st));
   return bcx_rc(st);
 }
 
-/* Reads go through this connection's transaction when it has one (its own
-** writes are visible to it, and no other connection can commit while it is
-** open), else through the statement's snapshot, else to the committed
-** store. */
-/* The transaction to read through: this connection's, unless the
-** statement's snapshot is of the read-only store that the writer's replaced
-** since (registry.c): a statement still reading it goes on in its view. */
-static bc_txn *view_txn(const bitcask_vtab *p) {
-  return p->txn && (!p->snap || p->snap_store == p->sh->store) ? p->txn : NULL;
-}
-
-static bc_status kv_lookup(bitcask_vtab *p, const void *k, size_t n, bc_info *i) {
-  bc_txn *t = view_txn(p);
-  return t         ? bc_txn_lookup(t, k, n, i)
-         : p->snap ? bc_snapshot_lookup(p->snap, k, n, i)
-                   : bc_lookup(p->sh->store, k, n, i);
-}
-
-static bc_status kv_get(bitcask_vtab *p, const void *k, size_t n, bc_buf *b,
-                        const void **v, bc_info *i) {
-  bc_txn *t = view_txn(p);
-  return t         ? bc_txn_get(t, k, n, b, v, i)
-         : p->snap ? bc_snapshot_get(p->snap, k, n, b, v, i)
-                   : bc_get(p->sh->store, k, n, b, v, i);
-}
-
-
-/* A cursor of the table produced a row (or a transaction boundary): the
-** values of whatever xUpdate comes next were computed after every write
-** so far (see "Stale rows" at the top). */
-static void rows_read(bitcask_vtab *p) {
-  p->wrote = 0;
-  p->replaced_seq = UINT64_MAX;
-}
-
-static int vtab_txn(bitcask_vtab *p);
-static void txn_forget(bitcask_vtab *p);
-static void stmt_mark_release(bitcask_vtab *p);
-
 /* Tables that are owners of their store (owners.c): writers of a database
 ** file; read-only tables and private stores never are. */
-static int vtab_owns(const bitcask_vtab *p) {
+int bcx_vtab_owns(const bitcask_vtab *p) {
   return !p->opts.read_only && p->location != LOC_TEMP;
 }
 
 /* The table's store (open) made the writer's, if the table writes: the
 ** first write of the process takes the writer lock (registry.c).  Returns
 ** SQLITE_OK, or the error (SQLITE_BUSY naming the holder) in zErrMsg. */
-static int vtab_writer(bitcask_vtab *p) {
+int bcx_table_writer(bitcask_vtab *p) {
   if (p->opts.read_only) return SQLITE_OK;
   char *zErr = NULL;
   int rc = bcx_shared_write(p->sh, p->zName, &zErr);
   if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
   /* Onto the writer's store at once when nothing reads the old one. */
   if (p->nopen == 0) bcx_shared_moved(p->sh, &p->gen);
-  if (!p->owners_recorded && vtab_owns(p)) {
+  if (!p->owners_recorded && bcx_vtab_owns(p)) {
     /* The check at first use could not record anything in a read-only
     ** store (owners.c): now it can -- whichever table made it the
     ** writer's. */
@@ -343,13 +101,12 @@ static int vtab_writer(bitcask_vtab *p) {
   return SQLITE_OK;
 }
 
-int bcx_table_writer(bitcask_vtab *t) { return vtab_writer(t); }
 int bcx_table_readonly(bitcask_vtab *t) { return t->opts.read_only; }
 
 /* The table's store opened for writing, without the owners check (xDestroy,
 ** xRename). */
 static int vtab_store_open(bitcask_vtab *p) {
-  if (p->sh) return vtab_writer(p);
+  if (p->sh) return bcx_table_writer(p);
   char *zErr = NULL;
   int rc = bcx_shared_open(p->zName, p->zPath, 0, !p->opts.read_only, &p->opts,
                            &p->sh, &p->gen, &zErr);
@@ -361,19 +118,19 @@ static int vtab_store_open(bitcask_vtab *p) {
 ** known to own it: a copy of the database whose table resolves to the
 ** original's store is refused here, for reads and writes alike.  Returns
 ** SQLITE_OK or an error with the message in p->base.zErrMsg. */
-static int vtab_store(bitcask_vtab *p) {
+int bcx_vtab_store(bitcask_vtab *p) {
   if (p->sh) return SQLITE_OK;
   if (p->ghost) {
-    vtab_error(p, "bitcask table '%s': its CREATE VIRTUAL TABLE was rolled back",
-               p->zName);
+    bcx_vtab_error(p, "bitcask table '%s': its CREATE VIRTUAL TABLE was rolled back",
+                   p->zName);
     return SQLITE_ERROR;
   }
   char *zErr = NULL;
-  int rc = vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
-                        : SQLITE_OK;
+  int rc = bcx_vtab_owns(p) ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zErr)
+                            : SQLITE_OK;
   if (rc == SQLITE_OK)
     rc = bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr);
-  if (rc == SQLITE_OK && vtab_owns(p)) {
+  if (rc == SQLITE_OK && bcx_vtab_owns(p)) {
     rc = bcx_owners_check(p->db, p->zDb, p->zName, p->sh, &zErr);
     if (rc == SQLITE_OK && !p->sh->following) p->owners_recorded = 1;
     if (rc != SQLITE_OK) {
@@ -384,7 +141,7 @@ static int vtab_store(bitcask_vtab *p) {
   return vtab_result(p, rc, zErr);
 }
 
-static bcx_tempdir *tempdir_find(bcx_module *m, const char *zDb,
+bcx_tempdir *bcx_tempdir_find(bcx_module *m, const char *zDb,
                                  const char *zTab) {
   for (bcx_tempdir *t = m->tempdirs; t; t = t->next)
     if (sqlite3_stricmp(t->schema, zDb) == 0 &&
@@ -400,7 +157,7 @@ static void tempdir_free(bcx_tempdir *t) {
   sqlite3_free(t);
 }
 
-static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
+void bcx_tempdir_remove(bcx_module *m, bcx_tempdir *t) {
   for (bcx_tempdir **pp = &m->tempdirs; *pp; pp = &(*pp)->next) {
     if (*pp == t) {
       *pp = t->next;
@@ -410,7 +167,6 @@ static void tempdir_remove(bcx_module *m, bcx_tempdir *t) {
   tempdir_free(t);
 }
 
-/* Make a private temporary directory for an in-memory table. */
 /* Delete a private store and forget it. */
 static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
   char err[256];
@@ -419,9 +175,10 @@ static void tempdir_discard(bcx_module *m, bcx_tempdir *t) {
     bc_destroy(t->path, err, sizeof err);
     rmdir(t->path);
   }
-  tempdir_remove(m, t);
+  bcx_tempdir_remove(m, t);
 }
 
+/* Make a private temporary directory for an in-memory table. */
 static int tempdir_create(bcx_module *m, const char *zDb, const char *zTab,
                           char **pzErr) {
   const char *tmp = getenv("TMPDIR");
@@ -446,7 +203,7 @@ static int tempdir_create(bcx_module *m, const char *zDb, const char *zTab,
   return SQLITE_OK;
 }
 
-static void vtab_free(bitcask_vtab *p) {
+void bcx_vtab_free(bitcask_vtab *p) {
   if (!p) return;
   sqlite3_free(p->zDb);
   sqlite3_free(p->zName);
@@ -465,365 +222,6 @@ static void vtab_unlink(bitcask_vtab *p) {
     }
   }
 }
-
-/* ---- creating and dropping ----------------------------------------------
-**
-** A table's store lives outside the database file, so SQLite's ROLLBACK
-** cannot take back what CREATE VIRTUAL TABLE and DROP TABLE do to it; the
-** table does it, at the moment the transaction's outcome is known:
-**
-**  - CREATE makes (or joins) the store at once -- a bad dir= must fail the
-**    CREATE -- and marks the table pending_create.  Its xCommit confirms
-**    it; its xRollback undoes it (create_undo): the table leaves OWNERS and,
-**    when that CREATE made the store and no other table uses it, the store
-**    is deleted.  So `BEGIN; CREATE VIRTUAL TABLE a ...; ROLLBACK` leaves
-**    nothing behind.
-**  - DROP (xDestroy) checks what can fail now (the store's lock), then
-**    waits: the table moves to mod->dropped, keeping its store open (and
-**    locked against other processes), and its files go when the
-**    transaction commits; a ROLLBACK -- or a ROLLBACK TO a savepoint older
-**    than the DROP -- brings the table back with its store untouched.
-**
-** SQLite tells a table nothing once xDestroy has returned, and tells a new
-** table nothing of the savepoints open when xCreate ran, so a ROLLBACK TO
-** reaches neither.  The watcher is an eponymous virtual table of this
-** module's connection (bitcask_txn_watch, never visible in a schema) that
-** the extension makes part of the transaction by running
-** `DELETE FROM main.bitcask_txn_watch WHERE 0` inside xCreate / xDestroy:
-** SQLite then calls its xBegin, xSavepoint/xRelease/xRollbackTo, xSync and
-** xCommit/xRollback like any table's.  It tracks the innermost savepoint
-** level, records at which level each pending CREATE and DROP happened, and
-** at the end of the transaction (or at a ROLLBACK TO) finishes or undoes
-** them; for a dropped table it also drives the table's own transaction
-** (writes made before the DROP are still part of the user's transaction).
-** A dropped table that a ROLLBACK TO brought back with a transaction hands
-** that transaction to the table's next xConnect ("adopted"). */
-
-static int bitcaskSync(sqlite3_vtab *pVtab);
-static int bitcaskCommit(sqlite3_vtab *pVtab);
-static int bitcaskRollback(sqlite3_vtab *pVtab);
-static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel);
-static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel);
-static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel);
-
-/* Undo p's CREATE (its transaction rolled back, or a ROLLBACK TO a savepoint
-** older than it): the table never existed.  p is inert from now on (ghost)
-** and SQLite disconnects it later. */
-static void create_undo(bitcask_vtab *p) {
-  if (!p->pending_create) return;
-  p->pending_create = 0;
-  p->watch_create = 0;
-  bc_txn_rollback(p->txn);
-  txn_forget(p);
-  p->ghost = 1;
-  if (!p->sh) return;
-  int destroy = 0;
-  if (p->location == LOC_TEMP) {
-    destroy = 1;
-    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
-    if (t) tempdir_remove(p->mod, t);
-  } else if (vtab_owns(p)) {
-    char *zErr = NULL;
-    int empty = 0;
-    int rc = bcx_owners_unjoin(p->db, p->zDb, p->zName, p->sh, &empty, &zErr);
-    if (rc != SQLITE_OK)
-      sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: a rolled-back CREATE left OWNERS as it was");
-    sqlite3_free(zErr);
-    /* A store that was there before the CREATE (dir= naming one) stays. */
-    destroy = rc == SQLITE_OK && empty && p->created_store;
-  }
-  if (destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
-  if (!p->snap) {
-    bcx_shared_release(p->sh, p->gen); /* a store marked for destruction is deleted here */
-    p->sh = NULL;
-  }
-}
-
-static void dropped_free(bitcask_vtab *p) {
-  bc_snapshot_close(p->snap);
-  p->snap = NULL;
-  bc_txn_rollback(p->txn);
-  txn_forget(p);
-  bcx_shared_release(p->sh, p->gen);
-  vtab_free(p);
-}
-
-/* The end of a DROP TABLE whose transaction committed: the table leaves the
-** owners file and its store is deleted when it was the last owner (a private
-** store always).  Nothing can fail the COMMIT any more: a failure is
-** logged (sqlite3_log) and the store left, as after a crash. */
-static void drop_finish(bitcask_vtab *p) {
-  int destroy = p->location == LOC_TEMP;
-  if (p->sh && vtab_owns(p)) {
-    char *zErr = NULL;
-    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
-    if (rc != SQLITE_OK) {
-      sqlite3_log(rc, "%s", zErr ? zErr : "bitcask: DROP TABLE left the store");
-      destroy = 0;
-    }
-    sqlite3_free(zErr);
-  }
-  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
-    if (t) tempdir_remove(p->mod, t);
-  }
-  dropped_free(p);
-}
-
-/* Make the watcher part of the open transaction (explicit, or the implicit
-** one of the statement running).  SQLITE_OK when it is. */
-static int watch_join(bitcask_vtab *p) {
-  bcx_module *m = p->mod;
-  if (m->watch_in_txn) return SQLITE_OK;
-  int rc = sqlite3_exec(p->db, "DELETE FROM main.bitcask_txn_watch WHERE 0", NULL, NULL, NULL);
-  if (rc == SQLITE_OK && !m->watch_in_txn) rc = SQLITE_ERROR; /* a table of that name hides it */
-  return rc;
-}
-
-typedef struct watch_vtab {
-  sqlite3_vtab base;
-  bcx_module *mod;
-} watch_vtab;
-
-static int watchConnect(sqlite3 *db, void *pAux, int argc, const char *const *argv,
-                        sqlite3_vtab **ppVtab, char **pzErr) {
-  (void)argc;
-  (void)argv;
-  (void)pzErr;
-  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(unused)");
-  if (rc != SQLITE_OK) return rc;
-  watch_vtab *w = sqlite3_malloc(sizeof *w);
-  if (!w) return SQLITE_NOMEM;
-  memset(w, 0, sizeof *w);
-  w->mod = pAux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  *ppVtab = &w->base;
-  return SQLITE_OK;
-}
-
-static int watchDisconnect(sqlite3_vtab *pVtab) {
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
-static int watchBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
-  (void)pVtab;
-  info->estimatedCost = 1;
-  info->estimatedRows = 0;
-  return SQLITE_OK;
-}
-
-static int watchOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
-  (void)pVtab;
-  sqlite3_vtab_cursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  *ppCursor = c;
-  return SQLITE_OK;
-}
-
-static int watchClose(sqlite3_vtab_cursor *cur) {
-  sqlite3_free(cur);
-  return SQLITE_OK;
-}
-
-static int watchFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
-                       int argc, sqlite3_value **argv) {
-  (void)cur;
-  (void)idxNum;
-  (void)idxStr;
-  (void)argc;
-  (void)argv;
-  return SQLITE_OK;
-}
-
-static int watchNext(sqlite3_vtab_cursor *cur) {
-  (void)cur;
-  return SQLITE_OK;
-}
-
-static int watchEof(sqlite3_vtab_cursor *cur) {
-  (void)cur;
-  return 1; /* no rows, ever */
-}
-
-static int watchColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i) {
-  (void)cur;
-  (void)ctx;
-  (void)i;
-  return SQLITE_OK;
-}
-
-static int watchRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
-  (void)cur;
-  *pRowid = 0;
-  return SQLITE_OK;
-}
-
-static int watchUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
-                       sqlite3_int64 *pRowid) {
-  (void)argc;
-  (void)argv;
-  (void)pRowid;
-  sqlite3_free(pVtab->zErrMsg);
-  pVtab->zErrMsg = sqlite3_mprintf("bitcask_txn_watch belongs to the bitcask "
-                                   "extension and holds no rows");
-  return SQLITE_ERROR;
-}
-
-/* The tables whose transaction the watcher drives: the dropped ones, and
-** those that adopted a dropped table's transaction. */
-#define WATCH_DRIVEN(m, q, body)                                          \
-  do {                                                                    \
-    for (bitcask_vtab *q = (m)->dropped; q; q = q->next) body             \
-    for (bitcask_vtab *q = (m)->tables; q; q = q->next)                   \
-      if (q->adopted) body                                                \
-  } while (0)
-
-static int watchBegin(sqlite3_vtab *pVtab) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  m->watch_in_txn = 1;
-  m->watch_level = -1;
-  return SQLITE_OK;
-}
-
-static int watchSync(sqlite3_vtab *pVtab) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  int rc = SQLITE_OK;
-  /* A refused DROP: SQLite passes xSync's message on, and the failed
-  ** commit rolls the DROP back. */
-  for (bitcask_vtab *q = m->dropped; q && rc == SQLITE_OK; q = q->next) {
-    if (!q->drop_rc) continue;
-    rc = q->drop_rc;
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = sqlite3_mprintf("%s", q->base.zErrMsg ? q->base.zErrMsg : "");
-  }
-  if (rc != SQLITE_OK) return rc;
-  WATCH_DRIVEN(m, q, {
-    if (rc == SQLITE_OK && q->txn) {
-      rc = bitcaskSync(&q->base);
-      if (rc != SQLITE_OK) {
-        sqlite3_free(pVtab->zErrMsg);
-        pVtab->zErrMsg = sqlite3_mprintf("%s", q->base.zErrMsg ? q->base.zErrMsg : "");
-      }
-    }
-  });
-  return rc;
-}
-
-static int watchCommit(sqlite3_vtab *pVtab) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  m->watch_in_txn = 0;
-  m->watch_level = -1;
-  for (bitcask_vtab *q = m->tables; q; q = q->next) {
-    q->watch_create = 0;
-    if (q->adopted) bitcaskCommit(&q->base);
-  }
-  while (m->dropped) {
-    bitcask_vtab *q = m->dropped;
-    m->dropped = q->next;
-    bitcaskCommit(&q->base); /* its writes before the DROP; the CREATE if pending */
-    if (q->undropped || q->ghost || q->drop_rc) {
-      dropped_free(q); /* the table is still there (or never was) */
-    } else {
-      drop_finish(q);
-    }
-  }
-  return SQLITE_OK;
-}
-
-static int watchRollback(sqlite3_vtab *pVtab) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  m->watch_in_txn = 0;
-  m->watch_level = -1;
-  for (bitcask_vtab *q = m->tables; q; q = q->next) {
-    q->watch_create = 0; /* its own xRollback undoes a pending CREATE */
-    if (q->adopted) bitcaskRollback(&q->base);
-  }
-  while (m->dropped) {
-    bitcask_vtab *q = m->dropped;
-    m->dropped = q->next;
-    bitcaskRollback(&q->base); /* undoes a CREATE of this transaction too */
-    dropped_free(q);           /* the table is back, its store untouched */
-  }
-  return SQLITE_OK;
-}
-
-static int watchSavepoint(sqlite3_vtab *pVtab, int iLevel) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  int rc = SQLITE_OK;
-  m->watch_level = iLevel;
-  WATCH_DRIVEN(m, q, {
-    if (rc == SQLITE_OK && q->txn) rc = bitcaskSavepoint(&q->base, iLevel);
-  });
-  return rc;
-}
-
-static int watchRelease(sqlite3_vtab *pVtab, int iLevel) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  int rc = SQLITE_OK;
-  m->watch_level = iLevel - 1;
-  /* What happened inside savepoint iLevel now belongs to the one around it. */
-  for (bitcask_vtab *q = m->tables; q; q = q->next)
-    if (q->watch_create && q->create_at >= iLevel) q->create_at = iLevel - 1;
-  for (bitcask_vtab *q = m->dropped; q; q = q->next) {
-    if (q->watch_create && q->create_at >= iLevel) q->create_at = iLevel - 1;
-    if (q->drop_at >= iLevel) q->drop_at = iLevel - 1;
-  }
-  WATCH_DRIVEN(m, q, {
-    if (rc == SQLITE_OK && q->txn) rc = bitcaskRelease(&q->base, iLevel);
-  });
-  return rc;
-}
-
-static int watchRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
-  bcx_module *m = ((watch_vtab *)pVtab)->mod;
-  int rc = SQLITE_OK;
-  m->watch_level = iLevel;
-  WATCH_DRIVEN(m, q, {
-    if (rc == SQLITE_OK && q->txn) rc = bitcaskRollbackTo(&q->base, iLevel);
-  });
-  /* A CREATE made after savepoint iLevel began never happened; a DROP made
-  ** after it is taken back (the table is in the schema again). */
-  for (bitcask_vtab *q = m->tables; q; q = q->next)
-    if (q->pending_create && q->watch_create && q->create_at >= iLevel) create_undo(q);
-  for (bitcask_vtab *q = m->dropped; q; q = q->next) {
-    if (q->pending_create && q->watch_create && q->create_at >= iLevel) {
-      create_undo(q);
-    } else if (!q->undropped && !q->ghost && q->drop_at >= iLevel) {
-      q->undropped = 1;
-    }
-  }
-  return rc;
-}
-
-static sqlite3_module watchModule = {
-  /* iVersion    */ 2,
-  /* xCreate     */ NULL, /* eponymous only */
-  /* xConnect    */ watchConnect,
-  /* xBestIndex  */ watchBestIndex,
-  /* xDisconnect */ watchDisconnect,
-  /* xDestroy    */ NULL,
-  /* xOpen       */ watchOpen,
-  /* xClose      */ watchClose,
-  /* xFilter     */ watchFilter,
-  /* xNext       */ watchNext,
-  /* xEof        */ watchEof,
-  /* xColumn     */ watchColumn,
-  /* xRowid      */ watchRowid,
-  /* xUpdate     */ watchUpdate,
-  /* xBegin      */ watchBegin,
-  /* xSync       */ watchSync,
-  /* xCommit     */ watchCommit,
-  /* xRollback   */ watchRollback,
-  /* xFindFunction */ NULL,
-  /* xRename     */ NULL,
-  /* xSavepoint  */ watchSavepoint,
-  /* xRelease    */ watchRelease,
-  /* xRollbackTo */ watchRollbackTo,
-  /* xShadowName */ NULL,
-};
 
 /* xCreate found a store at the table's default location.  No table of that
 ** name is in the database (SQLite checked), so the store was left by an
@@ -872,19 +270,15 @@ static int leftover_clear(bitcask_vtab *p, char **pzErr) {
 
 /* ---- xCreate / xConnect ----------------------------------------------- */
 
-/* argv[0] module, argv[1] schema, argv[2] table, argv[3..] options. */
-static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
-                       const char *const *argv, sqlite3_vtab **ppVtab,
-                       char **pzErr, int isCreate) {
-  bcx_module *mod = pAux;
+/* A new table from xCreate's or xConnect's argv (argv[0] module, argv[1]
+** schema, argv[2] table, argv[3..] options), its store not open yet.
+** *pIsTemp = 1 for a table whose store is private (options.c). */
+static int vtab_new(sqlite3 *db, bcx_module *mod, int argc, const char *const *argv,
+                    bitcask_vtab **pp, int *pIsTemp, char **pzErr) {
   const char *zDb = argv[1], *zTab = argv[2];
   bcx_options o;
-  int rc, isTemp = 0;
-  *ppVtab = NULL;
-
-  rc = bcx_options_parse(zTab, argc, argv, &o, pzErr);
+  int rc = bcx_options_parse(zTab, argc, argv, &o, pzErr);
   if (rc != SQLITE_OK) return rc;
-
   bitcask_vtab *p = sqlite3_malloc(sizeof *p);
   if (!p) {
     bcx_options_clear(&o);
@@ -893,7 +287,7 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   memset(p, 0, sizeof *p);
   p->db = db;
   p->mod = mod;
-  rows_read(p);
+  bcx_rows_read(p);
   p->zDb = sqlite3_mprintf("%s", zDb);
   p->zName = sqlite3_mprintf("%s", zTab);
   bc_options_init(&p->opts);
@@ -903,168 +297,206 @@ static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
   /* readonly=1, or a database opened read-only: follow the writer's store
   ** without its lock and write nothing. */
   p->opts.read_only = o.readonly == 1 || sqlite3_db_readonly(db, zDb) == 1;
-  rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, &isTemp);
-  p->location = o.dir ? LOC_EXPLICIT : isTemp ? LOC_TEMP : LOC_DEFAULT;
+  rc = bcx_store_path(db, zDb, zTab, &o, &p->zPath, pIsTemp);
+  p->location = o.dir ? LOC_EXPLICIT : *pIsTemp ? LOC_TEMP : LOC_DEFAULT;
   bcx_options_clear(&o);
   if (rc == SQLITE_OK && (!p->zDb || !p->zName)) rc = SQLITE_NOMEM;
+  if (rc != SQLITE_OK) {
+    bcx_vtab_free(p);
+    return rc;
+  }
+  *pp = p;
+  return SQLITE_OK;
+}
 
-  if (rc == SQLITE_OK && isCreate) {
-    /* A CREATE cannot meet a live table of its name, so a table of that
-    ** name still connected here is one whose CREATE a ROLLBACK TO took back
-    ** without telling it (when the watcher could not), and one on the
-    ** dropped list waits for COMMIT to delete its store. */
-    for (bitcask_vtab *q = mod->tables; q; q = q->next)
-      if (q->pending_create && sqlite3_stricmp(q->zDb, zDb) == 0 &&
-          sqlite3_stricmp(q->zName, zTab) == 0)
-        create_undo(q);
-    for (bitcask_vtab *q = mod->dropped; q && rc == SQLITE_OK; q = q->next) {
-      if (!q->undropped && !q->ghost && sqlite3_stricmp(q->zDb, zDb) == 0 &&
-          sqlite3_stricmp(q->zName, zTab) == 0) {
-        *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped "
-                                 "a table of that name, whose store is deleted "
-                                 "when the transaction commits: commit before "
-                                 "creating the table again", zTab);
-        rc = SQLITE_ERROR;
-      }
+/* A CREATE cannot meet a live table of its name, so a table of that name
+** still connected here is one whose CREATE a ROLLBACK TO took back without
+** telling it (when the watcher could not): undone now; and one on the
+** dropped list waits for COMMIT to delete its store: the CREATE is
+** refused. */
+static int create_name_free(bcx_module *mod, const char *zDb, const char *zTab,
+                            char **pzErr) {
+  for (bitcask_vtab *q = mod->tables; q; q = q->next)
+    if (q->pending_create && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+        sqlite3_stricmp(q->zName, zTab) == 0)
+      bcx_create_undo(q);
+  for (bitcask_vtab *q = mod->dropped; q; q = q->next) {
+    if (!q->undropped && !q->ghost && sqlite3_stricmp(q->zDb, zDb) == 0 &&
+        sqlite3_stricmp(q->zName, zTab) == 0) {
+      *pzErr = sqlite3_mprintf("bitcask table '%s': this transaction dropped "
+                               "a table of that name, whose store is deleted "
+                               "when the transaction commits: commit before "
+                               "creating the table again", zTab);
+      return SQLITE_ERROR;
     }
   }
+  return SQLITE_OK;
+}
 
-  if (rc == SQLITE_OK && isTemp) {
-    bcx_tempdir *t = tempdir_find(mod, zDb, zTab);
-    if (t && isCreate) {
-      /* Left by an earlier table of that name in a database since detached
-      ** (a CREATE cannot meet a live one): a new table starts empty. */
-      tempdir_discard(mod, t);
-      t = NULL;
-    }
-    if (!t && isCreate) {
-      rc = tempdir_create(mod, zDb, zTab, pzErr);
-      t = mod->tempdirs;
-    }
-    if (rc == SQLITE_OK && !t) {
-      *pzErr = sqlite3_mprintf("bitcask table '%s': the private store of this "
-                               "in-memory table is gone", zTab);
-      rc = SQLITE_CANTOPEN;
-    }
-    if (rc == SQLITE_OK) {
-      p->zPath = sqlite3_mprintf("%s", t->path);
-      if (!p->zPath) rc = SQLITE_NOMEM;
-    }
+/* p->zPath of a table with a private store: the one made for it (made now
+** by a CREATE). */
+static int tempdir_path(bitcask_vtab *p, int isCreate, char **pzErr) {
+  bcx_module *mod = p->mod;
+  int rc = SQLITE_OK;
+  bcx_tempdir *t = bcx_tempdir_find(mod, p->zDb, p->zName);
+  if (t && isCreate) {
+    /* Left by an earlier table of that name in a database since detached
+    ** (a CREATE cannot meet a live one): a new table starts empty. */
+    tempdir_discard(mod, t);
+    t = NULL;
   }
+  if (!t && isCreate) {
+    rc = tempdir_create(mod, p->zDb, p->zName, pzErr);
+    t = mod->tempdirs;
+  }
+  if (rc == SQLITE_OK && !t) {
+    *pzErr = sqlite3_mprintf("bitcask table '%s': the private store of this "
+                             "in-memory table is gone", p->zName);
+    rc = SQLITE_CANTOPEN;
+  }
+  if (rc == SQLITE_OK) {
+    p->zPath = sqlite3_mprintf("%s", t->path);
+    if (!p->zPath) rc = SQLITE_NOMEM;
+  }
+  return rc;
+}
 
-  /* xCreate opens (and creates) the store now so that a bad dir fails the
-  ** CREATE; xConnect defers to first use, so that a store that is missing or
-  ** locked by another process still lets the schema load and DROP work. */
-  if (rc == SQLITE_OK && isCreate && p->location == LOC_DEFAULT &&
-      strchr(zTab, '/')) {
+/* xCreate opens (and creates) the store now so that a bad dir fails the
+** CREATE; xConnect defers to first use, so that a store that is missing or
+** locked by another process still lets the schema load and DROP work. */
+static int create_store(bitcask_vtab *p, char **pzErr) {
+  int rc = SQLITE_OK;
+  if (p->location == LOC_DEFAULT && strchr(p->zName, '/')) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': a table name with '/' cannot "
                              "name its default store directory; give dir=...",
-                             zTab);
-    rc = SQLITE_ERROR;
+                             p->zName);
+    return SQLITE_ERROR;
   }
-  if (rc == SQLITE_OK && isCreate) {
-    /* Whether this CREATE makes the store (undoing it then deletes it): a
-    ** new table at the default location always does, deleting what an
-    ** earlier table of that name left there. */
-    int had = 0;
-    if (p->location != LOC_TEMP) {
-      char *marker = sqlite3_mprintf("%s/BITCASK", p->zPath);
-      struct stat st;
-      if (!marker) rc = SQLITE_NOMEM;
-      had = marker && stat(marker, &st) == 0;
-      sqlite3_free(marker);
-    }
-    if (rc == SQLITE_OK && had && p->location == LOC_DEFAULT && !p->opts.read_only) {
-      rc = leftover_clear(p, pzErr);
-      had = 0;
-    }
-    p->created_store = !had;
+  /* Whether this CREATE makes the store (undoing it then deletes it): a
+  ** new table at the default location always does, deleting what an
+  ** earlier table of that name left there. */
+  int had = 0;
+  if (p->location != LOC_TEMP) {
+    char *marker = sqlite3_mprintf("%s/BITCASK", p->zPath);
+    struct stat st;
+    if (!marker) rc = SQLITE_NOMEM;
+    had = marker && stat(marker, &st) == 0;
+    sqlite3_free(marker);
   }
-  if (rc == SQLITE_OK && isCreate) {
-    rc = bcx_shared_open(zTab, p->zPath, !p->opts.read_only, !p->opts.read_only,
-                         &p->opts, &p->sh, &p->gen, pzErr);
-    /* Naming a store joins it on purpose (owners.c). */
-    if (rc == SQLITE_OK && vtab_owns(p))
-      rc = bcx_owners_join(db, zDb, zTab, p->sh, pzErr);
-    if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
-      /* Name the option the user gave (DESIGN.md: errors name the option). */
-      char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
-      if (m) {
-        sqlite3_free(*pzErr);
-        *pzErr = m;
-      }
+  if (rc == SQLITE_OK && had && p->location == LOC_DEFAULT && !p->opts.read_only) {
+    rc = leftover_clear(p, pzErr);
+    had = 0;
+  }
+  p->created_store = !had;
+  if (rc != SQLITE_OK) return rc;
+  rc = bcx_shared_open(p->zName, p->zPath, !p->opts.read_only, !p->opts.read_only,
+                       &p->opts, &p->sh, &p->gen, pzErr);
+  /* Naming a store joins it on purpose (owners.c). */
+  if (rc == SQLITE_OK && bcx_vtab_owns(p))
+    rc = bcx_owners_join(p->db, p->zDb, p->zName, p->sh, pzErr);
+  if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
+    /* Name the option the user gave (DESIGN.md: errors name the option). */
+    char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
+    if (m) {
+      sqlite3_free(*pzErr);
+      *pzErr = m;
     }
   }
-
-  /* The primary key's index is declared with BCX_PK_COLLATION, BINARY under
-  ** another name; the column itself keeps BINARY, so every comparison of
-  ** `key` (and sqlite3_vtab_collation) is unchanged.  The index exists only
-  ** in SQLite's schema: a virtual table has no b-tree, yet a foreign key
-  ** `REFERENCES kv(key)` made SQLite's foreign-key code open that index's
-  ** b-tree (root page 0) and report "database disk image is malformed".
-  ** An index whose collation is not the column's is not a parent key to
-  ** SQLite (sqlite3FkLocateIndex), so such a foreign key now fails with
-  ** "foreign key mismatch", as for FTS5.  Of SQLite's other uses of the
-  ** index's collation, the DISTINCT optimization is the one that shows:
-  ** `SELECT DISTINCT key` now de-duplicates (correctly, needlessly) where
-  ** it did not.  A foreign
-  ** key naming no column (`REFERENCES kv`) takes the primary key whatever
-  ** its collation: SQLite still reports it as malformed (README). */
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_declare_vtab(
-        db, "CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE " BCX_PK_COLLATION
-            ")) WITHOUT ROWID");
-  }
-  if (rc == SQLITE_OK) {
-    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
-    /* Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual
-    ** table then applies, as for an ordinary table in all but one point --
-    ** views and triggers of a database file may use the table while the
-    ** schema is trusted (PRAGMA trusted_schema=ON, the default) and are
-    ** refused ("unsafe use of virtual table") when it is not.  Reading or
-    ** writing the table through a view or trigger does what the same
-    ** statement does directly; the functions that act on the store's files
-    ** (bitcask_merge, bitcask_stats) stay direct-only (functions.c). */
-    if (isCreate) {
-      /* Until the transaction commits (see "Creating and dropping"); inside
-      ** an explicit one the watcher also sees a ROLLBACK TO. */
-      p->pending_create = 1;
-      if (!sqlite3_get_autocommit(db) && watch_join(p) == SQLITE_OK) {
-        p->watch_create = 1;
-        p->create_at = mod->watch_level;
-      }
-    } else {
-      /* A table a ROLLBACK TO brought back after its DROP: the transaction
-      ** it had goes on here. */
-      for (bitcask_vtab *q = mod->dropped; q; q = q->next) {
-        if (!q->undropped || !q->txn || sqlite3_stricmp(q->zDb, zDb) != 0 ||
-            sqlite3_stricmp(q->zName, zTab) != 0)
-          continue;
-        char *zErr = NULL;
-        if (bcx_shared_open(zTab, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr) == SQLITE_OK) {
-          bcx_svpt *sv = p->svpt;
-          int na = p->nsvptAlloc;
-          p->txn = q->txn;
-          p->svpt = q->svpt;
-          p->nsvpt = q->nsvpt;
-          p->nsvptAlloc = q->nsvptAlloc;
-          q->svpt = sv;
-          q->nsvptAlloc = na;
-          txn_forget(q);
-          p->adopted = 1;
-        }
-        sqlite3_free(zErr);
-        break;
-      }
-    }
-    p->next = mod->tables;
-    mod->tables = p;
-    *ppVtab = &p->base;
-    return SQLITE_OK;
-  }
-  if (p->sh) bcx_shared_release(p->sh, p->gen);
-  vtab_free(p);
   return rc;
+}
+
+/* Declare the table's schema (see the top of the file).
+**
+** The primary key's index is declared with BCX_PK_COLLATION, BINARY under
+** another name; the column itself keeps BINARY, so every comparison of
+** `key` (and sqlite3_vtab_collation) is unchanged.  The index exists only
+** in SQLite's schema: a virtual table has no b-tree, yet a foreign key
+** `REFERENCES kv(key)` made SQLite's foreign-key code open that index's
+** b-tree (root page 0) and report "database disk image is malformed".
+** An index whose collation is not the column's is not a parent key to
+** SQLite (sqlite3FkLocateIndex), so such a foreign key now fails with
+** "foreign key mismatch", as for FTS5.  Of SQLite's other uses of the
+** index's collation, the DISTINCT optimization is the one that shows:
+** `SELECT DISTINCT key` now de-duplicates (correctly, needlessly) where
+** it did not.  A foreign key naming no column (`REFERENCES kv`) takes the
+** primary key whatever its collation: SQLite still reports it as
+** malformed (README).
+**
+** Neither DIRECTONLY nor INNOCUOUS: SQLite's own rule for a virtual table
+** then applies, as for an ordinary table in all but one point -- views and
+** triggers of a database file may use the table while the schema is
+** trusted (PRAGMA trusted_schema=ON, the default) and are refused ("unsafe
+** use of virtual table") when it is not.  Reading or writing the table
+** through a view or trigger does what the same statement does directly;
+** the functions that act on the store's files (bitcask_merge,
+** bitcask_stats) stay direct-only (functions.c). */
+static int declare_schema(sqlite3 *db) {
+  int rc = sqlite3_declare_vtab(
+      db, "CREATE TABLE x(key NOT NULL, value, PRIMARY KEY(key COLLATE " BCX_PK_COLLATION
+          ")) WITHOUT ROWID");
+  if (rc == SQLITE_OK) sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+  return rc;
+}
+
+/* A table a ROLLBACK TO brought back after its DROP (xConnect): the
+** transaction it had goes on here. */
+static void adopt_dropped_txn(bitcask_vtab *p) {
+  for (bitcask_vtab *q = p->mod->dropped; q; q = q->next) {
+    if (!q->undropped || !q->txn || sqlite3_stricmp(q->zDb, p->zDb) != 0 ||
+        sqlite3_stricmp(q->zName, p->zName) != 0)
+      continue;
+    char *zErr = NULL;
+    if (bcx_shared_open(p->zName, p->zPath, 0, 0, &p->opts, &p->sh, &p->gen, &zErr) ==
+        SQLITE_OK) {
+      bcx_svpt *sv = p->svpt;
+      int na = p->nsvptAlloc;
+      p->txn = q->txn;
+      p->svpt = q->svpt;
+      p->nsvpt = q->nsvpt;
+      p->nsvptAlloc = q->nsvptAlloc;
+      q->svpt = sv;
+      q->nsvptAlloc = na;
+      bcx_txn_forget(q);
+      p->adopted = 1;
+    }
+    sqlite3_free(zErr);
+    break;
+  }
+}
+
+static int bitcaskInit(sqlite3 *db, void *pAux, int argc,
+                       const char *const *argv, sqlite3_vtab **ppVtab,
+                       char **pzErr, int isCreate) {
+  bcx_module *mod = pAux;
+  bitcask_vtab *p = NULL;
+  int isTemp = 0;
+  *ppVtab = NULL;
+  int rc = vtab_new(db, mod, argc, argv, &p, &isTemp, pzErr);
+  if (rc != SQLITE_OK) return rc;
+  if (isCreate) rc = create_name_free(mod, p->zDb, p->zName, pzErr);
+  if (rc == SQLITE_OK && isTemp) rc = tempdir_path(p, isCreate, pzErr);
+  if (rc == SQLITE_OK && isCreate) rc = create_store(p, pzErr);
+  if (rc == SQLITE_OK) rc = declare_schema(db);
+  if (rc != SQLITE_OK) {
+    if (p->sh) bcx_shared_release(p->sh, p->gen);
+    bcx_vtab_free(p);
+    return rc;
+  }
+  if (isCreate) {
+    /* Until the transaction commits (watch.c, "Creating and dropping");
+    ** inside an explicit one the watcher also sees a ROLLBACK TO. */
+    p->pending_create = 1;
+    if (!sqlite3_get_autocommit(db) && bcx_watch_join(p) == SQLITE_OK) {
+      p->watch_create = 1;
+      p->create_at = mod->watch_level;
+    }
+  } else {
+    adopt_dropped_txn(p);
+  }
+  p->next = mod->tables;
+  mod->tables = p;
+  *ppVtab = &p->base;
+  return SQLITE_OK;
 }
 
 static int bitcaskCreate(sqlite3 *db, void *pAux, int argc,
@@ -1084,31 +516,25 @@ static int bitcaskConnect(sqlite3 *db, void *pAux, int argc,
 ** the engine).  1 with the message set, else 0. */
 static int inherited_error(bitcask_vtab *p) {
   if (p->mod->pid == getpid() && (!p->sh || !bcx_shared_inherited(p->sh))) return 0;
-  vtab_error(p, "bitcask table '%s': this connection was opened by process %ld "
-             "and is used by process %ld, a child made by fork(): its store "
-             "belongs to the parent; open a new connection in this process",
-             p->zName, (long)p->mod->pid, (long)getpid());
+  bcx_vtab_error(p, "bitcask table '%s': this connection was opened by process %ld "
+                 "and is used by process %ld, a child made by fork(): its store "
+                 "belongs to the parent; open a new connection in this process",
+                 p->zName, (long)p->mod->pid, (long)getpid());
   return 1;
 }
 
 static int bitcaskDisconnect(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   bc_txn_rollback(p->txn); /* SQLite rolled back already; be sure */
-  txn_forget(p);
+  bcx_txn_forget(p);
   bc_snapshot_close(p->snap); /* NULL: SQLite closes every cursor first */
   p->snap = NULL;
   vtab_unlink(p);
   bcx_shared_release(p->sh, p->gen);
-  vtab_free(p);
+  bcx_vtab_free(p);
   return SQLITE_OK;
 }
 
-/* DROP TABLE: the store's files are deleted when the transaction commits
-** (see "Creating and dropping"): SQLite calls xDestroy at once, and a
-** ROLLBACK brings the table back.  What can fail is checked now: the store
-** is opened (its lock taken) so that another process holding it refuses the
-** DROP.  SQLite drops a message xDestroy leaves: a refused DROP shows the
-** generic text of its code (README "Limits"). */
 /* p waits on mod->dropped for the transaction's end (drop_rc: to fail it). */
 static void drop_defer(bitcask_vtab *p, int drop_rc) {
   bc_snapshot_close(p->snap); /* no cursor is open: SQLite checked */
@@ -1127,6 +553,28 @@ static void drop_defer(bitcask_vtab *p, int drop_rc) {
   p->mod->dropped = p;
 }
 
+/* The DROP of p takes effect: p leaves the owners file, and its store is
+** marked to be deleted at its last release when p was its last owner
+** (owners.c) -- another table may share the directory, and a copy of the
+** database (not an owner) must leave the original's store alone; a
+** read-only table only follows a store another process owns: dropping it
+** forgets the table, never the files.  A private store is always deleted,
+** and forgotten now.  SQLITE_OK, or the owners file's error with *pzErr
+** (nothing done then). */
+int bcx_drop_store(bitcask_vtab *p, char **pzErr) {
+  int destroy = p->location == LOC_TEMP;
+  if (p->sh && bcx_vtab_owns(p)) {
+    int rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, pzErr);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
+  if (p->location == LOC_TEMP) {
+    bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
+    if (t) bcx_tempdir_remove(p->mod, t);
+  }
+  return SQLITE_OK;
+}
+
 /* A DROP that cannot be done, with the reason in p's message.  SQLite
 ** drops the message xDestroy leaves (the user would see only the generic
 ** text of rc), so an autocommit DROP fails at its commit instead, in the
@@ -1135,7 +583,7 @@ static void drop_defer(bitcask_vtab *p, int drop_rc) {
 ** generic text (and the message goes to sqlite3_log): failing the COMMIT
 ** would throw away the rest of the transaction. */
 static int drop_refuse(bitcask_vtab *p, int rc) {
-  if (sqlite3_get_autocommit(p->db) && watch_join(p) == SQLITE_OK) {
+  if (sqlite3_get_autocommit(p->db) && bcx_watch_join(p) == SQLITE_OK) {
     drop_defer(p, rc);
     return SQLITE_OK;
   }
@@ -1143,19 +591,25 @@ static int drop_refuse(bitcask_vtab *p, int rc) {
   return rc;
 }
 
+/* DROP TABLE: the store's files are deleted when the transaction commits
+** (watch.c, "Creating and dropping"): SQLite calls xDestroy at once, and a
+** ROLLBACK brings the table back.  What can fail is checked now: the store
+** is opened (its lock taken) so that another process holding it refuses the
+** DROP.  SQLite drops a message xDestroy leaves: a refused DROP shows the
+** generic text of its code (README "Limits"). */
 static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
   if (inherited_error(p)) return drop_refuse(p, SQLITE_MISUSE);
   /* A copy of the database (not an owner) forgets its table without
   ** opening the original's store. */
   char *zPre = NULL;
-  int pre = !p->sh && vtab_owns(p)
+  int pre = !p->sh && bcx_vtab_owns(p)
                 ? bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre)
                 : SQLITE_OK;
   if (pre == SQLITE_CANTOPEN) {
     sqlite3_free(zPre);
     vtab_unlink(p);
-    vtab_free(p);
+    bcx_vtab_free(p);
     return SQLITE_OK;
   }
   if (pre != SQLITE_OK) return drop_refuse(p, vtab_result(p, pre, zPre));
@@ -1169,7 +623,7 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
       return drop_refuse(p, rc);
     }
   }
-  if (watch_join(p) == SQLITE_OK) {
+  if (bcx_watch_join(p) == SQLITE_OK) {
     drop_defer(p, SQLITE_OK);
     return SQLITE_OK;
   }
@@ -1177,85 +631,74 @@ static int bitcaskDestroy(sqlite3_vtab *pVtab) {
   ** refused it, main is read-only): an autocommit DROP deletes the files
   ** now, as it did before the watcher; inside a transaction it is refused. */
   if (!sqlite3_get_autocommit(p->db)) {
-    vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction needs "
-               "the extension's bitcask_txn_watch table, which is hidden or "
-               "refused", p->zName);
+    bcx_vtab_error(p, "bitcask table '%s': DROP TABLE inside a transaction needs "
+                   "the extension's bitcask_txn_watch table, which is hidden or "
+                   "refused", p->zName);
     sqlite3_log(SQLITE_ERROR, "%s", p->base.zErrMsg);
     return SQLITE_ERROR;
   }
-  /* The store is deleted only when this table was its last owner
-  ** (owners.c): another table may share the directory, and a copy of the
-  ** database (not an owner) must leave the original's store alone.  A
-  ** read-only table only follows a store another process owns: dropping it
-  ** forgets the table, never the files. */
-  int destroy = p->location == LOC_TEMP;
-  if (p->sh && vtab_owns(p)) {
-    char *zErr = NULL;
-    rc = bcx_owners_leave(p->db, p->zDb, p->zName, p->sh, &destroy, &zErr);
-    if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
-  }
-  if (p->sh && destroy) bcx_shared_mark_destroy(p->sh, p->location == LOC_TEMP);
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
-    if (t) tempdir_remove(p->mod, t);
-  }
+  char *zErr = NULL;
+  rc = bcx_drop_store(p, &zErr);
+  if (rc != SQLITE_OK) return vtab_result(p, rc, zErr);
+  sqlite3_free(zErr);
   vtab_unlink(p);
   bc_snapshot_close(p->snap);
   p->snap = NULL;
   rc = bcx_shared_release(p->sh, p->gen);
-  vtab_free(p);
+  bcx_vtab_free(p);
   return rc;
 }
 
-/* ALTER TABLE ... RENAME TO zNew.  A store at the default location is named
-** after the table, so its directory moves with it; SQLite then reconnects the
-** table under the new name.  Refused inside a transaction (a ROLLBACK would
-** restore the old name but not the directory) and while another connection
-** of this process uses the store. */
-static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (inherited_error(p)) return SQLITE_MISUSE;
-  if (p->location == LOC_TEMP) {
-    bcx_tempdir *t = tempdir_find(p->mod, p->zDb, p->zName);
-    char *name = sqlite3_mprintf("%s", zNew);
-    if (!name) return SQLITE_NOMEM;
-    if (t) {
-      sqlite3_free(t->table);
-      t->table = name;
-    } else {
-      sqlite3_free(name);
-    }
-    return SQLITE_OK;
+/* ALTER TABLE ... RENAME TO zNew of a table with a private store: the store
+** stays, known under the new name. */
+static int rename_temp(bitcask_vtab *p, const char *zNew) {
+  bcx_tempdir *t = bcx_tempdir_find(p->mod, p->zDb, p->zName);
+  char *name = sqlite3_mprintf("%s", zNew);
+  if (!name) return SQLITE_NOMEM;
+  if (t) {
+    sqlite3_free(t->table);
+    t->table = name;
+  } else {
+    sqlite3_free(name);
   }
-  if (p->location == LOC_EXPLICIT) {
-    /* The directory stays; the table's line in the owners file follows
-    ** the new name (owners.c). */
-    if (!vtab_owns(p)) return SQLITE_OK;
-    char *zPre = NULL;
-    int pre = p->sh ? SQLITE_OK
-                    : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
-    if (pre != SQLITE_OK) {
-      /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
-      if (pre == SQLITE_CANTOPEN) {
-        sqlite3_free(zPre);
-        return SQLITE_OK;
-      }
-      return vtab_result(p, pre, zPre);
+  return SQLITE_OK;
+}
+
+/* ... of a table naming its store with dir=: the directory stays; the
+** table's line in the owners file follows the new name (owners.c). */
+static int rename_explicit(bitcask_vtab *p, const char *zNew) {
+  if (!bcx_vtab_owns(p)) return SQLITE_OK;
+  char *zPre = NULL;
+  int pre = p->sh ? SQLITE_OK
+                  : bcx_owners_precheck(p->db, p->zDb, p->zName, p->zPath, &zPre);
+  if (pre != SQLITE_OK) {
+    /* SQLITE_CANTOPEN: a copy's table, the store is not its to rename in */
+    if (pre == SQLITE_CANTOPEN) {
+      sqlite3_free(zPre);
+      return SQLITE_OK;
     }
-    int rc = vtab_store_open(p);
-    if (rc != SQLITE_OK) return rc;
-    char *zErr = NULL;
-    rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
-    return vtab_result(p, rc, zErr);
+    return vtab_result(p, pre, zPre);
   }
+  int rc = vtab_store_open(p);
+  if (rc != SQLITE_OK) return rc;
+  char *zErr = NULL;
+  rc = bcx_owners_rename(p->db, p->zDb, p->zName, zNew, p->sh, &zErr);
+  return vtab_result(p, rc, zErr);
+}
+
+/* ... of a table at the default location: may its store move?  Not for a
+** read-only table, inside a transaction, while other tables name the
+** store with dir= or another table of the process has it open.  SQLITE_OK
+** with the store open, or the refusal with the message set. */
+static int rename_default_check(bitcask_vtab *p) {
   if (p->opts.read_only) {
-    vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
-               "store belongs to the writing process", p->zName);
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename a read-only table: its "
+                   "store belongs to the writing process", p->zName);
     return SQLITE_READONLY;
   }
   if (!sqlite3_get_autocommit(p->db)) {
-    vtab_error(p, "bitcask table '%s': cannot rename inside a transaction (its "
-               "store directory is renamed at once)", p->zName);
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename inside a transaction (its "
+                   "store directory is renamed at once)", p->zName);
     return SQLITE_ERROR;
   }
   int rc = vtab_store_open(p);
@@ -1264,29 +707,36 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   ** it moved: the rename is refused (owners.c knows them). */
   int shared = 0;
   char *zShErr = NULL;
-  if (vtab_owns(p)) {
+  if (bcx_vtab_owns(p)) {
     rc = bcx_owners_shared(p->db, p->zDb, p->zName, p->sh, &shared, &zShErr);
     if (rc != SQLITE_OK) return vtab_result(p, rc, zShErr);
   }
   if (shared) {
-    vtab_error(p, "bitcask table '%s': cannot rename: its store '%s' is named "
-               "after the table and other tables use it too (dir=), which "
-               "would lose it if it moved; give those tables their own store, "
-               "or drop them first", p->zName, p->zPath);
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename: its store '%s' is named "
+                   "after the table and other tables use it too (dir=), which "
+                   "would lose it if it moved; give those tables their own store, "
+                   "or drop them first", p->zName, p->zPath);
     return SQLITE_ERROR;
   }
   if (bcx_shared_refs(p->sh) > 1) {
-    vtab_error(p, "bitcask table '%s': cannot rename while another connection "
-               "or table of this process has its store open", p->zName);
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename while another connection "
+                   "or table of this process has its store open", p->zName);
     return SQLITE_BUSY;
   }
+  return SQLITE_OK;
+}
+
+/* ... the store's directory moves to the new name's default location. */
+static int rename_default(bitcask_vtab *p, const char *zNew) {
+  int rc = rename_default_check(p);
+  if (rc != SQLITE_OK) return rc;
   const char *dbfile = sqlite3_db_filename(p->db, p->zDb);
   char *zNewPath = sqlite3_mprintf("%s-%s.bitcask", dbfile, zNew);
   if (!zNewPath) return SQLITE_NOMEM;
   struct stat st;
   if (stat(zNewPath, &st) == 0) {
-    vtab_error(p, "bitcask table '%s': cannot rename to '%s': '%s' already "
-               "exists", p->zName, zNew, zNewPath);
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename to '%s': '%s' already "
+                   "exists", p->zName, zNew, zNewPath);
     sqlite3_free(zNewPath);
     return SQLITE_ERROR;
   }
@@ -1307,8 +757,8 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
       bcx_owners_rename(p->db, p->zDb, zNew, p->zName, p->sh, &zErr);
       sqlite3_free(zErr);
     }
-    vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
-               p->zName, p->zPath, zNewPath, strerror(e));
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename store '%s' to '%s': %s",
+                   p->zName, p->zPath, zNewPath, strerror(e));
     sqlite3_free(zNewPath);
     return SQLITE_IOERR;
   }
@@ -1322,1141 +772,22 @@ static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   return SQLITE_OK;
 }
 
-/* ---- xBestIndex ------------------------------------------------------- */
-
-static int binary_coll(sqlite3_index_info *info, int i) {
-  const char *coll = sqlite3_vtab_collation(info, i);
-  return !coll || sqlite3_stricmp(coll, "BINARY") == 0;
-}
-
-/* Does SQLite compare TEXT in another order than the keys' UTF-8 bytes?
-** BINARY is memcmp in the database's encoding, so in a UTF-16 database
-** U+E000 sorts below U+10000 (UTF-16LE differs far more: 'Ā' < 'b'),
-** whereas the keys hold UTF-8.  Asked of SQLite itself, once per table and
-** connection (a connection's encoding is fixed as soon as its schema holds
-** a table, and this one does), with a statement that reads no table and
-** calls no function: nothing an application-defined function changes, and
-** nothing an authorizer that lets the application query at all refuses.
-** (An application tracing every statement sees it once.)  If SQLite
-** cannot answer, the answer is "yes": the plans that never depend on the
-** order of TEXT keys. */
-static void text_order_check(bitcask_vtab *p) {
-  if (p->enc_known) return;
-  sqlite3_stmt *st = NULL;
-  int differs = 1;
-  /* U+E000 < U+10000: true in UTF-8 (EE 80 80 < F0 90 80 80), false in
-  ** UTF-16BE (E0 00 > D8 00 DC 00) and UTF-16LE (00 E0 > 00 D8 ...). */
-  if (sqlite3_prepare_v2(p->db, "SELECT '\xee\x80\x80' < '\xf0\x90\x80\x80'", -1, &st,
-                         NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    differs = sqlite3_column_int(st, 0) != 1;
-  sqlite3_finalize(st);
-  p->utf16 = differs;
-  p->enc_known = 1;
-}
-
-/* Is `key LIKE ?` (`key GLOB ?`) evaluated by SQLite's own like() (glob())
-** function here?  An application can replace either (sqlite3_create_function
-** "like" with 2 arguments, as ICU does, with case folding beyond ASCII or
-** any other rule), and then the pattern's literal prefix says nothing about
-** the rows it matches.  SQLite asks the same question before its LIKE
-** optimization, which adds `key >= 'A' AND key < 'b'` beside `key LIKE 'a%'`
-** only when the function is its built-in one (flagged SQLITE_FUNC_LIKE,
-** which no application-defined function can carry).  So: plan a probe,
-** `SELECT 1 FROM <this table> WHERE key LIKE 'a%'`, and see whether its
-** xBestIndex is offered that bound.  The probe is prepared, never run.  Any
-** failure (an authorizer refusing it, out of memory) answers "no". */
-static int pattern_builtin(bitcask_vtab *p, int glob) {
-  if (p->probing) return 0;
-  char *sql = sqlite3_mprintf("SELECT 1 FROM \"%w\".\"%w\" WHERE key %s", p->zDb,
-                              p->zName, glob ? "GLOB 'a*'" : "LIKE 'a%'");
-  if (!sql) return 0;
-  sqlite3_stmt *st = NULL;
-  p->probing = 1;
-  p->probe_saw = 0;
-  int rc = sqlite3_prepare_v2(p->db, sql, -1, &st, NULL);
-  sqlite3_finalize(st);
-  sqlite3_free(sql);
-  p->probing = 0;
-  return rc == SQLITE_OK && p->probe_saw;
-}
-
-/* xBestIndex of pattern_builtin's probe: note SQLite's lower bound 'a' (GLOB,
-** or LIKE under PRAGMA case_sensitive_like) or 'A' (LIKE) and plan nothing. */
-static int probe_answer(bitcask_vtab *p, sqlite3_index_info *info) {
-  for (int i = 0; i < info->nConstraint; i++) {
-    sqlite3_value *v = NULL;
-    if (info->aConstraint[i].iColumn == 0 &&
-        info->aConstraint[i].op == SQLITE_INDEX_CONSTRAINT_GE &&
-        sqlite3_vtab_rhs_value(info, i, &v) == SQLITE_OK && v &&
-        sqlite3_value_type(v) == SQLITE_TEXT && sqlite3_value_bytes(v) == 1) {
-      const unsigned char *t = sqlite3_value_text(v);
-      if (t && (t[0] == 'a' || t[0] == 'A')) p->probe_saw = 1;
-    }
-  }
-  info->idxNum = PLAN_SCAN;
-  info->estimatedCost = 1e9;
-  return SQLITE_OK;
-}
-
-static int bitcaskBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *info) {
+/* ALTER TABLE ... RENAME TO zNew.  A store at the default location is named
+** after the table, so its directory moves with it; SQLite then reconnects the
+** table under the new name.  Refused inside a transaction (a ROLLBACK would
+** restore the old name but not the directory) and while another connection
+** of this process uses the store. */
+static int bitcaskRename(sqlite3_vtab *pVtab, const char *zNew) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (p->probing) return probe_answer(p, info);
-  text_order_check(p);
-  int iEq = -1, iIn = -1, iPat = -1, iLimit = -1, iOffset = -1;
-  int iLo[MAX_BOUNDS], iHi[MAX_BOUNDS], nLo = 0, nHi = 0;
-  int nOther = 0; /* constraints that no plan below serves exactly */
-  for (int i = 0; i < info->nConstraint; i++) {
-    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
-    if (c->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
-      if (c->usable) iLimit = i;
-      continue;
-    }
-    if (c->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
-      if (c->usable) iOffset = i;
-      continue;
-    }
-    int served = 0;
-    if (c->usable && c->iColumn == 0) {
-      switch (c->op) {
-      case SQLITE_INDEX_CONSTRAINT_EQ:
-        if (!binary_coll(info, i)) break;
-        if (sqlite3_vtab_in(info, i, -1)) {
-          if (iIn < 0) iIn = i, served = 1;
-        } else if (iEq < 0) {
-          iEq = i, served = 1;
-        }
-        break;
-      case SQLITE_INDEX_CONSTRAINT_GT:
-      case SQLITE_INDEX_CONSTRAINT_GE:
-        if (nLo < MAX_BOUNDS && binary_coll(info, i)) iLo[nLo++] = i, served = 1;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_LT:
-      case SQLITE_INDEX_CONSTRAINT_LE:
-        if (nHi < MAX_BOUNDS && binary_coll(info, i)) iHi[nHi++] = i, served = 1;
-        break;
-      case SQLITE_INDEX_CONSTRAINT_LIKE:
-      case SQLITE_INDEX_CONSTRAINT_GLOB:
-        /* Served as a prefix range, never exactly: SQLite still filters. */
-        if (iPat < 0) iPat = i;
-        break;
-      default:
-        break;
-      }
-    }
-    if (!served) nOther++;
+  if (inherited_error(p)) return SQLITE_MISUSE;
+  switch (p->location) {
+  case LOC_TEMP:
+    return rename_temp(p, zNew);
+  case LOC_EXPLICIT:
+    return rename_explicit(p, zNew);
+  default:
+    return rename_default(p, zNew);
   }
-  /* A pattern is walked by its prefix only under SQLite's own like()/glob(). */
-  if (iPat >= 0 &&
-      !pattern_builtin(p, info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB))
-    iPat = -1;
-  /* SQLite's LIKE optimization adds `key >= 'prefix' AND key < 'prefiy'`
-  ** beside a constant `key LIKE/GLOB 'prefix...'`.  Those bounds are virtual
-  ** (SQLite never checks them itself) and wrong for numeric and BLOB keys,
-  ** whose text can match the pattern: leave them unused, so that the
-  ** pattern's own ranges (range.c) decide. */
-  sqlite3_value *pv = NULL;
-  if (iPat >= 0 && sqlite3_vtab_rhs_value(info, iPat, &pv) == SQLITE_OK && pv &&
-      sqlite3_value_type(pv) == SQLITE_TEXT) {
-    const unsigned char *pat = sqlite3_value_text(pv);
-    int pop = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_GLOB ? BCX_PATTERN_GLOB
-                                                                         : BCX_PATTERN_LIKE;
-    size_t n = pat ? bcx_pattern_prefix(pop, pat) : 0;
-    for (int side = 0; n > 0 && side < 2; side++) {
-      int *idx = side ? iHi : iLo, *cnt = side ? &nHi : &nLo;
-      for (int b = 0; b < *cnt; b++) {
-        sqlite3_value *bv = NULL;
-        if (sqlite3_vtab_rhs_value(info, idx[b], &bv) != SQLITE_OK || !bv ||
-            sqlite3_value_type(bv) != SQLITE_TEXT || (size_t)sqlite3_value_bytes(bv) != n)
-          continue;
-        const unsigned char *t = sqlite3_value_text(bv);
-        int derived = side ? (memcmp(t, pat, n - 1) == 0 && t[n - 1] == pat[n - 1] + 1)
-                           : memcmp(t, pat, n) == 0;
-        if (!derived) continue;
-        idx[b] = idx[--*cnt];
-        b--;
-        nOther++;
-      }
-    }
-  }
-  /* Ask for the whole IN list at once; should SQLite decline after all, the
-  ** values come one per xFilter call and the equality plan serves them. */
-  if (iEq < 0 && iIn >= 0 && !sqlite3_vtab_in(info, iIn, 1)) {
-    iEq = iIn;
-    iIn = -1;
-  }
-  if (iEq >= 0) {
-    info->aConstraintUsage[iEq].argvIndex = 1;
-    info->aConstraintUsage[iEq].omit = 1;
-    info->idxNum = PLAN_EQ;
-    info->idxStr = "key=?";
-    info->estimatedCost = 1.0;
-    info->estimatedRows = 1;
-    info->idxFlags = SQLITE_INDEX_SCAN_UNIQUE;
-    return SQLITE_OK;
-  }
-  if (iIn >= 0) {
-    info->aConstraintUsage[iIn].argvIndex = 1;
-    info->aConstraintUsage[iIn].omit = 1;
-    info->idxNum = PLAN_IN;
-    info->idxStr = "key IN (...)";
-    info->estimatedCost = 10.0;
-    info->estimatedRows = 10;
-    return SQLITE_OK;
-  }
-  /* The live key count is exact and free; before the store is open (a
-  ** deferred connect) fall back to a large guess. */
-  double n = 1e6;
-  if (p->sh) n = (double)bc_count(p->sh->store);
-  /* Never below SCAN_MIN_ROWS: a plan outlives the data it was made for
-  ** (prepared statements, a table filled after CREATE), and an almost empty
-  ** kv table would otherwise become the outer loop of a join on key instead
-  ** of being probed. */
-  if (n < SCAN_MIN_ROWS) n = SCAN_MIN_ROWS;
-  /* ORDER BY key is the walk's order only where SQLite orders TEXT as the
-  ** keys' UTF-8 bytes; in a UTF-16 database SQLite sorts. */
-  int ordered = !p->utf16 && info->nOrderBy >= 1 && info->aOrderBy[0].iColumn == 0;
-  if (info->colUsed == 0 && nLo == 0 && nHi == 0 && iPat < 0 && !ordered) {
-    info->idxNum = PLAN_COUNT;
-    info->idxStr = "count";
-    info->estimatedCost = 10.0 + n / 100;
-    info->estimatedRows = (sqlite3_int64)n;
-    return SQLITE_OK;
-  }
-
-  int plan = PLAN_SCAN, narg = 0;
-  double rows = n;
-  char desc_buf[160];
-  desc_buf[0] = 0;
-  size_t dl = 0;
-  int use[MAX_ARGS], op[MAX_ARGS], exact[MAX_ARGS];
-  /* Every bound is passed (xFilter keeps the tightest of each side):
-  ** SQLite's LIKE optimization adds bounds of its own beside the user's.
-  ** A bound is applied exactly except a TEXT one in a UTF-16 database,
-  ** which xFilter widens to a superset (see scan_start) and SQLite checks:
-  ** there only a bound known now not to be TEXT is omitted. */
-  for (int b = 0; b < nLo + nHi; b++) {
-    int i = b < nLo ? iLo[b] : iHi[b - nLo], o = info->aConstraint[i].op;
-    use[narg] = i;
-    exact[narg] = 1;
-    if (p->utf16) {
-      sqlite3_value *bv = NULL;
-      exact[narg] = sqlite3_vtab_rhs_value(info, i, &bv) == SQLITE_OK && bv &&
-                    sqlite3_value_type(bv) != SQLITE_TEXT;
-      if (!exact[narg]) nOther++;
-    }
-    op[narg++] = o == SQLITE_INDEX_CONSTRAINT_GT   ? ARG_GT
-                 : o == SQLITE_INDEX_CONSTRAINT_GE ? ARG_GE
-                 : o == SQLITE_INDEX_CONSTRAINT_LT ? ARG_LT
-                                                   : ARG_LE;
-  }
-  if (nLo) rows /= 4;
-  if (nHi) rows /= 4;
-  if (iPat >= 0) {
-    use[narg] = iPat;
-    exact[narg] = 0;
-    op[narg++] = info->aConstraint[iPat].op == SQLITE_INDEX_CONSTRAINT_LIKE ? ARG_LIKE : ARG_GLOB;
-    rows /= 32;
-  }
-  if (ordered) {
-    info->orderByConsumed = 1;
-    if (info->aOrderBy[0].desc) plan |= SCAN_DESC;
-  }
-  /* LIMIT/OFFSET: only when nothing is left for SQLite to filter after us
-  ** (the pattern is such a filter). */
-  if (!ordered && nLo == 0 && nHi == 0 && iPat < 0 && (info->colUsed & 1) == 0)
-    plan |= SCAN_ANYORDER;
-  if (iLimit >= 0 && nOther == 0 && iPat < 0 && (ordered || info->nOrderBy == 0)) {
-    sqlite3_value *lv = NULL, *ov = NULL;
-    double cap = -1;
-    if (sqlite3_vtab_rhs_value(info, iLimit, &lv) == SQLITE_OK && lv)
-      cap = (double)sqlite3_value_int64(lv);
-    use[narg] = iLimit;
-    exact[narg] = 1;
-    op[narg++] = ARG_LIMIT;
-    if (iOffset >= 0) {
-      use[narg] = iOffset;
-      exact[narg] = 1;
-      op[narg++] = ARG_OFFSET;
-      if (cap >= 0 && sqlite3_vtab_rhs_value(info, iOffset, &ov) == SQLITE_OK && ov)
-        cap += (double)sqlite3_value_int64(ov);
-    }
-    if (cap >= 0 && cap < rows) rows = cap;
-  }
-  for (int a = 0; a < narg; a++) {
-    info->aConstraintUsage[use[a]].argvIndex = a + 1;
-    /* Bounds, LIMIT and OFFSET are applied exactly here; a pattern is not. */
-    info->aConstraintUsage[use[a]].omit = exact[a];
-    plan |= op[a] << (ARG_SHIFT + ARG_BITS * a);
-    static const char *const name[] = {"", "key>?", "key>=?", "key<?", "key<=?",
-                                       "key LIKE ?", "key GLOB ?", "LIMIT ?", "OFFSET ?"};
-    int w = snprintf(desc_buf + dl, sizeof desc_buf - dl, "%s%s",
-                     dl && op[a] != ARG_LIMIT && op[a] != ARG_OFFSET ? " AND " : (dl ? " " : ""),
-                     name[op[a]]);
-    if (w > 0 && (size_t)w < sizeof desc_buf - dl) dl += (size_t)w;
-  }
-  info->idxNum = plan;
-  info->idxStr = sqlite3_mprintf("%s %s", dl ? desc_buf : "scan",
-                                 (plan & SCAN_ANYORDER) ? "in storage order"
-                                 : (plan & SCAN_DESC)   ? "in descending key order"
-                                                        : "in key order");
-  if (!info->idxStr) return SQLITE_NOMEM;
-  info->needToFreeIdxStr = 1;
-  if (rows < 1) rows = 1;
-  info->estimatedCost = 10.0 + rows;
-  info->estimatedRows = (sqlite3_int64)rows;
-  return SQLITE_OK;
-}
-
-/* ---- cursor ------------------------------------------------------------ */
-
-static int bitcaskOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCursor) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  bitcask_cursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  c->eof = 1;
-  c->vbuf = p->spare;
-  memset(&p->spare, 0, sizeof p->spare);
-  /* No cursor of the table is open: it reads nothing through an old store. */
-  if (p->nopen == 0 && p->sh) bcx_shared_moved(p->sh, &p->gen);
-  p->nopen++;
-  *ppCursor = &c->base;
-  return SQLITE_OK;
-}
-
-static void cursor_reset(bitcask_cursor *c) {
-  bc_iter_close(c->iter);
-  c->iter = NULL;
-  bc_fold_close(c->snap);
-  c->snap = NULL;
-  c->sval = NULL;
-  bcx_ranges_free(&c->ranges);
-  c->irange = 0;
-  c->limit = -1;
-  c->count = 0;
-  for (int i = 0; i < c->nprobe; i++) bcx_key_clear(&c->probes[i]);
-  if (c->probes != &c->one) sqlite3_free(c->probes);
-  c->probes = NULL;
-  c->nprobe = c->iprobe = 0;
-  c->eof = 1;
-}
-
-static int bitcaskClose(sqlite3_vtab_cursor *cur) {
-  bitcask_cursor *c = (bitcask_cursor *)cur;
-  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
-  cursor_reset(c);
-  if (!p->spare.data && c->vbuf.cap <= SPARE_BUF_MAX) {
-    p->spare = c->vbuf;
-  } else {
-    bc_buf_free(&c->vbuf);
-  }
-  sqlite3_free(c);
-  if (--p->nopen == 0) {
-    /* The statement halts: its writes stay (SQLite decides the rest). */
-    stmt_mark_release(p);
-    /* The last cursor of the statements that shared the snapshot. */
-    bc_snapshot_close(p->snap);
-    p->snap = NULL;
-  }
-  return SQLITE_OK;
-}
-
-/* Advance to the next probe key that is live, or to eof. */
-static void probe_advance(bitcask_cursor *c) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  for (; c->iprobe < c->nprobe; c->iprobe++) {
-    bcx_key *k = &c->probes[c->iprobe];
-    if (kv_lookup(p, k->data, k->len, &c->info) == BC_OK) {
-      c->key = k->data;
-      c->klen = k->len;
-      c->eof = 0;
-      return;
-    }
-  }
-  c->eof = 1;
-}
-
-/* Open the engine iterator over range c->irange. */
-static int range_open(bitcask_cursor *c) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  const bcx_range *r = &c->ranges.r[c->irange];
-  bc_range br = {r->lo, r->lo_len, r->lo_excl, r->hi, r->hi_len, r->hi_excl, c->desc};
-  bc_status st = p->snap ? bc_iter_open_snapshot(p->snap, &br, &c->iter)
-                         : bc_iter_open_range(p->sh->store, &br, &c->iter);
-  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
-}
-
-/* The scan's next row: the next live key of the current range, moving on
-** through the ranges, in this connection's view (its transaction, if it has
-** one now -- a scan may outlive the transaction it began in). */
-static int scan_advance(bitcask_cursor *c) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  c->eof = 1;
-  if (c->limit == 0) return SQLITE_OK;
-  if (c->snap) {
-    /* Unordered: the value comes with the key (a SCAN_ANYORDER plan uses
-    ** it), one trip into the engine per row. */
-    const void *key;
-    size_t klen;
-    bc_status st = bc_fold_next(c->snap, view_txn(p), &key, &klen, &c->info,
-                                c->skipping ? NULL : &c->vbuf, &c->sval);
-    if (st == BC_DONE) return SQLITE_OK;
-    if (st != BC_OK) return engine_error(p, st);
-    c->key = key;
-    c->klen = klen;
-    c->eof = 0;
-    if (c->limit > 0) c->limit--;
-    return SQLITE_OK;
-  }
-  while (c->iter) {
-    const void *key;
-    size_t klen;
-    bc_status st = bc_iter_next_view(c->iter, view_txn(p), &key, &klen, &c->info);
-    if (st == BC_OK) {
-      c->key = key;
-      c->klen = klen;
-      c->eof = 0;
-      if (c->limit > 0) c->limit--;
-      return SQLITE_OK;
-    }
-    if (st != BC_DONE) return engine_error(p, st);
-    bc_iter_close(c->iter);
-    c->iter = NULL;
-    if (c->desc ? c->irange == 0 : c->irange + 1 >= c->ranges.n) break;
-    c->irange += c->desc ? -1 : 1;
-    int rc = range_open(c);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
-}
-
-static int bitcaskNext(sqlite3_vtab_cursor *cur) {
-  bitcask_cursor *c = (bitcask_cursor *)cur;
-  rows_read((bitcask_vtab *)cur->pVtab);
-  if ((c->plan & PLAN_MASK) == PLAN_SCAN) return scan_advance(c);
-  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
-    c->count--;
-    c->eof = c->remaining-- <= 1;
-  } else {
-    c->iprobe++;
-    probe_advance(c);
-  }
-  return SQLITE_OK;
-}
-
-/* Encode the key of `v` into *k, the next place of the cursor's probe list,
-** and count it; NULL, and keys too long to exist, match nothing and are
-** skipped. */
-static int probe_push(bitcask_cursor *c, sqlite3_value *v, bcx_key *k) {
-  int rc = bcx_key_encode(v, k);
-  if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
-  if (rc == SQLITE_OK) c->nprobe++;
-  return rc;
-}
-
-/* Add the key of `v` to the cursor's probe list (grown as needed). */
-static int probe_add(bitcask_cursor *c, sqlite3_value *v, int *pAlloc) {
-  if (c->nprobe == *pAlloc) {
-    int n = *pAlloc ? *pAlloc * 2 : 4;
-    bcx_key *a = sqlite3_realloc64(c->probes, (sqlite3_uint64)n * sizeof *a);
-    if (!a) return SQLITE_NOMEM;
-    /* The keys moved: short ones point into themselves. */
-    for (int i = 0; i < c->nprobe; i++) bcx_key_rebase(&a[i]);
-    c->probes = a;
-    *pAlloc = n;
-  }
-  return probe_push(c, v, &c->probes[c->nprobe]);
-}
-
-/* Keep the tighter of the bound *cur (if *have) and k, for a lower bound
-** (is_lo) or an upper one; k is taken (moved into *cur or cleared). */
-static void bound_keep(int is_lo, bcx_key *k, int excl, bcx_key *cur, int *have, int *ex) {
-  int tighter = 1;
-  if (*have) {
-    int c = bcx_bytes_cmp(k->data, k->len, cur->data, cur->len);
-    tighter = is_lo ? (c > 0 || (c == 0 && excl)) : (c < 0 || (c == 0 && excl));
-  }
-  if (tighter) {
-    if (*have) bcx_key_clear(cur);
-    *cur = *k;
-    bcx_key_rebase(cur);
-    *have = 1;
-    *ex = excl;
-  } else {
-    bcx_key_clear(k);
-  }
-}
-
-/* Start a PLAN_SCAN: its ranges from argv (see bitcaskBestIndex), then
-** the first row. */
-static int scan_start(bitcask_cursor *c, int idxNum, int argc, sqlite3_value **argv) {
-  bitcask_vtab *p = (bitcask_vtab *)c->base.pVtab;
-  bcx_key lo, hi;
-  int have_lo = 0, have_hi = 0, lo_excl = 0, hi_excl = 0, pat_op = BCX_PATTERN_NONE;
-  const unsigned char *pat = NULL;
-  sqlite3_int64 limit = -1, offset = 0;
-  int rc = SQLITE_OK, none = 0;
-  /* UTF-16: the TEXT bounds of each side, as UTF-8 (see below). */
-  sqlite3_value *tlo[MAX_BOUNDS], *thi[MAX_BOUNDS];
-  int ntlo = 0, nthi = 0;
-  c->desc = (idxNum & SCAN_DESC) != 0;
-  text_order_check(p);
-  for (int a = 0; a < argc && a < MAX_ARGS && rc == SQLITE_OK; a++) {
-    int op = (idxNum >> (ARG_SHIFT + ARG_BITS * a)) & ((1 << ARG_BITS) - 1);
-    sqlite3_value *v = argv[a];
-    switch (op) {
-    case ARG_GT: case ARG_GE: case ARG_LT: case ARG_LE: {
-      int is_lo = op == ARG_GT || op == ARG_GE, excl = op == ARG_GT || op == ARG_LT;
-      if (p->utf16 && sqlite3_value_type(v) == SQLITE_TEXT) {
-        /* Not a range of UTF-8 keys: widened below (xBestIndex left the
-        ** bound to SQLite). */
-        if (is_lo && ntlo < MAX_BOUNDS) tlo[ntlo++] = v;
-        if (!is_lo && nthi < MAX_BOUNDS) thi[nthi++] = v;
-        break;
-      }
-      bcx_key k;
-      rc = bcx_key_encode_bound(v, &k);
-      if (rc == SQLITE_MISMATCH) { /* NULL: the comparison is never true */
-        none = 1;
-        rc = SQLITE_OK;
-        break;
-      }
-      if (rc != SQLITE_OK) break;
-      /* Keep the tightest bound of each side. */
-      if (is_lo) bound_keep(1, &k, excl, &lo, &have_lo, &lo_excl);
-      else bound_keep(0, &k, excl, &hi, &have_hi, &hi_excl);
-      break;
-    }
-    case ARG_LIKE: case ARG_GLOB:
-      pat = sqlite3_value_text(v);
-      if (!pat) {
-        if (sqlite3_value_type(v) == SQLITE_NULL) none = 1;
-        else rc = SQLITE_NOMEM;
-        break;
-      }
-      pat_op = op == ARG_LIKE ? BCX_PATTERN_LIKE : BCX_PATTERN_GLOB;
-      break;
-    case ARG_LIMIT:
-      limit = sqlite3_value_int64(v);
-      break;
-    case ARG_OFFSET:
-      offset = sqlite3_value_int64(v);
-      break;
-    default:
-      break;
-    }
-  }
-  /* UTF-16 TEXT bounds.  SQLite orders TEXT by its UTF-16 bytes there, so
-  ** the strings above (below) a TEXT bound are no range of UTF-8 keys; a
-  ** lower one becomes "every TEXT key and above", an upper one "anything"
-  ** (BLOBs sort above every TEXT, and leaving them in keeps the pattern's
-  ** own BLOB range whole).  A lower and an upper TEXT bound together confine
-  ** the strings to those starting with their common ASCII prefix, in any
-  ** byte order: then the walk is the keys starting with it (bounds SQLite's
-  ** LIKE optimization derives beside a pattern are not trusted for that:
-  ** they do not hold for BLOB keys).  SQLite applies the bounds itself. */
-  if (rc == SQLITE_OK && !none && (ntlo || nthi)) {
-    size_t best = 0;
-    const unsigned char *bp = NULL;
-    for (int i = 0; i < ntlo && pat_op == BCX_PATTERN_NONE && rc == SQLITE_OK; i++)
-      for (int j = 0; j < nthi; j++) {
-        const unsigned char *a = sqlite3_value_text(tlo[i]), *b = sqlite3_value_text(thi[j]);
-        if (!a || !b) {
-          rc = SQLITE_NOMEM;
-          break;
-        }
-        size_t n = bcx_utf16_prefix(a, (size_t)sqlite3_value_bytes(tlo[i]), b,
-                                    (size_t)sqlite3_value_bytes(thi[j]));
-        if (n > best) best = n, bp = a;
-      }
-    bcx_key klo, khi;
-    if (rc == SQLITE_OK && ntlo)
-      rc = bcx_key_text_prefix(bp ? bp : (const unsigned char *)"", best, &klo, &khi);
-    if (rc == SQLITE_OK && ntlo) {
-      bound_keep(1, &klo, 0, &lo, &have_lo, &lo_excl);
-      if (best) bound_keep(0, &khi, 1, &hi, &have_hi, &hi_excl);
-      else bcx_key_clear(&khi);
-    }
-  }
-  if (rc == SQLITE_OK && !none)
-    rc = bcx_ranges_build(&c->ranges, have_lo ? &lo : NULL, lo_excl,
-                          have_hi ? &hi : NULL, hi_excl, pat_op, pat, p->utf16);
-  if (have_lo) bcx_key_clear(&lo);
-  if (have_hi) bcx_key_clear(&hi);
-  if (rc != SQLITE_OK) return rc;
-  c->limit = limit < 0 ? -1 : limit;
-  if (none || c->ranges.n == 0) return SQLITE_OK; /* eof */
-  if (idxNum & SCAN_ANYORDER) {
-    bc_txn *t = view_txn(p);
-    bc_status st = p->snap && !t ? bc_fold_open_snapshot(p->snap, &c->snap)
-                                 : bc_fold_open(p->sh->store, t, &c->snap);
-    if (st != BC_OK) return engine_error(p, st);
-  } else {
-    c->irange = c->desc ? c->ranges.n - 1 : 0;
-    rc = range_open(c);
-    if (rc != SQLITE_OK) return rc;
-  }
-  /* OFFSET: skip that many rows (SQLite does not, the constraint omitted). */
-  sqlite3_int64 keep = c->limit;
-  c->limit = -1;
-  c->skipping = 1;
-  for (sqlite3_int64 i = 0; i < offset && rc == SQLITE_OK; i++) {
-    rc = scan_advance(c);
-    if (c->eof) break;
-  }
-  c->skipping = 0;
-  if (c->eof && offset > 0) return rc;
-  c->limit = keep;
-  if (rc == SQLITE_OK) rc = scan_advance(c);
-  return rc;
-}
-
-static int bitcaskFilter(sqlite3_vtab_cursor *cur, int idxNum,
-                         const char *idxStr, int argc, sqlite3_value **argv) {
-  bitcask_cursor *c = (bitcask_cursor *)cur;
-  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
-  (void)idxStr;
-  rows_read(p);
-  cursor_reset(c);
-  c->plan = idxNum;
-  int rc = vtab_store(p);
-  if (rc != SQLITE_OK) return rc;
-  if (!p->snap) {
-    /* The first cursor of a statement to read: the state every cursor of
-    ** the table reads until the last one closes (a read-only table first
-    ** catches up with what the writing process committed). */
-    p->snap_store = p->sh->store;
-    bc_status st = bc_snapshot_open(p->snap_store, &p->snap);
-    if (st != BC_OK) return engine_error(p, st);
-  }
-
-  if ((idxNum & PLAN_MASK) == PLAN_SCAN) return scan_start(c, idxNum, argc, argv);
-  if ((idxNum & PLAN_MASK) == PLAN_COUNT) {
-    c->count = 0;
-    bc_txn *t = view_txn(p);
-    c->remaining = (sqlite3_int64)(t || !p->snap ? bc_count_view(p->sh->store, t)
-                                                 : bc_snapshot_count(p->snap));
-    c->eof = c->remaining <= 0;
-    return SQLITE_OK;
-  }
-  int alloc = 0;
-  if (idxNum == PLAN_EQ) {
-    c->probes = &c->one; /* the list of one key, in the cursor */
-    rc = probe_push(c, argv[0], &c->one);
-  } else {
-    sqlite3_value *v;
-    for (rc = sqlite3_vtab_in_first(argv[0], &v); rc == SQLITE_OK && v;
-         rc = sqlite3_vtab_in_next(argv[0], &v)) {
-      rc = probe_add(c, v, &alloc);
-      if (rc != SQLITE_OK) break;
-    }
-    if (rc == SQLITE_DONE) rc = SQLITE_OK;
-  }
-  if (rc != SQLITE_OK) return rc;
-  c->iprobe = 0;
-  probe_advance(c);
-  return SQLITE_OK;
-}
-
-static int bitcaskEof(sqlite3_vtab_cursor *cur) {
-  return ((bitcask_cursor *)cur)->eof;
-}
-
-/* A PLAN_COUNT cursor asked for a column after all: SQLite reports colUsed
-** 0 for `DELETE FROM kv` too, which then reads each row's key.  Become a
-** full scan positioned at the same row. */
-static int count_to_scan(bitcask_cursor *c) {
-  sqlite3_int64 skip = -c->count;
-  c->plan = PLAN_SCAN;
-  c->ranges.r = sqlite3_malloc(sizeof *c->ranges.r);
-  if (!c->ranges.r) return SQLITE_NOMEM;
-  memset(c->ranges.r, 0, sizeof *c->ranges.r);
-  c->ranges.n = 1;
-  c->irange = 0;
-  c->desc = 0;
-  c->limit = -1;
-  int rc = range_open(c);
-  for (sqlite3_int64 k = 0; rc == SQLITE_OK && k <= skip; k++) rc = scan_advance(c);
-  return rc;
-}
-
-static int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
-                         int i) {
-  bitcask_cursor *c = (bitcask_cursor *)cur;
-  bitcask_vtab *p = (bitcask_vtab *)cur->pVtab;
-  int rc;
-  if ((c->plan & PLAN_MASK) == PLAN_COUNT) {
-    rc = count_to_scan(c);
-    if (rc != SQLITE_OK) return rc;
-    if (c->eof) {
-      /* The rows counted are gone meanwhile. */
-      sqlite3_result_null(ctx);
-      return SQLITE_OK;
-    }
-  }
-  if (i == 0) {
-    rc = bcx_key_result(ctx, c->key, c->klen, c->info.meta);
-  } else {
-    /* An UPDATE that does not change `value` need not read it. */
-    if (sqlite3_vtab_nochange(ctx)) return SQLITE_OK;
-    if (c->snap) {
-      rc = bcx_value_result(ctx, c->sval, c->info.value_size, c->info.meta);
-      goto done;
-    }
-    const void *val;
-    bc_info info;
-    bc_status st = kv_get(p, c->key, c->klen, &c->vbuf, &val, &info);
-    if (st == BC_NOTFOUND) {
-      /* Deleted after a scan's snapshot was taken. */
-      sqlite3_result_null(ctx);
-      return SQLITE_OK;
-    }
-    if (st != BC_OK) {
-      char em[BCX_ERRMSG_MAX];
-      char *msg = sqlite3_mprintf("bitcask table '%s': %s", p->zName,
-                                  bc_errmsg_copy(p->sh->store, em, sizeof em));
-      sqlite3_result_error(ctx, msg ? msg : "out of memory", -1);
-      sqlite3_free(msg);
-      sqlite3_result_error_code(ctx, bcx_rc(st));
-      return bcx_rc(st);
-    }
-    rc = bcx_value_result(ctx, val, info.value_size, info.meta);
-  }
-done:
-  if (rc == SQLITE_CORRUPT) {
-    sqlite3_result_error(ctx, "bitcask: a record has a malformed key or value", -1);
-    sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
-  }
-  return rc;
-}
-
-static int bitcaskRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid) {
-  /* A WITHOUT ROWID virtual table: SQLite never asks. */
-  (void)cur;
-  *pRowid = 0;
-  return SQLITE_ERROR;
-}
-
-/* ---- xUpdate ------------------------------------------------------------ */
-
-/* A constraint failure, with the message and the extended code a native
-** WITHOUT ROWID table gives (SQLITE_CONSTRAINT_PRIMARYKEY for a duplicate
-** key, SQLITE_CONSTRAINT_NOTNULL for a NULL one).  SQLite passes an
-** xUpdate's code through to sqlite3_extended_errcode() and tests only its
-** low byte for the conflict handling (OP_VUpdate: `(rc&0xff) ==
-** SQLITE_CONSTRAINT`), so OR IGNORE / OR FAIL / OR ROLLBACK still apply. */
-static int constraint_error(bitcask_vtab *p, int code, const char *what) {
-  vtab_error(p, "%s constraint failed: %s.key", what, p->zName);
-  return code;
-}
-
-static int encode_key_checked(bitcask_vtab *p, sqlite3_value *v, bcx_key *k) {
-  int rc = bcx_key_encode(v, k);
-  if (rc == SQLITE_MISMATCH) return constraint_error(p, SQLITE_CONSTRAINT_NOTNULL, "NOT NULL");
-  if (rc == SQLITE_TOOBIG) {
-    vtab_error(p, "bitcask table '%s': key of %d bytes is too large (the "
-               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(v),
-               (unsigned)BCX_MAX_KEY_PAYLOAD);
-  }
-  return rc;
-}
-
-/* argc == 1: DELETE argv[0].
-** argv[0] NULL: INSERT (argv[2] key, argv[3] value).
-** otherwise: UPDATE the row with key argv[0] to (argv[2], argv[3]). */
-static int update_row(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
-                      sqlite3_int64 *pRowid) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  bcx_key oldk = {0}, newk = {0};
-  bcx_value val;
-  bc_buf buf = {0};
-  bc_status st = BC_OK;
-  (void)pRowid;
-  int rc = vtab_txn(p);
-  if (rc != SQLITE_OK) return rc;
-  bc_txn *t = p->txn;
-
-  if (argc == 1) {
-    rc = bcx_key_encode(argv[0], &oldk);
-    if (rc == SQLITE_MISMATCH || rc == SQLITE_TOOBIG) return SQLITE_OK;
-    if (rc != SQLITE_OK) return rc;
-    st = bc_txn_delete(t, oldk.data, oldk.len);
-    bcx_key_clear(&oldk);
-    if (st == BC_OK) p->wrote = 1;
-    if (st == BC_NOTFOUND) st = BC_OK;
-    return st == BC_OK ? SQLITE_OK : engine_error(p, st);
-  }
-
-  int isReplace = sqlite3_vtab_on_conflict(p->db) == SQLITE_REPLACE;
-
-  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-    /* INSERT */
-    rc = encode_key_checked(p, argv[2], &newk);
-    if (rc != SQLITE_OK) goto done;
-    rc = bcx_value_encode(argv[3], &val);
-    if (rc != SQLITE_OK) goto done;
-    uint8_t meta = (uint8_t)(newk.key_meta | val.value_meta);
-    if (isReplace) {
-      st = bc_txn_put(t, newk.data, newk.len, meta, val.data, val.len);
-    } else {
-      /* The existence check and the write in one call (one probe). */
-      st = bc_txn_insert(t, newk.data, newk.len, meta, val.data, val.len);
-      if (st == BC_EXISTS) {
-        st = BC_OK;
-        rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
-      }
-    }
-    if (st == BC_OK && rc == SQLITE_OK) p->wrote = 1;
-    goto done;
-  }
-
-  /* UPDATE of the row SQLite read with key argv[0].  SQLite computed the
-  ** new key and value of every row of a multi-row UPDATE before the first
-  ** xUpdate (it collects them first, as it must for a virtual table), so
-  ** once this statement has written, the row at argv[0] may no longer be
-  ** the one they were computed from (see "Stale rows" at the top). */
-  rc = encode_key_checked(p, argv[0], &oldk);
-  if (rc != SQLITE_OK) goto done;
-  int nochange = sqlite3_value_nochange(argv[3]);
-  const void *data = NULL;
-  bc_info cur;
-  int haveCur = 0;
-  if (nochange || p->wrote) {
-    /* The value is unchanged and was not read (xColumn saw nochange): it
-    ** is the row's value now.  Or the statement has written since it read
-    ** the row: where is the row now? */
-    st = nochange ? bc_txn_get(t, oldk.data, oldk.len, &buf, &data, &cur)
-                  : bc_txn_lookup(t, oldk.data, oldk.len, &cur);
-    if (st == BC_NOTFOUND) {
-      /* Gone since it was read (an UPDATE ... FROM that matched the row
-      ** twice moved it the first time): a native table skips it too. */
-      st = BC_OK;
-      goto done;
-    }
-    if (st != BC_OK) goto done;
-    haveCur = 1;
-  }
-  if (haveCur && isReplace && cur.seq >= p->replaced_seq &&
-      (!nochange || (cur.meta & BCX_KEY_MASK) != oldk.key_meta)) {
-    /* The row was replaced by an earlier row of this statement that moved
-    ** onto its key.  A native table computes the new key and value from
-    ** the row now there; SQLite gave them computed from the row replaced,
-    ** and they visibly differ (the value is set, or the key's class is
-    ** not the one read): refuse rather than write what no native table
-    ** would. */
-    vtab_error(p, "bitcask table '%s': UPDATE OR REPLACE cannot update a row "
-               "that an earlier row of the same statement replaced: SQLite "
-               "computed its new key and value from the row it replaced, "
-               "before the statement's first write (as it does for every "
-               "virtual table), where a native table computes them from the "
-               "row now there; update these rows in separate statements",
-               p->zName);
-    rc = SQLITE_ERROR;
-    goto done;
-  }
-  rc = encode_key_checked(p, argv[2], &newk);
-  if (rc != SQLITE_OK) goto done;
-  int sameKey = oldk.len == newk.len && memcmp(oldk.data, newk.data, newk.len) == 0;
-  int replacing = 0; /* newk holds another row, which this write replaces */
-  if (!sameKey && bc_txn_lookup(t, newk.data, newk.len, NULL) == BC_OK) {
-    if (!isReplace) {
-      rc = constraint_error(p, SQLITE_CONSTRAINT_PRIMARYKEY, "UNIQUE");
-      goto done;
-    }
-    replacing = 1;
-  }
-  if (nochange) {
-    uint8_t meta = (uint8_t)(newk.key_meta | (cur.meta & BCX_VALUE_MASK));
-    if (sameKey && meta == cur.meta) goto done; /* nothing changes */
-    st = bc_txn_put(t, newk.data, newk.len, meta, data, cur.value_size);
-  } else {
-    rc = bcx_value_encode(argv[3], &val);
-    if (rc != SQLITE_OK) goto done;
-    st = bc_txn_put(t, newk.data, newk.len, (uint8_t)(newk.key_meta | val.value_meta),
-                    val.data, val.len);
-  }
-  if (st == BC_OK) p->wrote = 1;
-  if (st == BC_OK && replacing && p->replaced_seq == UINT64_MAX) {
-    /* The first row this statement replaced since it read the table:
-    ** every record written from now on has a seq at least this one's. */
-    bc_info ni;
-    if (bc_txn_lookup(t, newk.data, newk.len, &ni) == BC_OK) p->replaced_seq = ni.seq;
-  }
-  /* A key change is a put of the new key and a tombstone for the old one,
-  ** committed together. */
-  if (st == BC_OK && !sameKey) {
-    st = bc_txn_delete(t, oldk.data, oldk.len);
-    if (st == BC_NOTFOUND) st = BC_OK;
-  }
-
-done:
-  bc_buf_free(&buf);
-  bcx_key_clear(&oldk);
-  bcx_key_clear(&newk);
-  if (rc == SQLITE_TOOBIG && !p->base.zErrMsg) {
-    vtab_error(p, "bitcask table '%s': value of %d bytes is too large (the "
-               "maximum is %u bytes)", p->zName, sqlite3_value_bytes(argv[3]),
-               (unsigned)BC_MAX_VALUE_SIZE);
-  }
-  if (rc != SQLITE_OK) return rc;
-  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
-}
-
-/* Statement atomicity.  SQLite rolls a failed statement back through the
-** savepoints it opens (xSavepoint / xRollbackTo), but it opens none for
-** some statements that read the table they write -- an UPDATE ... FROM,
-** whose rows are gathered first and written after -- so their writes
-** before a failing row would stay.  So a statement writing the table while
-** it has a cursor of its own open (it began with the first cursor: SQLite
-** keeps a statement's cursors open until it halts) gets an engine
-** savepoint of its own at its first write: undone if a write of it fails
-** (as SQLite aborts the statement on any error, except a constraint under
-** OR FAIL, which keeps the earlier rows, and OR IGNORE, which skips the
-** row and goes on), released when the statement's
-** last cursor closes.  It is the deepest savepoint while it is open, so a
-** SQLite rollback to an outer one undoes it too. */
-static void stmt_mark_release(bitcask_vtab *p) {
-  if (p->stmt_mark && p->txn) (void)bc_txn_release(p->txn, p->stmt_mark);
-  p->stmt_mark = 0;
-  p->mark_stmt = NULL;
-}
-
-/* The statement of the connection writing now: a busy one that is not
-** read-only (a SELECT left stepping is read-only).  NULL if none is seen. */
-static sqlite3_stmt *writing_stmt(sqlite3 *db) {
-  for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
-    if (sqlite3_stmt_busy(s) && !sqlite3_stmt_readonly(s)) return s;
-  return NULL;
-}
-
-/* Whether stmt_mark still belongs to the statement writing now: the same
-** statement, still in the same run.  The pointer is only compared with
-** live statements (a finalized one is never touched). */
-static int mark_current(bitcask_vtab *p, sqlite3_stmt *w) {
-  return p->mark_stmt && w == p->mark_stmt &&
-         sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0) == p->mark_run;
-}
-
-static int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
-                         sqlite3_int64 *pRowid) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  if (p->nopen > 0 && p->txn) {
-    /* A mark is one statement's: a cursor open may be another statement's
-    ** (a SELECT left stepping while others write), so the mark follows the
-    ** statement writing, not the cursors. */
-    sqlite3_stmt *w = writing_stmt(p->db);
-    if (p->stmt_mark && !mark_current(p, w)) stmt_mark_release(p);
-    if (!p->stmt_mark && w) {
-      unsigned d;
-      bc_status st = bc_txn_savepoint(p->txn, &d);
-      if (st != BC_OK) return engine_error(p, st);
-      p->stmt_mark = d;
-      p->mark_stmt = w;
-      p->mark_run = sqlite3_stmt_status(w, SQLITE_STMTSTATUS_RUN, 0);
-    }
-  }
-  int rc = update_row(pVtab, argc, argv, pRowid);
-  int mode = sqlite3_vtab_on_conflict(p->db);
-  if (rc != SQLITE_OK && p->stmt_mark && p->txn &&
-      !((rc & 0xff) == SQLITE_CONSTRAINT && (mode == SQLITE_FAIL || mode == SQLITE_IGNORE))) {
-    /* The statement fails: none of its writes stay. */
-    if (bc_txn_rollback_to(p->txn, p->stmt_mark) == BC_OK) stmt_mark_release(p);
-    else p->stmt_mark = 0, p->mark_stmt = NULL;
-  }
-  return rc;
-}
-
-/* ---- transactions (each statement's writes are synced in xSync) --------- */
-
-/* ---- transactions ------------------------------------------------------
-**
-** A write transaction of the table is a bc_txn of its store, begun in xBegin
-** (SQLite calls it before the first write of a transaction, explicit or the
-** implicit one of an autocommit statement) and committed in xSync, which
-** runs before SQLite's own commit and whose error fails the COMMIT
-** (xCommit's return is ignored: DESIGN.md section 4).  xRollback discards
-** it.  SQLite's savepoints -- the user's and the statement savepoints it
-** opens inside explicit transactions -- map onto the bc_txn's savepoints:
-** p->svpt pairs each SQLite level with its engine depth.  One bc_txn per
-** store at a time: another connection's write gets SQLITE_BUSY until this
-** one commits or rolls back. */
-
-static int txn_error(bitcask_vtab *p, bc_status st) {
-  if (st == BC_BUSY) {
-    /* The transaction holding the store may be this connection's own, on
-    ** another table naming the same directory: waiting cannot help. */
-    for (bitcask_vtab *q = p->mod->tables; q; q = q->next ? q->next
-                                             : q->dropped ? NULL : p->mod->dropped) {
-      if (q != p && q->sh == p->sh && q->txn) {
-        vtab_error(p, "bitcask table '%s': this transaction has written table "
-                   "'%s', which uses the same store '%s': one transaction can "
-                   "write only one of the tables of a store (commit first)",
-                   p->zName, q->zName, p->zPath);
-        return SQLITE_ERROR;
-      }
-    }
-    vtab_error(p, "bitcask table '%s': store '%s' is busy: another connection "
-               "of this process has a write transaction open on it (retry "
-               "after it commits or rolls back)", p->zName, p->zPath);
-    return SQLITE_BUSY;
-  }
-  return engine_error(p, st);
-}
-
-static void txn_forget(bitcask_vtab *p) {
-  p->txn = NULL;
-  p->nsvpt = 0;
-  p->stmt_mark = 0;
-  p->mark_stmt = NULL;
-}
-
-/* This connection's transaction on the table's store, begun if needed (an
-** xUpdate always follows an xBegin, but the table's store may have been
-** opened only now). */
-static int vtab_txn(bitcask_vtab *p) {
-  int rc = vtab_store(p);
-  if (rc != SQLITE_OK || p->txn) return rc;
-  rc = vtab_writer(p);
-  if (rc != SQLITE_OK) return rc;
-  bc_status st = bc_txn_begin(p->sh->store, &p->txn);
-  return st == BC_OK ? SQLITE_OK : txn_error(p, st);
-}
-
-static int bitcaskBegin(sqlite3_vtab *pVtab) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  rows_read(p);
-  if (p->adopted) {
-    /* SQLite drives the adopted transaction from now on. */
-    p->adopted = 0;
-    p->skip_svpt = 1;
-  }
-  return vtab_txn(p);
-}
-
-/* The commit point (DESIGN.md section 4): the records and the COMMIT are
-** written and synced now, and any error fails the COMMIT statement.
-** SQLite's own commit comes next and may still fail (SQLITE_BUSY); SQLite
-** then calls xRollback, which voids the COMMIT with an abort record. */
-static int bitcaskSync(sqlite3_vtab *pVtab) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  p->skip_svpt = 0;
-  if (!p->txn) return SQLITE_OK;
-  bc_status st = bc_txn_prepare(p->txn);
-  return st == BC_OK ? SQLITE_OK : engine_error(p, st);
-}
-
-/* After SQLite committed: make the writes visible to every connection.  No
-** I/O; it cannot fail after a successful xSync (SQLite ignores the code). */
-static int bitcaskCommit(sqlite3_vtab *pVtab) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  p->pending_create = 0; /* the CREATE of this transaction, if any, is final */
-  p->watch_create = 0;
-  p->adopted = 0;
-  if (!p->txn) return SQLITE_OK;
-  bc_status st = bc_txn_commit(p->txn); /* frees it, whatever the outcome */
-  txn_forget(p);
-  /* A statement still reading sees what its own connection committed, as
-  ** with a native table: its snapshot moves on to the new state. */
-  if (st == BC_OK && p->snap) (void)bc_snapshot_refresh(p->snap); /* else: the old state */
-  if (st == BC_OK) return SQLITE_OK;
-  int rc = engine_error(p, st);
-  sqlite3_log(rc, "%s", p->base.zErrMsg ? p->base.zErrMsg : "bitcask commit failed");
-  return rc;
-}
-
-static int bitcaskRollback(sqlite3_vtab *pVtab) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  bc_txn_rollback(p->txn);
-  txn_forget(p);
-  p->adopted = 0;
-  p->skip_svpt = 0;
-  create_undo(p); /* a CREATE of this transaction never happened */
-  return SQLITE_OK;
-}
-
-/* Index of the oldest open savepoint at SQLite level >= iLevel, or -1. */
-static int svpt_find(bitcask_vtab *p, int iLevel) {
-  for (int i = 0; i < p->nsvpt; i++)
-    if (p->svpt[i].level >= iLevel) return i;
-  return -1;
-}
-
-static int bitcaskSavepoint(sqlite3_vtab *pVtab, int iLevel) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  /* A statement mark is the deepest savepoint: released (its writes kept)
-  ** before SQLite's savepoints move, so depths never cross. */
-  stmt_mark_release(p);
-  if (!p->txn) return SQLITE_OK;
-  if (p->skip_svpt) {
-    /* xBegin of a table that adopted a transaction: SQLite names the
-    ** innermost savepoint open, which the transaction has marked already
-    ** if it began before it. */
-    p->skip_svpt = 0;
-    for (int i = 0; i < p->nsvpt; i++)
-      if (p->svpt[i].level == iLevel) return SQLITE_OK;
-  }
-  /* A level at or below an open one replaces it (SQLite reuses levels). */
-  int i = svpt_find(p, iLevel);
-  if (i >= 0) {
-    bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
-    if (st != BC_OK) return engine_error(p, st);
-    p->nsvpt = i;
-  }
-  if (p->nsvpt == p->nsvptAlloc) {
-    int n = p->nsvptAlloc ? p->nsvptAlloc * 2 : 8;
-    bcx_svpt *a = sqlite3_realloc64(p->svpt, (sqlite3_uint64)n * sizeof *a);
-    if (!a) return SQLITE_NOMEM;
-    p->svpt = a;
-    p->nsvptAlloc = n;
-  }
-  unsigned depth;
-  bc_status st = bc_txn_savepoint(p->txn, &depth);
-  if (st != BC_OK) return engine_error(p, st);
-  p->svpt[p->nsvpt].level = iLevel;
-  p->svpt[p->nsvpt].depth = depth;
-  p->nsvpt++;
-  return SQLITE_OK;
-}
-
-static int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  stmt_mark_release(p);
-  p->skip_svpt = 0;
-  int i = p->txn ? svpt_find(p, iLevel) : -1;
-  if (i < 0) return SQLITE_OK;
-  bc_status st = bc_txn_release(p->txn, p->svpt[i].depth);
-  if (st != BC_OK) return engine_error(p, st);
-  p->nsvpt = i;
-  return SQLITE_OK;
-}
-
-/* SQLite tells a table of every savepoint opened after its transaction
-** began (and, at xBegin, of the deepest level then open), so a savepoint
-** this table has no mark for at exactly iLevel was opened before any write
-** of it -- including level -1, a transaction that a SAVEPOINT outside BEGIN
-** started: rolling back to it empties the table's transaction, which goes on
-** from nothing as SQLite's does. */
-static int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
-  bitcask_vtab *p = (bitcask_vtab *)pVtab;
-  stmt_mark_release(p);
-  p->skip_svpt = 0;
-  rows_read(p);
-  if (!p->txn) return SQLITE_OK;
-  int i = 0;
-  while (i < p->nsvpt && p->svpt[i].level != iLevel) i++;
-  if (i == p->nsvpt) {
-    bc_store *s = p->sh->store;
-    bc_txn_rollback(p->txn);
-    p->txn = NULL;
-    p->nsvpt = 0;
-    bc_status st = bc_txn_begin(s, &p->txn);
-    return st == BC_OK ? SQLITE_OK : txn_error(p, st);
-  }
-  bc_status st = bc_txn_rollback_to(p->txn, p->svpt[i].depth);
-  if (st != BC_OK) return engine_error(p, st);
-  p->nsvpt = i + 1; /* savepoint iLevel stays open, back at its start */
-  return SQLITE_OK;
 }
 
 static sqlite3_module bitcaskModule = {
@@ -2496,7 +827,7 @@ const char *bcx_table_schema(bitcask_vtab *t) { return t->zDb; }
 /* The table's shared store, opened if need be; NULL with the reason in the
 ** table's error message. */
 bcx_shared *bcx_table_store(bitcask_vtab *t) {
-  return vtab_store(t) == SQLITE_OK ? t->sh : NULL;
+  return bcx_vtab_store(t) == SQLITE_OK ? t->sh : NULL;
 }
 
 const char *bcx_table_error(bitcask_vtab *t) {
@@ -2520,18 +851,17 @@ static void moduleDestroy(void *pAux) {
   while (m->dropped) { /* none: the close rolled back (watchRollback) */
     bitcask_vtab *q = m->dropped;
     m->dropped = q->next;
-    dropped_free(q);
+    bcx_dropped_free(q);
   }
   while (m->tempdirs) tempdir_discard(m, m->tempdirs);
   sqlite3_free(m);
 }
 
-/* BCX_PK_COLLATION: memcmp, then the shorter first -- BINARY exactly. */
+/* BCX_PK_COLLATION: memcmp, then the shorter first (bc_key_cmp) -- BINARY
+** exactly. */
 static int pkCollation(void *arg, int n1, const void *a, int n2, const void *b) {
   (void)arg;
-  int n = n1 < n2 ? n1 : n2;
-  int c = n > 0 ? memcmp(a, b, (size_t)n) : 0;
-  return c ? c : (n1 > n2) - (n1 < n2);
+  return bc_key_cmp(a, (size_t)n1, b, (size_t)n2);
 }
 
 #ifdef _WIN32
@@ -2558,11 +888,8 @@ sqlite3_bitcask_init(sqlite3 *db, char **pzErrMsg,
                                 moduleDestroy);
   if (rc != SQLITE_OK) return rc; /* moduleDestroy has freed m */
   m->watch_level = -1;
-  /* The transaction watcher (see "Creating and dropping").  It reads m only
-  ** in its transaction methods, which run while the connection is open (a
-  ** close rolls back before any module is destroyed); its xDisconnect does
-  ** not touch m, which moduleDestroy frees. */
-  rc = sqlite3_create_module_v2(db, "bitcask_txn_watch", &watchModule, m, NULL);
+  /* The transaction watcher (watch.c, "Creating and dropping"). */
+  rc = bcx_watch_register(db, m);
   if (rc != SQLITE_OK) return rc;
   return bcx_register_functions(db, m);
 }

@@ -480,9 +480,14 @@ typedef struct bc_stats {
 /* Fill *out.  O(number of files).  Returns BC_OK. */
 bc_status bc_stats_get(bc_store *s, bc_stats *out);
 
+/* The key order of the ordered iterators and of bc_range's bounds: a and b
+** compared as byte strings, memcmp over the common length, then the shorter
+** first.  Returns <0, 0 or >0 as a sorts before, with or after b.  Takes no
+** store and no lock; a or b may be NULL when its length is 0.  Never fails. */
+int bc_key_cmp(const void *a, size_t an, const void *b, size_t bn);
+
 /* Bounds and direction of an ordered iteration (bc_iter_open_range).  Keys
-** are ordered as byte strings: memcmp over the common length, then the
-** shorter key first.  The bounds are copied by bc_iter_open_range. */
+** are ordered by bc_key_cmp.  The bounds are copied by bc_iter_open_range. */
 typedef struct bc_range {
   const void *lo;   /* lower bound, or NULL for none */
   size_t lo_len;

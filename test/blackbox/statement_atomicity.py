@@ -1,4 +1,4 @@
-# Statement atomicity with a statement left open on the table (ext/vtab.c,
+# Statement atomicity with a statement left open on the table (ext/update.c,
 # "Statement atomicity"): a failing statement undoes only its own writes --
 # never an earlier statement's that succeeded while a SELECT of the same
 # connection kept a cursor of the table open -- and the user's savepoints
