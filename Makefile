@@ -77,7 +77,8 @@ $(BUILD)/slt: test/slt.c
 $(BUILD)/test_%: test/engine/test_%.c $(BUILD)/libbitcask.a
 	$(CC) $(CFLAGS) $(DEPFLAGS) $(ENGINE_INC) $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a -lcmocka $(ENGINE_LIBS) -lz
 
-# The kill -9 crash test of transactions and merges (DESIGN.md section 3).
+# The kill -9 crash test of transactions and merges (docs/DESIGN.md sections 7.1
+# and 7.5).
 $(BUILD)/crash_txn: test/crash/crash_txn.c $(BUILD)/libbitcask.a
 	$(CC) $(CFLAGS) $(DEPFLAGS) $(ENGINE_INC) $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 
@@ -106,7 +107,8 @@ POWERLOSS_CHECK_STATES ?= 8000
 POWERLOSS_STATES ?= 200000
 POWERLOSS_SEED ?= 1
 
-# The model-based random test (DESIGN.md section 3): random sequences of
+# The model-based random test (docs/DESIGN.md sections 7.1 and 7.5): random
+# sequences of
 # puts, deletes, merges, reopens, rotations and kill -9s checked against a
 # model.  `make soak SOAK_SECONDS=n` runs it for a given time.
 $(BUILD)/model_test: test/model/model_test.c $(BUILD)/libbitcask.a

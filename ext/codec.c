@@ -1,7 +1,8 @@
 /*
 ** codec.c -- SQLite values <-> the engine's key bytes, value bytes and meta.
 **
-** The contract (DESIGN.md section 1, "Schema"): keys and values keep their
+** The contract (docs/DESIGN.md section 5.1, "Schema"): keys and values keep
+** their
 ** storage class; keys that SQLite compares equal are one key (1 and 1.0),
 ** keys of different classes are different keys (1 and '1'), as in a native
 ** column with no affinity.  So a key's bytes carry its identity and the meta

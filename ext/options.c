@@ -1,6 +1,6 @@
 /*
 ** options.c -- the arguments of CREATE VIRTUAL TABLE ... USING bitcask(...)
-** and where the table's store lives (DESIGN.md section 1, "Options").
+** and where the table's store lives (docs/DESIGN.md section 5.6, "Options").
 **
 **   CREATE VIRTUAL TABLE kv USING bitcask(dir='data/kv', max_file_size='64MB',
 **                                         sync='full');

@@ -40,8 +40,9 @@
 ** (<, <=; BETWEEN is both), one LIKE or GLOB, ORDER BY key [ASC|DESC]
 ** (orderByConsumed), and LIMIT/OFFSET -- the last only when every other
 ** constraint is served exactly (omitted) and ORDER BY is consumed or absent
-** (DESIGN.md section 4).  A bound or `=` under a non-BINARY collation is left
-** to SQLite.  A LIKE or GLOB is walked by its prefix only when the operator
+** (docs/DESIGN.md section 6).  A bound or `=` under a non-BINARY collation
+** is left to SQLite.  A LIKE or GLOB is walked by its prefix only when the
+** operator
 ** is SQLite's own function, not one the application defined (ICU's like():
 ** pattern_builtin).  In a UTF-16 database, whose TEXT order is not the keys'
 ** UTF-8 byte order (bcx_text_order_check), ORDER BY is left to SQLite's sorter

@@ -1,7 +1,7 @@
 /*
 ** registry.c -- one open bc_store per store directory per process.
 **
-** DESIGN.md section 1: "Connections in one process that open the same
+** docs/DESIGN.md section 5.8: "Connections in one process that open the same
 ** directory share one store."  The engine's writer lock is an flock(2) on the
 ** store's LOCK file, which a second open of the same directory in the same
 ** process would fail to take, so every connection of the process must reach

@@ -12,7 +12,7 @@ SQLITE_EXTENSION_INIT3
 ** (SQLite calls it before the first write of a transaction, explicit or the
 ** implicit one of an autocommit statement) and committed in xSync, which
 ** runs before SQLite's own commit and whose error fails the COMMIT
-** (xCommit's return is ignored: DESIGN.md section 4).  xRollback discards
+** (xCommit's return is ignored: docs/DESIGN.md section 6).  xRollback discards
 ** it.  SQLite's savepoints -- the user's and the statement savepoints it
 ** opens inside explicit transactions -- map onto the bc_txn's savepoints:
 ** p->svpt pairs each SQLite level with its engine depth.  One bc_txn per
@@ -71,7 +71,8 @@ int bitcaskBegin(sqlite3_vtab *pVtab) {
   return bcx_vtab_txn(p);
 }
 
-/* The commit point (DESIGN.md section 4): the records and the COMMIT are
+/* The commit point (docs/DESIGN.md sections 4.2 and 6): the records and the
+** COMMIT are
 ** written and synced now, and any error fails the COMMIT statement.
 ** SQLite's own commit comes next and may still fail (SQLITE_BUSY); SQLite
 ** then calls xRollback, which voids the COMMIT with an abort record. */

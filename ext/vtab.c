@@ -395,7 +395,8 @@ static int create_store(bitcask_vtab *p, char **pzErr) {
   if (rc == SQLITE_OK && bcx_vtab_owns(p))
     rc = bcx_owners_join(p->db, p->zDb, p->zName, p->sh, pzErr);
   if (rc != SQLITE_OK && p->location == LOC_EXPLICIT && *pzErr) {
-    /* Name the option the user gave (DESIGN.md: errors name the option). */
+    /* Name the option the user gave (docs/DESIGN.md section 5.6: errors name
+    ** the option). */
     char *m = sqlite3_mprintf("%s (option dir='%s')", *pzErr, p->zPath);
     if (m) {
       sqlite3_free(*pzErr);

@@ -108,7 +108,8 @@ typedef enum bc_status {
 /* The constant name of a status, e.g. "BC_LOCKED".  Never NULL. */
 const char *bc_status_name(bc_status st);
 
-/* Durability of bc_sync() (the commit point), see DESIGN.md section 2. */
+/* Durability of bc_sync() (the commit point), see docs/DESIGN.md sections 2.8
+** and 4.2. */
 typedef enum bc_sync_mode {
   BC_SYNC_FULL = 0, /* bc_sync returns after fsync of the active file, and of
                     ** the directory when files were created or renamed */

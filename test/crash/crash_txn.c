@@ -1,5 +1,5 @@
 /*
-** crash_txn.c -- DESIGN.md section 3, promises 1 and 3: a committed
+** crash_txn.c -- docs/DESIGN.md sections 7.1 and 7.5: a committed
 ** transaction survives kill -9 of the writer at any point, an uncommitted one
 ** leaves no trace, and a merge killed at any step loses and resurrects
 ** nothing.

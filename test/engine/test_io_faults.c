@@ -1,6 +1,6 @@
 /*
-** test_io_faults.c -- a failing disk under the write path (DESIGN.md
-** section 3, promise 5): ENOSPC/EIO from pwrite, short writes, failing
+** test_io_faults.c -- a failing disk under the write path (docs/DESIGN.md
+** section 7.7): ENOSPC/EIO from pwrite, short writes, failing
 ** fsync and ftruncate, read errors.  The failed call returns BC_IOERR
 ** (BC_FULL for ENOSPC), every earlier commit stays readable, the failed
 ** write is invisible now and after reopen, and the next write after the
@@ -361,7 +361,8 @@ static void test_fsync_count_off(void **state) {
 ** engine/active.c bc_sync_active calls bc_flush (line 234), which clears the
 ** undo log (line 90) before the fsync at line 244 can fail.  So the "failed"
 ** write is visible now and after reopen.  bitcask.h: BC_IOERR means "the
-** store stays consistent and the failed write left no record"; DESIGN.md 3.5:
+** store stays consistent and the failed write left no record"; docs/DESIGN.md
+** section 7.7:
 ** the statement fails with an error. */
 static void test_failed_fsync_leaves_no_record(void **state) {
   tu_fix *fx = *state;

@@ -1,8 +1,8 @@
 /*
 ** test_merge.c -- compaction (merge.c): bytes reclaimed, latest values kept,
 ** deleted keys gone, identical after reopen, repeated merges, and a crash or
-** an I/O error at every single step of a merge (DESIGN.md section 3,
-** promise 3), checked against an in-memory oracle.
+** an I/O error at every single step of a merge (docs/DESIGN.md
+** section 7.5), checked against an in-memory oracle.
 */
 #include "testutil.h"
 

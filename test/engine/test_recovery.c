@@ -1,6 +1,6 @@
 /*
 ** test_recovery.c -- what bc_open does with a store that was damaged or cut
-** short on purpose (DESIGN.md section 3, promise 2; docs/FORMAT.md
+** short on purpose (docs/DESIGN.md section 7.3; docs/FORMAT.md
 ** "Recovery"): torn tails and trailing garbage, flipped bytes in sealed
 ** files, damaged and missing hint files, tombstones across files, a crash
 ** while a data file was being created, leftovers of unfinished merges.
@@ -450,7 +450,8 @@ static void test_flipped_value_sealed_with_hint(void **state) {
 ** Their keys fall back to older versions in earlier files: the damaged key
 ** serves its previous value as if current (with the hint: BC_CORRUPT), an
 ** overwrite is lost (a stale value is served) and a tombstone is lost (a
-** deleted key comes back).  DESIGN.md section 3.2: "never returned as data;
+** deleted key comes back).  docs/DESIGN.md section 7.3: "never returned as
+** data;
 ** everything not damaged stays readable".  With the hint present the same
 ** store reads correctly, so the answer depends on whether a hint file
 ** happens to exist. */

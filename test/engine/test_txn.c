@@ -1,6 +1,6 @@
 /*
 ** test_txn.c -- transactions of the engine (bitcask.h "transactions",
-** DESIGN.md section 1 "Transactions", section 3 promise 1): visibility,
+** docs/DESIGN.md section 5.4 "Transactions", section 7.1): visibility,
 ** rollback, savepoints, serialisation, recovery of committed and
 ** uncommitted transactions, fsync counts per sync mode, failing writes.
 */
@@ -320,7 +320,7 @@ static void test_across_rotation(void **state) {
   assert_string_equal(get(f->s, "c199"), v);
 }
 
-/* fsync counts: DESIGN.md section 2 "Durability", issue 3 "one fsync per
+/* fsync counts: docs/DESIGN.md section 2.8 "Durability", issue 3 "one fsync per
 ** transaction however many rows it wrote". */
 static void commit_rows(bc_store *s, int rows) {
   bc_txn *t;

@@ -1,6 +1,6 @@
 /*
 ** sql_faults.c -- SQL statements on a bitcask table under injected I/O
-** faults (DESIGN.md section 3, promise 5: "Full disk or a failing write
+** faults (docs/DESIGN.md section 7.7: "Full disk or a failing write
 ** (ENOSPC, EIO): the statement fails with an error, the store stays
 ** consistent, and the next write after space returns works").
 **

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DESIGN.md section 3, promise 1 (autocommit statements): a writer killed with
+# docs/DESIGN.md section 7.1 (autocommit statements): a writer killed with
 # SIGKILL at a random moment loses no statement that returned, and the store
 # reopens with every acknowledged row intact.  (The exhaustive crash test of
 # transactions is test/crash/crash_txn.c.)

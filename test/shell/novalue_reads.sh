@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# DESIGN.md section 1: "A scan that does not use `value` (checked with
-# colUsed) reads no value from disk" and section 2: a damaged record is
+# docs/DESIGN.md section 5.2: "A scan that does not use `value` (checked with
+# colUsed) reads no value from disk" and section 2.5: a damaged record is
 # "never returned as a value".  Proof: damage every value in the sealed data
 # files (their hint files stay valid, so the open does not scan them); then
 # count(*) and SELECT key still answer from the keydir alone, while reading a
