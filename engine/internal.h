@@ -65,6 +65,7 @@
 #include "format.h"
 #include "hint.h"
 #include "io.h"
+#include "iter.h"
 #include "keydir.h"
 #include "layout.h"
 #include "lock.h"
