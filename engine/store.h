@@ -39,7 +39,7 @@ struct bc_store {
 
   /* Which process may write (lock.c). */
   int lock_fd;              /* LOCK, -1 when read-only (or closed in a
-                            ** child process by bc_fork_child) */
+                            ** child process by bc_lock_close_inherited) */
   pid_t owner_pid;          /* the process that opened the store: only it
                             ** writes (lock.c, "Processes") */
 

@@ -426,10 +426,9 @@ static void void_commit(bc_txn *t) {
   memcpy(s->err, keep, sizeof keep);
 }
 
-bc_status bc_txn_prepare(bc_txn *t) {
+/* bc_txn_prepare's work, under s->mu (the caller checked the process). */
+static bc_status prepare_locked(bc_txn *t) {
   bc_store *s = t->s;
-  if (bc_foreign(s)) return bc_foreign_error(s); /* a txn begun before a fork */
-  pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
   if (t->doomed) {
     st = bc_txn_doomed(t);
@@ -455,18 +454,28 @@ bc_status bc_txn_prepare(bc_txn *t) {
     }
   }
   if (st == BC_OK) t->prepared = 1;
+  return st;
+}
+
+bc_status bc_txn_prepare(bc_txn *t) {
+  bc_store *s = t->s;
+  if (bc_foreign(s)) return bc_foreign_error(s); /* a txn begun before a fork */
+  pthread_mutex_lock(&s->mu);
+  bc_status st = prepare_locked(t);
   pthread_mutex_unlock(&s->mu);
   return st;
 }
 
 bc_status bc_txn_commit(bc_txn *t) {
-  bc_status st = bc_txn_prepare(t);
   bc_store *s = t->s;
   if (bc_foreign(s)) {
-    bc_txn_free(t); /* nothing of it reaches the parent's files */
+    /* A txn begun before a fork: nothing of it reaches the parent's files. */
+    bc_status st = bc_foreign_error(s);
+    bc_txn_free(t);
     return st;
   }
   pthread_mutex_lock(&s->mu);
+  bc_status st = prepare_locked(t);
   if (st == BC_OK && t->committed) {
     apply_overlay(t); /* cannot fail: prepare made room */
     s->commits++;
