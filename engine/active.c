@@ -18,8 +18,11 @@
 **    next open, and the next write starts clean.  If even the cut fails,
 **    writes are refused until a retry succeeds (s->dirty_tail).
 **  - Transaction records change no keydir until commit; losing any of them
-**    dooms the open transaction instead (txn.c).  bc_txn_begin reaches a
-**    commit point first, so the undo log is empty while a transaction runs.
+**    dooms the open transaction instead: every cut back to the commit point
+**    counts in s->cutbacks, which txn.c compares with the count at the
+**    transaction's begin (so the writer needs no transaction's fields).
+**    bc_txn_begin reaches a commit point first, so the undo log is empty
+**    while a transaction runs.
 **  - A record too large for the buffer is written directly, before the keydir
 **    changes, so it needs no undo.
 **  - Rotation happens before an append when the active file has reached
@@ -57,7 +60,6 @@
 #include "layout.h"
 #include "lock.h"
 #include "store.h"
-#include "txn.h"
 #include "versions.h"
 #include "writer.h"
 
@@ -232,7 +234,7 @@ static void commit_point(bc_store *s) {
 
 /* A write or commit failed: cut the active file back to the commit point,
 ** revert the keydir to it and drop the buffer.  The open transaction, whose
-** records may have been cut, is doomed. */
+** records may have been cut, is doomed: s->cutbacks moves on (txn.h). */
 static void back_to_commit_point(bc_store *s) {
   bc_file *f = bc_file_get(s, s->active_id);
   if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)s->commit_size) != 0)
@@ -242,7 +244,7 @@ static void back_to_commit_point(bc_store *s) {
   ahint_drop(s);
   undo_all(s);
   s->wlen = 0;
-  if (s->txn) s->txn->doomed = 1;
+  s->cutbacks++;
 }
 
 bc_status bc_check_tail(bc_store *s) {

@@ -133,7 +133,7 @@ bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
     pthread_mutex_unlock(&s->mu);
     return st;
   }
-  if (t && t->doomed) {
+  if (t && bc_txn_is_doomed(t)) {
     st = bc_txn_doomed(t);
     pthread_mutex_unlock(&s->mu);
     return st;

@@ -227,7 +227,7 @@ bc_status bc_iter_step(bc_iter *it, bc_txn *t, const void **key, size_t *klen,
   const bc_entry *e = NULL;
   bc_status st = next_locked(it, t, key, klen, info, &e);
   if (st != BC_OK || !buf) return st;
-  if (t && t->doomed) return bc_txn_doomed(t);
+  if (t && bc_txn_is_doomed(t)) return bc_txn_doomed(t);
   /* e is still the entry of *key: the lock was not let go. */
   return bc_datafile_read(it->s, e, *key, *klen, buf, value);
 }

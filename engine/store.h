@@ -76,6 +76,10 @@ struct bc_store {
                             ** commit point (active.c) */
   int dirty_tail;           /* cutting a failed write off the active file
                             ** failed: retried before any write */
+  uint64_t cutbacks;        /* times the active file was cut back to the
+                            ** commit point, dropping what was buffered or
+                            ** written since: a transaction open across one
+                            ** lost records (txn.h bc_txn_is_doomed) */
   bc_hintbuf ahint;         /* the active file's hint, one entry per record as
                             ** it is appended (active.c), written when the
                             ** file is sealed; owned */

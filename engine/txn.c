@@ -97,6 +97,7 @@ bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
     } else {
       t->s = s;
       t->id = s->next_seq;
+      t->cutbacks = s->cutbacks;
       s->txn = t;
     }
   }
@@ -184,7 +185,7 @@ bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                      const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK)
     st = txn_write(t, BC_REC_PUT, meta, key, klen, bc_kd_hash(&s->kd, key, klen), value, vlen);
   pthread_mutex_unlock(&s->mu);
@@ -195,7 +196,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                         const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? BC_EXISTS
@@ -208,7 +209,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
 bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, 0);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, 0);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, h, NULL, 0)
@@ -234,8 +235,8 @@ bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_NOTFOUND;
-  bc_entry *e = t->doomed ? NULL : view_get(t, key, klen);
-  if (t->doomed) st = bc_txn_doomed(t);
+  bc_entry *e = bc_txn_is_doomed(t) ? NULL : view_get(t, key, klen);
+  if (bc_txn_is_doomed(t)) st = bc_txn_doomed(t);
   if (e) {
     st = bc_datafile_read(s, e, key, klen, buf, value);
     if (st == BC_OK) bc_fill_info(e, info);
@@ -275,7 +276,7 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
   bc_status st = BC_OK;
   if (depth < 1 || depth > t->nmarks) {
     st = bc_seterr(s, BC_INVALID, "no savepoint at depth %u", depth);
-  } else if (t->doomed || t->prepared) {
+  } else if (bc_txn_is_doomed(t) || t->prepared) {
     st = bc_txn_doomed(t);
   } else {
     bc_txn_mark *m = &t->marks[depth - 1];
@@ -430,7 +431,7 @@ static void void_commit(bc_txn *t) {
 static bc_status prepare_locked(bc_txn *t) {
   bc_store *s = t->s;
   bc_status st = BC_OK;
-  if (t->doomed) {
+  if (bc_txn_is_doomed(t)) {
     st = bc_txn_doomed(t);
   } else if (!t->prepared && t->nrec > 0) {
     /* The commit point: every record and the COMMIT, synced per mode. */
@@ -446,7 +447,7 @@ static bc_status prepare_locked(bc_txn *t) {
       st = bc_sync_active(s, 0);
       /* A failed write cut the COMMIT off again (and doomed t); a failed
       ** sync left it in the file, not durable: void it. */
-      if (st != BC_OK && !t->doomed) void_commit(t);
+      if (st != BC_OK && !bc_txn_is_doomed(t)) void_commit(t);
     }
     if (st != BC_OK) {
       t->committed = 0;
@@ -496,7 +497,7 @@ bc_status bc_txn_rollback(bc_txn *t) {
   if (t->committed) {
     /* Prepared, and the host's own commit failed after: abort. */
     void_commit(t);
-  } else if (t->nrec > 0 && !t->doomed && !s->poisoned) {
+  } else if (t->nrec > 0 && !bc_txn_is_doomed(t) && !s->poisoned) {
     /* Not needed for correctness (records without a COMMIT are dropped at
     ** recovery) but lets recovery free them early.  A failure is harmless. */
     if (append_abort(t) != BC_OK) s->err[0] = 0;
