@@ -216,7 +216,7 @@ static void ahint_note(bc_store *s, const bc_file *f, const bc_rec *r, uint64_t 
                        const void *key, const void *value) {
   if (s->ahint_id != f->id) return;
   int marker = r->type == BC_REC_COMMIT || r->type == BC_REC_ROLLBACK_TO;
-  uint64_t arg = marker ? bc_get_u64(value) : 0;
+  uint64_t arg = marker ? bc_rec_arg(value) : 0;
   if (at != s->ahint_end || bc_hintbuf_add(&s->ahint, r, at, key, arg) != 0 ||
       (s->ahint.len >= AHINT_SPILL && ahint_spill(s) != 0)) {
     ahint_drop(s);
@@ -387,11 +387,11 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
   }
   /* A COMMIT's durability claim is filled in here, once the file it goes to
   ** is known (the rotation above may have changed it): the caller gives
-  ** the count in the first 8 bytes. */
+  ** the count (at BC_COMMIT_OFF_COUNT). */
   unsigned char commit[BC_COMMIT_SIZE];
   if (r->type == BC_REC_COMMIT && r->vlen == BC_COMMIT_SIZE) {
-    memcpy(commit, value, 8);
-    bc_put_u64(commit + 8, s->active_synced);
+    memcpy(commit, value, sizeof commit);
+    bc_put_u64(commit + BC_COMMIT_OFF_CLAIM, s->active_synced);
     value = commit;
   }
   uint64_t rsz = bc_rec_size(r->klen, r->vlen);

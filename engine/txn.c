@@ -285,7 +285,7 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
       ** append fails the transaction cannot go on: a later COMMIT would make
       ** recovery apply records this view no longer has. */
       unsigned char S[BC_ROLLBACK_TO_SIZE];
-      bc_put_u64(S, m->seq);
+      bc_put_u64(S + BC_ROLLBACK_TO_OFF_S, m->seq);
       bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
       uint32_t fid;
       uint64_t off;
@@ -394,7 +394,7 @@ static size_t overlay_key_bytes(const bc_txn *t) { return t->ov.key_bytes; }
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
 static bc_status append_abort(bc_txn *t) {
   unsigned char S[BC_ROLLBACK_TO_SIZE];
-  bc_put_u64(S, 0);
+  bc_put_u64(S + BC_ROLLBACK_TO_OFF_S, 0);
   bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
   uint32_t fid;
   uint64_t off;
