@@ -18,8 +18,11 @@
 **    next open, and the next write starts clean.  If even the cut fails,
 **    writes are refused until a retry succeeds (s->dirty_tail).
 **  - Transaction records change no keydir until commit; losing any of them
-**    dooms the open transaction instead (txn.c).  bc_txn_begin reaches a
-**    commit point first, so the undo log is empty while a transaction runs.
+**    dooms the open transaction instead: every cut back to the commit point
+**    counts in s->cutbacks, which txn.c compares with the count at the
+**    transaction's begin (so the writer needs no transaction's fields).
+**    bc_txn_begin reaches a commit point first, so the undo log is empty
+**    while a transaction runs.
 **  - A record too large for the buffer is written directly, before the keydir
 **    changes, so it needs no undo.
 **  - Rotation happens before an append when the active file has reached
@@ -57,7 +60,6 @@
 #include "layout.h"
 #include "lock.h"
 #include "store.h"
-#include "txn.h"
 #include "versions.h"
 #include "writer.h"
 
@@ -214,7 +216,7 @@ static void ahint_note(bc_store *s, const bc_file *f, const bc_rec *r, uint64_t 
                        const void *key, const void *value) {
   if (s->ahint_id != f->id) return;
   int marker = r->type == BC_REC_COMMIT || r->type == BC_REC_ROLLBACK_TO;
-  uint64_t arg = marker ? bc_get_u64(value) : 0;
+  uint64_t arg = marker ? bc_rec_arg(value) : 0;
   if (at != s->ahint_end || bc_hintbuf_add(&s->ahint, r, at, key, arg) != 0 ||
       (s->ahint.len >= AHINT_SPILL && ahint_spill(s) != 0)) {
     ahint_drop(s);
@@ -232,7 +234,7 @@ static void commit_point(bc_store *s) {
 
 /* A write or commit failed: cut the active file back to the commit point,
 ** revert the keydir to it and drop the buffer.  The open transaction, whose
-** records may have been cut, is doomed. */
+** records may have been cut, is doomed: s->cutbacks moves on (txn.h). */
 static void back_to_commit_point(bc_store *s) {
   bc_file *f = bc_file_get(s, s->active_id);
   if (s->io.ftruncate(s->io.ctx, f->fd, (off_t)s->commit_size) != 0)
@@ -242,7 +244,7 @@ static void back_to_commit_point(bc_store *s) {
   ahint_drop(s);
   undo_all(s);
   s->wlen = 0;
-  if (s->txn) s->txn->doomed = 1;
+  s->cutbacks++;
 }
 
 bc_status bc_check_tail(bc_store *s) {
@@ -385,11 +387,11 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
   }
   /* A COMMIT's durability claim is filled in here, once the file it goes to
   ** is known (the rotation above may have changed it): the caller gives
-  ** the count in the first 8 bytes. */
+  ** the count (at BC_COMMIT_OFF_COUNT). */
   unsigned char commit[BC_COMMIT_SIZE];
   if (r->type == BC_REC_COMMIT && r->vlen == BC_COMMIT_SIZE) {
-    memcpy(commit, value, 8);
-    bc_put_u64(commit + 8, s->active_synced);
+    memcpy(commit, value, sizeof commit);
+    bc_put_u64(commit + BC_COMMIT_OFF_CLAIM, s->active_synced);
     value = commit;
   }
   uint64_t rsz = bc_rec_size(r->klen, r->vlen);

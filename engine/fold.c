@@ -43,11 +43,15 @@
 ** wait for the snapshots breaks them, and kd_gen tells a pinned bitmap of
 ** the old keydir), in a transaction that has written already,
 ** whose new keys are not in the keydir, and when the snapshot's memory
-** cannot be had.
+** cannot be had.  Each of its steps finds the next key and reads the value
+** of the version found under one hold of the store mutex (iter.c
+** bc_iter_step): one lock and one keydir probe per row, and the value is
+** always that of the key the step returned.
 */
 #include "bitcask.h"
 #include "datafile.h"
 #include "error.h"
+#include "iter.h"
 #include "keydir.h"
 #include "snapshot.h"
 #include "store.h"
@@ -64,6 +68,18 @@ struct bc_fold {
   uint64_t kd_gen; /* s->kd_gen then: a read-only store's rebuilt keydir is
                    ** another keydir, which the bitmap does not describe */
 };
+
+static void fold_free(bc_fold *fo) {
+  if (!fo) return;
+  if (fo->pinned) {
+    pthread_mutex_lock(&fo->s->mu);
+    if (fo->kd_gen == fo->s->kd_gen) bc_kd_unpin(&fo->s->kd); /* else freed */
+    pthread_mutex_unlock(&fo->s->mu);
+  }
+  bc_iter_free(fo->it);
+  bc_kd_snap_free(&fo->snap);
+  free(fo);
+}
 
 static bc_status fold_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **out) {
   *out = NULL;
@@ -88,11 +104,9 @@ static bc_status fold_open(bc_store *s, bc_txn *t, bc_snapshot *sn, bc_fold **ou
     }
   }
   pthread_mutex_unlock(&s->mu);
-  bc_status st = !ordered ? BC_OK
-                 : sn    ? bc_iter_open_snapshot(sn, NULL, &fo->it)
-                         : bc_iter_open(s, &fo->it);
+  bc_status st = ordered ? bc_iter_new(s, sn, NULL, &fo->it) : BC_OK;
   if (st != BC_OK) {
-    bc_fold_close(fo);
+    fold_free(fo);
     return st;
   }
   *out = fo;
@@ -111,23 +125,15 @@ bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value) {
   bc_store *s = fo->s;
   bc_status st;
-  if (fo->it) {
-    for (;;) {
-      st = bc_iter_next_view(fo->it, t, key, klen, info);
-      if (st != BC_OK || !buf) return st;
-      bc_info vi;
-      st = t         ? bc_txn_get(t, *key, *klen, buf, value, &vi)
-           : fo->sn    ? bc_snapshot_get(fo->sn, *key, *klen, buf, value, &vi)
-                       : bc_get(s, *key, *klen, buf, value, &vi);
-      /* Deleted between the two calls (through another handle): the
-      ** iterator goes on past it. */
-      if (st == BC_NOTFOUND) continue;
-      if (st == BC_OK && info) *info = vi;
-      return st;
-    }
-  }
   pthread_mutex_lock(&s->mu);
-  if (t && t->doomed) {
+  if (fo->it) {
+    /* The next key in the view and the value of the version found, in one
+    ** step under the lock. */
+    st = bc_iter_step(fo->it, t, key, klen, info, buf, value);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+  }
+  if (t && bc_txn_is_doomed(t)) {
     st = bc_txn_doomed(t);
     pthread_mutex_unlock(&s->mu);
     return st;
@@ -174,14 +180,4 @@ bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
   return st;
 }
 
-void bc_fold_close(bc_fold *fo) {
-  if (!fo) return;
-  if (fo->pinned) {
-    pthread_mutex_lock(&fo->s->mu);
-    if (fo->kd_gen == fo->s->kd_gen) bc_kd_unpin(&fo->s->kd); /* else freed */
-    pthread_mutex_unlock(&fo->s->mu);
-  }
-  bc_iter_close(fo->it);
-  bc_kd_snap_free(&fo->snap);
-  free(fo);
-}
+void bc_fold_close(bc_fold *fo) { fold_free(fo); }

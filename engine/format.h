@@ -69,6 +69,7 @@
 ** marker's value -- the count, or S -- are its "arg" (bc_recinfo.arg),
 ** which a hint entry of a marker holds in place of a key. */
 #define BC_ROLLBACK_TO_SIZE 8u
+#define BC_ROLLBACK_TO_OFF_S 0u
 
 enum { BC_REC_PUT = 1, BC_REC_TOMBSTONE = 2, BC_REC_COMMIT = 3,
        BC_REC_ROLLBACK_TO = 4 };

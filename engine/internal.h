@@ -40,12 +40,19 @@
 **               (recovery.h)
 **   follow.c    a read-only store following its writer (follow.h)
 **  6 txn.c      transactions: overlay keydir, savepoints, commit (txn.h)
-**   iter.c      ordered iterators (ranges, in a store's, a txn's or a
-**               snapshot's view)
-**   fold.c      the fold: every live key once, in on-disk order
-**   snapshot.c  read snapshots: bc_snapshot_open/get/refresh/close
+**   snapshot.c  read snapshots: bc_snapshot_open/get/refresh/close, and
+**               a snapshot's view for the iterators and the fold
 **               (snapshot.h)
+**   iter.c      ordered iterators (ranges, in a store's, a txn's or a
+**               snapshot's view); the step the fold's fallback takes
+**               (iter.h)
+**   fold.c      the fold: every live key once, in on-disk order
 **  7 store.c    the public API: open/close/get/put/delete/sync/stats/destroy
+**
+** Public functions (include/bitcask.h) are entry points only: no engine
+** code calls one (tools/check_layers.py lists the two pure exceptions,
+** bc_key_cmp and bc_options_init); a public function and an engine caller
+** share an internal variant instead.
 **
 ** struct bc_store, the state of an open store, is in store.h, its fields
 ** grouped by the file that owns them.
@@ -65,6 +72,7 @@
 #include "format.h"
 #include "hint.h"
 #include "io.h"
+#include "iter.h"
 #include "keydir.h"
 #include "layout.h"
 #include "lock.h"

@@ -22,9 +22,16 @@
 ** (bc_iter_open_snapshot) is the same walk with the snapshot's pre-images
 ** as the overlay (snapshot.c): then the keys and versions returned are
 ** those of the snapshot, whatever changes between steps.
+**
+** The public functions are thin: bc_iter_new makes an iterator and
+** bc_iter_step takes one step under the caller's lock (iter.h), which the
+** fold's ordered fallback (fold.c) also uses, reading the value of the
+** entry the step found without a second probe.
 */
 #include "bitcask.h"
+#include "datafile.h"
 #include "error.h"
+#include "iter.h"
 #include "keydir.h"
 #include "snapshot.h"
 #include "store.h"
@@ -56,11 +63,13 @@ static unsigned char *dup_bytes(const void *p, size_t n) {
   return d;
 }
 
-bc_status bc_iter_open_range(bc_store *s, const bc_range *r, bc_iter **out) {
+bc_status bc_iter_new(bc_store *s, bc_snapshot *sn, const bc_range *r,
+                      bc_iter **out) {
   *out = NULL;
   bc_iter *it = calloc(1, sizeof *it);
   if (!it) return BC_NOMEM;
   it->s = s;
+  it->sn = sn;
   /* Never NULL: a NULL key means "no bound" to bc_kt_seek, and the empty
   ** key is a key. */
   it->last_cap = 32;
@@ -81,24 +90,34 @@ bc_status bc_iter_open_range(bc_store *s, const bc_range *r, bc_iter **out) {
   *out = it;
   return BC_OK;
 oom:
-  bc_iter_close(it);
+  bc_iter_free(it);
   return BC_NOMEM;
 }
 
+void bc_iter_free(bc_iter *it) {
+  if (!it) return;
+  free(it->lo);
+  free(it->hi);
+  free(it->last);
+  free(it);
+}
+
+bc_status bc_iter_open_range(bc_store *s, const bc_range *r, bc_iter **out) {
+  return bc_iter_new(s, NULL, r, out);
+}
+
 bc_status bc_iter_open(bc_store *s, bc_iter **out) {
-  return bc_iter_open_range(s, NULL, out);
+  return bc_iter_new(s, NULL, NULL, out);
 }
 
 bc_status bc_iter_open_txn(bc_txn *t, bc_iter **out) {
-  bc_status st = bc_iter_open_range(t->s, NULL, out);
+  bc_status st = bc_iter_new(t->s, NULL, NULL, out);
   if (st == BC_OK) (*out)->t = t;
   return st;
 }
 
 bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out) {
-  bc_status st = bc_iter_open_range(bc_snap_store(sn), r, out);
-  if (st == BC_OK) (*out)->sn = sn;
-  return st;
+  return bc_iter_new(bc_snap_store(sn), sn, r, out);
 }
 
 /* Is key past the far bound of the iteration? */
@@ -126,8 +145,13 @@ static int before(const bc_iter *it, const bc_entry *a, const bc_entry *b) {
   return it->desc ? c > 0 : c < 0;
 }
 
+/* The next key in the view (t's, else it->sn's, else the committed store):
+** *key, *klen and *info as bc_iter_next_view returns them, and *found the
+** entry they come from -- the overlay's (a transaction's writes or a
+** snapshot's pre-images) or the keydir's. */
 static bc_status next_locked(bc_iter *it, bc_txn *t, const void **key,
-                             size_t *klen, bc_info *info) {
+                             size_t *klen, bc_info *info,
+                             const bc_entry **found) {
   bc_store *s = it->s;
   bc_keydir *kd = &s->kd;
   bc_keydir *ov = t ? &t->ov : NULL;
@@ -194,26 +218,37 @@ static bc_status next_locked(bc_iter *it, bc_txn *t, const void **key,
   *key = it->last;
   *klen = n;
   bc_fill_info(e, info);
+  *found = e;
   return BC_OK;
 }
 
-bc_status bc_iter_next_view(bc_iter *it, bc_txn *t, const void **key,
-                            size_t *klen, bc_info *info) {
+bc_status bc_iter_step(bc_iter *it, bc_txn *t, const void **key, size_t *klen,
+                       bc_info *info, bc_buf *buf, const void **value) {
+  const bc_entry *e = NULL;
+  bc_status st = next_locked(it, t, key, klen, info, &e);
+  if (st != BC_OK || !buf) return st;
+  if (t && bc_txn_is_doomed(t)) return bc_txn_doomed(t);
+  /* e is still the entry of *key: the lock was not let go. */
+  return bc_datafile_read(it->s, e, *key, *klen, buf, value);
+}
+
+/* bc_iter_next_view and bc_iter_next: one step, under the lock. */
+static bc_status next_view(bc_iter *it, bc_txn *t, const void **key,
+                           size_t *klen, bc_info *info) {
   pthread_mutex_lock(&it->s->mu);
-  bc_status st = next_locked(it, t, key, klen, info);
+  bc_status st = bc_iter_step(it, t, key, klen, info, NULL, NULL);
   pthread_mutex_unlock(&it->s->mu);
   return st;
 }
 
-bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
-                       bc_info *info) {
-  return bc_iter_next_view(it, it->t, key, klen, info);
+bc_status bc_iter_next_view(bc_iter *it, bc_txn *t, const void **key,
+                            size_t *klen, bc_info *info) {
+  return next_view(it, t, key, klen, info);
 }
 
-void bc_iter_close(bc_iter *it) {
-  if (!it) return;
-  free(it->lo);
-  free(it->hi);
-  free(it->last);
-  free(it);
+bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
+                       bc_info *info) {
+  return next_view(it, it->t, key, klen, info);
 }
+
+void bc_iter_close(bc_iter *it) { bc_iter_free(it); }

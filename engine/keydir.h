@@ -191,8 +191,8 @@ int bc_kd_snap_take(const bc_keydir *kd, bc_kd_snap *sn);
 uint32_t bc_kd_snap_next(bc_kd_snap *sn);
 void bc_kd_snap_free(bc_kd_snap *sn);
 
-/* Key order: memcmp over the common length, then the shorter first. */
-int bc_key_cmp(const void *a, size_t an, const void *b, size_t bn);
+/* Key order is bc_key_cmp's (declared in bitcask.h, defined in keytree.c):
+** memcmp over the common length, then the shorter first. */
 /* Build the ordered index if it is not built.  -1 on NOMEM. */
 int bc_kd_ordered(bc_keydir *kd);
 /* Keep the ordered index in step (no-ops while it is not built; a failed

@@ -97,12 +97,14 @@ void bc_lock_release(bc_store *s) {
   s->lock_fd = -1;
 }
 
-void bc_fork_child(bc_store *s) {
+void bc_lock_close_inherited(bc_store *s) {
   if (!s || s->lock_fd < 0 || !bc_foreign(s)) return;
   /* close(2) only: this runs in pthread_atfork child handlers. */
   close(s->lock_fd);
   s->lock_fd = -1;
 }
+
+void bc_fork_child(bc_store *s) { bc_lock_close_inherited(s); }
 
 int bc_foreign(const bc_store *s) { return getpid() != s->owner_pid; }
 

@@ -18,6 +18,11 @@ int bc_lock_writer_gone(bc_store *s);
 /* 1 when the calling process is not the one that opened s (a child after
 ** fork()).  One getpid() call: for write paths, not for reads. */
 int bc_foreign(const bc_store *s);
+/* In a child of fork() (bc_foreign): close the child's copy of the LOCK
+** descriptor, with close(2) alone (it runs in pthread_atfork child
+** handlers too); a no-op in the opening process or when there is none.
+** bc_fork_child's work; no lock taken. */
+void bc_lock_close_inherited(bc_store *s);
 /* BC_INVALID with the message that says so. */
 bc_status bc_foreign_error(bc_store *s);
 

@@ -374,7 +374,7 @@ static uint64_t claim_of(const bc_file *f, const bc_recinfo *ri) {
   if (ri->damaged || ri->r.type != BC_REC_COMMIT || ri->r.vlen != BC_COMMIT_SIZE ||
       !ri->value || f->version < 2)
     return 0;
-  uint64_t c = bc_get_u64(ri->value + 8);
+  uint64_t c = bc_get_u64(ri->value + BC_COMMIT_OFF_CLAIM);
   return c < ri->off ? c : ri->off;
 }
 

@@ -242,7 +242,7 @@ bc_status bc_close(bc_store *s) {
     ** free, and nothing else -- the buffered records, the open transaction
     ** and the lock are the parent's.  The store's mutex is not taken: a
     ** thread of the parent may have held it at the fork. */
-    bc_fork_child(s);
+    bc_lock_close_inherited(s);
     bc_txn_free(s->txn);
     s->txn = NULL;
     store_free(s);

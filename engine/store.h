@@ -39,7 +39,7 @@ struct bc_store {
 
   /* Which process may write (lock.c). */
   int lock_fd;              /* LOCK, -1 when read-only (or closed in a
-                            ** child process by bc_fork_child) */
+                            ** child process by bc_lock_close_inherited) */
   pid_t owner_pid;          /* the process that opened the store: only it
                             ** writes (lock.c, "Processes") */
 
@@ -76,6 +76,10 @@ struct bc_store {
                             ** commit point (active.c) */
   int dirty_tail;           /* cutting a failed write off the active file
                             ** failed: retried before any write */
+  uint64_t cutbacks;        /* times the active file was cut back to the
+                            ** commit point, dropping what was buffered or
+                            ** written since: a transaction open across one
+                            ** lost records (txn.h bc_txn_is_doomed) */
   bc_hintbuf ahint;         /* the active file's hint, one entry per record as
                             ** it is appended (active.c), written when the
                             ** file is sealed; owned */

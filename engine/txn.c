@@ -97,6 +97,7 @@ bc_status bc_txn_begin(bc_store *s, bc_txn **out) {
     } else {
       t->s = s;
       t->id = s->next_seq;
+      t->cutbacks = s->cutbacks;
       s->txn = t;
     }
   }
@@ -184,7 +185,7 @@ bc_status bc_txn_put(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                      const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK)
     st = txn_write(t, BC_REC_PUT, meta, key, klen, bc_kd_hash(&s->kd, key, klen), value, vlen);
   pthread_mutex_unlock(&s->mu);
@@ -195,7 +196,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
                         const void *value, size_t vlen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, vlen);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? BC_EXISTS
@@ -208,7 +209,7 @@ bc_status bc_txn_insert(bc_txn *t, const void *key, size_t klen, uint8_t meta,
 bc_status bc_txn_delete(bc_txn *t, const void *key, size_t klen) {
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
-  bc_status st = t->doomed || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, 0);
+  bc_status st = bc_txn_is_doomed(t) || t->prepared ? bc_txn_doomed(t) : bc_check_sizes(s, klen, 0);
   if (st == BC_OK) {
     uint64_t h = bc_kd_hash(&s->kd, key, klen);
     st = view_get_h(t, key, klen, h) ? txn_write(t, BC_REC_TOMBSTONE, 0, key, klen, h, NULL, 0)
@@ -234,8 +235,8 @@ bc_status bc_txn_get(bc_txn *t, const void *key, size_t klen, bc_buf *buf,
   bc_store *s = t->s;
   pthread_mutex_lock(&s->mu);
   bc_status st = BC_NOTFOUND;
-  bc_entry *e = t->doomed ? NULL : view_get(t, key, klen);
-  if (t->doomed) st = bc_txn_doomed(t);
+  bc_entry *e = bc_txn_is_doomed(t) ? NULL : view_get(t, key, klen);
+  if (bc_txn_is_doomed(t)) st = bc_txn_doomed(t);
   if (e) {
     st = bc_datafile_read(s, e, key, klen, buf, value);
     if (st == BC_OK) bc_fill_info(e, info);
@@ -275,7 +276,7 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
   bc_status st = BC_OK;
   if (depth < 1 || depth > t->nmarks) {
     st = bc_seterr(s, BC_INVALID, "no savepoint at depth %u", depth);
-  } else if (t->doomed || t->prepared) {
+  } else if (bc_txn_is_doomed(t) || t->prepared) {
     st = bc_txn_doomed(t);
   } else {
     bc_txn_mark *m = &t->marks[depth - 1];
@@ -284,7 +285,7 @@ bc_status bc_txn_rollback_to(bc_txn *t, unsigned depth) {
       ** append fails the transaction cannot go on: a later COMMIT would make
       ** recovery apply records this view no longer has. */
       unsigned char S[BC_ROLLBACK_TO_SIZE];
-      bc_put_u64(S, m->seq);
+      bc_put_u64(S + BC_ROLLBACK_TO_OFF_S, m->seq);
       bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
       uint32_t fid;
       uint64_t off;
@@ -393,7 +394,7 @@ static size_t overlay_key_bytes(const bc_txn *t) { return t->ov.key_bytes; }
 /* Append t's ROLLBACK_TO(S = 0) (an abort, when it follows t's COMMIT). */
 static bc_status append_abort(bc_txn *t) {
   unsigned char S[BC_ROLLBACK_TO_SIZE];
-  bc_put_u64(S, 0);
+  bc_put_u64(S + BC_ROLLBACK_TO_OFF_S, 0);
   bc_rec r = {BC_REC_ROLLBACK_TO, 0, 0, t->id, 0, BC_ROLLBACK_TO_SIZE};
   uint32_t fid;
   uint64_t off;
@@ -426,12 +427,11 @@ static void void_commit(bc_txn *t) {
   memcpy(s->err, keep, sizeof keep);
 }
 
-bc_status bc_txn_prepare(bc_txn *t) {
+/* bc_txn_prepare's work, under s->mu (the caller checked the process). */
+static bc_status prepare_locked(bc_txn *t) {
   bc_store *s = t->s;
-  if (bc_foreign(s)) return bc_foreign_error(s); /* a txn begun before a fork */
-  pthread_mutex_lock(&s->mu);
   bc_status st = BC_OK;
-  if (t->doomed) {
+  if (bc_txn_is_doomed(t)) {
     st = bc_txn_doomed(t);
   } else if (!t->prepared && t->nrec > 0) {
     /* The commit point: every record and the COMMIT, synced per mode. */
@@ -447,7 +447,7 @@ bc_status bc_txn_prepare(bc_txn *t) {
       st = bc_sync_active(s, 0);
       /* A failed write cut the COMMIT off again (and doomed t); a failed
       ** sync left it in the file, not durable: void it. */
-      if (st != BC_OK && !t->doomed) void_commit(t);
+      if (st != BC_OK && !bc_txn_is_doomed(t)) void_commit(t);
     }
     if (st != BC_OK) {
       t->committed = 0;
@@ -455,18 +455,28 @@ bc_status bc_txn_prepare(bc_txn *t) {
     }
   }
   if (st == BC_OK) t->prepared = 1;
+  return st;
+}
+
+bc_status bc_txn_prepare(bc_txn *t) {
+  bc_store *s = t->s;
+  if (bc_foreign(s)) return bc_foreign_error(s); /* a txn begun before a fork */
+  pthread_mutex_lock(&s->mu);
+  bc_status st = prepare_locked(t);
   pthread_mutex_unlock(&s->mu);
   return st;
 }
 
 bc_status bc_txn_commit(bc_txn *t) {
-  bc_status st = bc_txn_prepare(t);
   bc_store *s = t->s;
   if (bc_foreign(s)) {
-    bc_txn_free(t); /* nothing of it reaches the parent's files */
+    /* A txn begun before a fork: nothing of it reaches the parent's files. */
+    bc_status st = bc_foreign_error(s);
+    bc_txn_free(t);
     return st;
   }
   pthread_mutex_lock(&s->mu);
+  bc_status st = prepare_locked(t);
   if (st == BC_OK && t->committed) {
     apply_overlay(t); /* cannot fail: prepare made room */
     s->commits++;
@@ -487,7 +497,7 @@ bc_status bc_txn_rollback(bc_txn *t) {
   if (t->committed) {
     /* Prepared, and the host's own commit failed after: abort. */
     void_commit(t);
-  } else if (t->nrec > 0 && !t->doomed && !s->poisoned) {
+  } else if (t->nrec > 0 && !bc_txn_is_doomed(t) && !s->poisoned) {
     /* Not needed for correctness (records without a COMMIT are dropped at
     ** recovery) but lets recovery free them early.  A failure is harmless. */
     if (append_abort(t) != BC_OK) s->err[0] = 0;

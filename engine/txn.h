@@ -7,6 +7,7 @@
 
 #include "bitcask.h"
 #include "keydir.h"
+#include "store.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -36,12 +37,21 @@ struct bc_txn {
   bc_txn_mark *marks;  /* owned; marks[d-1] is savepoint depth d */
   size_t nmarks, capmarks;
   uint64_t nrec;       /* records written (so far, not rolled back) */
-  int doomed;          /* buffered records of it were lost: rollback only */
+  int doomed;          /* a write of it failed here (txn.c): rollback only */
+  uint64_t cutbacks;   /* s->cutbacks at the begin: when the writer has cut
+                       ** the active file back since, records of t were lost
+                       ** and t is doomed too (bc_txn_is_doomed) */
   int prepared;        /* bc_txn_prepare succeeded: no more writes */
   int committed;       /* its COMMIT is in the file (and not voided) */
   uint32_t commit_file; /* where that COMMIT is */
   uint64_t commit_off;
 };
+
+/* t can only roll back: a write of it failed, or the writer cut records of
+** it off (active.c back_to_commit_point) since it began. */
+static inline int bc_txn_is_doomed(const bc_txn *t) {
+  return t->doomed || t->cutbacks != t->s->cutbacks;
+}
 
 /* Free t's overlay and undo log and detach it from the store. */
 void bc_txn_free(bc_txn *t);

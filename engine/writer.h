@@ -1,6 +1,7 @@
 /*
 ** writer.h -- active.c's interface: the write path (appending to the active
-** file through its write buffer, undo, rotation) and the sync policy.
+** file through its write buffer, undo, rotation), the sync policy and
+** sync=normal's syncer thread.
 */
 #ifndef BC_WRITER_H
 #define BC_WRITER_H
@@ -20,7 +21,8 @@ typedef struct bc_undo {
   int created;         /* the put created the entry */
   int tombstone;
   bc_entry_saved old;  /* the entry before the write */
-  uint64_t epoch;      /* s->epoch with this write made (snapshot.c) */
+  uint64_t epoch;      /* s->epoch with this write made (versions.c
+                       ** bc_snap_undo) */
 } bc_undo;
 
 /* BC_INVALID with a message if klen or vlen is over its limit, else BC_OK:
