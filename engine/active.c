@@ -39,7 +39,7 @@
 **    of its last record, in the file or in the buffer).  Rotation writes it
 **    as the sealed file's hint once the file is complete and fsync'd, instead
 **    of reading the file back.  Anything that cuts the file back drops it
-**    (ahint_id 0), and that file's hint is then made by a scan.  The
+**    (ahint_id 0), and that file's hint is then made by a walk.  The
 **    entries (40 bytes + the key per record: for 100-byte values and 16-byte
 **    keys, 38% of the file's size) do not stay in memory until rotation:
 **    each time AHINT_SPILL bytes of them are held they are appended to
@@ -124,7 +124,7 @@ static void ahint_tmp_remove(bc_store *s) {
 }
 
 /* Forget the in-memory hint of the active file: its hint, when it is sealed,
-** will be made by scanning it. */
+** will be made by walking its records. */
 static void ahint_drop(bc_store *s) {
   ahint_tmp_remove(s);
   bc_hintbuf_free(&s->ahint);
@@ -327,7 +327,8 @@ bc_status bc_rotate(bc_store *s) {
   }
   commit_point(s);
   uint32_t old = f->id;
-  /* A hint is an optimisation: failing to write one costs a scan at open. */
+  /* A hint is an optimisation: failing to write one costs a walk of the
+  ** file at open. */
   if (s->ahint_id == f->id && s->ahint_end == f->size && s->ahint_tmp)
     (void)ahint_seal(s, f, durable);
   else if (s->ahint_id == f->id && s->ahint_end == f->size)

@@ -282,7 +282,7 @@ static int resident(walker *w, uint64_t off, uint64_t n) {
   if (off + want > w->size) want = (size_t)(w->size - off);
   if (bc_buf_reserve(&w->b, want) != 0) {
     w->st = bc_seterr(w->s, BC_NOMEM,
-                      "out of memory scanning data file %010u" BC_SUFFIX_DATA, w->id);
+                      "out of memory reading data file %010u" BC_SUFFIX_DATA, w->id);
     return -1;
   }
   ssize_t got = bc_read_all(&w->s->io, w->fd, w->b.data, want, off);

@@ -150,7 +150,7 @@ bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
   if (fo->pinned && fo->kd_gen != s->kd_gen) {
     /* Rebuilt under it (only with its snapshot broken, which said so). */
     pthread_mutex_unlock(&s->mu);
-    return bc_seterr(s, BC_BUSY, "the keydir was rebuilt under an open scan");
+    return bc_seterr(s, BC_BUSY, "the keydir was rebuilt under an open fold");
   }
   st = BC_DONE;
   uint32_t ref;

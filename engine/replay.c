@@ -367,7 +367,7 @@ static bc_status on_valid_record(bc_replay *rc, const bc_recinfo *ri) {
 
 /* ------------------------------------------------------- the tail file */
 
-/* The durability claim of the valid COMMIT ri read from f by a scan: how
+/* The durability claim of the valid COMMIT ri read from f by a walk: how
 ** much of f was durable when it was appended.  No more than its own offset
 ** (a writer cannot claim what it has not written); 0 for anything else. */
 static uint64_t claim_of(const bc_file *f, const bc_recinfo *ri) {
@@ -398,7 +398,7 @@ static bc_status on_tail_first(void *arg, const bc_recinfo *ri) {
 
 /* Second pass, from the first damage, which lies below D: damage below D is
 ** corruption (bc_replay_record holds it until a valid record follows), the first
-** damage at or after D starts the unsynced tail: the scan stops there. */
+** damage at or after D starts the unsynced tail: the walk stops there. */
 static bc_status on_tail_second(void *arg, const bc_recinfo *ri) {
   bc_replay *rc = arg;
   if (ri->damaged && ri->off >= rc->durable) {

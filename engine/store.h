@@ -84,7 +84,7 @@ struct bc_store {
                             ** it is appended (active.c), written when the
                             ** file is sealed; owned */
   uint32_t ahint_id;        /* the file ahint describes; 0: none (a sealed
-                            ** file then gets its hint by a scan) */
+                            ** file then gets its hint by a walk) */
   uint64_t ahint_end;       /* offset just past the last record in ahint */
   int ahint_tmp;            /* 1: <ahint_id>.hint.tmp exists, open as
                             ** ahint_fd, holding the ahint_spilled bytes of

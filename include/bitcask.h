@@ -200,9 +200,9 @@ void bc_buf_free(bc_buf *buf);
 /* Open (and with opt->create, create) the store in directory `dir`.
 **
 ** Recovery (docs/FORMAT.md "Recovery"): finish or undo an interrupted merge,
-** then rebuild the keydir from each sealed file's hint file, or by scanning
-** the data file when its hint is missing, stale or damaged; scan the active
-** file, and truncate its unsynced tail unless read_only: from the first
+** then rebuild the keydir from each sealed file's hint file, or by walking
+** the data file's records when its hint is missing, stale or damaged; walk
+** the active file, and truncate its unsynced tail unless read_only: from the first
 ** record cut short or failing its CRC past the durable point that its
 ** COMMITs claim (after a power loss that part may be garbage in any
 ** pattern; an uncommitted transaction there is discarded whole).  A record
@@ -529,7 +529,7 @@ bc_status bc_iter_next(bc_iter *it, const void **key, size_t *klen,
 
 /* The same in the view of t (NULL: the committed view), whatever view the
 ** iterator was opened for.  The view may change from call to call (a
-** transaction beginning or ending between the steps of a scan). */
+** transaction beginning or ending between the steps of a walk). */
 bc_status bc_iter_next_view(bc_iter *it, bc_txn *t, const void **key,
                             size_t *klen, bc_info *info);
 
@@ -539,45 +539,45 @@ uint64_t bc_count_view(bc_store *s, bc_txn *t);
 /* Free the iterator.  NULL is a no-op. */
 void bc_iter_close(bc_iter *it);
 
-/* ---- unordered scans (the Bitcask paper's "fold") ----
+/* ---- the fold (the Bitcask paper's fold: every key, unordered) ----
 ** Every live key with its value, in the order the records lie on disk rather
 ** than in key order: no ordered index is built and the values are read front
-** to back.  The scan works on a snapshot of the keydir taken by
+** to back.  The fold works on a snapshot of the keydir taken by
 ** bc_fold_open (a bitmap, one bit per 4 bytes of keydir arena: about 10 bits
 ** per key of 16 bytes; malloc'd) and pins the keydir until
 ** bc_fold_close, so that freed entries are not reused meanwhile (deleted
 ** entries' memory comes back at the close).
 **
 ** With writes, deletes and merges going on between steps (through any
-** handle): each key live at the open and live when the scan reaches it
+** handle): each key live at the open and live when the fold reaches it
 ** (also if it was deleted and put back meanwhile) is returned exactly once,
-** with its value as of that step; a key deleted before the scan reaches it
+** with its value as of that step; a key deleted before the fold reaches it
 ** is not returned; keys added after the open are not returned.  On a
 ** read-only store outside a bc_snapshot, when t has written already, in
 ** a bc_snapshot that has
 ** saved versions already (something changed since it opened), or when the
-** bitmap's memory cannot be had, the scan is an ordered iterator underneath
+** bitmap's memory cannot be had, the fold is an ordered iterator underneath
 ** (bc_iter_open's semantics, key order). */
 typedef struct bc_fold bc_fold;
 
-/* Open a scan of the committed store, or of t's view (t may be NULL).
+/* Open a fold of the committed store, or of t's view (t may be NULL).
 ** *out receives it, owned by the caller (bc_fold_close before closing the
 ** store).  Returns BC_OK or BC_NOMEM. */
 bc_status bc_fold_open(bc_store *s, bc_txn *t, bc_fold **out);
 
 /* The next key, in t's view (NULL: committed).  On BC_OK *key and *klen point
-** into the scan's storage (valid until the next bc_fold_next or
+** into the fold's storage (valid until the next bc_fold_next or
 ** bc_fold_close), *info (may be NULL) is filled, and -- when buf is not
 ** NULL -- the value is read into buf as bc_get does (*value points into buf,
 ** the CRC verified).  Returns BC_OK, BC_DONE (no more keys), BC_NOMEM, the
 ** error of a doomed t (as bc_txn_get), or a read error of bc_get
-** for that key (BC_CORRUPT, BC_IOERR): the scan then moves on past the key,
+** for that key (BC_CORRUPT, BC_IOERR): the fold then moves on past the key,
 ** so the next call may go on. */
-bc_status bc_fold_next(bc_fold *sc, bc_txn *t, const void **key, size_t *klen,
+bc_status bc_fold_next(bc_fold *fo, bc_txn *t, const void **key, size_t *klen,
                        bc_info *info, bc_buf *buf, const void **value);
 
-/* Close the scan.  NULL is a no-op. */
-void bc_fold_close(bc_fold *sc);
+/* Close the fold.  NULL is a no-op. */
+void bc_fold_close(bc_fold *fo);
 
 /* ---- snapshots ----
 ** A snapshot is a read view of the store as it was at one moment -- one
@@ -630,8 +630,8 @@ bc_status bc_snapshot_open(bc_store *s, bc_snapshot **out);
 
 /* Move sn on to the committed state now (read-only store: after a
 ** refresh), as a close and an open would, keeping the handle: iterators
-** opened on it see the new state from their next step; an unordered scan
-** opened on it before returns, from its next step, the new versions of
+** opened on it see the new state from their next step; a fold opened on it
+** before returns, from its next step, the new versions of
 ** the keys live at its open that still are, and -- when it walks a bitmap
 ** (see bc_fold_open) -- no key added since (in key order, those ahead).
 ** Returns as bc_snapshot_open (on BC_NOMEM sn keeps its old state; when a
@@ -651,8 +651,8 @@ bc_status bc_snapshot_lookup(bc_snapshot *sn, const void *key, size_t klen,
 bc_status bc_snapshot_get(bc_snapshot *sn, const void *key, size_t klen,
                           bc_buf *buf, const void **value, bc_info *info);
 
-/* An ordered iterator (bc_iter_open_range) and an unordered scan
-** (bc_fold_open) over sn's view: bc_iter_next_view / bc_fold_next with t
+/* An ordered iterator (bc_iter_open_range) and a fold (bc_fold_open) over
+** sn's view: bc_iter_next_view / bc_fold_next with t
 ** NULL read it (with a t, t's view, as for any iterator).  The keys are
 ** those live in sn, each with its version in sn.  sn must outlive them. */
 bc_status bc_iter_open_snapshot(bc_snapshot *sn, const bc_range *r, bc_iter **out);
