@@ -59,7 +59,9 @@ typedef struct bitcask_cursor {
                             ** the probe list) */
   size_t klen;
   bc_info info;             /* its keydir info */
-  int has_value;            /* `value` is its value, read with the key */
+  int has_value;            /* `value` is its value, read with the key (for
+                            ** a probe: while sh->changes is still
+                            ** u.probe.changes) */
   const void *value;        /* (in vbuf); else xColumn reads the value */
   bc_buf vbuf;              /* value read buffer, reused across rows */
   union {
@@ -83,6 +85,10 @@ typedef struct bitcask_cursor {
       int i;                /* index of the current probe */
       int value;            /* read each row's value with its key (the
                             ** statement uses it: PROBE_VALUE) */
+      unsigned long long changes; /* sh->changes before that read: a write
+                            ** of this process since (a function of the
+                            ** statement writing the table) makes xColumn
+                            ** read the value again, as it would have */
     } probe;
     struct {                /* CURSOR_COUNT */
       sqlite3_int64 passed;    /* rows moved past (xNext) */
@@ -197,6 +203,7 @@ static void probe_advance(bitcask_cursor *c) {
   c->has_value = 0;
   for (; c->u.probe.i < c->u.probe.n; c->u.probe.i++) {
     bcx_key *k = &c->u.probe.keys[c->u.probe.i];
+    c->u.probe.changes = p->sh->changes;
     bc_status st = c->u.probe.value ? kv_get(p, k->data, k->len, &c->vbuf, &c->value, &c->info)
                                     : kv_lookup(p, k->data, k->len, &c->info);
     if (st == BC_OK) c->has_value = c->u.probe.value;
@@ -625,7 +632,8 @@ int bitcaskColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx,
     rc = bcx_key_result(ctx, c->key, c->klen, c->info.meta);
   } else if (sqlite3_vtab_nochange(ctx)) {
     return SQLITE_OK; /* an UPDATE that does not change `value` need not read it */
-  } else if (c->has_value) {
+  } else if (c->has_value &&
+             (c->kind != CURSOR_PROBE || c->u.probe.changes == p->sh->changes)) {
     rc = bcx_value_result(ctx, c->value, c->info.value_size, c->info.meta);
   } else {
     /* Read now, in the cursor's view, as the key was found. */

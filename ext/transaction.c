@@ -93,6 +93,7 @@ int bitcaskCommit(sqlite3_vtab *pVtab) {
   p->adopted = 0;
   if (!p->txn) return SQLITE_OK;
   bc_status st = bc_txn_commit(p->txn); /* frees it, whatever the outcome */
+  p->sh->changes++; /* the snapshot moves on: see cursor.c's probes */
   bcx_txn_forget(p);
   /* A statement still reading sees what its own connection committed, as
   ** with a native table: its snapshot moves on to the new state. */
@@ -105,6 +106,7 @@ int bitcaskCommit(sqlite3_vtab *pVtab) {
 
 int bitcaskRollback(sqlite3_vtab *pVtab) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->sh) p->sh->changes++;
   bc_txn_rollback(p->txn);
   bcx_txn_forget(p);
   p->adopted = 0;
@@ -177,6 +179,7 @@ int bitcaskRelease(sqlite3_vtab *pVtab, int iLevel) {
 ** from nothing as SQLite's does. */
 int bitcaskRollbackTo(sqlite3_vtab *pVtab, int iLevel) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->sh) p->sh->changes++;
   bcx_stmt_mark_release(p);
   p->skip_svpt = 0;
   bcx_rows_read(p);

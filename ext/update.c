@@ -277,6 +277,7 @@ static int mark_current(bitcask_vtab *p, sqlite3_stmt *w) {
 int bitcaskUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                          sqlite3_int64 *pRowid) {
   bitcask_vtab *p = (bitcask_vtab *)pVtab;
+  if (p->sh) p->sh->changes++; /* values probes read ahead are stale (cursor.c) */
   if (p->nopen > 0 && p->txn) {
     /* A mark is one statement's: a cursor open may be another statement's
     ** (a SELECT left stepping while others write), so the mark follows the

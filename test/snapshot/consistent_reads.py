@@ -487,6 +487,33 @@ def case5():
     a.close(), b.close()
 
 
+# ---- 6. A statement's own connection writing between a row's lookup and its value --------
+# A user function evaluated before `value` in the select list writes the table through
+# the same connection: the value is read when xColumn asks for it, so the statement sees
+# that write (README "Consistent reads": a statement whose own connection writes while it
+# is open sees that write), in every plan, in autocommit and inside BEGIN.
+def case6():
+    db, a, b = fresh([('a', 'old'), ('b', 'old')])
+
+    def rewrite():
+        a.execute("UPDATE kv SET value = 'new' WHERE key IN ('a', 'b')")
+    for sql, want in [("SELECT w(), value FROM kv WHERE key = 'a'", [(0, 'new')]),
+                      ("SELECT w(), value FROM kv WHERE key IN ('a', 'b')", [(0, 'new'), (0, 'new')]),
+                      ("SELECT w(), value FROM kv WHERE key >= 'a' ORDER BY key",
+                       [(0, 'new'), (0, 'new')])]:
+        for txn in (0, 1):
+            a.execute("UPDATE kv SET value = 'old'")
+            a.create_function('w', 0, Once(rewrite))
+            if txn:
+                a.execute('BEGIN')
+            got = a.execute(sql).fetchall()
+            if txn:
+                a.execute('COMMIT')
+            check('6 %s%s, w() rewriting a and b through the same connection: %r'
+                  % ('BEGIN; ' if txn else '', sql, want), got == want, got)
+    a.close(), b.close()
+
+
 case1_current_key()
 case1_ahead()
 case1_storage_order()
@@ -494,5 +521,6 @@ case1_merge()
 case2_reader_process()
 case3_one_process()
 case5()
+case6()
 shutil.rmtree(T, ignore_errors=True)
 finish()
