@@ -108,9 +108,8 @@ POWERLOSS_STATES ?= 200000
 POWERLOSS_SEED ?= 1
 
 # The model-based random test (docs/DESIGN.md sections 7.1 and 7.5): random
-# sequences of
-# puts, deletes, merges, reopens, rotations and kill -9s checked against a
-# model.  `make soak SOAK_SECONDS=n` runs it for a given time.
+# sequences of puts, deletes, merges, reopens, rotations and kill -9s checked
+# against a model.  `make soak SOAK_SECONDS=n` runs it for a given time.
 $(BUILD)/model_test: test/model/model_test.c $(BUILD)/libbitcask.a
 	$(CC) $(CFLAGS) $(DEPFLAGS) $(ENGINE_INC) $(LDFLAGS_SAN) $< -o $@ $(BUILD)/libbitcask.a $(ENGINE_LIBS) -lz
 

@@ -21,8 +21,9 @@
 #define BC_SUFFIX_HINT         ".hint"         /* its hint file */
 #define BC_SUFFIX_DATA_MERGING ".data.merging" /* a merge output, not yet installed */
 #define BC_SUFFIX_HINT_MERGING ".hint.merging" /* its hint */
-#define BC_SUFFIX_DATA_TMP     ".data.tmp"     /* an active file being given a
-                                               ** new header (recovery) */
+#define BC_SUFFIX_DATA_TMP     ".data.tmp"     /* a private copy of a hard-
+                                               ** linked tail being made
+                                               ** (recovery's unshare_linked) */
 #define BC_SUFFIX_HINT_TMP     ".hint.tmp"     /* a hint being written, or the
                                                ** active file's spilled hint */
 

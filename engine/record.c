@@ -2,7 +2,7 @@
 ** record.c -- the on-disk format, byte by byte: file header, record, hint
 ** header/entry/trailer and the MERGE manifest.  docs/FORMAT.md describes the
 ** same bytes.  Their field offsets are named once, beside their sizes in
-** internal.h (BC_REC_OFF_*, BC_HENT_OFF_*, ...; the manifest's here): code
+** format.h (BC_REC_OFF_*, BC_HENT_OFF_*, ...; the manifest's here): code
 ** outside this file reads a field through those names or the inline
 ** readers there (bc_rec_peek), never at a numeric offset.
 **

@@ -207,7 +207,7 @@ bc_status bc_replay_record(void *arg, const bc_recinfo *ri) {
 ** them. */
 static bc_status apply_commit(bc_replay *rc, uint64_t txn, uint64_t count,
                               uint32_t commit_file) {
-  /* A COMMIT carries the count of its transaction's records: fewer bc_pending
+  /* A COMMIT carries the count of its transaction's records: fewer pending
   ** means some were lost (a damaged file), and applying the rest would
   ** break atomicity.  Yet the transaction did commit, so each key it is
   ** known to have written has that write as its newest version: the key
@@ -317,7 +317,7 @@ static bc_status on_valid_record(bc_replay *rc, const bc_recinfo *ri) {
   const bc_rec *r = &ri->r;
   if (r->seq > rc->max_seq) rc->max_seq = r->seq;
   /* A txn id is the seq its first record got; keeping next_seq above every
-  ** id seen means a new transaction never shares an id with old bc_pending
+  ** id seen means a new transaction never shares an id with old pending
   ** records (which a damaged or foreign file could otherwise bring). */
   if (r->txn > rc->max_seq && r->txn <= BC_MAX_SEQ) rc->max_seq = r->txn;
   bc_file_note_seq(rc->f, r->seq);

@@ -4,7 +4,8 @@
 **
 ** Invariants:
 **  - Every public function that takes a bc_store holds s->mu for its whole
-**    duration; the files it calls expect that (internal.h).
+**    duration; the functions of the engine's private headers it calls
+**    expect that.
 **  - bc_open publishes a store only after recovery succeeded; on any failure
 **    everything it acquired (lock, fds, memory) is released and nothing on
 **    disk was changed except what recovery is allowed to repair (a torn tail,

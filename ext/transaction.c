@@ -72,8 +72,7 @@ int bitcaskBegin(sqlite3_vtab *pVtab) {
 }
 
 /* The commit point (docs/DESIGN.md sections 4.2 and 6): the records and the
-** COMMIT are
-** written and synced now, and any error fails the COMMIT statement.
+** COMMIT are written and synced now, and any error fails the COMMIT statement.
 ** SQLite's own commit comes next and may still fail (SQLITE_BUSY); SQLite
 ** then calls xRollback, which voids the COMMIT with an abort record. */
 int bitcaskSync(sqlite3_vtab *pVtab) {

@@ -1,9 +1,7 @@
 /*
 ** model_test.c -- a model-based random test of the engine (docs/DESIGN.md
-** sections
-** 7.1 and 7.5), in the spirit of Basho's QuickCheck model of bitcask: random
-** sequences
-** of operations run against the store and against a model (an array of
+** sections 7.1 and 7.5), in the spirit of Basho's QuickCheck model of bitcask:
+** random sequences of operations run against the store and against a model (an array of
 ** slots, one per key of a small key space), and after every step the store
 ** must equal the model key by key.
 **
