@@ -154,6 +154,8 @@ static inline uint32_t bc_hint_trailer_count(const unsigned char in[BC_HINT_TRAI
   return bc_get_u32(in + BC_HTRL_OFF_COUNT);
 }
 
+/* The 32-byte header of data file `id` (flags: BC_FILE_FLAG_MERGED for a
+** merge output) in the current format version, and its decoder. */
 void bc_file_header_encode(unsigned char out[BC_FILE_HEADER_SIZE], uint32_t id,
                            uint32_t flags);
 /* 0: valid (fields filled); -1: bad magic or CRC.  The version is returned
@@ -177,10 +179,16 @@ int bc_rec_decode(const unsigned char in[BC_REC_HEADER_SIZE], bc_rec *r,
 /* CRC check of a whole record held contiguously at rec (header+key+value). */
 int bc_rec_crc_ok(const unsigned char *rec, const bc_rec *r, uint32_t crc);
 
+/* The hint header of data file `id` describing data_size bytes of it, and
+** its decoder: 0 valid (fields filled, the version unchecked, as for the
+** file header), -1 bad magic or CRC. */
 void bc_hint_header_encode(unsigned char out[BC_HINT_HEADER_SIZE], uint32_t id,
                            uint64_t data_size);
 int bc_hint_header_decode(const unsigned char in[BC_HINT_HEADER_SIZE],
                           uint32_t *version, uint32_t *id, uint64_t *data_size);
+/* One hint entry: r's type, meta, klen, vlen, seq, txn and the record's
+** offset off in its data file.  The decoder returns 0, or -1 for a type,
+** size or seq no record can have (the entries' CRC is the trailer's). */
 void bc_hint_entry_encode(unsigned char out[BC_HINT_ENTRY_SIZE], const bc_rec *r,
                           uint64_t off);
 int bc_hint_entry_decode(const unsigned char in[BC_HINT_ENTRY_SIZE], bc_rec *r,

@@ -19,12 +19,19 @@ typedef struct bc_hintbuf {
   uint32_t count;
 } bc_hintbuf;
 
+/* Start the hint of data file `id` in memory: its header (data size filled
+** in by bc_hintbuf_finish).  h->data is owned by h (bc_hintbuf_free).  -1 on
+** NOMEM. */
 int bc_hintbuf_init(bc_hintbuf *h, uint32_t id);
-/* key: the key bytes; for a transaction marker (no key) arg is its value,
-** stored after the entry in place of a key. */
+/* Append the entry of the record r at offset off.  key: the key bytes; for
+** a transaction marker (no key) arg is its value, stored after the entry in
+** place of a key.  -1 on NOMEM (h unchanged). */
 int bc_hintbuf_add(bc_hintbuf *h, const bc_rec *r, uint64_t off, const void *key,
                    uint64_t arg);
+/* Complete h for a data file of data_size bytes: the header's size and the
+** trailer (count, CRC).  -1 on NOMEM. */
 int bc_hintbuf_finish(bc_hintbuf *h, uint32_t id, uint64_t data_size);
+/* Free h's buffer (h is then empty; a no-op on an empty one). */
 void bc_hintbuf_free(bc_hintbuf *h);
 /* Write h to `path` (O_TRUNC), fsync if durable, then rename to `final`
 ** when final != NULL (and fsync the directory if durable). */

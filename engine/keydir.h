@@ -119,6 +119,9 @@ typedef struct bc_kpos {
   uint32_t idx;
 } bc_kpos;
 
+/* An empty keydir whose hash mixes in `seed` (per store); kd's memory is
+** the caller's, what it points to is owned by kd (bc_kd_free).  -1 on
+** NOMEM (kd is then empty and needs no free). */
 int bc_kd_init(bc_keydir *kd, uint64_t seed);
 /* Free everything; kd->version moves on (so cached positions die). */
 void bc_kd_free(bc_keydir *kd);

@@ -10,6 +10,14 @@
 
 #include <stdint.h>
 
+/* bc_merge's work, with s->mu held (docs/FORMAT.md "Merge"): redo a merge
+** left pending, seal the active file, rewrite the live records of every
+** sealed file that is not damaged into new files, commit (MERGE) and
+** install.  *reclaimed: bytes of the inputs' data and hint files minus the
+** bytes of the outputs' (0 if they grew).  BC_OK, BC_IOERR/BC_FULL,
+** BC_NOMEM, or BC_CORRUPT when a live record fails its CRC and leaving its
+** file out (marked damaged) does not get the merge through; with the
+** message. */
 bc_status bc_merge_run(bc_store *s, uint64_t *reclaimed);
 /* Redo steps 4-6 of the merge in `m` (idempotent). */
 bc_status bc_merge_redo(bc_store *s, const bc_manifest *m);
