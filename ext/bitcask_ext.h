@@ -211,10 +211,11 @@ struct bcx_shared {
   int old_users;     /* tables that may still read `old` */
   bc_options opts;   /* the options it was opened with (for the writer's) */
   _Atomic unsigned gen; /* moves on when `store` is replaced */
-  _Atomic unsigned long long changes; /* moves on at every xUpdate, commit
-                     ** and rollback of a table of this store in this
-                     ** process: a value a probe read ahead of xColumn is
-                     ** read again when it moved (cursor.c) */
+  _Atomic unsigned long long changes; /* moves on at every xUpdate, begin,
+                     ** commit and rollback of a table of this store in this
+                     ** process (what a table's reads see may change then): a
+                     ** value a probe read ahead of xColumn is read again
+                     ** when it moved (cursor.c) */
   char *path;        /* directory, malloc'd */
   int nref;          /* vtabs holding it */
   int destroy;       /* DROP TABLE ran: destroy the files at the last release */

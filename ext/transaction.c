@@ -57,7 +57,9 @@ int bcx_vtab_txn(bitcask_vtab *p) {
   rc = bcx_table_writer(p);
   if (rc != SQLITE_OK) return rc;
   bc_status st = bc_txn_begin(p->sh->store, &p->txn);
-  return st == BC_OK ? SQLITE_OK : txn_error(p, st);
+  if (st != BC_OK) return txn_error(p, st);
+  p->sh->changes++; /* reads now go through p->txn (cursor.c's probes) */
+  return SQLITE_OK;
 }
 
 int bitcaskBegin(sqlite3_vtab *pVtab) {

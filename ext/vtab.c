@@ -702,6 +702,15 @@ static int rename_default_check(bitcask_vtab *p) {
                    "store directory is renamed at once)", p->zName);
     return SQLITE_ERROR;
   }
+  if (p->nopen > 0) {
+    /* A statement of this connection is reading the table (left open, or
+    ** the RENAME runs inside it, from a user function): moving the directory
+    ** closes the store under its cursors and snapshot.  SQLite refuses a
+    ** DROP then the same way. */
+    bcx_vtab_error(p, "bitcask table '%s': cannot rename while a statement is "
+                   "reading it (its store directory is renamed at once)", p->zName);
+    return SQLITE_LOCKED;
+  }
   int rc = vtab_store_open(p);
   if (rc != SQLITE_OK) return rc;
   /* Other tables naming this directory with dir= would lose their store if

@@ -17,7 +17,7 @@
 #      pending while its connection writes (it reads its own writes).
 # Case 4, the randomised test, is snapshot_stress.py.
 # usage: /usr/bin/python3 test/snapshot/consistent_reads.py build/bitcask
-import os, shutil, sys
+import os, shutil, sqlite3, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from snaplib import check, finish, connect, tmpdir, Peer  # noqa: E402
@@ -511,7 +511,70 @@ def case6():
                 a.execute('COMMIT')
             check('6 %s%s, w() rewriting a and b through the same connection: %r'
                   % ('BEGIN; ' if txn else '', sql, want), got == want, got)
+
+    # Inside BEGIN, B commits b='B' at the first row and A's function then begins A's
+    # write transaction (an UPDATE matching nothing): whatever a row reads then, a probe
+    # and a walk in key order read the same.
+    got = {}
+    for name, sql in [('IN', "SELECT key, w(key), value FROM kv WHERE key IN ('a', 'b')"),
+                      ('range', "SELECT key, w(key), value FROM kv WHERE key >= 'a' ORDER BY key")]:
+        a.execute("UPDATE kv SET value = 'old'")
+        calls = [0]
+
+        def w(k):
+            calls[0] += 1
+            if calls[0] == 1:
+                b.execute("UPDATE kv SET value = 'B' WHERE key = 'b'")
+            elif calls[0] == 2:
+                a.execute("UPDATE kv SET value = 'x' WHERE key = 'zzz'")
+            return 0
+        a.create_function('w', 1, w)
+        a.execute('BEGIN')
+        got[name] = a.execute(sql).fetchall()
+        a.execute('COMMIT')
+    check('6 BEGIN, B commits b at the first row, A begins writing at the second: the probe '
+          'plan reads what the range plan reads', got['IN'] == got['range'], got)
     a.close(), b.close()
+
+
+# ---- 7. ALTER TABLE ... RENAME while a statement of the connection reads the table ------
+# The store directory is named after the table and moves at once: with cursors open on
+# the store (a statement left open, or the RENAME run from a function inside the
+# statement) the rename is refused, and the statement goes on reading.
+def case7():
+    db, a, b = fresh([('a', 1), ('b', 2)])
+    b.close()
+    n = [0]
+
+    def r(k):
+        n[0] += 1
+        if n[0] == 1:
+            try:
+                a.execute('ALTER TABLE kv RENAME TO kv2')
+                r.err = None
+            except sqlite3.Error as e:
+                r.err = e
+        return 0
+    a.create_function('r', 1, r)
+    rows = a.execute("SELECT key, r(key), value FROM kv WHERE key IN ('a', 'b')").fetchall()
+    check('7 RENAME from inside a statement reading the table: refused (SQLITE_LOCKED)',
+          r.err is not None and getattr(r.err, 'sqlite_errorcode', 0) == 6, r.err)
+    check('7 ... and the statement returns its rows', rows == [('a', 0, 1), ('b', 0, 2)], rows)
+    c = a.execute('SELECT key FROM kv')
+    c.fetchone()
+    try:
+        a.execute('ALTER TABLE kv RENAME TO kv2')
+        err = None
+    except sqlite3.Error as e:
+        err = e
+    rest = c.fetchall()
+    check('7 RENAME with a statement left open on the table: refused, the statement goes on',
+          err is not None and rest == [('b',)], (err, rest))
+    a.execute('ALTER TABLE kv RENAME TO kv2')
+    got = a.execute('SELECT key, value FROM kv2 ORDER BY key').fetchall()
+    check('7 once it is closed the rename works and the rows move with it',
+          got == [('a', 1), ('b', 2)], got)
+    a.close()
 
 
 case1_current_key()
@@ -522,5 +585,6 @@ case2_reader_process()
 case3_one_process()
 case5()
 case6()
+case7()
 shutil.rmtree(T, ignore_errors=True)
 finish()
