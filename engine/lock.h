@@ -11,8 +11,9 @@
 ** descriptor.  BC_LOCKED ("is locked by pid N", read from LOCK) when another
 ** process holds it, BC_IOERR. */
 bc_status bc_lock_acquire(bc_store *s);
-/* Close LOCK, which drops the flock (the pid is left in the file; a no-op
-** when s holds no LOCK descriptor). */
+/* Close LOCK, which drops the flock unless another process (the other side
+** of a fork) still holds a descriptor of the same open file; the pid is left
+** in the file.  A no-op when s holds no LOCK descriptor. */
 void bc_lock_release(bc_store *s);
 /* 1 when the process LOCK names has exited (or LOCK was never written):
 ** then every record in the store's files was written by writers that are

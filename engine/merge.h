@@ -11,9 +11,10 @@
 #include <stdint.h>
 
 /* bc_merge's work, with s->mu held (docs/FORMAT.md "Merge"): redo a merge
-** left pending, seal the active file, rewrite the live records of every
-** sealed file that is not damaged into new files, commit (MERGE) and
-** install.  *reclaimed: bytes of the inputs' data and hint files minus the
+** left pending, seal the active file if it holds records (no merge when
+** its records are not all newer than the inputs'), rewrite the live
+** records of every sealed file that is not damaged into new files, commit
+** (MERGE) and install.  *reclaimed: bytes of the inputs' data and hint files minus the
 ** bytes of the outputs' (0 if they grew).  BC_OK, BC_IOERR/BC_FULL,
 ** BC_NOMEM, or BC_CORRUPT when a live record fails its CRC and leaving its
 ** file out (marked damaged) does not get the merge through; with the

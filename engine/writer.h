@@ -48,28 +48,33 @@ bc_status bc_append_record(bc_store *s, bc_rec *r, const void *key,
 bc_status bc_append(bc_store *s, uint8_t type, uint8_t meta, const void *key,
                     size_t klen, const void *value, size_t vlen);
 /* Write the write buffer (s->wlen bytes) to the end of the active file, no
-** fsync; outside sync=full that is a commit point.  On a failed write the
-** file is cut back to the last commit point, the standalone writes since are
-** undone and the open transaction is doomed: BC_IOERR (BC_FULL when the disk
-** is) with the message. */
+** fsync; outside sync=full that is a commit point.  Fails first, writing
+** nothing, while an earlier failed write could not be cut off the file
+** (bc_check_tail).  On a failed write the file is cut back to the last
+** commit point, the standalone writes since are undone and the open
+** transaction is doomed: BC_IOERR (BC_FULL when the disk is) with the
+** message. */
 bc_status bc_flush(bc_store *s);
 /* Retry cutting a failed write off the active file; BC_IOERR while it fails. */
 bc_status bc_check_tail(bc_store *s);
 /* bc_flush, then fsync the active file as s->sync asks: always under
 ** sync=full or with force, under sync=normal only when no syncer thread runs
 ** and BC_NORMAL_SYNC_MS have passed, never under sync=off (and never on a
-** read-only store), then the directory when it has unsynced entries.
+** read-only store), and the directory, when it has unsynced entries, under
+** the same condition.
 ** Updates s->active_synced.  BC_IOERR on a failed fsync (under sync=full,
 ** outside a transaction, the standalone writes since the commit point are
 ** then undone; a transaction handles its own failure). */
 bc_status bc_sync_active(bc_store *s, int force);
 /* Seal the active file and start the next: flush, fsync (unless sync=off),
 ** write its hint (a failure there costs only a walk at the next open) and
-** bc_active_create.  Errors as bc_flush and bc_active_create. */
+** bc_active_create.  Errors: bc_flush's; BC_IOERR when the fsync fails
+** (under sync=full the writes since the commit point are then cut back);
+** bc_active_create's, and then the old file stays the active one. */
 bc_status bc_rotate(bc_store *s);
 /* Create data file s->next_file_id with its header (fsync'd unless
 ** sync=off) and make it the active file.  BC_IOERR (ids exhausted, or the
-** create failed), BC_NOMEM. */
+** create failed; BC_FULL when the disk is full), BC_NOMEM. */
 bc_status bc_active_create(bc_store *s);
 /* Forget the active file's in-memory hint and remove what of it was spilled
 ** to disk (bc_close). */
