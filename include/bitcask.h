@@ -202,8 +202,8 @@ void bc_buf_free(bc_buf *buf);
 ** Recovery (docs/FORMAT.md "Recovery"): finish or undo an interrupted merge,
 ** then rebuild the keydir from each sealed file's hint file, or by walking
 ** the data file's records when its hint is missing, stale or damaged; walk
-** the active file, and truncate its unsynced tail unless read_only: from the first
-** record cut short or failing its CRC past the durable point that its
+** the active file, and truncate its unsynced tail unless read_only: from the
+** first record cut short or failing its CRC past the durable point that its
 ** COMMITs claim (after a power loss that part may be garbage in any
 ** pattern; an uncommitted transaction there is discarded whole).  A record
 ** failing its CRC elsewhere -- in a sealed file, or below that durable
@@ -553,9 +553,9 @@ void bc_iter_close(bc_iter *it);
 ** (also if it was deleted and put back meanwhile) is returned exactly once,
 ** with its value as of that step; a key deleted before the fold reaches it
 ** is not returned; keys added after the open are not returned.  On a
-** read-only store outside a bc_snapshot, when t has written already, in
-** a bc_snapshot that has
-** saved versions already (something changed since it opened), or when the
+** read-only store outside a bc_snapshot, when t has written already, in a
+** bc_snapshot that has saved versions already (something changed since it
+** opened), or when the
 ** bitmap's memory cannot be had, the fold is an ordered iterator underneath
 ** (bc_iter_open's semantics, key order). */
 typedef struct bc_fold bc_fold;
