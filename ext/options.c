@@ -75,14 +75,11 @@ static uint64_t parse_size(const char *z) {
 
 /* One option's value into *out.  Each takes the table's name (for the
 ** message), the unquoted value (*value: opt_dir takes it, setting it to
-** NULL), and returns SQLITE_OK or SQLITE_ERROR with *pzErr. */
+** NULL), and returns SQLITE_OK or SQLITE_ERROR with *pzErr.  An option given
+** twice is refused before its parser runs (bcx_options_parse). */
 typedef int opt_parse_fn(const char *table, char **value, bcx_options *out, char **pzErr);
 
 static int opt_dir(const char *table, char **value, bcx_options *out, char **pzErr) {
-  if (out->dir) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option dir given twice", table);
-    return SQLITE_ERROR;
-  }
   if ((*value)[0] == 0) {
     *pzErr = sqlite3_mprintf("bitcask table '%s': option dir is empty", table);
     return SQLITE_ERROR;
@@ -95,10 +92,6 @@ static int opt_dir(const char *table, char **value, bcx_options *out, char **pzE
 static int opt_max_file_size(const char *table, char **value, bcx_options *out,
                              char **pzErr) {
   uint64_t v = parse_size(*value);
-  if (out->max_file_size) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option max_file_size given twice", table);
-    return SQLITE_ERROR;
-  }
   if (v < BC_MIN_MAX_FILE_SIZE || v > (1ull << 40)) {
     *pzErr = sqlite3_mprintf(
         "bitcask table '%s': option max_file_size: '%s' is not a size "
@@ -115,10 +108,6 @@ static int opt_sync(const char *table, char **value, bcx_options *out, char **pz
              : sqlite3_stricmp(*value, "normal") == 0 ? BC_SYNC_NORMAL
              : sqlite3_stricmp(*value, "off") == 0    ? BC_SYNC_OFF
                                                       : -1;
-  if (out->sync != -1) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option sync given twice", table);
-    return SQLITE_ERROR;
-  }
   if (mode < 0) {
     *pzErr = sqlite3_mprintf(
         "bitcask table '%s': option sync: '%s' is not one of full, normal, off",
@@ -137,10 +126,6 @@ static int opt_readonly(const char *table, char **value, bcx_options *out, char 
     if (sqlite3_stricmp(*value, yes[k]) == 0) on = 1;
     if (sqlite3_stricmp(*value, no[k]) == 0) on = 0;
   }
-  if (out->readonly != -1) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option readonly given twice", table);
-    return SQLITE_ERROR;
-  }
   if (on < 0) {
     *pzErr = sqlite3_mprintf(
         "bitcask table '%s': option readonly: '%s' is not one of 1, true, yes, on "
@@ -157,11 +142,6 @@ static int opt_max_open_files(const char *table, char **value, bcx_options *out,
   const char *p = *value;
   while (isdigit((unsigned char)*p) && v <= BC_MAX_OPEN_FILES_LIMIT)
     v = v * 10 + (uint64_t)(*p++ - '0');
-  if (out->max_open_files) {
-    *pzErr = sqlite3_mprintf("bitcask table '%s': option max_open_files given twice",
-                             table);
-    return SQLITE_ERROR;
-  }
   if (p == *value || *p || v < 1 || v > BC_MAX_OPEN_FILES_LIMIT) {
     *pzErr = sqlite3_mprintf(
         "bitcask table '%s': option max_open_files: '%s' is not a whole number "
@@ -181,8 +161,11 @@ static const struct {
   {"max_open_files", opt_max_open_files},
 };
 
+#define OPTION_NAMES "dir, max_file_size, sync, readonly, max_open_files"
+
 int bcx_options_parse(const char *table, int argc, const char *const *argv,
                       bcx_options *out, char **pzErr) {
+  unsigned given = 0; /* bit k: options[k] was given */
   out->dir = NULL;
   out->max_file_size = 0;
   out->sync = -1;
@@ -194,18 +177,26 @@ int bcx_options_parse(const char *table, int argc, const char *const *argv,
     if (!eq) {
       *pzErr = sqlite3_mprintf(
           "bitcask table '%s': argument '%s' is not of the form option=value "
-          "(options: dir, max_file_size, sync, readonly, max_open_files)", table, arg);
+          "(options: " OPTION_NAMES ")", table, arg);
       return SQLITE_ERROR;
     }
     char *name = unquote(arg, (size_t)(eq - arg));
     char *value = unquote(eq + 1, strlen(eq + 1));
     int rc = !name || !value ? SQLITE_NOMEM : SQLITE_NOTFOUND;
-    for (size_t k = 0; rc == SQLITE_NOTFOUND && k < sizeof options / sizeof options[0]; k++)
-      if (sqlite3_stricmp(name, options[k].name) == 0)
+    for (size_t k = 0; rc == SQLITE_NOTFOUND && k < sizeof options / sizeof options[0]; k++) {
+      if (sqlite3_stricmp(name, options[k].name) != 0) continue;
+      if (given & (1u << k)) {
+        *pzErr = sqlite3_mprintf("bitcask table '%s': option %s given twice", table,
+                                 options[k].name);
+        rc = SQLITE_ERROR;
+      } else {
         rc = options[k].parse(table, &value, out, pzErr);
+        given |= 1u << k;
+      }
+    }
     if (rc == SQLITE_NOTFOUND) {
       *pzErr = sqlite3_mprintf(
-          "bitcask table '%s': unknown option '%s' (options: dir, max_file_size, sync, readonly, max_open_files)",
+          "bitcask table '%s': unknown option '%s' (options: " OPTION_NAMES ")",
           table, name);
       rc = SQLITE_ERROR;
     }
