@@ -44,25 +44,41 @@ static int parse_id(const char *p, uint32_t *id) {
   return 0;
 }
 
+/* Every name of a store's directory and its kind (layout.h spells them). */
+static const struct name_kind {
+  const char *name;
+  int kind;
+} fixed_names[] = {
+  {BC_FILENAME_MERGE, BC_NAME_MERGE},
+  {BC_FILENAME_MERGE_TMP, BC_NAME_MERGE_TMP},
+  {BC_FILENAME_LOCK, BC_NAME_LOCK},
+  {BC_FILENAME_MARKER, BC_NAME_MARKER},
+  {BC_FILENAME_MARKER_TMP, BC_NAME_MARKER_TMP},
+  {BC_FILENAME_OWNERS, BC_NAME_OWNERS},
+  {BC_FILENAME_OWNERS_TMP, BC_NAME_OWNERS_TMP},
+}, id_suffixes[] = {
+  {BC_SUFFIX_DATA, BC_NAME_DATA},
+  {BC_SUFFIX_HINT, BC_NAME_HINT},
+  {BC_SUFFIX_DATA_MERGING, BC_NAME_DATA_MERGING},
+  {BC_SUFFIX_HINT_MERGING, BC_NAME_HINT_MERGING},
+  {BC_SUFFIX_HINT_TMP, BC_NAME_HINT_TMP},
+  {BC_SUFFIX_DATA_TMP, BC_NAME_DATA_TMP},
+};
+
+static int kind_of(const struct name_kind *t, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(name, t[i].name) == 0) return t[i].kind;
+  return BC_NAME_NONE;
+}
+
 int bc_name_kind(const char *name, uint32_t *id) {
   *id = 0;
-  if (strcmp(name, BC_FILENAME_MERGE) == 0) return BC_NAME_MERGE;
-  if (strcmp(name, BC_FILENAME_MERGE_TMP) == 0) return BC_NAME_MERGE_TMP;
-  if (strcmp(name, BC_FILENAME_LOCK) == 0) return BC_NAME_LOCK;
-  if (strcmp(name, BC_FILENAME_MARKER) == 0) return BC_NAME_MARKER;
-  if (strcmp(name, BC_FILENAME_MARKER_TMP) == 0) return BC_NAME_MARKER_TMP;
-  if (strcmp(name, BC_FILENAME_OWNERS) == 0) return BC_NAME_OWNERS;
-  if (strcmp(name, BC_FILENAME_OWNERS_TMP) == 0) return BC_NAME_OWNERS_TMP;
+  int kind = kind_of(fixed_names, sizeof fixed_names / sizeof fixed_names[0], name);
+  if (kind != BC_NAME_NONE) return kind;
   if (strlen(name) < 11 || parse_id(name, id) != 0) return BC_NAME_NONE;
-  const char *suf = name + 10;
-  if (strcmp(suf, BC_SUFFIX_DATA) == 0) return BC_NAME_DATA;
-  if (strcmp(suf, BC_SUFFIX_HINT) == 0) return BC_NAME_HINT;
-  if (strcmp(suf, BC_SUFFIX_DATA_MERGING) == 0) return BC_NAME_DATA_MERGING;
-  if (strcmp(suf, BC_SUFFIX_HINT_MERGING) == 0) return BC_NAME_HINT_MERGING;
-  if (strcmp(suf, BC_SUFFIX_HINT_TMP) == 0) return BC_NAME_HINT_TMP;
-  if (strcmp(suf, BC_SUFFIX_DATA_TMP) == 0) return BC_NAME_DATA_TMP;
-  *id = 0;
-  return BC_NAME_NONE;
+  kind = kind_of(id_suffixes, sizeof id_suffixes / sizeof id_suffixes[0], name + 10);
+  if (kind == BC_NAME_NONE) *id = 0;
+  return kind;
 }
 
 /* ---------------------------------------------------------- sets of ids */
