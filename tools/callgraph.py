@@ -161,9 +161,7 @@ def report(prog, top, out):
 
 def main(argv):
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--root", default=os.path.dirname(
-      os.path.dirname(os.path.abspath(__file__))),
-                  help="the repository to read (default: this one)")
+  cparse.add_root_argument(ap)
   ap.add_argument("--ext", action="store_true",
                   help="ext/*.c as well as engine/*.c")
   ap.add_argument("--top", type=int, default=10,

@@ -213,9 +213,7 @@ def allowed_public_calls(prog, root):
 
 def main(argv):
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--root", default=os.path.dirname(
-      os.path.dirname(os.path.abspath(__file__))),
-                  help="the repository to read (default: this one)")
+  cparse.add_root_argument(ap)
   ap.add_argument("--report", action="store_true",
                   help="print the layers and every offence; always exit 0")
   args = ap.parse_args(argv)

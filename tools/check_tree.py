@@ -21,6 +21,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cparse  # noqa: E402
+
 # Paths (prefixes) where stores and databases are deliberate test fixtures.
 # test/fuzz/corpus holds the fuzzer's inputs: bytes of damaged stores, each
 # file named by its hash, so nothing there matches today either.
@@ -83,8 +86,7 @@ def strays(paths):
 
 def main(argv):
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  ap.add_argument("--root", default=os.path.dirname(
-      os.path.dirname(os.path.abspath(__file__))))
+  cparse.add_root_argument(ap)
   args = ap.parse_args(argv)
   paths = tracked(args.root)
   what = "tracked files"

@@ -32,6 +32,16 @@ program (libc, SQLite, cmocka) are dropped.
 import os
 import re
 
+# The repository these tools live in (tools/..): every tool's default --root.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def add_root_argument(ap):
+  """The --root option every tool takes: the repository to read."""
+  ap.add_argument("--root", default=REPO_ROOT,
+                  help="the repository to read (default: this one)")
+
+
 KEYWORDS = frozenset("""
 auto break case char const continue default do double else enum extern float
 for goto if inline int long register restrict return short signed sizeof
